@@ -1,0 +1,1 @@
+"""Inventory loading, validated host targets, secrets and redaction."""

@@ -1,0 +1,100 @@
+"""Secret values and the process-wide redaction registry.
+
+A :class:`Secret` is read from the environment or a file, never from a command line
+(DESIGN.md "Secrets").  Creating one registers its value; :func:`redact` masks every
+registered value in any text, and is applied wherever text leaves the process (logs,
+reports, exception messages, command transcripts).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+MASK = "********"
+
+_lock = threading.Lock()
+_values: set[str] = set()
+_pattern_cache: list[str] | None = None
+
+
+def register(value: str) -> None:
+    """Mark ``value`` as secret for the rest of the process's life."""
+    global _pattern_cache
+    if not value or len(value) < 3:
+        # Masking one- or two-character strings would shred ordinary text; such a
+        # password is refused by the inventory validation anyway.
+        return
+    with _lock:
+        _values.add(value)
+        _pattern_cache = None
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every registered secret replaced by a mask."""
+    global _pattern_cache
+    if not text or not _values:
+        return text
+    with _lock:
+        if _pattern_cache is None:
+            _pattern_cache = sorted(_values, key=len, reverse=True)
+        patterns = _pattern_cache
+    for value in patterns:
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def redact_bytes(data: bytes) -> bytes:
+    return redact(data.decode("utf-8", "replace")).encode("utf-8")
+
+
+class Secret:
+    """A value that must never be shown: ``str()``/``repr()`` print a mask."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "value"):
+        self._value = value
+        self.source = source
+        register(value)
+
+    @classmethod
+    def from_env(cls, name: str) -> Secret:
+        try:
+            value = os.environ[name]
+        except KeyError:
+            raise LookupError(f"environment variable {name} is not set") from None
+        if not value:
+            raise LookupError(f"environment variable {name} is empty")
+        return cls(value, source=f"env:{name}")
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Secret:
+        p = Path(path).expanduser()
+        try:
+            value = p.read_text(encoding="utf-8").rstrip("\r\n")
+        except FileNotFoundError:
+            raise LookupError(f"secret file {p} does not exist") from None
+        except OSError as exc:
+            raise LookupError(f"secret file {p} cannot be read: {exc.strerror}") from None
+        if not value:
+            raise LookupError(f"secret file {p} is empty")
+        return cls(value, source=f"file:{p}")
+
+    def reveal(self) -> str:
+        """The plain value, for handing to a client library; never for printing."""
+        return self._value
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __repr__(self) -> str:
+        return f"Secret({self.source})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
