@@ -91,7 +91,7 @@ class Labels(_Strict):
 
 class Target(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    address: str = "localhost"
+    address: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[^\s/@]+$")
     transport: TransportName = "winrm"
     port: int | None = Field(default=None, ge=1, le=65535)
     user: str | None = None
@@ -112,7 +112,8 @@ class Target(_Strict):
 
     @property
     def winrm_url(self) -> str:
-        host = f"[{self.address}]" if ":" in self.address else self.address
+        address = self.address or "localhost"
+        host = f"[{address}]" if ":" in address else address
         return f"{self.winrm.scheme}://{host}:{self.effective_port}{self.winrm.path}"
 
     def describe(self) -> str:
