@@ -1,0 +1,189 @@
+"""The simulated host as one object: a machine behind WinRM (HTTPS, optionally HTTP) and SSH.
+
+``SimHost`` is what tests and ``hpc-e2e sim serve`` start.  It writes ``endpoint.json``
+(docs/internals.md "The simulated host") so a client finds the host exactly as it would
+find a lab machine from an inventory: URL, user, a password *file* (never the password
+itself on a command line or in JSON), the CA bundle to pin, and the SSH host key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Self
+
+from harness.config.secrets import Secret
+from harness.sim.ssh_server import SSHServer, ensure_host_key
+from harness.sim.tls import ensure_certificates
+from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
+
+ENDPOINT_FILE = "endpoint.json"
+PASSWORD_FILE = "password"
+KNOWN_HOSTS_FILE = "known_hosts"
+LOOPBACK = "127.0.0.1"
+
+
+def _new_password() -> str:
+    # Meets the Windows complexity rule (three of: upper, lower, digit, symbol).
+    return f"Sim-{secrets.token_urlsafe(18)}-9a"
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+class SimHost:
+    """Servers on loopback around one machine; ``start``/``stop`` or use as a context manager."""
+
+    def __init__(self, state_dir: str | os.PathLike[str], *, machine: Any = None,
+                 winrm_port: int = 0, https: bool = True, http_port: int | None = None,
+                 ssh_port: int | None = 0, user: str = "Administrator",
+                 password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
+                 flavor: Any = None, limits: WinRMLimits | None = None):
+        if not https and http_port is None:
+            raise ValueError("SimHost needs at least one WinRM listener (https or http_port)")
+        self.state_dir = Path(state_dir).resolve()
+        self._machine_arg = machine
+        self._winrm_port = winrm_port
+        self._https = https
+        self._http_port = http_port
+        self._ssh_port = ssh_port
+        self.user = user
+        self._password_arg = password
+        self._authorized_keys = list(authorized_keys)
+        self._flavor = flavor
+        self._limits = limits
+        self.machine: Any = machine
+        self.winrm: WinRMServer | None = None  # the HTTPS listener (HTTP if https=False)
+        self.winrm_http: WinRMServer | None = None
+        self.ssh: SSHServer | None = None
+        self.password: Secret | None = None
+        self.endpoint: dict[str, Any] = {}
+        self.endpoint_file = self.state_dir / ENDPOINT_FILE
+        self._started = False
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> SimHost:
+        if self._started:
+            return self
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        self.password = self._load_password()
+        if self.machine is None:
+            from harness.sim.machine import Machine
+
+            kwargs: dict[str, Any] = {"users": {self.user: self.password}}
+            if self._flavor is not None:
+                kwargs["flavor"] = self._flavor
+            self.machine = Machine(**kwargs)
+        else:
+            self.machine.add_user(self.user, self.password)
+        try:
+            self._start_servers()
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def _load_password(self) -> Secret:
+        path = self.state_dir / PASSWORD_FILE
+        if isinstance(self._password_arg, Secret):
+            secret = self._password_arg
+        elif self._password_arg:
+            secret = Secret(self._password_arg, source="SimHost(password=...)")
+        else:
+            # Reuse the previous run's password so a client holding the file keeps working.
+            try:
+                return Secret.from_file(path)
+            except LookupError:
+                secret = Secret(_new_password(), source=f"file:{path}")
+        _write_private(path, secret.reveal() + "\n")
+        return secret
+
+    def _start_servers(self) -> None:
+        assert self.password is not None
+        auth = BasicAuthenticator({self.user: self.password})
+        tls = ensure_certificates(self.state_dir)
+        name = getattr(self.machine, "name", "localhost")
+        if self._https:
+            self.winrm = WinRMServer(self.machine, auth, port=self._winrm_port,
+                                     ssl_context=tls.server_context(), limits=self._limits,
+                                     machine_name=name).start()
+        if self._http_port is not None:
+            self.winrm_http = WinRMServer(self.machine, auth, port=self._http_port,
+                                          limits=self._limits, machine_name=name,
+                                          shells_from=self.winrm).start()
+            if self.winrm is None:
+                self.winrm = self.winrm_http
+        known_hosts = self.state_dir / KNOWN_HOSTS_FILE
+        fingerprint = None
+        if self._ssh_port is not None:
+            host_key = ensure_host_key(self.state_dir)
+            self.ssh = SSHServer(self.machine, host_key, users={self.user: self.password},
+                                 authorized_keys=self._authorized_keys,
+                                 port=self._ssh_port).start()
+            known_hosts.write_text(self.ssh.known_hosts_line() + "\n", encoding="utf-8")
+            fingerprint = self.ssh.fingerprint
+        https_server = self.winrm if self._https else None
+        self.endpoint = {
+            "winrm_url": https_server.url if https_server else None,
+            "winrm_http_url": self.winrm_http.url if self.winrm_http else None,
+            "ssh_host": LOOPBACK if self.ssh else None,
+            "ssh_port": self.ssh.port if self.ssh else None,
+            "user": self.user,
+            "password_file": str(self.state_dir / PASSWORD_FILE),
+            "ca_bundle": str(tls.ca_bundle),
+            "ssh_host_key_fingerprint": fingerprint,
+            "ssh_known_hosts": str(known_hosts) if self.ssh else None,
+        }
+        tmp = self.endpoint_file.with_name(ENDPOINT_FILE + ".tmp")
+        tmp.write_text(json.dumps(self.endpoint, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.endpoint_file)
+
+    def stop(self) -> None:
+        """Stop every listener; their shells' and sessions' processes are terminated."""
+        for server in (self.ssh, self.winrm_http,
+                       self.winrm if self.winrm is not self.winrm_http else None):
+            if server is not None:
+                server.stop()
+        self._started = False
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
+          authorized_key_files: Iterable[str | os.PathLike[str]] = (),
+          http_port: int | None = None, flavor: Any = None) -> int:
+    """Run a simulated host until SIGINT or SIGTERM (``hpc-e2e sim serve``)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with SimHost(state_dir, winrm_port=port, ssh_port=ssh_port, http_port=http_port,
+                     authorized_keys=[Path(p) for p in authorized_key_files],
+                     flavor=flavor) as host:
+            print(f"simulated host ready; endpoint file: {host.endpoint_file}", flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0

@@ -1,0 +1,452 @@
+"""WinRM transport: pywinrm's ``Protocol``, one reused shell, deadlines enforced here.
+
+pywinrm's ``Session.run_cmd`` opens and deletes a shell per command and has no deadline
+(python-protocol-facts.md §1.6, §1.8).  This transport drives ``winrm.protocol.Protocol``
+directly instead (§6): one shell for its whole life, a short command costs exactly
+Command + Receive + Signal, a Receive loop bounded by a wall clock, and a Signal
+``terminate`` when the deadline passes.  Only requests that are safe to repeat are retried:
+opening the shell, deleting it, and a Command the host refused because the shell was gone
+(then nothing started).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import re
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+import xmltodict
+from winrm.exceptions import (
+    InvalidCredentialsError,
+    WinRMError,
+    WinRMOperationTimeoutError,
+    WinRMTransportError,
+    WSManFaultError,
+)
+from winrm.protocol import Protocol
+
+from harness.config.secrets import redact
+from harness.errors import (
+    AuthenticationError,
+    CommandTimeout,
+    ConfigError,
+    HarnessError,
+    HostKeyError,
+    TransportError,
+)
+from harness.transport.base import DEFAULT_TIMEOUT, Stdin, TransferResult, Transport
+from harness.transport.files import (
+    check_stdin,
+    download_via_script,
+    iter_chunks,
+    line_chunk,
+    upload_via_script,
+    with_last,
+)
+
+log = logging.getLogger("harness.transport.winrm")
+
+SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+SEND_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
+# Faults after which the shell must be re-opened (python-protocol-facts.md §1.10.6):
+# ERROR_WSMAN_UNEXPECTED_SELECTORS "shell was not found", and too many commands in a shell.
+SHELL_NOT_FOUND = 2150858843
+TOO_MANY_COMMANDS = 2150859174
+RESET_FAULTS = frozenset({SHELL_NOT_FOUND, TOO_MANY_COMMANDS})
+ERROR_BUSY = 170  # a WSMan fault worth repeating an idempotent request for (§1.5, §2.3)
+_SHELL_GONE_TEXT = re.compile(r"shell\b.*\b(not found|no longer exists|was terminated)",
+                              re.IGNORECASE | re.DOTALL)
+# requests' read timeout must outlast the server's w:OperationTimeout (§1.6).
+READ_MARGIN = 10
+# Room left in an envelope beyond the measured Send skeleton (encryption framing, ids).
+ENVELOPE_SPARE = 1024
+RETRIES = 3  # attempts for idempotent requests
+RETRY_BASE = 0.5  # seconds; doubled per attempt, jittered ±50%
+SIGNAL_TIMEOUT = 10  # seconds a terminate Signal may take
+AUTH_NAMES = {"ntlm": "ntlm", "basic": "basic", "kerberos": "kerberos",
+              "credssp": "credssp", "certificate": "certificate"}
+
+
+class _Expired(Exception):
+    """The command's deadline passed (internal)."""
+
+
+def _short(line: str, limit: int = 300) -> str:
+    line = redact(line)
+    return line if len(line) <= limit else line[:limit] + f"... ({len(line)} characters)"
+
+
+class WinRMTransport(Transport):
+    """Commands and files over WS-Management (WinRS) to one host."""
+
+    NAME = "winrm"
+
+    def __init__(self, target, *, retries: int = RETRIES):
+        super().__init__(target)
+        self._retries = max(1, retries)
+        self._protocol: Protocol | None = None
+        self._shell_id: str | None = None
+        self._send_payload: int | None = None
+
+    # --- connection -------------------------------------------------------------------
+    def _build_protocol(self) -> Protocol:
+        t = self.target
+        opts = t.winrm
+        # Defence in depth: the Target validated this already, but a password must never
+        # travel in the clear because a model was built some other way.
+        if opts.scheme == "http" and opts.auth == "basic" and not opts.allow_unencrypted:
+            raise ConfigError(f"{t.describe()}: basic auth over http would send the password "
+                              "in the clear", hint="use https or ntlm, or set "
+                              "allow_unencrypted = true if you accept that")
+        if opts.auth == "certificate" and opts.scheme != "https":
+            raise ConfigError(f"{t.describe()}: certificate auth needs https")
+        if opts.auth in ("basic", "ntlm", "credssp") and (not t.user or t.password is None):
+            raise ConfigError(f"{t.describe()}: auth = {opts.auth!r} needs user and password",
+                              hint="set user and password_env or password_file in the inventory")
+        if opts.insecure:
+            validation, ca = "ignore", None
+        else:
+            # None, not pywinrm's "legacy_requests": no CA bundle from the environment
+            # (python-protocol-facts.md §1.7); the system store or the inventory's bundle.
+            validation, ca = "validate", (str(opts.ca_bundle) if opts.ca_bundle else None)
+        op = int(opts.operation_timeout)
+        return Protocol(
+            endpoint=t.winrm_url,
+            transport=AUTH_NAMES[opts.auth],
+            username=t.user,
+            password=t.password.reveal() if t.password is not None else None,
+            ca_trust_path=ca,  # type: ignore[arg-type]
+            server_cert_validation=validation,  # type: ignore[arg-type]
+            cert_pem=str(opts.cert_pem) if opts.cert_pem else None,
+            cert_key_pem=str(opts.cert_key_pem) if opts.cert_key_pem else None,
+            read_timeout_sec=op + READ_MARGIN,
+            operation_timeout_sec=op,
+            message_encryption="auto",
+            proxy=None,  # never an environment proxy between us and a lab host
+        )
+
+    @property
+    def protocol(self) -> Protocol:
+        if self._protocol is None:
+            try:
+                self._protocol = self._build_protocol()
+            except HarnessError:
+                raise
+            except Exception as exc:  # pywinrm validates credentials/paths up front
+                raise self._map(exc, "configure the WinRM client") from None
+        return self._protocol
+
+    def _timeouts(self, operation_timeout: float | None = None) -> None:
+        """Set the per-request w:OperationTimeout and the HTTP read timeout above it."""
+        p = self.protocol
+        op = int(self.target.winrm.operation_timeout) if operation_timeout is None else \
+            max(1, int(math.ceil(operation_timeout)))
+        p.operation_timeout_sec = op
+        p.read_timeout_sec = op + READ_MARGIN
+        p.transport.read_timeout_sec = op + READ_MARGIN
+
+    def _shell(self) -> str:
+        if self._shell_id is None:
+            opts = self.target.winrm
+
+            def open_shell() -> str:
+                self._timeouts()
+                return self.protocol.open_shell(codepage=opts.codepage, noprofile=True)
+
+            self._shell_id = self._idempotent("open a shell", open_shell)
+            log.debug("%s: opened shell %s", self.target.name, self._shell_id)
+        return self._shell_id
+
+    def _drop_shell(self, *, delete: bool) -> None:
+        shell, self._shell_id = self._shell_id, None
+        if shell is None or not delete:
+            return
+        try:
+            self._timeouts(SIGNAL_TIMEOUT)
+            self.protocol.close_shell(shell, close_session=False)
+        except Exception as exc:  # the shell may already be gone; nothing to undo
+            log.debug("%s: deleting shell %s failed: %s", self.target.name, shell, exc)
+
+    def _idempotent(self, operation: str, fn: Callable[[], str]) -> str:
+        """Run a request that is safe to repeat, with bounded, jittered retries."""
+        for attempt in range(self._retries):
+            try:
+                return fn()
+            except Exception as exc:
+                if attempt + 1 >= self._retries or not self._transient(exc):
+                    raise self._map(exc, operation) from None
+                pause = RETRY_BASE * 2 ** attempt * random.uniform(0.5, 1.5)
+                log.info("%s: %s failed (%s); retrying in %.1fs", self.target.name, operation,
+                         _short(str(exc), 120), pause)
+                time.sleep(pause)
+        raise RuntimeError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _transient(exc: BaseException) -> bool:
+        if isinstance(exc, (requests.exceptions.SSLError, requests.Timeout)):
+            # A certificate will not become trusted, and a host that let the read timeout
+            # pass will not answer a quick second try either.
+            return False
+        if isinstance(exc, (requests.ConnectionError, WinRMOperationTimeoutError)):
+            return True
+        if isinstance(exc, WSManFaultError):
+            return exc.wsman_fault_code == ERROR_BUSY
+        if isinstance(exc, WinRMTransportError):
+            return exc.code >= 500
+        return False
+
+    @staticmethod
+    def _shell_gone(exc: BaseException) -> bool:
+        if isinstance(exc, WSManFaultError):
+            return exc.wsman_fault_code in RESET_FAULTS
+        if isinstance(exc, WinRMTransportError):
+            return exc.code in (400, 500) and bool(_SHELL_GONE_TEXT.search(exc.response_text or ""))
+        return False
+
+    @staticmethod
+    def _never_sent(exc: BaseException) -> bool:
+        """A connection that failed before the request left (so the host saw nothing)."""
+        if isinstance(exc, requests.exceptions.ConnectTimeout):
+            return True
+        if isinstance(exc, requests.ConnectionError) and \
+                not isinstance(exc, requests.exceptions.SSLError):
+            from urllib3.exceptions import NewConnectionError
+
+            reason = getattr(exc.args[0], "reason", None) if exc.args else None
+            return isinstance(reason, NewConnectionError)
+        return False
+
+    # --- commands ---------------------------------------------------------------------
+    def _start(self, command_line: str, console_mode_stdin: bool) -> str:
+        """Issue the Command; re-open the shell and retry once if the host lost it."""
+        for attempt in (1, 2):
+            shell = self._shell()
+            try:
+                self._timeouts()
+                return self.protocol.run_command(shell, command_line,
+                                                 console_mode_stdin=console_mode_stdin)
+            except Exception as exc:
+                if attempt == 1 and self._shell_gone(exc):
+                    log.info("%s: shell %s is gone (%s); re-opening it", self.target.name,
+                             shell, _short(str(exc), 120))
+                    self._drop_shell(delete=getattr(exc, "wsman_fault_code", None)
+                                     == TOO_MANY_COMMANDS)
+                    continue
+                if attempt == 1 and self._never_sent(exc):
+                    continue
+                raise self._map(exc, "start a command") from None
+        raise RuntimeError("unreachable")  # pragma: no cover
+
+    def send_payload(self) -> int:
+        """Raw stdin bytes per Send so that its envelope stays under the host's limit.
+
+        Measured from the Send envelope pywinrm builds with empty content, as pypsrp sizes
+        its chunks (python-protocol-facts.md §2.3): base64 grows the rest by 4/3.
+        """
+        if self._send_payload is None:
+            dummy = str(uuid.uuid4()).upper()
+            req = {"env:Envelope": self.protocol.build_wsman_header(
+                action=SEND_ACTION, resource_uri=SHELL_URI, shell_id=dummy)}
+            req["env:Envelope"]["env:Body"] = {"rsp:Send": {"rsp:Stream": {
+                "@CommandId": dummy, "@Name": "stdin", "@End": "false",
+                "@xmlns:rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+                "#text": ""}}}
+            skeleton = len(xmltodict.unparse(req).encode("utf-8"))
+            room = self.target.winrm.max_envelope_size - skeleton - ENVELOPE_SPARE
+            self._send_payload = max(3, room // 4 * 3)
+        return self._send_payload
+
+    def run_streaming(self, command_line: str, *, timeout: float = DEFAULT_TIMEOUT,
+                      stdin: Stdin = None, on_stdout: Callable[[bytes], None],
+                      on_stderr: Callable[[bytes], None]) -> int:
+        """Run ``command_line``, handing output to the callbacks as it arrives; the exit code.
+
+        Output is never accumulated here, so a command may print any amount.
+        """
+        check_stdin(stdin)
+        deadline = time.monotonic() + timeout
+        # A command fed from stdin gets a pipe, not console input (Ansible's choice,
+        # python-protocol-facts.md §2.3); without stdin, pywinrm's default.
+        command_id = self._start(command_line, console_mode_stdin=stdin is None)
+        shell = self._shell_id
+        assert shell is not None
+        finished = False
+        try:
+            if stdin is not None:
+                self._send_stdin(shell, command_id, stdin, deadline)
+            code = self._receive(shell, command_id, deadline, on_stdout, on_stderr)
+            finished = True
+        except _Expired:
+            self._signal(shell, command_id)
+            raise CommandTimeout(_short(command_line), timeout,
+                                 hint="raise the timeout if the command is expected to be "
+                                      "slow; the remote command was terminated") from None
+        except BaseException as exc:
+            self._signal(shell, command_id)
+            if isinstance(exc, Exception) and not isinstance(exc, HarnessError):
+                raise self._map(exc, "run a command") from None
+            raise
+        finally:
+            if finished:
+                # pywinrm's cleanup_command: lets the host release the command.
+                self._signal(shell, command_id)
+        return code
+
+    def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
+        for chunk, last in with_last(iter_chunks(stdin, self.send_payload())):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Expired()
+            self._timeouts(min(self.target.winrm.operation_timeout, remaining))
+            self.protocol.send_command_input(shell, command_id, chunk, end=last)
+
+    def _receive(self, shell: str, command_id: str, deadline: float,
+                 on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None]) -> int:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _Expired()
+            # The host may hold a Receive up to w:OperationTimeout: never past the deadline.
+            self._timeouts(min(self.target.winrm.operation_timeout, remaining))
+            try:
+                out, err, code, done = self.protocol.get_command_output_raw(shell, command_id)
+            except WinRMOperationTimeoutError:
+                continue  # no output within the operation timeout: ask again (§1.5)
+            if out:
+                on_stdout(out)
+            if err:
+                on_stderr(err)
+            if done:
+                return code
+
+    def _signal(self, shell: str, command_id: str) -> None:
+        try:
+            self._timeouts(SIGNAL_TIMEOUT)
+            self.protocol.cleanup_command(shell, command_id)
+        except Exception as exc:
+            # The command is finished or abandoned either way; a shell that is gone will be
+            # re-opened by the next Command.
+            log.debug("%s: terminate signal for %s failed: %s", self.target.name, command_id,
+                      _short(str(exc), 200))
+
+    def _run(self, command_line: str, *, timeout: float, stdin: Stdin) -> tuple[int, bytes, bytes]:
+        out, err = bytearray(), bytearray()
+        code = self.run_streaming(command_line, timeout=timeout, stdin=stdin,
+                                  on_stdout=out.extend, on_stderr=err.extend)
+        return code, bytes(out), bytes(err)
+
+    # --- files ------------------------------------------------------------------------
+    def put(self, local_path: str | Path, remote_path: str, *,
+            timeout: float | None = None) -> TransferResult:
+        return upload_via_script(self, local_path, remote_path,
+                                 line_raw=line_chunk(self.send_payload()), timeout=timeout)
+
+    def get(self, remote_path: str, local_path: str | Path, *,
+            timeout: float | None = None) -> TransferResult:
+        return download_via_script(self, remote_path, local_path,
+                                   line_raw=line_chunk(self.send_payload()), timeout=timeout)
+
+    # --- lifecycle --------------------------------------------------------------------
+    def close(self) -> None:
+        protocol, shell = self._protocol, self._shell_id
+        self._shell_id = None
+        if protocol is None:
+            return
+        if shell is not None:
+            def delete() -> str:
+                self._timeouts(SIGNAL_TIMEOUT)
+                protocol.close_shell(shell, close_session=False)
+                return shell
+
+            try:
+                self._idempotent("delete the shell", delete)
+            except HarnessError as exc:  # the host may be gone (rebooted, stopped)
+                log.debug("%s: %s", self.target.name, exc)
+        protocol.transport.close_session()
+
+    # --- errors -----------------------------------------------------------------------
+    def _map(self, exc: BaseException, operation: str) -> HarnessError:
+        """Turn a pywinrm/requests failure into a harness error that says what to do."""
+        if isinstance(exc, HarnessError):
+            return exc
+        t = self.target
+        where = f"{t.describe()}: cannot {operation}"
+        url = t.winrm_url
+        if isinstance(exc, InvalidCredentialsError):
+            return AuthenticationError(
+                f"{where}: the WinRM service rejected the credentials of {t.user!r} "
+                f"({t.winrm.auth} auth): {exc}",
+                hint="check user and password (password_env / password_file) and that the "
+                     f"listener allows {t.winrm.auth} auth")
+        if isinstance(exc, requests.exceptions.SSLError):
+            if _cert_untrusted(exc):
+                bundle = t.winrm.ca_bundle
+                return HostKeyError(
+                    f"{where}: the TLS certificate of {url} is not trusted: {_reason(exc)}",
+                    hint=(f"ca_bundle = {str(bundle)!r} does not hold the CA that signed the "
+                          "host's certificate; pass the right ca_bundle or check the host's "
+                          "certificate" if bundle else
+                          "pass ca_bundle = '<PEM file of the CA that signed the host's "
+                          "certificate>' in the inventory, or check the host's certificate "
+                          "(insecure = true turns verification off)"))
+            return TransportError(f"{where}: TLS handshake with {url} failed: {_reason(exc)}",
+                                  hint="check that the port is the HTTPS listener (5986)")
+        if isinstance(exc, requests.Timeout):
+            return TransportError(f"{where}: no answer from {url} in time",
+                                  hint="check that the host is up and its WinRM service runs")
+        if isinstance(exc, requests.ConnectionError):
+            return TransportError(f"{where}: cannot connect to {url}: {_reason(exc)}",
+                                  hint="check address, port and firewall; "
+                                       "`winrm quickconfig` on the host creates a listener")
+        if isinstance(exc, WSManFaultError):
+            return TransportError(f"{where}: WS-Management fault {exc.wsman_fault_code} "
+                                  f"(HTTP {exc.code}, {exc.fault_subcode}): {exc.reason}")
+        if isinstance(exc, WinRMOperationTimeoutError):
+            return TransportError(f"{where}: the host did not complete the request within "
+                                  "its operation timeout")
+        if isinstance(exc, WinRMTransportError):
+            body = (exc.response_text or "").strip().replace("\n", " ")[:300]
+            return TransportError(f"{where}: HTTP {exc.code} from {url}"
+                                  + (f": {body}" if body else ""))
+        if isinstance(exc, WinRMError):
+            missing = "not installed" in str(exc)
+            return TransportError(f"{where}: {exc}", hint=(
+                f"install the extra: pip install 'pywinrm[{t.winrm.auth}]'" if missing else None))
+        if isinstance(exc, (StopIteration, AssertionError, KeyError, ValueError)) or \
+                type(exc).__name__ == "ParseError":
+            # pywinrm parses answers with next()/assert/int(): a malformed answer surfaces
+            # as one of these, which must not read as a product failure.
+            return TransportError(f"{where}: the host's answer is not valid WS-Management "
+                                  f"({type(exc).__name__}: {exc})")
+        return TransportError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _cert_untrusted(exc: BaseException) -> bool:
+    seen = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in str(e):
+            return True
+        stack.extend([e.__cause__, e.__context__, *[a for a in getattr(e, "args", ())
+                                                    if isinstance(a, BaseException)]])
+        reason = getattr(e, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    m = re.search(r"\((?:Caused by )?\w+\((.*)\)\)\s*$", text)
+    return _short(m.group(1) if m else text, 300)
