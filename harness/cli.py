@@ -53,6 +53,60 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
                  authorized_key_files=args.authorized_key, http_port=args.http_port) or 0
 
 
+def _add_provision(sub: argparse._SubParsersAction) -> None:
+    prov = sub.add_parser(
+        "provision", help="enable Windows features, restart, deploy the runtime bundle",
+        description="Bring hosts to a running runtime under test: Windows features "
+                    "(Containers, Hyper-V where possible), a restart if needed, then the "
+                    "runtime bundle (containerd, the runhcs shim, crictl, config). Idempotent: "
+                    "a second run reports no change. Without --inventory the simulated host "
+                    "is used (the one `hpc-e2e sim serve --state-dir DIR` serves, if running).")
+    prov.add_argument("--inventory", type=Path, metavar="FILE", help="TOML inventory of hosts")
+    prov.add_argument("--host", action="append", default=[], metavar="NAME",
+                      help="provision only this inventory host (repeatable)")
+    prov.add_argument("--bundle", type=Path, metavar="FILE",
+                      help="runtime bundle manifest (default with the sim: the sim bundle)")
+    prov.add_argument("--sim", action="store_true",
+                      help="use the simulated host (the default when no inventory is given)")
+    prov.add_argument("--sim-state-dir", type=Path, default=Path(".hpc-e2e/sim"), metavar="DIR",
+                      help="the simulated host's state directory (default: %(default)s)")
+    prov.add_argument("--json", action="store_true",
+                      help="print the summary as JSON on stdout instead of tables")
+    prov.set_defaults(func=_cmd_provision)
+
+
+def _cmd_provision(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+
+    from harness.runtime.provision import plan, run_plan
+    from harness.runtime.summary import render_provision
+
+    the_plan = plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
+                    sim=args.sim, sim_state_dir=args.sim_state_dir)
+    err = Console(stderr=True)
+    try:
+        outcomes = run_plan(the_plan, progress=None if args.json else
+                            (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
+    finally:
+        the_plan.close()
+    done = [o.summary for o in outcomes if o.summary is not None]
+    failed = [o for o in outcomes if o.error is not None]
+    if args.json:
+        print(json.dumps({
+            "changed": any(s.changed for s in done),
+            "hosts": [s.to_dict() for s in done],
+            "errors": [{"host": o.name, "error": str(o.error),
+                        "exit_code": o.error.exit_code} for o in failed],
+        }, indent=2))
+    else:
+        render_provision(done, Console())
+    for o in failed:
+        print(f"error: {o.name}: {o.error}", file=sys.stderr)
+    return failed[0].error.exit_code if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpc-e2e",
@@ -63,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="more logging (-vv for every remote call)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_sim(sub)
+    _add_provision(sub)
     return parser
 
 

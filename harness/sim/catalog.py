@@ -79,7 +79,7 @@ class UnknownScript(LookupError):
 
 
 # Modules whose import registers more entries (models of other layers' script catalogs).
-MODEL_MODULES: list[str] = []
+MODEL_MODULES: list[str] = ["harness.sim.models.windows", "harness.sim.models.runtime"]
 
 _lock = threading.Lock()
 _entries: dict[str, CatalogEntry] = {}

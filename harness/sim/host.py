@@ -4,6 +4,10 @@
 (docs/internals.md "The simulated host") so a client finds the host exactly as it would
 find a lab machine from an inventory: URL, user, a password *file* (never the password
 itself on a command line or in JSON), the CA bundle to pin, and the SSH host key.
+
+A restart of the machine (:meth:`Machine.request_restart`) is carried out here as a client
+sees one: every connection drops, the ports refuse connections for the profile's
+``restart_seconds``, then the same listeners (same ports, certificate and host key) return.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ class SimHost:
                  winrm_port: int = 0, https: bool = True, http_port: int | None = None,
                  ssh_port: int | None = 0, user: str = "Administrator",
                  password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
-                 flavor: Any = None, limits: WinRMLimits | None = None):
+                 flavor: Any = None, limits: WinRMLimits | None = None,
+                 profile: Any = None):
         if not https and http_port is None:
             raise ValueError("SimHost needs at least one WinRM listener (https or http_port)")
         self.state_dir = Path(state_dir).resolve()
@@ -63,6 +68,8 @@ class SimHost:
         self._authorized_keys = list(authorized_keys)
         self._flavor = flavor
         self._limits = limits
+        self._profile = profile  # a harness.sim.hostmodel.HostProfile for a new machine
+        self._owns_machine = machine is None
         self.machine: Any = machine
         self.winrm: WinRMServer | None = None  # the HTTPS listener (HTTP if https=False)
         self.winrm_http: WinRMServer | None = None
@@ -71,6 +78,8 @@ class SimHost:
         self.endpoint: dict[str, Any] = {}
         self.endpoint_file = self.state_dir / ENDPOINT_FILE
         self._started = False
+        self._servers_lock = threading.RLock()  # a restart and stop() may race
+        self._live: list[Any] = []  # listeners started and not stopped yet
 
     # --- lifecycle ----------------------------------------------------------------------
     def start(self) -> SimHost:
@@ -85,6 +94,8 @@ class SimHost:
             kwargs: dict[str, Any] = {"users": {self.user: self.password}}
             if self._flavor is not None:
                 kwargs["flavor"] = self._flavor
+            if self._profile is not None:
+                kwargs["profile"] = self._profile
             self.machine = Machine(**kwargs)
         else:
             self.machine.add_user(self.user, self.password)
@@ -93,8 +104,28 @@ class SimHost:
         except BaseException:
             self.stop()
             raise
+        self._keep_ports()
+        if hasattr(self.machine, "add_restart_listener"):  # tests may serve a stand-in
+            self.machine.add_restart_listener(self._on_restart)
         self._started = True
         return self
+
+    def _keep_ports(self) -> None:
+        """Pin the ports the OS chose, so the host comes back where clients know it."""
+        if self._https and self.winrm is not None:
+            self._winrm_port = self.winrm.port
+        if self.winrm_http is not None:
+            self._http_port = self.winrm_http.port
+        if self.ssh is not None:
+            self._ssh_port = self.ssh.port
+
+    def _on_restart(self, phase: str) -> None:
+        """The machine's restart as the network sees it (docs/internals.md)."""
+        with self._servers_lock:
+            if phase == "down":
+                self._stop_servers()
+            elif phase == "up" and self._started:
+                self._start_servers()
 
     def _load_password(self) -> Secret:
         path = self.state_dir / PASSWORD_FILE
@@ -120,11 +151,14 @@ class SimHost:
             self.winrm = WinRMServer(self.machine, auth, port=self._winrm_port,
                                      ssl_context=tls.server_context(), limits=self._limits,
                                      machine_name=name).start()
+            self._live.append(self.winrm)
         if self._http_port is not None:
             self.winrm_http = WinRMServer(self.machine, auth, port=self._http_port,
                                           limits=self._limits, machine_name=name,
-                                          shells_from=self.winrm).start()
-            if self.winrm is None:
+                                          shells_from=self.winrm if self._https else None
+                                          ).start()
+            self._live.append(self.winrm_http)
+            if not self._https:
                 self.winrm = self.winrm_http
         known_hosts = self.state_dir / KNOWN_HOSTS_FILE
         fingerprint = None
@@ -133,6 +167,7 @@ class SimHost:
             self.ssh = SSHServer(self.machine, host_key, users={self.user: self.password},
                                  authorized_keys=self._authorized_keys,
                                  port=self._ssh_port).start()
+            self._live.append(self.ssh)
             known_hosts.write_text(self.ssh.known_hosts_line() + "\n", encoding="utf-8")
             fingerprint = self.ssh.fingerprint
         https_server = self.winrm if self._https else None
@@ -153,11 +188,19 @@ class SimHost:
 
     def stop(self) -> None:
         """Stop every listener; their shells' and sessions' processes are terminated."""
-        for server in (self.ssh, self.winrm_http,
-                       self.winrm if self.winrm is not self.winrm_http else None):
-            if server is not None:
-                server.stop()
-        self._started = False
+        with self._servers_lock:
+            self._started = False
+            if self.machine is not None and hasattr(self.machine, "remove_restart_listener"):
+                self.machine.remove_restart_listener(self._on_restart)
+                if self._owns_machine:
+                    self.machine.restart_cancelled.set()  # nobody will see this machine again
+            self._stop_servers()
+
+    def _stop_servers(self) -> None:
+        """Stop the listeners that run (each once; ``sim.winrm`` stays readable)."""
+        live, self._live = self._live, []
+        for server in reversed(live):
+            server.stop()
 
     def __enter__(self) -> Self:
         return self.start()
@@ -168,7 +211,7 @@ class SimHost:
 
 def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
           authorized_key_files: Iterable[str | os.PathLike[str]] = (),
-          http_port: int | None = None, flavor: Any = None) -> int:
+          http_port: int | None = None, flavor: Any = None, profile: Any = None) -> int:
     """Run a simulated host until SIGINT or SIGTERM (``hpc-e2e sim serve``)."""
     stop = threading.Event()
 
@@ -179,7 +222,7 @@ def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
     try:
         with SimHost(state_dir, winrm_port=port, ssh_port=ssh_port, http_port=http_port,
                      authorized_keys=[Path(p) for p in authorized_key_files],
-                     flavor=flavor) as host:
+                     flavor=flavor, profile=profile) as host:
             print(f"simulated host ready; endpoint file: {host.endpoint_file}", flush=True)
             while not stop.wait(0.5):
                 pass

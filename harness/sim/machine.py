@@ -12,6 +12,12 @@ registered for it, so program lookup (cwd, ``PATH``, ``PATHEXT``) follows the fi
 deleted or never-installed program is not found.  Registered programs get a placeholder
 file that names the behaviour, so a copy of ``hostname.exe`` still behaves like hostname;
 a file that exists but has no registered behaviour fails loudly when run.
+
+The host's identity and Windows-level state (build, edition, features, elevation, boot time)
+come from a :class:`~harness.sim.hostmodel.HostProfile` and live in ``machine.facts``;
+services in ``machine.services`` (:mod:`harness.sim.services`); a restart is requested with
+:meth:`Machine.request_restart` and carried out by whoever listens (``SimHost`` drops and
+refuses connections meanwhile; docs/internals.md "Sim machine extensions").
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 from harness.sim.filesystem import ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND, FileSystem, win_error
+from harness.sim.hostmodel import HostFacts, HostProfile
 from harness.sim.process import (
     EXIT_TERMINATED,
     ProcessContext,
@@ -120,16 +128,31 @@ def _no_model(path: str) -> Program:
 class Machine:
     """A simulated Windows host: disk, accounts, environment, programs, processes."""
 
-    def __init__(self, name: str = "SIMHOST", *,
+    def __init__(self, name: str | None = None, *,
                  users: Mapping[str, object] | Iterable[str] | None = None,
-                 flavor: object = None, os_version: str = "10.0.20348.2340"):
-        self.name = name
+                 flavor: object = None, os_version: str | None = None,
+                 profile: HostProfile | None = None):
+        if profile is None:
+            # Without a profile: LTSC 2022 by default (ecosystem-facts.md §4.3).
+            profile = HostProfile.from_os_version(name or "SIMHOST",
+                                                  os_version or "10.0.20348.2340")
+        elif (name is not None and name != profile.name) or \
+                (os_version is not None and os_version != profile.os_version):
+            raise ValueError("Machine(name=, os_version=) disagree with profile=; "
+                             "give the profile only")
+        self.profile = profile
+        self.facts = HostFacts(profile)  # live: features, boot time (harness.sim.hostmodel)
+        self.name = profile.name
         self.flavor = flavor  # the runtime flavor, for the runtime models (DESIGN.md)
-        # What `ver` reports; LTSC 2022 by default (ecosystem-facts.md §4.3).
-        self.os_version = os_version
+        self.os_version = profile.os_version  # what `ver` reports
         # NetBIOS names are at most 15 characters: COMPUTERNAME is truncated, hostname is
         # not (ecosystem-facts.md §2 table, test 1).
-        self.computer_name = name.upper()[:15]
+        self.computer_name = self.name.upper()[:15]
+        self.cri: Any = None  # the running containerd's CriRuntime, set by its service program
+        self._restart_listeners: list[Callable[[str], None]] = []
+        self._restart_lock = threading.Lock()
+        self._restart_thread: threading.Thread | None = None
+        self.restart_cancelled = threading.Event()
         self.fs = FileSystem()
         self.lock = threading.RLock()  # for state that concurrent processes touch
         self.history: list[str] = []  # command lines given to spawn(), in order
@@ -143,6 +166,8 @@ class Machine:
             users = {u: None for u in users}
         for user, password in users.items():
             self.add_user(user, password)
+        from harness.sim.services import ServiceManager
+        self.services = ServiceManager(self)
         from harness.sim.programs import install_standard_programs
         install_standard_programs(self)
 
@@ -276,14 +301,30 @@ class Machine:
                                 b"executable\r\n")
         return path
 
+    def register_behaviour(self, key: str, program: Program) -> None:
+        """A behaviour for placeholder files whose content says ``hpc-e2e-sim program=<key>``.
+
+        Such a file may carry more words after the key (``version=1.7.22``); the program
+        reads them from its own image (``ctx.extra["image"]``).  ``key`` has no spaces.
+        """
+        if not key or any(c.isspace() for c in key):
+            raise ValueError(f"behaviour key {key!r} must be one word")
+        with self.lock:
+            self._programs[key] = program
+
     def program_at(self, path: str) -> Program:
         """The behaviour of the executable file at ``path`` (which must exist)."""
         with self.fs.open(path, "rb") as f:
             head = f.read(512)
         m = _PLACEHOLDER_RE.search(head)
         with self.lock:
-            if m is not None and m.group(1).decode(errors="replace") in self._programs:
-                return self._programs[m.group(1).decode()]
+            if m is not None:
+                text = m.group(1).decode(errors="replace").strip()
+                # A registered program's key is its path (it may hold spaces); a behaviour's
+                # key is the first word, the rest is data for the program.
+                for key in (text, text.split()[0] if text else ""):
+                    if key in self._programs:
+                        return self._programs[key]
             program = self._programs.get(self.fs.key(path))
         return program if program is not None else _no_model(self.fs.real_path(path))
 
@@ -342,13 +383,15 @@ class Machine:
     # --- processes -----------------------------------------------------------------------
     def spawn(self, command_line: str, *, shell: bool = True, codepage: int = 65001,
               user: str | None = None, cwd: str | None = None,
-              env: Mapping[str, str] | None = None) -> SimProcess:
+              env: Mapping[str, str] | None = None,
+              extra: Mapping[str, Any] | None = None) -> SimProcess:
         """Start a process the way WinRS / OpenSSH would and return it running.
 
         ``shell=True`` runs ``cmd.exe /c <command_line>``; ``shell=False`` hands the line
         to CreateProcess (and raises :class:`ProgramNotFoundError` if nothing matches).
         ``env`` is merged over the account's default environment; ``cwd`` defaults to the
-        account's profile folder.
+        account's profile folder.  ``extra`` is merged into ``ctx.extra`` (the SCM passes
+        the service's control handle this way).
         """
         from harness.sim import winparse
 
@@ -376,7 +419,7 @@ class Machine:
                                   argv=winparse.split_argv(full), env=environ, cwd=cwd,
                                   stdin=stdin, stdout=stdout, stderr=stderr,
                                   cancelled=cancel, codepage=codepage,
-                                  extra={"account": acct, "image": image})
+                                  extra={**(extra or {}), "account": acct, "image": image})
 
         name = self.fs.split(image)[1]
         return SimProcess(factory, program, name, codepage=codepage)
@@ -413,6 +456,72 @@ class Machine:
                              f"{traceback.format_exc()}")
             code = 1
         return code & 0xFFFFFFFF if code < 0 else code
+
+    # --- restart -------------------------------------------------------------------------
+    def add_restart_listener(self, listener: Callable[[str], None]) -> None:
+        """``listener("down")`` when the machine goes down, ``listener("up")`` when it is back.
+
+        ``SimHost`` listens: it drops every connection at "down" and listens again at "up".
+        """
+        with self._restart_lock:
+            self._restart_listeners.append(listener)
+
+    def remove_restart_listener(self, listener: Callable[[str], None]) -> None:
+        with self._restart_lock:
+            if listener in self._restart_listeners:
+                self._restart_listeners.remove(listener)
+
+    @property
+    def restarting(self) -> bool:
+        return self.facts.restarting
+
+    def request_restart(self, delay: float = 0.5) -> bool:
+        """Restart the machine ``delay`` seconds from now, in the background.
+
+        Down for ``profile.restart_seconds``: services stop, listeners drop their
+        connections; then pending features complete, the boot time moves and auto-start
+        services start.  Returns False if a restart is already under way.
+        """
+        with self._restart_lock:
+            if self._restart_thread is not None and self._restart_thread.is_alive():
+                return False
+            self._restart_thread = threading.Thread(target=self._restart, args=(delay,),
+                                                    name=f"sim-restart-{self.name}",
+                                                    daemon=True)
+            self._restart_thread.start()
+            return True
+
+    def wait_restarted(self, timeout: float | None = None) -> bool:
+        """For tests: wait until a requested restart has completed."""
+        thread = self._restart_thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def _restart(self, delay: float) -> None:
+        if self.restart_cancelled.wait(delay):
+            return
+        with self.facts.lock:
+            self.facts.restarting = True
+        self._notify_restart("down")
+        self.services.shutdown()
+        if self.restart_cancelled.wait(self.profile.restart_seconds):
+            return
+        self.facts.boot()
+        self.services.boot()
+        with self.facts.lock:
+            self.facts.restarting = False
+        self._notify_restart("up")
+
+    def _notify_restart(self, phase: str) -> None:
+        with self._restart_lock:
+            listeners = list(self._restart_listeners)
+        for listener in listeners:
+            try:
+                listener(phase)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the restart
+                traceback.print_exc()
 
     def _working_dir(self, cwd: str) -> str:
         try:

@@ -42,3 +42,15 @@ def install_standard_programs(machine: Machine) -> None:
     machine.register_program(POWERSHELL_EXE, _powershell)
     for name, program in simtools.PROGRAMS.items():
         machine.register_program(rf"{SIM_BIN}\{name}", program)
+    # The runtime under test arrives as placeholder binaries (harness/sim/bundle.py) whose
+    # content names these behaviours; the guest adds ipconfig/ping to System32.
+    from harness.sim import guest
+    from harness.sim.programs import containerd, crictl
+
+    containerd.install(machine)
+    crictl.install(machine)
+    guest.install(machine)
+    # The bind filter exists from 20H1 and on WS2022+ (hcsshim-hpc-behaviour.md §7); the
+    # shim and the guest decide PI-HPC rootfs handling by this file (§3.1).
+    if machine.profile.build >= 19041:
+        machine.fs.write_bytes(rf"{SYSTEM32}\bindfltapi.dll", b"MZ\r\nbind filter API (sim)\r\n")

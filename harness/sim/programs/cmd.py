@@ -17,7 +17,8 @@ only tested if this model follows cmd's rules:
 
 Built-ins: ``echo``, ``set``, ``cd``/``chdir``, ``dir``, ``type``, ``exit``, ``ver``, ``rem``,
 ``mkdir``/``md``, ``del``/``erase``, ``copy``, ``move`` — each in the forms listed in its
-docstring.  Any other built-in, switch or construct fails loudly, naming what the simulated
+docstring.  Batch files (``.bat``/``.cmd``) run line by line (:meth:`Shell.run_batch`).
+Any other built-in, switch or construct fails loudly, naming what the simulated
 host does not support: it never pretends.
 """
 
@@ -300,11 +301,56 @@ class Shell:
                 if missing_dir:
                     return self.fail(h, "The system cannot find the path specified.", 3)
             return self.fail(h, NOT_RECOGNIZED.format(raw), EXIT_NOT_RECOGNIZED)
+        if image.lower().endswith((".bat", ".cmd")):
+            return self.run_batch(image, raw, after, h)
         code = self.machine.run_child(self.ctx, image, text.rstrip(" \t"), stdin=h.stdin,
                                       stdout=h.stdout, stderr=h.stderr, cwd=self.cwd,
                                       env=self.env)
         self.errorlevel = code
         return code == 0
+
+    # --- batch files -------------------------------------------------------------------
+    def run_batch(self, image: str, name: str, params_text: str, h: Handles) -> bool:
+        """Run a ``.bat``/``.cmd`` file in this command processor, line by line.
+
+        Modelled: ``@``, ``echo on|off`` (an echoed line shows the ``$P$G`` prompt),
+        ``rem`` and label/``::`` lines (skipped), ``%0``-``%9``, ``%*``, ``%%`` and
+        ``%VAR%`` (undefined expands to nothing, as in batch files).  ``goto``, ``call``,
+        ``if``, ``for``, ``shift``, ``setlocal`` and ``%~`` modifiers fail loudly (they are
+        unsupported built-ins or constructs of this model).  Invoked from ``cmd /c`` the
+        batch returns to the rest of the line afterwards.
+        """
+        try:
+            data = self.fs.read_bytes(image)
+        except OSError as exc:
+            return self.fail(h, exc.strerror or str(exc))
+        params = [name, *_batch_params(params_text)]
+        echo = True
+        for raw_line in data.decode("utf-8", "replace").splitlines():
+            line = _expand_batch(raw_line, _DynamicEnv(self), params,
+                                 params_text.strip(" \t,;="))
+            text = line.lstrip(" \t")
+            if not text or text.startswith(":"):
+                continue  # blank lines, labels and :: comments
+            silent = text.startswith("@")
+            if silent:
+                text = text[1:].lstrip(" \t")
+                if not text:
+                    continue
+            if echo and not silent:
+                prompt = self.env.get("PROMPT", "$P$G")
+                if prompt.upper() != "$P$G":
+                    raise Unsupported(f"batch echo with the prompt {prompt!r}")
+                h.stdout.line()
+                h.stdout.line(f"{self.cwd}>{text}")
+            state = re.fullmatch(r"(?i)echo[ \t]+(on|off)[ \t]*", text)
+            if state is not None:
+                echo = state.group(1).lower() == "on"
+                continue
+            if re.match(r"(?i)rem(?=$|[ \t/])", text):
+                continue
+            self.run(winparse.parse_cmd(text), h)
+        return self.errorlevel == 0
 
     # --- redirections -----------------------------------------------------------------
     def open_redirects(self, redirects: Any, h: Handles) -> tuple[Handles, list[Any]]:
@@ -371,6 +417,62 @@ class _RedirectFailed(Exception):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+def _batch_params(text: str) -> list[str]:
+    """Batch parameters as cmd splits them: blanks , ; = separate, quotes are kept."""
+    params: list[str] = []
+    cur: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+            cur.append(ch)
+        elif ch in " \t,;=" and not quoted:
+            if cur:
+                params.append("".join(cur))
+                cur = []
+        else:
+            cur.append(ch)
+    if cur:
+        params.append("".join(cur))
+    return params
+
+
+def _expand_batch(line: str, env: Mapping[str, str], params: list[str], rest: str) -> str:
+    """Percent expansion of one batch-file line (before it is parsed)."""
+    out: list[str] = []
+    i, n = 0, len(line)
+    while i < n:
+        ch = line[i]
+        if ch != "%":
+            out.append(ch)
+            i += 1
+            continue
+        nxt = line[i + 1:i + 2]
+        if nxt == "%":
+            out.append("%")
+            i += 2
+        elif nxt.isdigit():
+            k = int(nxt)
+            out.append(params[k] if k < len(params) else "")
+            i += 2
+        elif nxt == "*":
+            out.append(rest)
+            i += 2
+        elif nxt == "~":
+            raise Unsupported("batch parameter modifiers (%~...)")
+        else:
+            end = line.find("%", i + 1)
+            if end == -1:
+                i += 1  # a lone percent sign disappears
+                continue
+            var = line[i + 1:end]
+            if ":" in var:
+                raise Unsupported(f"%{var}% substring/substitution expansion in a batch file")
+            out.append(env.get(var, "") or "")
+            i = end + 1
+    return "".join(out)
 
 
 # --- the program --------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""The CRI layer: pods and containers as crictl sees them.
+
+* :mod:`.spec` — :class:`PodSpec` / :class:`ContainerSpec` rendered to crictl's JSON
+  (snake_case CRI json tags only; the run-id label on everything);
+* :mod:`.crictl` — :class:`Crictl`, one method per crictl sub-command, over a Transport;
+* :mod:`.status` — typed views of ``inspectp``/``inspect``/``pods``/``ps``/``info`` output;
+* :mod:`.errors` — :class:`CriStageError` (the runtime refused a stage) and friends.
+"""
+
+from __future__ import annotations
+
+from harness.cri.crictl import (
+    DEFAULT_CONFIG,
+    DEFAULT_CRICTL,
+    ContainerRef,
+    Crictl,
+    ExecResult,
+    LogsResult,
+    PodRef,
+)
+from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError
+from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
+from harness.cri.status import (
+    HOSTPROCESS_ANNOTATION,
+    ContainerStatus,
+    ContainerSummary,
+    PodStatus,
+    PodSummary,
+    RuntimeInfo,
+    RuntimeVersion,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG", "DEFAULT_CRICTL", "HOSTPROCESS_ANNOTATION", "RUN_ID_LABEL",
+    "ContainerRef", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
+    "CriStageError", "Crictl", "CrictlOutputError", "ExecResult", "LogsResult", "PodRef",
+    "PodSpec", "PodStatus", "PodSummary", "RuntimeInfo", "RuntimeVersion", "new_run_id",
+]

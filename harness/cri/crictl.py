@@ -1,0 +1,480 @@
+"""The CRI client: crictl on the host, driven through a :class:`~harness.transport.base.Transport`.
+
+Each method is one crictl invocation, built as an argv (rendered by ``harness.cmdline``
+in the transport) with every flag *before* the positional arguments: crictl ignores flags
+after a positional argument and may print its help and exit 0 having done nothing, so an
+ID is required back, never just exit 0 (ecosystem-facts.md §7).
+
+Timeouts (ecosystem-facts.md §3.1, §7): crictl's own per-RPC default is 2 s, far too short
+for a UVM, so ``--timeout`` (a Go duration, ``300s``) is always passed.  crictl dials with
+that timeout and then RunPodSandbox gets twice it, ExecSync it plus the exec timeout,
+StopContainer it plus the grace period; the transport deadline is that sum plus a margin,
+so crictl's own error (which names the stage) arrives before the harness gives up.
+
+Config files for ``runp``/``create`` go to a per-run folder on the host with
+``Transport.put`` (one ``mkdir`` per client, then one upload per file; the pod's file is
+uploaded once and reused by every ``create`` in that pod).  Measured over WinRM against the
+sim, a put of a small file is 5 WS-Man requests and the ``mkdir`` 3; a hand-made write over
+stdin would need the same Command/Send/Receive/Signal exchange and lose the SHA-256 check,
+so ``put`` it is.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ntpath
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from harness.cri.errors import (
+    CrictlOutputError,
+    CriExecTimeout,
+    CriStageError,
+    crictl_error_text,
+    split_grpc,
+)
+from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
+from harness.cri.status import (
+    ContainerStatus,
+    ContainerSummary,
+    PodStatus,
+    PodSummary,
+    RuntimeInfo,
+    RuntimeVersion,
+    load_json,
+    status_objects,
+)
+from harness.errors import HarnessError, RemoteCommandError
+
+log = logging.getLogger("harness.cri")
+
+DEFAULT_CRICTL = r"C:\Program Files\containerd\bin\crictl.exe"
+# Beside the executable, where crictl also looks when its default is missing
+# (ecosystem-facts.md §3.1), so a person running crictl by hand gets the same settings.
+DEFAULT_CONFIG = r"C:\Program Files\containerd\bin\crictl.yaml"
+DEFAULT_RUNS_ROOT = r"C:\ProgramData\hpc-e2e\runs"
+DEFAULT_RPC_TIMEOUT = 300.0  # a UVM boots in seconds to minutes; crictl's 2 s is no use
+DEFAULT_EXEC_TIMEOUT = 120
+DEFAULT_PULL_TIMEOUT = 3600.0  # Windows base images are gigabytes; PullImage has no RPC deadline
+DEADLINE_MARGIN = 30.0
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+_EXITED = re.compile(r"exited with (-?\d+)(?::\s?)?")
+# k8s.io/cri-client: ``command timed out: "<argv>" timed out after 5s`` (§3.4)
+_TIMED_OUT = re.compile(r"command timed out: |timed out after \d\S*\s*$")
+
+
+def go_duration(seconds: float) -> str:
+    """A Go ``time.Duration`` string for crictl's global ``--timeout`` (``300s``, ``1500ms``)."""
+    if seconds <= 0:
+        raise ValueError("crictl timeouts must be positive (0 means 2 s or 200 s, not 'none')")
+    if float(seconds).is_integer():
+        return f"{int(seconds)}s"
+    return f"{math.ceil(seconds * 1000)}ms"
+
+
+def split_exec_output(text: str) -> tuple[str, str]:
+    """``(stdout, stderr)`` from ``crictl exec -s`` output on success.
+
+    crictl prints the command's stdout and then its stderr, each followed by ``\\n``, both
+    on its own stdout (ecosystem-facts.md §3.4).  Windows programs end lines with CRLF, so
+    the separator is taken to be the last LF not preceded by CR; with an empty stderr
+    that is always exact.  A stderr that itself ends in a bare LF cannot be told apart.
+    """
+    body = text.removesuffix("\n")
+    i = len(body) - 1
+    while i >= 0:
+        if body[i] == "\n" and (i == 0 or body[i - 1] != "\r"):
+            return body[:i], body[i + 1:]
+        i -= 1
+    return body, ""
+
+
+@dataclass
+class PodRef:
+    """A pod sandbox this client started: its ID, the spec, and where its config lives."""
+
+    id: str
+    spec: PodSpec
+    runtime_handler: str | None
+    config_path: str
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class ContainerRef:
+    id: str
+    pod: PodRef
+    spec: ContainerSpec
+    config_path: str
+
+    def __str__(self) -> str:
+        return self.id
+
+
+@dataclass
+class ExecResult:
+    """What ``crictl exec -s`` learnt about one command.
+
+    On a non-zero exit crictl discards the command's stdout (``stdout_discarded``) and
+    exits 1; ``exit_code`` is the command's own, read from ``exited with N``.
+    """
+
+    exit_code: int
+    stdout: str
+    stderr: str
+    result: object = field(repr=False)
+    stdout_discarded: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@dataclass
+class LogsResult:
+    stdout: str
+    stderr: str
+    result: object = field(repr=False)
+
+
+def _id_of(obj: PodRef | ContainerRef | str) -> str:
+    return obj.id if isinstance(obj, (PodRef, ContainerRef)) else str(obj)
+
+
+class Crictl:
+    """crictl on one host, for one run (the run id labels everything it creates)."""
+
+    def __init__(self, transport, *, run_id: str | None = None,
+                 crictl_path: str = DEFAULT_CRICTL, config_path: str = DEFAULT_CONFIG,
+                 timeout: float = DEFAULT_RPC_TIMEOUT, runtime_endpoint: str | None = None,
+                 image_endpoint: str | None = None, runs_root: str = DEFAULT_RUNS_ROOT,
+                 margin: float = DEADLINE_MARGIN):
+        go_duration(timeout)  # validates
+        self.transport = transport
+        self.run_id = run_id or new_run_id()
+        self.crictl_path = crictl_path
+        self.config_path = config_path
+        self.timeout = float(timeout)
+        self.runtime_endpoint = runtime_endpoint
+        self.image_endpoint = image_endpoint
+        self.remote_dir = ntpath.join(runs_root, self.run_id)
+        self.margin = margin
+        self._dir_ready = False
+        self._pod_files: dict[str, str] = {}  # pod uid -> uploaded config path
+        self._files = 0
+
+    # --- plumbing -------------------------------------------------------------------
+    def global_flags(self, timeout: float | None = None) -> list[str]:
+        flags = ["--config", self.config_path, "--timeout", go_duration(timeout or self.timeout)]
+        if self.runtime_endpoint:
+            flags += ["--runtime-endpoint", self.runtime_endpoint]
+        if self.image_endpoint:
+            flags += ["--image-endpoint", self.image_endpoint]
+        return flags
+
+    def argv(self, *args: str, timeout: float | None = None) -> list[str]:
+        return [self.crictl_path, *self.global_flags(timeout), *args]
+
+    def deadline(self, *, rpc_factor: float = 1.0, extra: float = 0.0,
+                 timeout: float | None = None) -> float:
+        """Transport deadline: crictl's dial plus its RPC deadline plus a margin."""
+        t = timeout or self.timeout
+        return t + rpc_factor * t + extra + self.margin
+
+    def run(self, stage: str, *args: str, object_id: str | None = None,
+            rpc_factor: float = 1.0, extra: float = 0.0, deadline: float | None = None,
+            check: bool = True):
+        """Run one crictl sub-command; a non-zero exit raises :class:`CriStageError`."""
+        result = self.transport.run(
+            self.argv(*args), timeout=deadline or self.deadline(rpc_factor=rpc_factor, extra=extra))
+        if check and result.exit_code != 0:
+            raise CriStageError.from_result(stage, result, object_id=object_id)
+        return result
+
+    def _expect_id(self, stage: str, result, expected: str | None = None) -> str:
+        lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
+        got = lines[-1] if lines else ""
+        if len(lines) != 1 or not _ID.match(got) or (expected is not None and got != expected):
+            raise CrictlOutputError(stage, f"ID{f' {expected}' if expected else ''}", result)
+        return got
+
+    def _ensure_dir(self) -> None:
+        if self._dir_ready:
+            return
+        result = self.transport.run(["mkdir", self.remote_dir], timeout=60.0 + self.margin)
+        if result.exit_code != 0 and "already exists" not in (result.stderr + result.stdout):
+            raise RemoteCommandError(result, hint=f"the harness keeps CRI config files in "
+                                                  f"{self.remote_dir}; check that it can be created")
+        self._dir_ready = True
+
+    def upload(self, name: str, data: bytes) -> str:
+        """Put ``data`` in this run's folder on the host; returns the remote path."""
+        self._ensure_dir()
+        remote = ntpath.join(self.remote_dir, _SAFE_NAME.sub("_", name))
+        fd, local = tempfile.mkstemp(prefix="hpc-e2e-cri-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            self.transport.put(local, remote)
+        finally:
+            os.unlink(local)
+        return remote
+
+    def _pod_config(self, spec: PodSpec) -> str:
+        path = self._pod_files.get(spec.uid or "")
+        if path is None:
+            path = self.upload(f"pod-{spec.name}-{(spec.uid or '')[:8]}.json",
+                               spec.render(self.run_id))
+            self._pod_files[spec.uid or ""] = path
+        return path
+
+    # --- images ---------------------------------------------------------------------
+    def pull(self, image: str, *, timeout: float = DEFAULT_PULL_TIMEOUT) -> str:
+        """Pull ``image``; returns the image reference the runtime reports."""
+        result = self.run("pull", "pull", image, object_id=image, deadline=timeout + self.margin)
+        m = re.search(r"Image is up to date for (\S+)", result.stdout)
+        if not m:
+            raise CrictlOutputError("pull", "image reference", result)
+        return m.group(1)
+
+    # --- pods -----------------------------------------------------------------------
+    def runp(self, spec: PodSpec, *, runtime_handler: str | None = None,
+             cancel_timeout: float | None = None) -> PodRef:
+        """RunPodSandbox with ``runtime_handler`` (``runhcs-wcow-process`` / ``-hypervisor``)."""
+        spec = spec.with_run_id(self.run_id)
+        path = self._pod_config(spec)
+        args = ["runp"]
+        if runtime_handler:
+            args += ["--runtime", runtime_handler]
+        if cancel_timeout:
+            args += ["--cancel-timeout", go_duration(cancel_timeout)]
+        result = self.run("runp", *args, path, object_id=spec.name, rpc_factor=2.0)
+        return PodRef(self._expect_id("runp", result), spec, runtime_handler, path)
+
+    def stopp(self, pod: PodRef | str) -> None:
+        pod_id = _id_of(pod)
+        result = self.run("stopp", "stopp", pod_id, object_id=pod_id)
+        if f"Stopped sandbox {pod_id}" not in result.stdout:
+            raise CrictlOutputError("stopp", f"'Stopped sandbox {pod_id}'", result)
+
+    def rmp(self, pod: PodRef | str, *, force: bool = False) -> None:
+        pod_id = _id_of(pod)
+        args = ["rmp"] + (["--force"] if force else []) + [pod_id]
+        # PodSandboxStatus, (StopPodSandbox when forced), RemovePodSandbox
+        result = self.run("rmp", *args, object_id=pod_id, rpc_factor=3.0 if force else 2.0)
+        if f"Removed sandbox {pod_id}" not in result.stdout:
+            raise CrictlOutputError("rmp", f"'Removed sandbox {pod_id}'", result)
+
+    def inspectp(self, pod: PodRef | str) -> PodStatus:
+        statuses = self.inspectp_many([pod])
+        if len(statuses) != 1:
+            raise HarnessError(f"crictl inspectp {_id_of(pod)} returned {len(statuses)} pods")
+        return statuses[0]
+
+    def inspectp_many(self, pods: Sequence[PodRef | str]) -> list[PodStatus]:
+        ids = [_id_of(p) for p in pods]
+        if not ids:
+            return []
+        result = self.run("inspectp", "inspectp", "--output", "json", *ids,
+                          object_id=" ".join(ids))
+        data = load_json("inspectp", result)
+        try:
+            return [PodStatus.from_json(o) for o in status_objects(data)]
+        except ValueError:
+            raise CrictlOutputError("inspectp", "pod status", result) from None
+
+    def pods(self, *, labels: Mapping[str, str] | None = None, all_runs: bool = False,
+             name: str | None = None, state: str | None = None) -> list[PodSummary]:
+        """Pods with these labels; only this run's unless ``all_runs``."""
+        args = ["pods", "--output", "json", *self._label_flags(labels, all_runs)]
+        if name:
+            args += ["--name", name]
+        if state:
+            args += ["--state", state]
+        result = self.run("pods", *args)
+        data = load_json("pods", result)
+        if not isinstance(data, dict):
+            raise CrictlOutputError("pods", "{\"items\": [...]}", result)
+        return [PodSummary.from_json(o) for o in data.get("items") or []]
+
+    def _label_flags(self, labels: Mapping[str, str] | None, all_runs: bool) -> list[str]:
+        wanted = dict(labels or {})
+        if not all_runs:
+            wanted.setdefault(RUN_ID_LABEL, self.run_id)
+        flags: list[str] = []
+        for k, v in wanted.items():
+            flags += ["--label", f"{k}={v}"]
+        return flags
+
+    # --- containers -----------------------------------------------------------------
+    def create(self, pod: PodRef, spec: ContainerSpec, *, with_pull: bool = False) -> ContainerRef:
+        """CreateContainer in ``pod`` (crictl sends the pod's config along)."""
+        spec = spec.with_run_id(self.run_id)
+        pod_path = self._pod_config(pod.spec)
+        self._files += 1
+        path = self.upload(f"ctr-{pod.spec.name}-{spec.name}-{self._files}.json",
+                           spec.render(self.run_id))
+        args = ["create"] + (["--with-pull"] if with_pull else []) + [pod.id, path, pod_path]
+        result = self.run("create", *args, object_id=spec.name)
+        return ContainerRef(self._expect_id("create", result), pod, spec, path)
+
+    def start(self, container: ContainerRef | str) -> None:
+        cid = _id_of(container)
+        result = self.run("start", "start", cid, object_id=cid)
+        self._expect_id("start", result, cid)
+
+    def exec(self, container: ContainerRef | str, argv: Sequence[str], *,
+             timeout: float = DEFAULT_EXEC_TIMEOUT) -> ExecResult:
+        """ExecSync ``argv``; the command's own exit code comes back, not crictl's 1.
+
+        A command that outlives ``timeout`` (whole seconds, crictl's ``exec --timeout``)
+        raises :class:`CriExecTimeout`; a refusal by the runtime raises
+        :class:`CriStageError` with stage ``exec``.
+        """
+        cid = _id_of(container)
+        argv = [str(a) for a in argv]
+        if not argv:
+            raise ValueError("exec needs a command")
+        seconds = max(1, math.ceil(timeout))
+        result = self.run("exec", "exec", "--sync", "--timeout", str(seconds), cid, *argv,
+                          object_id=cid, extra=seconds, check=False)
+        if result.exit_code == 0:
+            out, err = split_exec_output(result.stdout)
+            return ExecResult(0, out, err, result)
+        text = crictl_error_text(result.stderr)
+        code, stderr = self._exited(text, argv)
+        if code is not None:
+            return ExecResult(code, "", stderr, result, stdout_discarded=True)
+        if _TIMED_OUT.search(text):
+            raise CriExecTimeout(cid, argv, seconds, result=result, crictl_message=text)
+        raise CriStageError.from_result("exec", result, object_id=cid)
+
+    @staticmethod
+    def _exited(text: str, argv: Sequence[str]) -> tuple[int | None, str]:
+        """Read ``command '<argv>' exited with N: <stderr>`` (ecosystem-facts.md §3.4).
+
+        The CRI client joins the argv with spaces, so the exact prefix is known and the
+        command's stderr cannot be mistaken for it; a looser match is the fallback, and
+        only when no gRPC status is in the text (then the RPC itself failed).
+        """
+        prefix = f"command '{' '.join(argv)}' exited with "
+        at = text.find(prefix)
+        if at >= 0:
+            m = re.match(r"(-?\d+)(?::\s?)?", text[at + len(prefix):])
+            if m:
+                return int(m.group(1)), text[at + len(prefix) + m.end():]
+        grpc_code, _ = split_grpc(text)
+        if grpc_code is not None:
+            return None, ""
+        m = _EXITED.search(text)
+        if m:
+            return int(m.group(1)), text[m.end():]
+        return None, ""
+
+    def inspect(self, container: ContainerRef | str) -> ContainerStatus:
+        statuses = self.inspect_many([container])
+        if len(statuses) != 1:
+            raise HarnessError(f"crictl inspect {_id_of(container)} returned "
+                               f"{len(statuses)} containers")
+        return statuses[0]
+
+    def inspect_many(self, containers: Sequence[ContainerRef | str]) -> list[ContainerStatus]:
+        ids = [_id_of(c) for c in containers]
+        if not ids:
+            return []
+        result = self.run("inspect", "inspect", "--output", "json", *ids,
+                          object_id=" ".join(ids))
+        data = load_json("inspect", result)
+        try:
+            return [ContainerStatus.from_json(o) for o in status_objects(data)]
+        except ValueError:
+            raise CrictlOutputError("inspect", "container status", result) from None
+
+    def ps(self, *, pod: PodRef | str | None = None, labels: Mapping[str, str] | None = None,
+           all_runs: bool = False, all_states: bool = True, name: str | None = None,
+           state: str | None = None) -> list[ContainerSummary]:
+        """Containers with these labels (exited ones too unless ``all_states=False``)."""
+        args = ["ps", "--output", "json"] + (["--all"] if all_states else [])
+        if pod is not None:
+            args += ["--pod", _id_of(pod)]
+        args += self._label_flags(labels, all_runs)
+        if name:
+            args += ["--name", name]
+        if state:
+            args += ["--state", state]
+        result = self.run("ps", *args)
+        data = load_json("ps", result)
+        if not isinstance(data, dict):
+            raise CrictlOutputError("ps", "{\"containers\": [...]}", result)
+        return [ContainerSummary.from_json(o) for o in data.get("containers") or []]
+
+    def logs(self, container: ContainerRef | str, *, tail: int | None = None) -> LogsResult:
+        """The container's log (stdout and stderr streams as crictl splits them)."""
+        cid = _id_of(container)
+        args = ["logs"] + (["--tail", str(tail)] if tail is not None else []) + [cid]
+        result = self.run("logs", *args, object_id=cid)
+        return LogsResult(result.stdout, result.stderr, result)
+
+    def stop(self, container: ContainerRef | str, *, timeout: int | None = None) -> None:
+        """StopContainer; ``timeout`` is the grace period in whole seconds (``stop -t``)."""
+        cid = _id_of(container)
+        args = ["stop"] + (["--timeout", str(int(timeout))] if timeout is not None else []) + [cid]
+        result = self.run("stop", *args, object_id=cid, extra=float(timeout or 0))
+        self._expect_id("stop", result, cid)
+
+    def rm(self, container: ContainerRef | str, *, force: bool = False) -> None:
+        cid = _id_of(container)
+        args = ["rm"] + (["--force"] if force else []) + [cid]
+        # ContainerStatus, (StopContainer when forced), RemoveContainer
+        result = self.run("rm", *args, object_id=cid, rpc_factor=3.0 if force else 2.0)
+        self._expect_id("rm", result, cid)
+
+    # --- runtime --------------------------------------------------------------------
+    def info(self) -> RuntimeInfo:
+        result = self.run("info", "info", "--output", "json")
+        data = load_json("info", result)
+        if not isinstance(data, dict):
+            raise CrictlOutputError("info", "runtime status", result)
+        return RuntimeInfo.from_json(data)
+
+    def version(self) -> RuntimeVersion:
+        result = self.run("version", "version")
+        v = RuntimeVersion.from_text(result.stdout)
+        if not v.runtime_name:
+            raise CrictlOutputError("version", "runtime version", result)
+        return v
+
+    # --- clean-up -------------------------------------------------------------------
+    def cleanup(self) -> list[HarnessError]:
+        """Remove every pod of this run (containers go with their pod) and its files.
+
+        Best effort: returns what failed instead of raising, so a fixture's teardown can
+        report it without hiding the test's own outcome.
+        """
+        problems: list[HarnessError] = []
+        try:
+            for pod in self.pods():
+                try:
+                    self.rmp(pod.id, force=True)
+                except HarnessError as exc:
+                    problems.append(exc)
+        except HarnessError as exc:
+            problems.append(exc)
+        if self._dir_ready:
+            try:
+                result = self.transport.run(["del", "/q", self.remote_dir],
+                                            timeout=60.0 + self.margin)
+                if result.exit_code != 0:
+                    problems.append(RemoteCommandError(result))
+            except HarnessError as exc:
+                problems.append(exc)
+            self._pod_files.clear()
+        return problems

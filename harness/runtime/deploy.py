@@ -1,0 +1,319 @@
+"""Deploy a runtime bundle onto a Windows host, idempotently.
+
+One deployment:
+
+1. decides everything locally first: layout, sandbox image for the host build, the bytes of
+   ``config.toml`` and ``crictl.yaml`` (the bundle was validated when it was loaded);
+2. hashes every file it owns on the host in **one** round trip;
+3. stops containerd only if a program it runs (containerd, the shim) is about to be
+   replaced, or its service registration is stale (another binary, config or log file);
+4. uploads (``file`` sources) or has the host download (``url`` sources) only the programs
+   whose hash differs; checks ``installed`` programs and never touches them;
+5. writes ``config.toml``/``crictl.yaml`` only if their hash differs;
+6. (re-)registers the service if it is missing or stale, restarts containerd if a program or
+   the config changed, starts it if it is stopped;
+7. waits until ``crictl info`` reports ``RuntimeReady`` and records every program's
+   ``--version``.
+
+Nothing that is already right is touched, so a second run reports no change.
+"""
+
+from __future__ import annotations
+
+import logging
+import ntpath
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
+from harness.runtime.bundle import (
+    CONTAINERD,
+    SHIM,
+    Artifact,
+    InstalledSource,
+    RuntimeBundle,
+    UrlSource,
+)
+from harness.runtime.containerd_config import (
+    ContainerdConfig,
+    render_crictl_yaml,
+    sha256_text,
+    to_wire,
+)
+from harness.runtime.layout import RuntimeLayout
+from harness.runtime.sandbox_image import IMAGES_FILE, sandbox_image_for
+from harness.runtime.service import ServiceCheck, register_argv, service_matches
+from harness.runtime.summary import Change, DeploySummary
+from harness.runtime.versions import ReportedVersion, parse_version_output
+
+log = logging.getLogger("harness.runtime")
+
+READY_TIMEOUT = 120.0
+READY_POLL = 0.5
+DOWNLOAD_TIMEOUT = 1800.0
+RUNNING = "running"
+STOPPED = "stopped"
+
+
+class RuntimeDeployError(HarnessError):
+    """The runtime could not be deployed or did not come up; the message says where it stopped."""
+
+
+@dataclass
+class _ProgramStep:
+    artifact: Artifact
+    remote: str
+    current: str | None  # sha256 on the host now, None if absent
+
+    @property
+    def needed(self) -> bool:
+        return self.current != self.artifact.sha256
+
+
+def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None = IMAGES_FILE,
+           ready_timeout: float = READY_TIMEOUT,
+           progress: Callable[[str], None] | None = None) -> DeploySummary:
+    """Bring ``host`` (a :class:`~harness.windows.WindowsHost`) to ``bundle``; what changed."""
+    say = progress or (lambda message: log.info("%s: %s", _host_name(host), message))
+    layout = RuntimeLayout.for_bundle(bundle)
+    facts = facts if facts is not None else host.facts()
+    sandbox = sandbox_image_for(facts.build, images_file)
+    config_text = ContainerdConfig(bundle.containerd_config_version, layout, sandbox.image).render()
+    crictl_text = render_crictl_yaml(layout)
+    summary = DeploySummary(host=_host_name(host), bundle=bundle.name,
+                            bundle_digest=bundle.digest,
+                            config_version=bundle.containerd_config_version,
+                            sandbox_image=sandbox.image, paths=_paths(layout))
+
+    # --- 2. one round trip: what is on the host now --------------------------------------
+    programs = [_ProgramStep(a, layout.program_path(a), None) for a in bundle.all_artifacts()]
+    owned = [p.remote for p in programs] + [layout.config_toml, layout.crictl_yaml]
+    hashes = _lower_keys(host.files.sha256s(owned))
+    for p in programs:
+        p.current = hashes.get(p.remote.lower())
+    config_needed = hashes.get(layout.config_toml.lower()) != sha256_text(config_text)
+    crictl_needed = hashes.get(layout.crictl_yaml.lower()) != sha256_text(crictl_text)
+
+    for p in programs:
+        if isinstance(p.artifact.source, InstalledSource) and p.needed:
+            found = "is missing" if p.current is None else f"has sha256 {p.current}"
+            raise RuntimeDeployError(
+                f"{p.artifact.name}: {p.remote} {found}, the bundle says {p.artifact.sha256}",
+                hint="an installed artifact is only checked, never replaced: install the "
+                     "right build on the host or give the bundle a file or url source")
+
+    service = host.services.query(layout.service_name)
+    registered = service is not None
+    check = service_matches(service.binary_path, layout) if registered else None
+    if registered and check.ok and service.start_type.lower() == "disabled":
+        check = ServiceCheck(False, "it is disabled")
+    stale = registered and not check.ok
+    state = _state(service)
+    runtime_programs_change = any(p.needed and p.artifact.name in (CONTAINERD, SHIM)
+                                  for p in programs)
+
+    # --- 3. stop what must not run while it is replaced -----------------------------------
+    stopped_for_update = False
+    if registered and state != STOPPED and (stale or runtime_programs_change):
+        why = (f"stale registration: {check.reason}" if stale
+               else "its programs are being replaced")
+        say(f"stopping service {layout.service_name} ({why})")
+        host.services.stop(layout.service_name)
+        summary.changes.append(Change(f"service {layout.service_name}", "stopped", why))
+        stopped_for_update = True
+        state = STOPPED
+
+    # --- 4. programs -----------------------------------------------------------------------
+    made: set[str] = set()
+    # Downloads first: they are what most often fails, and then nothing else has changed.
+    for p in sorted(programs, key=lambda p: not isinstance(p.artifact.source, UrlSource)):
+        if not p.needed or isinstance(p.artifact.source, InstalledSource):
+            continue
+        _ensure_dir(host, ntpath.dirname(p.remote), made)
+        if isinstance(p.artifact.source, UrlSource):
+            say(f"downloading {p.artifact.name} on the host from {p.artifact.source.url}")
+            _download(host, p.artifact, p.remote)
+            action = "downloaded"
+        else:
+            say(f"uploading {p.artifact.program} to {p.remote}")
+            with p.artifact.local_program() as local:
+                host.transport.put(local, p.remote)
+            action = "uploaded"
+        was = "new" if p.current is None else f"was {p.current[:12]}"
+        summary.changes.append(Change(p.artifact.program, action,
+                                      f"{p.artifact.version}, {was}"))
+
+    # --- 5. config files -------------------------------------------------------------------
+    for needed, path, text, label in ((config_needed, layout.config_toml, config_text, "config.toml"),
+                                      (crictl_needed, layout.crictl_yaml, crictl_text, "crictl.yaml")):
+        if needed:
+            _ensure_dir(host, ntpath.dirname(path), made)
+            say(f"writing {path}")
+            host.files.write_bytes(path, to_wire(text))
+            summary.changes.append(Change(label, "written", path))
+
+    # --- 6. service --------------------------------------------------------------------------
+    if stale:
+        say(f"deleting stale service {layout.service_name} ({check.reason})")
+        host.services.delete(layout.service_name)
+        summary.changes.append(Change(f"service {layout.service_name}", "unregistered",
+                                      check.reason))
+        registered = False
+    if not registered:
+        _ensure_dir(host, ntpath.dirname(layout.log_file), made)
+        say(f"registering service {layout.service_name}")
+        result = host.transport.run(register_argv(layout), timeout=120.0)
+        if result.failed:
+            raise RuntimeDeployError(
+                f"containerd --register-service failed (exit {result.exit_code}): "
+                f"{_tail(result.stderr or result.stdout)}",
+                hint="the remote user must be an elevated administrator"
+                if "access is denied" in (result.stderr + result.stdout).lower()
+                else f"containerd reads {layout.config_toml} before registering; its error "
+                     "is above")
+        summary.changes.append(Change(f"service {layout.service_name}", "registered",
+                                      f"log {layout.log_file}"))
+        state = _state(host.services.query(layout.service_name))
+
+    restart = (config_needed or runtime_programs_change) and state != STOPPED
+    if restart:
+        say(f"restarting service {layout.service_name} (its config changed)")
+        host.services.stop(layout.service_name)
+        state = STOPPED
+    if state == STOPPED:
+        say(f"starting service {layout.service_name}")
+        _start(host, layout)
+        action = "restarted" if (restart or stopped_for_update) else "started"
+        summary.changes.append(Change(f"service {layout.service_name}", action))
+    summary.service_state = _state(host.services.query(layout.service_name))
+
+    # --- 7. ready? versions -----------------------------------------------------------------
+    _wait_ready(host, layout, ready_timeout)
+    summary.runtime_ready = True
+    summary.versions = report_versions(host, bundle, layout)
+    for v in summary.versions:
+        if not v.matches:
+            summary.notes.append(f"{v.artifact} reports version {v.reported or '(none)'}; "
+                                 f"the bundle declares {v.declared}")
+    if bundle.cni_plugins:
+        summary.notes.append("CNI plugin versions are not reported (they answer only the CNI "
+                             "VERSION command)")
+    return summary
+
+
+def report_versions(host, bundle: RuntimeBundle, layout: RuntimeLayout) -> list[ReportedVersion]:
+    """Each program's own ``--version`` (crictl: ``--version`` too), parsed."""
+    out = []
+    for artifact in (bundle.containerd, bundle.shim, bundle.crictl):
+        result = host.transport.run([layout.program_path(artifact), "--version"], timeout=60.0)
+        text = result.stdout if result.stdout.strip() else result.stderr
+        if result.failed:
+            raise RuntimeDeployError(
+                f"{artifact.program} --version failed (exit {result.exit_code}): {_tail(text)}")
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        out.append(ReportedVersion(artifact.name, artifact.version,
+                                   parse_version_output(artifact.name, text), first))
+    return out
+
+
+# --- helpers -----------------------------------------------------------------------------
+def _download(host, artifact: Artifact, remote: str) -> None:
+    from harness.transport.powershell import run_script
+    from harness.windows import SCRIPTS as catalog
+
+    src = artifact.source
+    args = {"url": src.url, "path": remote, "sha256": artifact.sha256}
+    if src.member:
+        args["member"] = src.member
+    if src.archive_sha256:
+        args["archive_sha256"] = src.archive_sha256
+    try:
+        run_script(host.transport, "runtime_download", args, catalog=catalog,
+                   timeout=DOWNLOAD_TIMEOUT)
+    except RemoteCommandError as exc:
+        raise RuntimeDeployError(
+            f"{artifact.name}: the host could not download {src.url}: "
+            f"{_tail(exc.result.stderr or exc.result.stdout)}",
+            hint="check the URL and that the host reaches it, or use a file source "
+                 "(the harness uploads it)") from None
+
+
+def _ensure_dir(host, path: str, made: set[str]) -> None:
+    if path.lower() in made:
+        return
+    host.files.mkdir(path)
+    made.add(path.lower())
+
+
+def _start(host, layout: RuntimeLayout) -> None:
+    try:
+        host.services.start(layout.service_name)
+    except HarnessError as exc:
+        raise RuntimeDeployError(
+            f"service {layout.service_name} did not start: {exc.message}",
+            hint=f"containerd's log is {layout.log_file}{_log_tail(host, layout)}") from None
+
+
+def _wait_ready(host, layout: RuntimeLayout, timeout: float) -> None:
+    """Poll ``crictl info`` until RuntimeReady; containerd needs a moment after it starts."""
+    from harness.cri.crictl import Crictl
+
+    crictl = Crictl(host.transport, crictl_path=layout.crictl_exe,
+                    config_path=layout.crictl_yaml, timeout=10.0, margin=20.0)
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while True:
+        try:
+            info = crictl.info()
+            if info.runtime_ready:
+                return
+            last = "RuntimeReady is false: " + (info.condition_reasons.get("RuntimeReady") or
+                                                "(no reason given)")
+        except CommandTimeout as exc:
+            last = str(exc)
+        except HarnessError as exc:
+            last = exc.message
+        if time.monotonic() >= deadline:
+            raise RuntimeDeployError(
+                f"containerd did not report RuntimeReady within {timeout:g}s: {_tail(last)}",
+                hint=f"containerd's log is {layout.log_file}{_log_tail(host, layout)}")
+        time.sleep(READY_POLL)
+
+
+def _log_tail(host, layout: RuntimeLayout, lines: int = 5) -> str:
+    try:
+        text = host.files.read_text(layout.log_file)
+    except (HarnessError, OSError):  # diagnostics only: the original error matters more
+        return ""
+    tail = [line for line in text.splitlines() if line.strip()][-lines:]
+    return ("; last lines: " + " | ".join(tail)) if tail else ""
+
+
+def _state(service) -> str:
+    return "absent" if service is None else service.state.lower()
+
+
+def _lower_keys(mapping) -> dict[str, str | None]:
+    return {str(k).lower(): (v.lower() if isinstance(v, str) else None)
+            for k, v in dict(mapping).items()}
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    kept = [line.strip() for line in (text or "").splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) or "(no output)"
+
+
+def _host_name(host) -> str:
+    return host.name
+
+
+def _paths(layout: RuntimeLayout) -> dict[str, str]:
+    return {"containerd": layout.containerd_exe, "shim": layout.shim_exe,
+            "crictl": layout.crictl_exe, "config": layout.config_toml,
+            "crictl_config": layout.crictl_yaml, "log": layout.log_file,
+            "endpoint": layout.endpoint}
+
+
+__all__ = ["RuntimeDeployError", "deploy", "report_versions"]

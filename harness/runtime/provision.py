@@ -1,0 +1,221 @@
+"""``hpc-e2e provision``: a bare Windows Server host to a running runtime under test.
+
+Per host: facts → Windows features (Containers, and Hyper-V where the machine can run it)
+→ restart if Windows asks for one, on the same connection once the host is back → deploy the
+bundle (:mod:`.deploy`) → summary.  Every step is idempotent, so provisioning a provisioned
+host changes nothing and says so.
+
+All input is validated before the first remote call: the inventory, the host selection and
+the bundle (local files hashed).  Without an inventory the hosts are the simulated host: the
+one served from ``--sim-state-dir`` by ``hpc-e2e sim serve`` if it answers, otherwise a new
+one started in this process for the duration of the command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from harness.errors import ConfigError, HarnessError
+from harness.runtime.bundle import RuntimeBundle, load_bundle
+from harness.runtime.deploy import deploy
+from harness.runtime.sandbox_image import IMAGES_FILE, check_images_file
+from harness.runtime.summary import Change, ProvisionSummary
+
+log = logging.getLogger("harness.runtime")
+
+CONTAINERS = "Containers"
+HYPERV = "Hyper-V"
+SIM_BUNDLE_DIR = "bundle"
+
+
+def wanted_features(facts) -> list[str]:
+    """Containers always; Hyper-V when the machine can run a hypervisor (or runs one).
+
+    A host without virtualization extensions (a VM without nested virtualization) refuses
+    Hyper-V outright (ecosystem-facts.md §4.1, §4.2); it still runs process-isolated pods.
+    """
+    features = [CONTAINERS]
+    if _hyperv_possible(facts):
+        features.append(HYPERV)
+    return features
+
+
+def _hyperv_possible(facts) -> bool:
+    return facts.hyperv_capable or facts.feature_state(HYPERV) in ("Installed", "InstallPending")
+
+
+def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IMAGES_FILE,
+                   progress: Callable[[str], None] | None = None) -> ProvisionSummary:
+    """Provision one :class:`~harness.windows.WindowsHost`; what it did."""
+    say = progress or (lambda message: log.info("%s: %s", host.name, message))
+    facts = host.facts()
+    if facts.feature_error:
+        raise HarnessError(f"{host.name}: cannot read Windows features: {facts.feature_error}",
+                           hint="hpc-e2e provisions Windows Server hosts (Install-WindowsFeature)")
+    changes: list[Change] = []
+    notes: list[str] = []
+    wanted = wanted_features(facts)
+    if HYPERV not in wanted:
+        notes.append("Hyper-V not enabled: this machine offers no virtualization extensions "
+                     "(hypervisor-isolated scenarios will be skipped)")
+    missing = [f for f in wanted if facts.feature_state(f) != "Installed"]
+    restarted = False
+    if missing:
+        say(f"enabling Windows features {', '.join(missing)} (restarting if Windows asks)")
+        change = host.enable_features(missing, restart=True)
+        for feature in missing:
+            changes.append(Change(f"feature {feature}", "enabled",
+                                  f"was {change.before.get(feature, 'absent')}"))
+        if change.restarted is not None:
+            restarted = True
+            changes.append(Change("host", "restarted", "to finish installing features"))
+        if not change.installed:
+            still = ", ".join(f"{n}={s}" for n, s in change.after.items() if s != "Installed")
+            raise HarnessError(f"{host.name}: features not installed after enabling them: "
+                               f"{still}", hint="look at the host's CBS log "
+                                                "(C:\\Windows\\Logs\\CBS)")
+        facts = host.facts()
+    summary = deploy(host, bundle, facts=facts, images_file=images_file, progress=say)
+    return ProvisionSummary(
+        host=host.name, os=facts.caption, build=facts.build,
+        features={f: facts.feature_state(f) or "absent" for f in (CONTAINERS, HYPERV)},
+        hyperv_capable=facts.hyperv_capable, restarted=restarted, deploy=summary,
+        changes=changes, notes=notes)
+
+
+# --- choosing hosts -----------------------------------------------------------------------
+@dataclass
+class Plan:
+    """Everything validated, nothing contacted yet."""
+
+    targets: list  # list[Target]
+    bundle: RuntimeBundle
+    sim: object = None  # a SimHost started by this process (stopped by close())
+
+    def close(self) -> None:
+        if self.sim is not None:
+            self.sim.stop()
+            self.sim = None
+
+
+def plan(*, inventory: Path | None, hosts: list[str], bundle: Path | None, sim: bool,
+         sim_state_dir: Path) -> Plan:
+    """Validate the inputs and pick the targets; starts a sim host if one is needed."""
+    check_images_file()
+    if inventory is not None and sim:
+        raise ConfigError("--sim and --inventory exclude each other")
+    if inventory is None:
+        if hosts:
+            raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
+        if bundle is None:
+            from harness.sim.bundle import write_sim_bundle
+
+            bundle = write_sim_bundle(Path(sim_state_dir) / SIM_BUNDLE_DIR)
+        loaded = load_bundle(bundle)
+        target, started = sim_target(Path(sim_state_dir))
+        return Plan([target], loaded, started)
+
+    from harness.config.inventory import load_inventory
+
+    targets = load_inventory(inventory)
+    if hosts:
+        by_name = {t.name: t for t in targets}
+        unknown = [h for h in hosts if h not in by_name]
+        if unknown:
+            raise ConfigError(f"{inventory}: no host named {unknown[0]!r} "
+                              f"(hosts: {', '.join(sorted(by_name))})")
+        targets = [by_name[h] for h in dict.fromkeys(hosts)]
+    if bundle is None:
+        raise ConfigError("--bundle is required with --inventory",
+                          hint="see fixtures/bundle.example.toml")
+    return Plan(targets, load_bundle(bundle))
+
+
+def sim_target(state_dir: Path):
+    """A Target for the simulated host in ``state_dir``: the served one, or a new one.
+
+    Returns ``(target, started)``; ``started`` is the SimHost this process started (or None).
+    """
+    started = None
+    endpoint = _read_endpoint(state_dir)
+    if endpoint is None or not _answers(endpoint.get("winrm_url")):
+        from harness.sim.host import SimHost
+        from harness.sim.hostmodel import HostProfile
+
+        started = SimHost(state_dir, ssh_port=None, profile=HostProfile()).start()
+        endpoint = _read_endpoint(state_dir)
+        if endpoint is None:
+            started.stop()
+            raise HarnessError(f"the simulated host wrote no endpoint file in {state_dir}")
+    return endpoint_target(endpoint), started
+
+
+def endpoint_target(endpoint: dict):
+    """WinRM over HTTPS to a simulated host, pinned to its CA (docs/internals.md endpoint.json)."""
+    from harness.config.secrets import Secret
+    from harness.config.target import Target, WinRMOptions
+
+    url = urlparse(endpoint["winrm_url"])
+    return Target(name="sim", address=url.hostname, port=url.port, transport="winrm",
+                  user=endpoint["user"], password=Secret.from_file(endpoint["password_file"]),
+                  winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=endpoint["ca_bundle"]),
+                  source="simulated host")
+
+
+def _read_endpoint(state_dir: Path) -> dict | None:
+    try:
+        return json.loads((state_dir / "endpoint.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _answers(url: str | None) -> bool:
+    if not url:
+        return False
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+# --- running ------------------------------------------------------------------------------
+@dataclass
+class HostOutcome:
+    name: str
+    summary: ProvisionSummary | None = None
+    error: HarnessError | None = None
+
+
+def run_plan(p: Plan, *, progress: Callable[[str, str], None] | None = None,
+             images_file: Path | None = IMAGES_FILE) -> list[HostOutcome]:
+    """Provision every planned host, concurrently (one transport each); outcomes in order."""
+    def one(target) -> HostOutcome:
+        from harness.transport import open_transport
+        from harness.windows import WindowsHost
+
+        say = (lambda message: progress(target.name, message)) if progress else None
+        try:
+            with open_transport(target) as transport:
+                host = WindowsHost(transport)
+                return HostOutcome(target.name, provision_host(host, p.bundle, progress=say,
+                                                               images_file=images_file))
+        except HarnessError as exc:
+            return HostOutcome(target.name, error=exc)
+
+    if len(p.targets) == 1:
+        return [one(p.targets[0])]
+    with ThreadPoolExecutor(max_workers=min(8, len(p.targets))) as pool:
+        return list(pool.map(one, p.targets))
+
+
+__all__ = ["HostOutcome", "Plan", "endpoint_target", "plan", "provision_host", "run_plan",
+           "sim_target", "wanted_features"]
