@@ -58,7 +58,7 @@ def test_a_fresh_host_is_provisioned_and_a_second_run_changes_nothing(served, ca
     runtime = host["runtime"]
     assert runtime["runtime_ready"] is True and runtime["service_state"] == "running"
     assert {k: v["reported"] for k, v in runtime["versions"].items()} == {
-        "containerd": "1.7.22", "containerd-shim-runhcs-v1": "0.13.0", "crictl": "1.31.1"}
+        "containerd": "1.7.22", "containerd-shim-runhcs-v1": "0.15.0", "crictl": "1.31.1"}
     # The host really is in that state.
     assert sim.machine.facts.feature_state("Containers") == "Installed"
     assert sim.machine.facts.boot_count == 2
@@ -89,7 +89,7 @@ def test_the_table_says_what_the_json_says(served, capsys):
     code = main(["provision", "--sim-state-dir", str(sim.state_dir)])
     out = capsys.readouterr().out
     assert code == 0
-    for text in ("changed", "1.7.22", "0.13.0", "1.31.1", "registered", "running",
+    for text in ("changed", "1.7.22", "0.15.0", "1.31.1", "registered", "running",
                  "registry.k8s.io/pause:3.10.2"):
         assert text in out, f"{text!r} missing from:\n{out}"
     main(["provision", "--sim-state-dir", str(sim.state_dir)])
