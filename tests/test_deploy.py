@@ -118,7 +118,7 @@ def test_first_deployment_installs_registers_starts_and_reports(env, tmp_path):
     assert sim.machine.cri is not None
     # Versions come from the programs themselves.
     reported = {v.artifact: v.reported for v in summary.versions}
-    assert reported == {CONTAINERD: "1.7.22", SHIM: "0.13.0", CRICTL: "1.31.1"}
+    assert reported == {CONTAINERD: "1.7.22", SHIM: "0.15.0", CRICTL: "1.31.1"}
     assert all(v.matches for v in summary.versions)
     data = summary.to_dict()
     assert data["changed"] is True and data["bundle_digest"] == bundle.digest
