@@ -35,6 +35,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                        help="SSH port (default: a free port)")
     serve.add_argument("--authorized-key", type=Path, action="append", default=[],
                        metavar="FILE", help="OpenSSH public key file allowed to log in (repeatable)")
+    _add_sim_flavor(serve)
     serve.set_defaults(func=_cmd_sim_serve)
 
 
@@ -49,8 +50,44 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
     for key in args.authorized_key:
         if not key.is_file():
             raise ConfigError(f"--authorized-key: {key} does not exist")
+    flavor = None
+    if args.sim_flavor is not None:
+        from harness.commands.run import check_flavor
+
+        flavor = check_flavor(args.sim_flavor)
     return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
-                 authorized_key_files=args.authorized_key, http_port=args.http_port) or 0
+                 authorized_key_files=args.authorized_key, http_port=args.http_port,
+                 flavor=flavor) or 0
+
+
+# --- options several verbs share -------------------------------------------------------------
+def _add_host_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
+    """Which hosts: an inventory (all hosts, or those named), else the simulated host."""
+    parser.add_argument("--inventory", type=Path, metavar="FILE", help="TOML inventory of hosts")
+    parser.add_argument("--host", action="append", default=[], metavar="NAME",
+                        help=f"{verb} only this inventory host (repeatable)")
+
+
+def _add_sim_state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sim-state-dir", type=Path, default=Path(".hpc-e2e/sim"),
+                        metavar="DIR",
+                        help="the simulated host's state directory (default: %(default)s)")
+
+
+def _add_sim_flavor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sim-flavor", metavar="NAME|PATH.py",
+                        help="the simulated runtime's flavor: current (default), pre-fix, "
+                             "no-capability, or a .py file defining FLAVOR "
+                             "(harness/sim/cri/flavors.py)")
+
+
+def _add_bundle(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--bundle", type=Path, metavar="FILE", help=help)
+
+
+def _add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the summary as JSON on stdout instead of tables")
 
 
 def _add_provision(sub: argparse._SubParsersAction) -> None:
@@ -61,17 +98,13 @@ def _add_provision(sub: argparse._SubParsersAction) -> None:
                     "runtime bundle (containerd, the runhcs shim, crictl, config). Idempotent: "
                     "a second run reports no change. Without --inventory the simulated host "
                     "is used (the one `hpc-e2e sim serve --state-dir DIR` serves, if running).")
-    prov.add_argument("--inventory", type=Path, metavar="FILE", help="TOML inventory of hosts")
-    prov.add_argument("--host", action="append", default=[], metavar="NAME",
-                      help="provision only this inventory host (repeatable)")
-    prov.add_argument("--bundle", type=Path, metavar="FILE",
-                      help="runtime bundle manifest (default with the sim: the sim bundle)")
+    _add_host_options(prov, verb="provision")
+    _add_bundle(prov, "runtime bundle manifest (default with the sim: the sim bundle)")
     prov.add_argument("--sim", action="store_true",
                       help="use the simulated host (the default when no inventory is given)")
-    prov.add_argument("--sim-state-dir", type=Path, default=Path(".hpc-e2e/sim"), metavar="DIR",
-                      help="the simulated host's state directory (default: %(default)s)")
-    prov.add_argument("--json", action="store_true",
-                      help="print the summary as JSON on stdout instead of tables")
+    _add_sim_state_dir(prov)
+    _add_sim_flavor(prov)
+    _add_json(prov)
     prov.set_defaults(func=_cmd_provision)
 
 
@@ -83,14 +116,19 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     from harness.runtime.provision import plan, run_plan
     from harness.runtime.summary import render_provision
 
-    the_plan = plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
-                    sim=args.sim, sim_state_dir=args.sim_state_dir)
-    err = Console(stderr=True)
+    started = _start_sim_with_flavor(args) if args.sim_flavor is not None else None
     try:
-        outcomes = run_plan(the_plan, progress=None if args.json else
-                            (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
+        the_plan = plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
+                        sim=args.sim, sim_state_dir=args.sim_state_dir)
+        err = Console(stderr=True)
+        try:
+            outcomes = run_plan(the_plan, progress=None if args.json else
+                                (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
+        finally:
+            the_plan.close()
     finally:
-        the_plan.close()
+        if started is not None:
+            started.stop()
     done = [o.summary for o in outcomes if o.summary is not None]
     failed = [o for o in outcomes if o.error is not None]
     if args.json:
@@ -107,6 +145,145 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     return failed[0].error.exit_code if failed else 0
 
 
+def _start_sim_with_flavor(args: argparse.Namespace):
+    """``provision --sim-flavor``: start the simulated host with that flavor, unless one is
+    served already (``plan`` then uses it, whatever flavor it was started with)."""
+    from harness.commands import served_endpoint
+    from harness.commands.run import check_flavor
+    from harness.errors import ConfigError
+
+    if args.inventory is not None:
+        raise ConfigError("--sim-flavor applies to the simulated host, not to an --inventory")
+    flavor = check_flavor(args.sim_flavor)
+    if served_endpoint(args.sim_state_dir) is not None:
+        print(f"warning: --sim-flavor ignored: a simulated host is already served from "
+              f"{args.sim_state_dir} with the flavor it was started with", file=sys.stderr)
+        return None
+    from harness.sim.host import SimHost
+    from harness.sim.hostmodel import HostProfile
+
+    return SimHost(args.sim_state_dir, ssh_port=None, profile=HostProfile(),
+                   flavor=flavor).start()
+
+
+# --- run, doctor, clean, report ----------------------------------------------------------------
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser(
+        "run", help="run the scenario suite (pytest) and print a summary",
+        description="Run the scenario suite with pytest and the hpc-e2e plugin, print one "
+                    "row per scenario and exit with pytest's exit code.  Without --inventory "
+                    "the suite runs against simulated hosts started in this process.  "
+                    "Allure results go to --alluredir (emptied of the previous run's results "
+                    "first), JUnit XML beside it.  Arguments after -- go to pytest as they are.",
+        epilog="example: hpc-e2e run -k identity -n 2 -- -x")
+    _add_host_options(run, verb="run on")
+    _add_bundle(run, "runtime bundle manifest (required with --inventory; default with the "
+                     "sim: the sim bundle)")
+    run.add_argument("--profile", metavar="NAME|FILE",
+                     help="expectation profile (default: current, from fixtures/profiles/)")
+    run.add_argument("--keep-on-failure", action="store_true",
+                     help="leave a failed scenario's pods on the host for inspection "
+                          "(remove them later with `hpc-e2e clean --run-id ID`)")
+    run.add_argument("--run-id", metavar="ID",
+                     help="label value for everything this run creates (default: generated)")
+    run.add_argument("--sim-hosts", type=int, metavar="N",
+                     help="how many simulated hosts to start (default 1)")
+    _add_sim_flavor(run)
+    run.add_argument("--sim-build", type=int, metavar="N",
+                     help="OS build of the simulated hosts (default 26100)")
+    run.add_argument("--lease-dir", type=Path, metavar="DIR",
+                     help="host lease lock directory shared by concurrent runs")
+    run.add_argument("--lease-timeout", type=float, metavar="SECONDS",
+                     help="how long a worker waits for a free host")
+    run.add_argument("-n", dest="workers", metavar="N",
+                     help="pytest-xdist workers (a number, auto or logical)")
+    run.add_argument("-k", dest="keyword", metavar="EXPR",
+                     help="only scenarios matching this pytest keyword expression")
+    run.add_argument("-m", dest="markers", metavar="EXPR",
+                     help="only scenarios matching this pytest marker expression")
+    run.add_argument("--alluredir", type=Path, default=Path("allure-results"), metavar="DIR",
+                     help="Allure results directory (default: %(default)s)")
+    run.add_argument("--junitxml", type=Path, metavar="FILE",
+                     help="JUnit XML file (default: junit.xml beside the results directory)")
+    run.add_argument("--report", action="store_true",
+                     help="build the HTML report afterwards (needs an Allure CLI, see "
+                          "`hpc-e2e report --help`)")
+    run.add_argument("--report-dir", type=Path, default=Path("allure-report"), metavar="DIR",
+                     help="where --report writes the report (default: %(default)s)")
+    run.add_argument("--single-file", action="store_true",
+                     help="with --report: one self-contained HTML file")
+    run.add_argument("--summary-json", type=Path, metavar="FILE",
+                     help="also write the summary table as JSON to FILE")
+    run.set_defaults(func=_delegate("run"), pytest_args=[])
+
+
+def _add_doctor(sub: argparse._SubParsersAction) -> None:
+    doc = sub.add_parser(
+        "doctor", help="check that hosts are ready for the suite",
+        description="For each host: reachable, authenticated, elevated administrator, OS "
+                    "build, virtualization extensions, Windows features, disk, the "
+                    "containerd service, the CRI runtime and its HostProcess handlers.  "
+                    "Every problem comes with what to do about it.  Exits 1 when a host is "
+                    "not ready.  Without --inventory: the simulated host served from "
+                    "--sim-state-dir, or one started for the command.")
+    _add_host_options(doc, verb="check")
+    _add_bundle(doc, "runtime bundle manifest, for where the runtime is installed "
+                     "(default: C:\\Program Files\\containerd)")
+    _add_sim_state_dir(doc)
+    _add_json(doc)
+    doc.set_defaults(func=_delegate("doctor"))
+
+
+def _add_clean(sub: argparse._SubParsersAction) -> None:
+    clean = sub.add_parser(
+        "clean", help="remove pods and files earlier runs left on the hosts",
+        description="Stop and remove the pods (and their containers) that carry the "
+                    "harness's run-id label, and their runs' config folders under "
+                    "C:\\ProgramData\\hpc-e2e\\runs.  Nothing without the label is "
+                    "touched.  Without --inventory: the simulated host served from "
+                    "--sim-state-dir.")
+    _add_host_options(clean, verb="clean")
+    clean.add_argument("--run-id", metavar="ID", help="only this run's pods")
+    clean.add_argument("--older-than", metavar="DURATION",
+                       help="only pods created longer ago than this (30m, 2h, 1d, 1h30m)")
+    clean.add_argument("--dry-run", action="store_true",
+                       help="list what would be removed, remove nothing")
+    _add_bundle(clean, "runtime bundle manifest, for where crictl is installed "
+                       "(default: C:\\Program Files\\containerd\\bin)")
+    _add_sim_state_dir(clean)
+    _add_json(clean)
+    clean.set_defaults(func=_delegate("clean"))
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    rep = sub.add_parser(
+        "report", help="build the HTML report from Allure results",
+        description="Run the Allure command-line tool found on PATH: Allure 2 (`allure "
+                    "generate`, needs Java) or Allure 3 (`allure awesome`, npm package "
+                    "`allure`).  Install one with `npm install -g allure` (Allure 3) or "
+                    "`npm install -g allure-commandline` (Allure 2).")
+    rep.add_argument("--results", type=Path, default=Path("allure-results"), metavar="DIR",
+                     help="Allure results directory (default: %(default)s)")
+    rep.add_argument("--output", type=Path, default=Path("allure-report"), metavar="DIR",
+                     help="report directory (default: %(default)s)")
+    rep.add_argument("--single-file", action="store_true",
+                     help="one self-contained index.html that opens from disk")
+    rep.add_argument("--allure", metavar="PATH",
+                     help="the Allure executable (default: allure on PATH)")
+    rep.set_defaults(func=_delegate("report"))
+
+
+def _delegate(verb: str):
+    """The verb's ``command(args)`` in ``harness.commands.<verb>``, imported when it runs."""
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(f"harness.commands.{verb}").command(args)
+
+    run.__name__ = f"_cmd_{verb}"
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hpc-e2e",
@@ -116,14 +293,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more logging (-vv for every remote call)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_sim(sub)
+    _add_run(sub)
+    _add_doctor(sub)
     _add_provision(sub)
+    _add_clean(sub)
+    _add_report(sub)
+    _add_sim(sub)
     return parser
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """argparse, except that for ``run`` everything after ``--`` goes to pytest untouched."""
+    if "--" not in argv:
+        return parser.parse_args(argv)
+    i = argv.index("--")
+    args = parser.parse_args(argv[:i])
+    if args.command != "run":
+        parser.error("arguments after -- are passed to pytest by `hpc-e2e run` only")
+    args.pytest_args = argv[i + 1:]
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

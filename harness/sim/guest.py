@@ -405,9 +405,10 @@ def image_volume(files: Mapping[str, bytes]) -> FileSystem:
 _UVM_FOLDERS = (SYSTEM32, rf"{SYSTEM32}\config\systemprofile\AppData\Local\Temp",
                 rf"{WINDOWS}\Temp", rf"{WINDOWS}\System", r"C:\ProgramData",
                 r"C:\Program Files", r"C:\Users\Public")
-# The UVM boots a minimal Windows: cmd and the tools the suite reads.  No PowerShell
-# (ASSUMPTIONS.md).  Host programs reuse the host's behaviour keys.
-_UVM_HOST_PROGRAMS = ("cmd.exe", "whoami.exe", "hostname.exe")
+# The UVM boots a minimal Windows: cmd and the tools the suite reads (waitfor.exe keeps a
+# container alive without network).  No PowerShell (ASSUMPTIONS.md).  Host programs reuse
+# the host's behaviour keys.
+_UVM_HOST_PROGRAMS = ("cmd.exe", "whoami.exe", "hostname.exe", "waitfor.exe")
 _UVM_OWN_PROGRAMS = {"ipconfig.exe": IPCONFIG_KEY, "PING.EXE": PING_KEY}
 
 

@@ -5,7 +5,8 @@ Each module holds the behaviour of one program or one family of them, as callabl
 the machine's disk and registers its behaviour (:meth:`Machine.register_program`).
 
 Windows programs: ``cmd.exe`` (:mod:`.cmd`, its built-ins in :mod:`.cmd_builtins`),
-``hostname.exe`` and ``whoami.exe`` (:mod:`.identity`), ``powershell.exe``
+``hostname.exe`` and ``whoami.exe`` (:mod:`.identity`), ``waitfor.exe`` (:mod:`.waitfor`, the
+suite's idle command), ``powershell.exe``
 (:mod:`.powershell`, imported only when it runs, so the machine works without it).
 
 Sim-only diagnostic programs live in ``C:\\hpc-e2e-sim\\bin`` (:mod:`.simtools`); they are
@@ -34,11 +35,12 @@ def _powershell(ctx: ProcessContext) -> int:
 
 def install_standard_programs(machine: Machine) -> None:
     from harness.sim.machine import CMD_EXE, POWERSHELL_EXE, SIM_BIN, SYSTEM32
-    from harness.sim.programs import cmd, identity, simtools
+    from harness.sim.programs import cmd, identity, simtools, waitfor
 
     machine.register_program(CMD_EXE, cmd.cmd_program)
     machine.register_program(rf"{SYSTEM32}\hostname.exe", identity.hostname_program)
     machine.register_program(rf"{SYSTEM32}\whoami.exe", identity.whoami_program)
+    machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
     machine.register_program(POWERSHELL_EXE, _powershell)
     for name, program in simtools.PROGRAMS.items():
         machine.register_program(rf"{SIM_BIN}\{name}", program)

@@ -1,0 +1,238 @@
+"""``hpc-e2e clean``: remove what earlier runs left on the hosts, and nothing else.
+
+What the harness creates through CRI carries the label ``hpc-e2e.run-id=<run id>``
+(docs/internals.md; :data:`harness.cri.spec.RUN_ID_LABEL`).  crictl's ``--label`` filter
+takes only ``key=value`` pairs (it splits each on ``=`` and refuses anything else:
+ecosystem-facts.md §3.2; harness/sim/programs/crictl.py models the same parser), so "any
+run" cannot be asked for with a filter: every pod is listed and the key is matched here.
+A pod without the label is never touched, whoever made it.
+
+Pods go with ``crictl rmp --force`` (stop, then remove; containerd removes the pod's
+containers with it).  The per-run folder of CRI config files under
+``C:\\ProgramData\\hpc-e2e\\runs\\<run id>`` goes when no pod of that run is left.
+``--older-than`` compares the pod's ``createdAt`` (the host's clock) with this machine's
+clock; skew between them shifts the cut-off by the same amount.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import ntpath
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from harness.errors import ConfigError, HarnessError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+# A run id that is safe as one folder name (label value syntax, harness.cri.spec).
+_RUN_FOLDER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30m``, ``2h``, ``1d``, ``1h30m``... (units s, m, h, d, w)."""
+    value = str(text).strip().lower()
+    pos, seconds = 0, 0.0
+    for m in _PART.finditer(value):
+        if m.start() != pos:
+            break
+        seconds += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if not value or pos != len(value):
+        raise ConfigError(f"--older-than: {text!r} is not a duration",
+                          hint="a number and a unit, e.g. 30m, 2h, 1d, 1h30m "
+                               "(units: s, m, h, d, w)")
+    return timedelta(seconds=seconds)
+
+
+@dataclass
+class PodItem:
+    pod_id: str
+    name: str
+    namespace: str
+    run_id: str
+    created_at: datetime | None
+    containers: int
+    action: str = ""  # "removed" | "would remove" | "failed"
+    error: str = ""
+
+    def to_dict(self) -> dict:
+        return {"pod_id": self.pod_id, "name": self.name, "namespace": self.namespace,
+                "run_id": self.run_id,
+                "created_at": self.created_at.isoformat() if self.created_at else None,
+                "containers": self.containers, "action": self.action, "error": self.error}
+
+
+@dataclass
+class HostClean:
+    host: str
+    pods: list[PodItem] = field(default_factory=list)
+    folders: list[dict] = field(default_factory=list)  # {"path", "action", "error"}
+    kept: int = 0  # labelled pods left alone by --run-id / --older-than
+    error: HarnessError | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None or any(p.action == "failed" for p in self.pods) or \
+            any(f["action"] == "failed" for f in self.folders)
+
+    def to_dict(self) -> dict:
+        return {"host": self.host, "error": str(self.error) if self.error else None,
+                "pods": [p.to_dict() for p in self.pods], "folders": self.folders,
+                "kept": self.kept}
+
+
+def select(pods, *, run_id: str | None, older_than: timedelta | None,
+           now: datetime) -> tuple[list, list]:
+    """``(to remove, labelled but kept)`` from ``crictl pods`` summaries."""
+    from harness.cri.spec import RUN_ID_LABEL
+
+    chosen, kept = [], []
+    for pod in pods:
+        if RUN_ID_LABEL not in pod.labels:
+            continue  # not ours: never touched
+        if run_id is not None and pod.labels[RUN_ID_LABEL] != run_id:
+            kept.append(pod)
+        elif older_than is not None and (pod.created_at is None or
+                                         pod.created_at > now - older_than):
+            kept.append(pod)  # an unknown creation time is never "old"
+        else:
+            chosen.append(pod)
+    return chosen, kept
+
+
+def clean_host(target, layout, *, run_id: str | None = None,
+               older_than: timedelta | None = None, dry_run: bool = False,
+               now: datetime | None = None) -> HostClean:
+    """Clean one host; trouble is reported in the result, not raised."""
+    from harness.cri.crictl import DEFAULT_RUNS_ROOT, Crictl
+    from harness.cri.spec import RUN_ID_LABEL
+    from harness.transport import open_transport
+    from harness.windows import WindowsHost
+
+    now = now or datetime.now(UTC)
+    result = HostClean(target.name)
+    try:
+        with open_transport(target) as transport:
+            crictl = Crictl(transport, crictl_path=layout.crictl_exe,
+                            config_path=layout.crictl_yaml)
+            chosen, kept = select(crictl.pods(all_runs=True), run_id=run_id,
+                                  older_than=older_than, now=now)
+            result.kept = len(kept)
+            per_pod: dict[str, int] = {}
+            if chosen:
+                for c in crictl.ps(all_runs=True):
+                    per_pod[c.pod_id] = per_pod.get(c.pod_id, 0) + 1
+            for pod in chosen:
+                item = PodItem(pod.id, pod.name, pod.namespace, pod.labels[RUN_ID_LABEL],
+                               pod.created_at, per_pod.get(pod.id, 0))
+                result.pods.append(item)
+                if dry_run:
+                    item.action = "would remove"
+                    continue
+                try:
+                    crictl.rmp(pod.id, force=True)
+                    item.action = "removed"
+                except HarnessError as exc:
+                    item.action, item.error = "failed", exc.message
+
+            # Folders of runs with no pod left (an explicit --run-id counts even without pods).
+            gone = {p.run_id for p in result.pods if p.action in ("removed", "would remove")}
+            if run_id is not None and older_than is None:
+                gone.add(run_id)
+            gone -= {p.labels[RUN_ID_LABEL] for p in kept}
+            gone -= {p.run_id for p in result.pods if p.action == "failed"}
+            folders = [(r, ntpath.join(DEFAULT_RUNS_ROOT, r)) for r in sorted(gone)
+                       if _RUN_FOLDER.match(r) and ".." not in r]
+            if folders:
+                files = WindowsHost(transport).files
+                present = {i.path for i in files.info([path for _, path in folders])
+                           if i.is_dir}
+                for _, path in folders:
+                    if path not in present:
+                        continue
+                    if dry_run:
+                        result.folders.append({"path": path, "action": "would remove",
+                                               "error": ""})
+                        continue
+                    try:
+                        files.remove(path, recurse=True)
+                        result.folders.append({"path": path, "action": "removed", "error": ""})
+                    except HarnessError as exc:
+                        result.folders.append({"path": path, "action": "failed",
+                                               "error": exc.message})
+    except HarnessError as exc:
+        result.error = exc
+    return result
+
+
+def render(results: list[HostClean], console, *, dry_run: bool) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = [(r.host, p) for r in results for p in r.pods]
+    if rows:
+        table = Table(title="pods" + (" (dry run)" if dry_run else ""), title_justify="left")
+        for col in ("host", "pod", "name", "run id", "created", "containers", "action"):
+            table.add_column(col, justify="right" if col == "containers" else "left")
+        for host, p in rows:
+            action = p.action + (f": {p.error}" if p.error else "")
+            table.add_row(escape(host), p.pod_id[:13], escape(f"{p.namespace}/{p.name}"),
+                          escape(p.run_id),
+                          p.created_at.strftime("%Y-%m-%d %H:%M:%S") if p.created_at else "?",
+                          str(p.containers), escape(action))
+        console.print(table)
+    for r in results:
+        for f in r.folders:
+            console.print(escape(f"{r.host}: {f['action']} {f['path']}"
+                                 + (f": {f['error']}" if f["error"] else "")))
+        if r.error is not None:
+            console.print(f"[bold red]{escape(f'{r.host}: {r.error}')}[/]")
+    verb = "would remove" if dry_run else "removed"
+    pods = [p for _, p in rows if p.action in ("removed", "would remove")]
+    folders = sum(1 for r in results for f in r.folders if f["action"] != "failed")
+    kept = sum(r.kept for r in results)
+    console.print(f"{verb} {len(pods)} pod(s) with {sum(p.containers for p in pods)} "
+                  f"container(s) and {folders} run folder(s) on {len(results)} host(s)"
+                  + (f"; kept {kept} labelled pod(s) outside the selection" if kept else ""))
+
+
+def command(args: argparse.Namespace) -> int:
+    """``hpc-e2e clean``."""
+    import sys
+
+    from harness.commands import console, per_host, runtime_layout, select_hosts
+
+    older = parse_duration(args.older_than) if args.older_than is not None else None
+    if args.run_id is not None and not _RUN_FOLDER.match(args.run_id):
+        raise ConfigError(f"--run-id: {args.run_id!r} is not a run id",
+                          hint="run ids are label values: letters, digits, '.', '_', '-'")
+    layout = runtime_layout(args.bundle)
+    with select_hosts(inventory=args.inventory, hosts=args.host,
+                      sim_state_dir=args.sim_state_dir, start_sim=False) as selection:
+        now = datetime.now(UTC)
+        results = per_host(selection.targets, lambda t: clean_host(
+            t, layout, run_id=args.run_id, older_than=older, dry_run=args.dry_run, now=now))
+        notes = selection.notes
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, "notes": notes,
+                          "hosts": [r.to_dict() for r in results]}, indent=2))
+    else:
+        for note in notes:
+            print(f"nothing to clean: {note}")
+        if results:
+            render(results, console(), dry_run=args.dry_run)
+    failed = [r for r in results if r.failed]
+    for r in failed:
+        if r.error is not None:
+            print(f"error: {r.host}: {r.error}", file=sys.stderr)
+    if not failed:
+        return 0
+    first = next((r.error for r in failed if r.error is not None), None)
+    return first.exit_code if first is not None else 70
+
+
+__all__ = ["HostClean", "PodItem", "clean_host", "command", "parse_duration", "render",
+           "select"]

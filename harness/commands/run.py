@@ -1,0 +1,252 @@
+"""``hpc-e2e run``: the scenario suite through pytest, a summary table, optionally the report.
+
+The verb is a thin wrapper: it turns its options into a pytest command line for the
+``hpc-e2e`` plugin (docs/internals.md "The suite"), calls ``pytest.main`` in this process
+with :class:`~harness.commands.summary.SummaryCollector` attached, prints the table and
+exits with pytest's own exit code, so a CI job can treat ``hpc-e2e run`` like ``pytest``.
+With no inventory the plugin starts the simulated hosts itself.
+
+Two things are done here rather than by pytest options, on purpose:
+
+* the results directory is emptied of the previous run's Allure files *before* pytest
+  starts, not with ``--clean-alluredir``, which every xdist worker runs again in its own
+  ``pytest_configure`` and which races (python-protocol-facts.md §3).  Only Allure's own
+  files go; ``history/`` (copied in to get trends) and anything else stay;
+* JUnit XML goes beside the results directory, not into it: Allure 2 also reads JUnit XML
+  files it finds among the results, and would show every scenario twice
+  (allure-framework/allure2#675).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError, HarnessError
+
+DEFAULT_ALLUREDIR = Path("allure-results")
+DEFAULT_REPORT_DIR = Path("allure-report")
+# What allure-pytest writes (python-protocol-facts.md §3) plus the files the plugin's
+# reporting adds at session end.
+ALLURE_FILES = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json",
+                "environment.properties", "environment.xml", "categories.json",
+                "executor.json")
+_WORKERS = re.compile(r"^(?:\d+|auto|logical)$")
+
+
+@dataclass
+class RunOptions:
+    """Everything ``hpc-e2e run`` passes on; ``None`` leaves the plugin's default."""
+
+    inventory: Path | None = None
+    hosts: Sequence[str] = ()
+    bundle: Path | None = None
+    profile: str | None = None
+    keep_on_failure: bool = False
+    run_id: str | None = None
+    sim_hosts: int | None = None
+    sim_flavor: str | None = None
+    sim_build: int | None = None
+    lease_dir: Path | None = None
+    lease_timeout: float | None = None
+    workers: str | None = None  # pytest-xdist -n
+    keyword: str | None = None  # -k
+    markers: str | None = None  # -m
+    alluredir: Path = DEFAULT_ALLUREDIR
+    junitxml: Path | None = None  # default: <alluredir's parent>/junit.xml
+    report: bool = False
+    report_dir: Path = DEFAULT_REPORT_DIR
+    single_file: bool = False
+    summary_json: Path | None = None
+    pytest_args: Sequence[str] = ()
+    scenarios: Path | None = None  # default: the checkout's scenarios/ (tests point elsewhere)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RunOptions:
+        return cls(inventory=args.inventory, hosts=list(args.host), bundle=args.bundle,
+                   profile=args.profile, keep_on_failure=args.keep_on_failure,
+                   run_id=args.run_id, sim_hosts=args.sim_hosts, sim_flavor=args.sim_flavor,
+                   sim_build=args.sim_build, lease_dir=args.lease_dir,
+                   lease_timeout=args.lease_timeout, workers=args.workers,
+                   keyword=args.keyword, markers=args.markers, alluredir=args.alluredir,
+                   junitxml=args.junitxml, report=args.report, report_dir=args.report_dir,
+                   single_file=args.single_file, summary_json=args.summary_json,
+                   pytest_args=list(getattr(args, "pytest_args", None) or []))
+
+    @property
+    def junit_path(self) -> Path:
+        return self.junitxml or (Path(self.alluredir).parent / "junit.xml")
+
+
+def scenarios_dir() -> Path:
+    """The suite beside the package in a checkout (it is not installed with the package)."""
+    import harness
+
+    path = Path(harness.__file__).resolve().parents[1] / "scenarios"
+    if not path.is_dir():
+        raise ConfigError(f"the scenario suite is not here: {path} does not exist",
+                          hint="hpc-e2e run needs a checkout of the project: clone it and "
+                               "`pip install -e .` from there")
+    return path
+
+
+def _abs(path: Path | str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def check_options(o: RunOptions) -> None:
+    """Refuse option mistakes before pytest starts (the plugin re-checks values)."""
+    if o.hosts and o.inventory is None:
+        raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
+    if o.inventory is not None:
+        if not Path(o.inventory).is_file():
+            raise ConfigError(f"--inventory: {o.inventory} does not exist")
+        sim_only = [flag for flag, value in (("--sim-hosts", o.sim_hosts),
+                                             ("--sim-flavor", o.sim_flavor),
+                                             ("--sim-build", o.sim_build)) if value is not None]
+        if sim_only:
+            raise ConfigError(f"{', '.join(sim_only)} only apply to simulated hosts, "
+                              f"not to an --inventory")
+    for flag, path in (("--bundle", o.bundle),):
+        if path is not None and not Path(path).is_file():
+            raise ConfigError(f"{flag}: {path} does not exist")
+    if o.sim_flavor is not None:
+        check_flavor(o.sim_flavor)
+    if o.sim_hosts is not None and o.sim_hosts < 1:
+        raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
+    if o.lease_timeout is not None and o.lease_timeout <= 0:
+        raise ConfigError(f"--lease-timeout: {o.lease_timeout:g} is not a positive number "
+                          "of seconds")
+    if o.workers is not None and not _WORKERS.match(str(o.workers)):
+        raise ConfigError(f"-n: {o.workers!r} is not a number of workers, 'auto' or 'logical'")
+    if o.single_file and not o.report:
+        raise ConfigError("--single-file shapes the HTML report; add --report")
+
+
+def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
+    """A built-in flavor name, or an existing ``.py`` file that defines ``FLAVOR``, made
+    absolute (harness/sim/cri/flavors.py); anything else is a :class:`ConfigError`."""
+    from harness.sim.cri.flavors import BUILTIN, FlavorError, resolve_flavor
+
+    text = str(value)
+    if text in BUILTIN:
+        return text
+    if not text.endswith(".py"):
+        raise ConfigError(f"{option}: unknown runtime flavor {text!r}",
+                          hint=f"use one of {', '.join(BUILTIN)}, or the path of a .py file "
+                               "defining FLAVOR (see harness/sim/cri/flavors.py)")
+    if not Path(text).is_file():
+        raise ConfigError(f"{option}: {text} does not exist")
+    try:
+        resolve_flavor(_abs(text))  # import it now: a broken file fails here, not mid-run
+    except FlavorError as exc:
+        raise ConfigError(f"{option}: {exc}") from None
+    return _abs(text)
+
+
+def build_pytest_args(o: RunOptions) -> list[str]:
+    """The pytest command line for these options (paths made absolute)."""
+    suite = Path(o.scenarios) if o.scenarios is not None else scenarios_dir()
+    argv = [str(suite), "--alluredir", _abs(o.alluredir), "--junitxml", _abs(o.junit_path)]
+    if o.inventory is not None:
+        argv += ["--inventory", _abs(o.inventory)]
+    if o.hosts:
+        argv += ["--hpc-hosts", ",".join(dict.fromkeys(o.hosts))]
+    if o.bundle is not None:
+        argv += ["--bundle", _abs(o.bundle)]
+    if o.profile is not None:
+        profile = str(o.profile)
+        argv += ["--profile", _abs(profile) if Path(profile).is_file() else profile]
+    if o.keep_on_failure:
+        argv.append("--keep-on-failure")
+    if o.run_id is not None:
+        argv += ["--run-id", o.run_id]
+    if o.sim_hosts is not None:
+        argv += ["--sim-hosts", str(o.sim_hosts)]
+    if o.sim_flavor is not None:
+        argv += ["--sim-flavor", check_flavor(o.sim_flavor)]
+    if o.sim_build is not None:
+        argv += ["--sim-build", str(o.sim_build)]
+    if o.lease_dir is not None:
+        argv += ["--lease-dir", _abs(o.lease_dir)]
+    if o.lease_timeout is not None:
+        argv += ["--lease-timeout", f"{o.lease_timeout:g}"]
+    if o.workers is not None:
+        argv += ["-n", str(o.workers)]
+    if o.keyword:
+        argv += ["-k", o.keyword]
+    if o.markers:
+        argv += ["-m", o.markers]
+    return argv + list(o.pytest_args)
+
+
+def clean_results(directory: Path) -> int:
+    """Delete the previous run's Allure files from ``directory`` (created if missing)."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--alluredir: {directory} exists and is not a directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    removed = 0
+    for pattern in ALLURE_FILES:
+        for path in directory.glob(pattern):
+            if path.is_file() or path.is_symlink():
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def pytest_main(argv: list[str], plugins: list) -> int:
+    """``pytest.main`` (a seam the argv tests replace)."""
+    import pytest
+
+    return int(pytest.main(argv, plugins=plugins))
+
+
+def execute(o: RunOptions, *, out=None) -> int:
+    """Run the suite; pytest's exit code (or the report's, when only that failed)."""
+    from rich.markup import escape
+
+    from harness.commands import console
+    from harness.commands.summary import SummaryCollector
+    from harness.cri.spec import new_run_id
+
+    check_options(o)
+    if o.run_id is None:  # chosen here so the summary can name it (for `hpc-e2e clean`)
+        o.run_id = new_run_id()
+    argv = build_pytest_args(o)
+    clean_results(o.alluredir)
+    collector = SummaryCollector()
+    code = pytest_main(argv, [collector])
+    con = out or console()
+    con.print()
+    collector.render(con)
+    con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
+                     f"{o.junit_path}"))
+    if o.summary_json is not None:
+        data = collector.to_dict() | {"run_id": o.run_id, "exit_code": code}
+        Path(o.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    if o.report:
+        from harness.commands.report import generate
+
+        try:
+            index = generate(o.alluredir, o.report_dir, single_file=o.single_file)
+            con.print(escape(f"report: {index}"))
+        except HarnessError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return code or exc.exit_code
+    return code
+
+
+def command(args: argparse.Namespace) -> int:
+    """``hpc-e2e run``."""
+    return execute(RunOptions.from_args(args))
+
+
+__all__ = ["ALLURE_FILES", "DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "RunOptions",
+           "build_pytest_args", "check_flavor", "check_options", "clean_results", "command",
+           "execute", "scenarios_dir"]

@@ -1,0 +1,176 @@
+"""The end-of-run table of ``hpc-e2e run``: one row per scenario, gathered from pytest's reports.
+
+A pytest plugin object passed to ``pytest.main(plugins=[...])``: it lives in the controller
+only (xdist does not ship such objects to workers), which is enough because xdist replays
+every worker's reports through the controller's ``pytest_runtest_logreport``.  So the table
+reads only what a report carries across processes: node id, phase, outcome, duration and
+the crash line of a failure.
+
+The isolation mode comes from the parametrization id (``[process]``, ``[hyperv]``, possibly
+joined with other ids by ``-``), which is how the scenarios parametrize (docs/internals.md
+"The suite").  The failure class is the exception's class name from the crash line, so a
+runtime regression (``AssertionError``) reads differently from a harness or host problem.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+ISOLATIONS = ("process", "hyperv")
+# Worst first: the row shows the worst phase's outcome.
+_RANK = {"error": 0, "failed": 1, "xpassed": 2, "xfailed": 3, "skipped": 4, "passed": 5}
+ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "yellow",
+         "xfailed": "yellow", "xpassed": "red"}
+
+
+@dataclass
+class ScenarioResult:
+    nodeid: str
+    scenario: str
+    isolation: str
+    outcome: str = "passed"
+    duration: float = 0.0
+    failure_class: str = ""
+    message: str = ""
+    phases: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"nodeid": self.nodeid, "scenario": self.scenario, "isolation": self.isolation,
+                "outcome": self.outcome, "duration": round(self.duration, 3),
+                "failure_class": self.failure_class, "message": self.message}
+
+
+def split_nodeid(nodeid: str) -> tuple[str, str]:
+    """``(scenario, isolation)``: the node id without ``scenarios/`` and the isolation id."""
+    path, sep, params = nodeid.partition("[")
+    for prefix in ("scenarios/", "scenarios\\"):
+        path = path.removeprefix(prefix)
+    if not sep:
+        return path, ""
+    ids = params.removesuffix("]").split("-")
+    isolation = next((i for i in ids if i in ISOLATIONS), "")
+    rest = [i for i in ids if i != isolation] if isolation else ids
+    return (f"{path}[{'-'.join(rest)}]" if rest else path), isolation
+
+
+def crash_line(report) -> tuple[str, str]:
+    """``(exception class, first line of its message)`` of a failed report, or of a skip."""
+    longrepr = report.longrepr
+    if longrepr is None:
+        return "", ""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        reason = str(longrepr[2])
+        return "", reason.removeprefix("Skipped: ").splitlines()[0] if reason else ""
+    crash = getattr(longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(longrepr)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    cls, sep, rest = first.partition(": ")
+    if sep and cls and " " not in cls:
+        return cls.rsplit(".", 1)[-1], rest.strip()
+    if first and " " not in first and first[:1].isupper():  # "AssertionError" alone
+        return first.rsplit(".", 1)[-1], ""
+    return "", first
+
+
+class SummaryCollector:
+    """pytest hooks that gather one :class:`ScenarioResult` per test (and collection errors)."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, ScenarioResult] = {}
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.exitstatus: int | None = None
+
+    # --- hooks ------------------------------------------------------------------------------
+    def pytest_runtest_logreport(self, report) -> None:
+        scenario, isolation = split_nodeid(report.nodeid)
+        row = self.results.setdefault(report.nodeid,
+                                      ScenarioResult(report.nodeid, scenario, isolation))
+        row.duration += float(getattr(report, "duration", 0.0) or 0.0)
+        outcome = _phase_outcome(report)
+        row.phases[report.when] = outcome
+        if _RANK[outcome] < _RANK[row.outcome]:  # the worst phase speaks for the scenario
+            row.outcome = outcome
+            cls, message = crash_line(report)
+            if outcome == "xfailed":  # the reason it is expected matters more than the crash
+                cls, message = "", str(getattr(report, "wasxfail", "") or message)
+            row.failure_class, row.message = cls, message
+
+    def pytest_collectreport(self, report) -> None:
+        if report.failed:
+            scenario, isolation = split_nodeid(report.nodeid or "(collection)")
+            cls, message = crash_line(report)
+            self.results[report.nodeid] = ScenarioResult(
+                report.nodeid, scenario, isolation, outcome="error", failure_class=cls,
+                message=message or "collection failed", phases={"collect": "error"})
+
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        self.finished = time.monotonic()
+        self.exitstatus = int(exitstatus)
+
+    # --- reading ----------------------------------------------------------------------------
+    @property
+    def rows(self) -> list[ScenarioResult]:
+        return list(self.results.values())
+
+    def totals(self) -> Counter:
+        return Counter(r.outcome for r in self.results.values())
+
+    @property
+    def elapsed(self) -> float:
+        return (self.finished or time.monotonic()) - self.started
+
+    def totals_line(self) -> str:
+        counts = self.totals()
+        parts = [f"{counts[o]} {'errors' if o == 'error' and counts[o] > 1 else o}"
+                 for o in ORDER if counts[o]]
+        if not parts:
+            parts = ["no scenarios ran"]
+        return f"{', '.join(parts)} in {self.elapsed:.1f}s"
+
+    def to_dict(self) -> dict:
+        return {"totals": dict(self.totals()), "elapsed": round(self.elapsed, 3),
+                "exit_code": self.exitstatus, "scenarios": [r.to_dict() for r in self.rows]}
+
+    def render(self, console, *, title: str = "hpc-e2e scenarios") -> None:
+        """The table and the totals line."""
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left", show_lines=False)
+        table.add_column("scenario", overflow="fold", ratio=3)
+        table.add_column("isolation", no_wrap=True)
+        table.add_column("outcome", no_wrap=True)
+        table.add_column("duration", justify="right", no_wrap=True)
+        table.add_column("failure", overflow="fold", ratio=2)
+        for row in self.rows:  # node ids and messages hold [brackets]: not rich markup
+            failure = ": ".join(x for x in (row.failure_class, row.message) if x)
+            table.add_row(escape(row.scenario), row.isolation or "-",
+                          f"[{STYLE[row.outcome]}]{row.outcome}[/]", f"{row.duration:.2f}s",
+                          escape(_clip(failure, 160)))
+        if self.rows:
+            console.print(table)
+        console.print(self.totals_line())
+
+
+def _phase_outcome(report) -> str:
+    if hasattr(report, "wasxfail"):
+        if report.skipped:
+            return "xfailed"
+        if report.passed:
+            return "xpassed"
+    if report.passed:
+        return "passed"
+    if report.skipped:
+        return "skipped"
+    return "failed" if report.when == "call" else "error"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+__all__ = ["ISOLATIONS", "ScenarioResult", "SummaryCollector", "crash_line", "split_nodeid"]

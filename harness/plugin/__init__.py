@@ -1,0 +1,26 @@
+"""The hpc-e2e pytest plugin (entry point ``pytest11: hpc_e2e = harness.plugin``).
+
+Like pytest's own plugins, one module per concern, each registered as a plugin here:
+
+* :mod:`.options` — the ``hpc-e2e`` option group, validated into ``Settings``;
+* :mod:`.targets` — the run (id, folders, bundle) and its hosts: inventory or simulated
+  hosts started by the controller and handed to xdist workers;
+* :mod:`.markers` — ``isolation``, ``min_build``, ``requires`` and the skips they cause;
+* :mod:`.fixtures` — ``hpc_host``, ``pods``, ``expect``, ``isolation`` (built on
+  :mod:`.leasing`, :mod:`.provisioning`, :mod:`.host`, :mod:`.pods`, :mod:`.profiles`);
+* :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
+
+Scenarios import names from :mod:`harness.plugin.api` only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+_CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
+         "harness.plugin.fixtures"]
+# Written alongside the core; registered once they exist in the checkout (diagnostics first:
+# reporting imports it, and a plugin imported before pytest registers it is not rewritten).
+_REPORTING = ["harness.plugin.diagnostics", "harness.plugin.reporting"]
+
+pytest_plugins = _CORE + [m for m in _REPORTING if importlib.util.find_spec(m) is not None]

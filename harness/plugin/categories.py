@@ -1,0 +1,153 @@
+"""Why a scenario failed: runtime regression, infrastructure, or harness error.
+
+A red result is only useful if the reader knows whom to call.  Allure alone separates
+"failed" (an ``AssertionError``) from "broken" (anything else, python-protocol-facts.md §3),
+which is close but not the question: a runtime that refuses a HostProcess pod raises
+:class:`~harness.cri.errors.CriStageError`, which Allure calls broken, yet it is exactly the
+regression the suite exists to catch.  So every failure is classified here, the class is
+written into the failure's trace as one marker line (``hpc-e2e failure class: <class>``),
+and ``categories.json`` matches that line with ``traceRegex`` (Allure 2 matches a category
+regex against the *whole* trace, hence the ``(?s).*`` around it).
+
+The rules, in order (the first that applies wins):
+
+* ``AssertionError`` / ``pytest.fail``: a product check did not hold -> runtime regression.
+* ``CriStageError``: the runtime refused a stage the scenario did not expect it to refuse
+  (an expected refusal is caught by ``pytest.raises`` and never reaches us) -> runtime
+  regression; except when crictl never got an answer (gRPC ``Unavailable`` /
+  ``DeadlineExceeded``: containerd is down or too slow) or the stage is ``pull`` (a
+  registry or network problem) -> infrastructure.
+* ``TransportError`` (incl. authentication, host keys), ``CommandTimeout``,
+  ``CriExecTimeout`` (a deadline, not an answer), ``RemoteCommandError`` and the Windows
+  layer's host errors, ``TransferError``, the plugin's ``LeaseTimeout`` -> infrastructure:
+  the host, the way to it, or the host pool failed.
+* ``ConfigError``, ``CrictlOutputError`` (crictl printed its help: a wrong command line)
+  and every other exception -> harness error, unless it was raised ``from`` an
+  infrastructure error (then infrastructure).
+
+Other layers can add their own exception types with :func:`register` (the leasing code's
+timeout, say), which is checked before the rules above.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+RUNTIME_REGRESSION = "runtime regression"
+INFRASTRUCTURE = "infrastructure"
+HARNESS_ERROR = "harness error"
+SKIPPED = "skipped: prerequisites"
+FAILURE_CLASSES = (RUNTIME_REGRESSION, INFRASTRUCTURE, HARNESS_ERROR)
+
+# The line written into a failure's trace (and JUnit text) that categories.json matches.
+MARKER = "hpc-e2e failure class: "
+
+# gRPC codes with which crictl reports that it got no answer from the runtime.
+_NO_ANSWER_CODES = frozenset({"Unavailable", "DeadlineExceeded"})
+
+_registered: list[tuple[type[BaseException], str]] = []
+
+
+def register(exc_type: type[BaseException], failure_class: str) -> None:
+    """Classify ``exc_type`` (and subclasses) as ``failure_class`` before the built-in rules."""
+    if failure_class not in FAILURE_CLASSES:
+        raise ValueError(f"unknown failure class {failure_class!r}; use one of {FAILURE_CLASSES}")
+    _registered.insert(0, (exc_type, failure_class))
+
+
+def marker_line(failure_class: str) -> str:
+    return MARKER + failure_class
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the chain of exceptions it was explicitly raised ``from``."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__
+
+
+def _direct(exc: BaseException) -> str | None:
+    """The class the rules give ``exc`` by its own type; None when no rule names it."""
+    # Imported here: the reporting plugin loads early and these pull in the CRI layer.
+    from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError
+    from harness.errors import (
+        CommandTimeout,
+        ConfigError,
+        RemoteCommandError,
+        TransferError,
+        TransportError,
+    )
+    from harness.plugin.leasing import LeaseTimeout
+    from harness.windows.errors import WindowsHostError
+
+    for exc_type, failure_class in _registered:
+        if isinstance(exc, exc_type):
+            return failure_class
+    if isinstance(exc, (AssertionError, pytest.fail.Exception)):
+        return RUNTIME_REGRESSION
+    if isinstance(exc, CriStageError):
+        if exc.grpc_code in _NO_ANSWER_CODES or exc.stage == "pull":
+            return INFRASTRUCTURE
+        return RUNTIME_REGRESSION
+    if isinstance(exc, (TransportError, CommandTimeout, CriExecTimeout, RemoteCommandError,
+                        TransferError)):
+        return INFRASTRUCTURE
+    # LeaseTimeout: the host pool is busy, or a lease is held by a stuck worker
+    if isinstance(exc, (WindowsHostError, LeaseTimeout)):
+        return INFRASTRUCTURE
+    if isinstance(exc, (ConfigError, CrictlOutputError)):
+        return HARNESS_ERROR
+    return None
+
+
+def classify(excinfo) -> str:
+    """The failure class of an exception (or a pytest ``ExceptionInfo``).
+
+    A skip is not a failure; it is answered with :data:`SKIPPED` so callers need no
+    special case.
+    """
+    exc = getattr(excinfo, "value", excinfo)
+    if isinstance(exc, pytest.skip.Exception):
+        return SKIPPED
+    if not isinstance(exc, BaseException):
+        return HARNESS_ERROR
+    direct = _direct(exc)
+    if direct is not None:
+        return direct
+    for cause in list(_causes(exc))[1:]:
+        if _direct(cause) == INFRASTRUCTURE:
+            return INFRASTRUCTURE
+    return HARNESS_ERROR
+
+
+def _trace_regex(failure_class: str) -> str:
+    # Allure 2 uses String.matches (the whole trace must match), so wrap in (?s).* ... .*
+    escaped = "".join("\\" + c if c in r"\.^$|?*+()[]{}" else c for c in marker_line(failure_class))
+    return f"(?s).*{escaped}.*"
+
+
+def categories() -> list[dict]:
+    """The content of ``categories.json`` (Allure docs: name, matchedStatuses, *Regex)."""
+    found = ["failed", "broken"]
+    return [
+        {"name": RUNTIME_REGRESSION, "matchedStatuses": found,
+         "traceRegex": _trace_regex(RUNTIME_REGRESSION),
+         "description": "the runtime did something the scenario's reference says it must not"},
+        {"name": INFRASTRUCTURE, "matchedStatuses": found,
+         "traceRegex": _trace_regex(INFRASTRUCTURE),
+         "description": "the host, the connection to it, or a deadline failed"},
+        {"name": HARNESS_ERROR, "matchedStatuses": found,
+         "traceRegex": _trace_regex(HARNESS_ERROR),
+         "description": "the harness itself or its configuration is wrong"},
+        # An xfail is reported as skipped with a message starting "XFAIL": not a prerequisite.
+        {"name": SKIPPED, "matchedStatuses": ["skipped"], "messageRegex": "(?s)(?!XFAIL).*",
+         "description": "the host cannot run this case (build, capability, image)"},
+    ]
+
+
+__all__ = ["FAILURE_CLASSES", "HARNESS_ERROR", "INFRASTRUCTURE", "MARKER", "RUNTIME_REGRESSION",
+           "SKIPPED", "categories", "classify", "marker_line", "register"]

@@ -1,0 +1,154 @@
+"""The fixtures scenarios use: ``hpc_host``, ``pods``, ``expect``, ``isolation``.
+
+Lifetimes:
+
+* ``hpc_host`` (session, one per worker): the first test that needs a host leases one
+  (:class:`~harness.plugin.leasing.HostPool`), provisions it once per run
+  (:mod:`.provisioning`) and keeps the connection for the worker's session.
+* every test that uses the host holds a lease slot for its duration (the autouse guard below,
+  which first skips the test when its markers exclude the host, :mod:`.markers`).
+* ``pods`` (function): what it created is removed after the test, pass or fail; with
+  ``--keep-on-failure`` a failed test's pods stay (and the end-of-run sweep spares them).
+
+The per-phase reports of a test are kept in ``item.stash[REPORTS]`` and the test's pod
+factory in ``item.stash[POD_FACTORY]`` (the diagnostics bundle reads it on failure).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.plugin.host import HpcHost, open_host
+from harness.plugin.leasing import HostPool, Lease, Leaser
+from harness.plugin.markers import ISOLATIONS, check_markers, marked, skip_reason
+from harness.plugin.options import SETTINGS
+from harness.plugin.pods import PodFactory
+from harness.plugin.profiles import Expectations
+from harness.plugin.sweep import record_kept
+from harness.plugin.targets import Run, current_run, targets, worker_id, worker_index
+
+REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+POD_FACTORY = pytest.StashKey[PodFactory]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    report = yield
+    item.stash.setdefault(REPORTS, {})[report.when] = report
+    return report
+
+
+def failed(item: pytest.Item) -> bool:
+    """Whether the test failed so far (its setup or its call)."""
+    return any(r.failed for r in item.stash.get(REPORTS, {}).values())
+
+
+@pytest.fixture(scope="session")
+def hpc_run(pytestconfig: pytest.Config) -> Run:
+    """What the whole run shares: run id, run folder, lease folder, bundle."""
+    return current_run(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def hpc_pool(pytestconfig: pytest.Config, hpc_run: Run) -> HostPool:
+    """This worker's hosts and its leases on them."""
+    settings = pytestconfig.stash[SETTINGS]
+    leaser = Leaser(Path(hpc_run.lease_dir), timeout=settings.lease_timeout,
+                    holder=worker_id(pytestconfig))
+    return HostPool(targets(pytestconfig, hpc_run), leaser, start=worker_index(pytestconfig))
+
+
+@pytest.fixture(scope="session")
+def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> Iterator[HpcHost]:
+    """The host this worker leased, provisioned, connected (see :class:`HpcHost`)."""
+    from harness.runtime import load_bundle
+
+    bundle = load_bundle(hpc_run.bundle)
+    with hpc_pool.lease(purpose="connecting and provisioning") as lease:
+        host = open_host(hpc_pool.targets[lease.host], bundle, run_id=hpc_run.run_id,
+                         run_dir=hpc_run.run_dir, who=worker_id(pytestconfig),
+                         wrap=_transport_wrapper())
+    yield host
+    host.close()
+
+
+@pytest.fixture
+def hpc_lease(request: pytest.FixtureRequest, hpc_pool: HostPool) -> Iterator[Lease]:
+    """A slot of this worker's host for the duration of one test."""
+    with hpc_pool.lease(purpose=request.node.nodeid) as lease:
+        yield lease
+
+
+@pytest.fixture(autouse=True)
+def _hpc_e2e_guard(request: pytest.FixtureRequest) -> None:
+    """Skip by marker (reasons name the host), then hold a lease while the test runs."""
+    item = request.node
+    if "expect" in request.fixturenames:
+        expectations = request.getfixturevalue("expect")
+        if isinstance(expectations, Expectations):
+            expectations.item = item
+    if not (marked(item) or "hpc_host" in request.fixturenames):
+        return
+    check_markers(item)
+    host = request.getfixturevalue("hpc_host")
+    if not isinstance(host, HpcHost):  # a conftest's own hpc_host (a fake) overrides ours
+        return
+    reason = skip_reason(item, host)
+    if reason is not None:
+        pytest.skip(reason)
+    request.getfixturevalue("hpc_lease")
+
+
+@pytest.fixture(params=ISOLATIONS)
+def isolation(request: pytest.FixtureRequest) -> str:
+    """``"process"`` or ``"hyperv"``; a scenario may parametrize it itself with ISOLATIONS."""
+    return request.param
+
+
+@pytest.fixture
+def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Iterator[PodFactory]:
+    """The pod factory; see :class:`~harness.plugin.pods.PodFactory`."""
+    item = request.node
+    factory = PodFactory(hpc_host, test_name=item.name)
+    item.stash[POD_FACTORY] = factory
+    yield factory
+    if request.config.stash[SETTINGS].keep_on_failure and failed(item):
+        kept = [p.id for p in factory.pods if not p.removed]
+        if kept:
+            record_kept(hpc_run.run_dir, worker_id(request.config), hpc_host.name, kept,
+                        item.nodeid)
+            item.user_properties.append(("hpc-e2e kept pods",
+                                         f"{hpc_host.name}: {', '.join(kept)}"))
+        return
+    problems = factory.cleanup()
+    if problems:
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"{hpc_host.name}: could not remove what {item.nodeid} created: "
+                           + "; ".join(str(p) for p in problems),
+                           hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})")
+
+
+@pytest.fixture(scope="session")
+def expect(pytestconfig: pytest.Config) -> Expectations:
+    """The expectation profile (``--profile``); see :class:`Expectations`."""
+    return Expectations(pytestconfig.stash[SETTINGS].profile)
+
+
+def _transport_wrapper() -> Callable | None:
+    """``harness.plugin.reporting.ReportingTransport`` when that module provides it: every
+    remote call then becomes a report step (the reporting module is another part of the
+    plugin and may not exist yet)."""
+    if importlib.util.find_spec("harness.plugin.reporting") is None:
+        return None
+    return getattr(importlib.import_module("harness.plugin.reporting"),
+                   "ReportingTransport", None)
+
+
+__all__ = ["POD_FACTORY", "REPORTS", "expect", "failed", "hpc_host", "hpc_lease", "hpc_pool",
+           "hpc_run", "isolation", "pods"]

@@ -1,0 +1,99 @@
+"""``hpc_host``: the host a worker leased, provisioned, with everything a scenario reaches for.
+
+One per worker session: one transport (one reused WinRM shell), the Windows operations, the
+host's facts *after* provisioning, the CRI client bound to the run id, and the suite's images
+for the host's build.  Images are pulled on first use, once per worker: containerd's CRI does
+not pull on create (pull-image-on-create is off, ecosystem-facts.md §3.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from harness.config.target import Target
+from harness.cri import Crictl
+from harness.plugin.images import ImageSet, image_set_for
+from harness.plugin.markers import host_capabilities
+from harness.plugin.provisioning import Provisioned, ensure_provisioned
+from harness.runtime import RuntimeBundle, RuntimeLayout
+from harness.transport import Transport, open_transport
+from harness.windows import HostFacts, WindowsHost
+
+log = logging.getLogger("harness.plugin")
+
+
+class HpcHost:
+    """The leased host (``hpc_host``): ``.target``, ``.transport``, ``.windows``, ``.facts``,
+    ``.crictl``, ``.images``, ``.capabilities``, ``.layout``, ``.provisioned``."""
+
+    def __init__(self, *, target: Target, transport: Transport, windows: WindowsHost,
+                 facts: HostFacts, crictl: Crictl, images: ImageSet, layout: RuntimeLayout,
+                 provisioned: Provisioned, capabilities: frozenset[str]):
+        self.target = target
+        self.transport = transport
+        self.windows = windows
+        self.facts = facts
+        self.crictl = crictl
+        self.images = images
+        self.layout = layout
+        self.provisioned = provisioned
+        self.capabilities = capabilities
+        self._pulled: set[str] = set()
+        self._pull_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.target.name
+
+    @property
+    def build(self) -> int:
+        return self.facts.build
+
+    @property
+    def provision_summary(self) -> dict:
+        """What provisioning did or found (``ProvisionSummary.to_dict()``), for reports."""
+        return self.provisioned.summary
+
+    @property
+    def run_id(self) -> str:
+        return self.crictl.run_id
+
+    def __repr__(self) -> str:
+        return f"<HpcHost {self.name} build {self.build} run {self.run_id}>"
+
+    def ensure_image(self, image: str) -> None:
+        """Pull ``image`` unless this worker already did (``crictl pull`` is idempotent)."""
+        with self._pull_lock:
+            if image not in self._pulled:
+                self.crictl.pull(image)
+                self._pulled.add(image)
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def open_host(target: Target, bundle: RuntimeBundle, *, run_id: str, run_dir,
+              who: str, wrap: Callable[[Transport], Transport] | None = None) -> HpcHost:
+    """Connect, provision once per run (:mod:`.provisioning`), read facts; an HpcHost."""
+    transport = open_transport(target)
+    try:
+        if wrap is not None:
+            transport = wrap(transport)
+        windows = WindowsHost(transport)
+        provisioned = ensure_provisioned(windows, bundle, run_dir=run_dir, who=who)
+        facts = windows.facts()
+        layout = RuntimeLayout.for_bundle(bundle)
+        crictl = Crictl(transport, run_id=run_id, crictl_path=layout.crictl_exe,
+                        config_path=layout.crictl_yaml)
+        return HpcHost(target=target, transport=transport, windows=windows, facts=facts,
+                       crictl=crictl, images=image_set_for(facts.build), layout=layout,
+                       provisioned=provisioned,
+                       capabilities=host_capabilities(target.labels.capabilities, facts))
+    except BaseException:
+        transport.close()
+        raise
+
+
+__all__ = ["HpcHost", "open_host"]

@@ -1,0 +1,217 @@
+"""Command-line options of the suite (one group, ``hpc-e2e``) and their validation.
+
+Everything is checked in ``pytest_configure``, before a test is collected or a host
+contacted: a bad value is a :class:`pytest.UsageError` naming the option (a clean exit
+without traceback, python-protocol-facts.md §5.1).  The validated values are one
+:class:`Settings` object in ``config.stash[SETTINGS]``; each xdist worker parses the same
+command line and validates it again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.errors import ConfigError
+from harness.plugin.profiles import DEFAULT_PROFILE, Profile, load_profile
+
+GROUP = "hpc-e2e"
+SIM_BUILD = 26100
+MAX_SIM_HOSTS = 16
+LEASE_TIMEOUT = 1800.0  # a test on a real host takes minutes; a queue of them longer
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated options (controller and workers alike)."""
+
+    inventory: Path | None
+    host_names: tuple[str, ...]
+    bundle: Path | None
+    profile: Profile
+    keep_on_failure: bool
+    run_id: str | None  # None: the controller makes one
+    sim_hosts: int
+    sim_flavor: str
+    sim_build: int
+    lease_dir: Path | None  # None: a folder of this run (see targets.py)
+    lease_timeout: float
+    targets: tuple = ()  # the inventory's Targets, selected; empty for simulated hosts
+
+    @property
+    def simulated(self) -> bool:
+        return self.inventory is None
+
+
+SETTINGS = pytest.StashKey[Settings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup(GROUP, "hpc-e2e: Windows HostProcess container suite")
+    group.addoption("--inventory", metavar="FILE", default=None,
+                    help="TOML inventory of Windows hosts (default: simulated hosts)")
+    group.addoption("--hpc-hosts", metavar="NAME[,NAME]", default=None,
+                    help="use only these hosts (inventory names, or sim-1, sim-2...)")
+    group.addoption("--bundle", metavar="FILE", default=None,
+                    help="runtime bundle manifest (required with --inventory; default with "
+                         "simulated hosts: the sim bundle)")
+    group.addoption("--profile", metavar="NAME|FILE", default=DEFAULT_PROFILE,
+                    help="expectation profile: a name in fixtures/profiles or a .toml file "
+                         "(default: %(default)s)")
+    group.addoption("--keep-on-failure", action="store_true", default=False,
+                    help="keep the pods and containers of a failed test for inspection")
+    group.addoption("--run-id", metavar="ID", default=None,
+                    help="label everything this run creates with ID (default: time + random)")
+    group.addoption("--sim-hosts", metavar="N", default=None,
+                    help="number of simulated hosts without --inventory (default: 1)")
+    group.addoption("--sim-flavor", metavar="NAME|PATH.py", default=None,
+                    help="runtime flavor of the simulated hosts: current, pre-fix, "
+                         "no-capability, or a .py file defining FLAVOR (default: current)")
+    group.addoption("--sim-build", metavar="N", default=None,
+                    help=f"Windows build the simulated hosts report (default: {SIM_BUILD})")
+    group.addoption("--lease-dir", metavar="DIR", default=None,
+                    help="folder of the host lease locks; share it between runs that share "
+                         "hosts (default: a folder of this run)")
+    group.addoption("--lease-timeout", metavar="SECONDS", default=None,
+                    help=f"longest wait for a free host (default: {LEASE_TIMEOUT:g})")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SETTINGS] = read_settings(config)
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Validate the options; :class:`pytest.UsageError` naming the option otherwise."""
+    opt = config.getoption
+    inventory = _path_option(opt("--inventory"), "--inventory")
+    names = _names(opt("--hpc-hosts"))
+    sim_given = [flag for flag in ("--sim-hosts", "--sim-flavor", "--sim-build")
+                 if opt(flag) is not None]
+    if inventory is not None and sim_given:
+        raise pytest.UsageError(f"{sim_given[0]}: applies to simulated hosts only; "
+                                f"drop it or drop --inventory")
+    sim_hosts = _int_option(opt("--sim-hosts"), "--sim-hosts", 1, 1, MAX_SIM_HOSTS)
+    sim_build = _int_option(opt("--sim-build"), "--sim-build", SIM_BUILD, 17763, 99999)
+    sim_flavor = opt("--sim-flavor") or "current"
+    targets: tuple = ()
+    if inventory is not None:
+        targets = _inventory_targets(inventory, names)
+        if opt("--bundle") is None:
+            raise pytest.UsageError("--bundle: required with --inventory (the runtime under "
+                                    "test; see fixtures/bundle.example.toml)")
+    else:
+        _check_sim(sim_flavor, sim_build)
+        known = [f"sim-{i}" for i in range(1, sim_hosts + 1)]
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise pytest.UsageError(f"--hpc-hosts: no simulated host named {unknown[0]!r} "
+                                    f"(hosts: {', '.join(known)})")
+    bundle = _path_option(opt("--bundle"), "--bundle")
+    try:
+        profile = load_profile(opt("--profile"))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--profile: {exc}") from None
+    run_id = opt("--run-id")
+    if run_id is not None:
+        _check_run_id(run_id)
+    lease_dir = opt("--lease-dir")
+    timeout = opt("--lease-timeout")
+    return Settings(
+        inventory=inventory, host_names=names, bundle=bundle, profile=profile,
+        keep_on_failure=bool(opt("--keep-on-failure")), run_id=run_id,
+        sim_hosts=sim_hosts, sim_flavor=sim_flavor, sim_build=sim_build,
+        lease_dir=Path(lease_dir).expanduser().resolve() if lease_dir else None,
+        lease_timeout=_seconds(timeout) if timeout is not None else LEASE_TIMEOUT,
+        targets=targets)
+
+
+def _path_option(value: str | None, flag: str) -> Path | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        raise pytest.UsageError(f"{flag}: {value} is not a file")
+    return path
+
+
+def _names(value: str | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    if not names:
+        raise pytest.UsageError("--hpc-hosts: give at least one host name")
+    return names
+
+
+def _int_option(value: str | None, flag: str, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise pytest.UsageError(f"{flag}: {value!r} is not a whole number") from None
+    if not low <= number <= high:
+        raise pytest.UsageError(f"{flag}: {number} is out of range ({low}-{high})")
+    return number
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise pytest.UsageError(f"--lease-timeout: {value!r} is not a number of seconds") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise pytest.UsageError(f"--lease-timeout: must be more than 0 seconds (got {value})")
+    return seconds
+
+
+def _check_run_id(run_id: str) -> None:
+    # The run id becomes a label value and a folder name on the host (harness/cri/spec.py).
+    from harness.cri.spec import check_label
+
+    try:
+        check_label("hpc-e2e.run-id", run_id)
+    except ConfigError:
+        raise pytest.UsageError(f"--run-id: {run_id!r} is not usable as a label value (at most "
+                                f"63 characters of A-Z a-z 0-9 . _ -, starting and ending "
+                                f"alphanumeric)") from None
+    if not run_id:
+        raise pytest.UsageError("--run-id: must not be empty")
+
+
+def _inventory_targets(inventory: Path, names: tuple[str, ...]) -> tuple:
+    from harness.config.inventory import load_inventory
+
+    try:
+        targets = load_inventory(inventory)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--inventory: {exc}") from None
+    if not names:
+        return tuple(targets)
+    by_name = {t.name: t for t in targets}
+    unknown = [n for n in names if n not in by_name]
+    if unknown:
+        raise pytest.UsageError(f"--hpc-hosts: {inventory.name} has no host named "
+                                f"{unknown[0]!r} (hosts: {', '.join(sorted(by_name))})")
+    return tuple(by_name[n] for n in names)
+
+
+def _check_sim(flavor: str, build: int) -> None:
+    """The simulated hosts can be made: the flavor loads and images.toml covers the build."""
+    from harness.plugin.images import image_set_for
+    from harness.sim.cri.flavors import FlavorError, resolve_flavor
+
+    try:
+        resolve_flavor(flavor)
+    except FlavorError as exc:
+        raise pytest.UsageError(f"--sim-flavor: {exc}") from None
+    try:
+        image_set_for(build)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--sim-build: {exc}") from None
+
+
+__all__ = ["GROUP", "LEASE_TIMEOUT", "SETTINGS", "SIM_BUILD", "Settings", "read_settings"]

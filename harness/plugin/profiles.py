@@ -1,0 +1,245 @@
+"""Expectation profiles: what the runtime under test is expected to do, key by key.
+
+A profile (``fixtures/profiles/<name>.toml``) says which behaviour is *asserted* and which is
+only *observed*.  The reference marks some guest behaviour "unverified" (nobody has run it on
+a real UVM yet, hcsshim-hpc-behaviour.md §5, §8.13); such behaviour is recorded as an
+observation in the report instead of failing a run on a guess (DESIGN.md "Scenario style"),
+until a profile says what to expect::
+
+    [profile]
+    name = "current"
+    description = "hcsshim with HPC-in-UVM support (PR #2531)"
+    extends = "other"        # optional: start from another profile (name or path)
+    [expect]                 # asserted
+    "hyperv.inherit_user.whoami" = 'nt authority\\system'
+    [unverified]             # observed; the value says why (the reference section)
+    "hyperv.rootfs.default_location" = "[guest, unverified] hcsshim-hpc-behaviour.md §1.4"
+
+Keys are dotted names; unquoted dotted keys (TOML sub-tables) mean the same.  A key in
+neither table is an error when a scenario checks it, so a typo never passes.  In a profile
+that ``extends`` another, a key given in one table leaves the other table.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Self
+
+from harness.errors import ConfigError, HarnessError
+
+log = logging.getLogger("harness.plugin")
+
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "profiles"
+DEFAULT_PROFILE = "current"
+
+_TOP = {"profile", "expect", "unverified"}
+_META = {"name", "description", "extends"}
+_KEY = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Unverified:
+    """What :meth:`Expectations.value` returns for behaviour the profile only observes."""
+
+    _instance: _Unverified | None = None
+
+    def __new__(cls) -> Self:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNVERIFIED"
+
+    def __bool__(self) -> bool:
+        raise TypeError("UNVERIFIED has no truth value: compare with `is UNVERIFIED`")
+
+    def __reduce__(self) -> str:
+        return "UNVERIFIED"
+
+
+UNVERIFIED = _Unverified()
+
+
+class ProfileError(ConfigError):
+    """A profile that cannot be used; the message names the file and the key."""
+
+
+class ObservationWarning(UserWarning):
+    """Observed behaviour the profile does not assert (shown when no report plugin takes it)."""
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    path: Path
+    expect: Mapping[str, Any] = field(default_factory=dict)
+    unverified: Mapping[str, str] = field(default_factory=dict)
+
+
+def profile_path(value: str) -> Path:
+    """A name means ``fixtures/profiles/<name>.toml``; anything path-like is a path."""
+    if value.endswith(".toml") or "/" in value or "\\" in value:
+        return Path(value).expanduser().resolve()
+    if not _NAME.match(value):
+        raise ProfileError(f"--profile: {value!r} is neither a profile name nor a .toml path")
+    return PROFILES_DIR / f"{value}.toml"
+
+
+def _relative(value: str, directory: Path) -> Path:
+    """``extends``: a name, or a path relative to the extending profile's folder."""
+    if value.endswith(".toml") or "/" in value or "\\" in value:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (directory / p).resolve()
+    return profile_path(value)
+
+
+def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
+    """Read and validate a profile (and what it extends); ProfileError naming file and key."""
+    path = value if isinstance(value, Path) else profile_path(value)
+    if path in _seen:
+        raise ProfileError(f"{path}: profile.extends: circular ({' -> '.join(map(str, _seen))})")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))) or "none"
+        raise ProfileError(f"{path}: profile file does not exist",
+                           hint=f"profiles in {PROFILES_DIR}: {known}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: cannot parse: {exc}") from None
+    unknown = sorted(set(raw) - _TOP)
+    if unknown:
+        raise ProfileError(f"{path}: {unknown[0]}: unknown table (expected [profile], [expect], "
+                           f"[unverified])")
+    meta = raw.get("profile", {})
+    if not isinstance(meta, dict):
+        raise ProfileError(f"{path}: profile: must be a table")
+    extra = sorted(set(meta) - _META)
+    if extra:
+        raise ProfileError(f"{path}: profile.{extra[0]}: unknown key (expected name, "
+                           f"description, extends)")
+    name = meta.get("name", path.stem)
+    description = meta.get("description", "")
+    for key, val in (("name", name), ("description", description)):
+        if not isinstance(val, str):
+            raise ProfileError(f"{path}: profile.{key}: must be a string (got {val!r})")
+    expect = _flatten(raw.get("expect", {}), "expect", path)
+    unverified = _flatten(raw.get("unverified", {}), "unverified", path)
+    for key, why in unverified.items():
+        if not isinstance(why, str) or not why.strip():
+            raise ProfileError(f"{path}: unverified.{key}: the value says why it is not "
+                               f"asserted (a reference section), as a non-empty string")
+    both = sorted(set(expect) & set(unverified))
+    if both:
+        raise ProfileError(f"{path}: {both[0]}: in both [expect] and [unverified]; keep one")
+    extends = meta.get("extends")
+    if extends is not None:
+        if not isinstance(extends, str) or not extends:
+            raise ProfileError(f"{path}: profile.extends: must be a profile name or path")
+        base = load_profile(_relative(extends, path.parent), _seen=(*_seen, path))
+        merged_expect = {k: v for k, v in base.expect.items() if k not in unverified}
+        merged_unverified = {k: v for k, v in base.unverified.items() if k not in expect}
+        expect = {**merged_expect, **expect}
+        unverified = {**merged_unverified, **unverified}
+    return Profile(name=name, description=description, path=path,
+                   expect=MappingProxyType(expect), unverified=MappingProxyType(unverified))
+
+
+def _flatten(table: Any, where: str, path: Path, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ProfileError(f"{path}: {where}: must be a table")
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        full = f"{prefix}{key}"
+        if not _KEY.match(full):
+            raise ProfileError(f"{path}: {where}.{full!r}: a behaviour key is dotted words "
+                               f"(letters, digits, '_' and '-')")
+        if isinstance(value, dict):
+            out.update(_flatten(value, where, path, f"{full}."))
+        else:
+            out[full] = value
+    return out
+
+
+class Expectations:
+    """The ``expect`` fixture: asserts what the profile expects, observes the rest."""
+
+    def __init__(self, profile: Profile):
+        self.profile = profile
+        self.item = None  # the running test (set by the plugin), for observations
+
+    def __repr__(self) -> str:
+        return f"<Expectations profile={self.profile.name!r} ({self.profile.path})>"
+
+    def _unknown(self, key: str) -> HarnessError:
+        return HarnessError(f"profile {self.profile.name!r} has no expectation for {key!r}",
+                            hint=f"add {key!r} to [expect] or [unverified] in "
+                                 f"{self.profile.path} (or check its spelling)")
+
+    def value(self, key: str) -> Any:
+        """The expected value, or :data:`UNVERIFIED` when the profile only observes ``key``."""
+        if key in self.profile.expect:
+            return self.profile.expect[key]
+        if key in self.profile.unverified:
+            return UNVERIFIED
+        raise self._unknown(key)
+
+    def check(self, key: str, actual: Any, *,
+              normalize: Callable[[Any], Any] | None = None) -> None:
+        """Assert ``actual`` against the profile, or record it as an observation.
+
+        ``normalize`` is applied to both sides before comparing (e.g. ``str.lower``).
+        """
+        __tracebackhide__ = True
+        if key in self.profile.expect:
+            expected = self.profile.expect[key]
+            got, want = (normalize(actual), normalize(expected)) if normalize else \
+                (actual, expected)
+            if got != want:
+                shown = f"{actual!r}" + (f" (normalized {got!r})" if normalize else "")
+                raise AssertionError(
+                    f"behaviour {key!r}: expected {expected!r}, got {shown} "
+                    f"[profile {self.profile.name!r}, {self.profile.path.name}]")
+            return
+        if key in self.profile.unverified:
+            self.observe(key, actual, self.profile.unverified[key])
+            return
+        raise self._unknown(key)
+
+    def observe(self, key: str, actual: Any, why: str) -> None:
+        """Record unasserted behaviour: through the report plugin when there is one (an
+        Allure step, a log line, a JUnit property), else as a logged warning and a test
+        property."""
+        reporter = _report_observation()
+        if reporter is not None:
+            reporter(key, actual, why)
+            return
+        log.warning("observation %s = %r (not asserted: %s)", key, actual, why)
+        warnings.warn(ObservationWarning(f"observed {key} = {actual!r} (not asserted by "
+                                         f"profile {self.profile.name!r}: {why})"),
+                      stacklevel=3)
+        if self.item is not None:
+            self.item.user_properties.append((f"observation:{key}", repr(actual)))
+
+
+def _report_observation() -> Callable[[str, Any, str], None] | None:
+    """``harness.plugin.reporting.observation`` if that module provides it (imported late:
+    the reporting module belongs to another part of the plugin and may not exist yet)."""
+    import importlib
+    import importlib.util
+
+    if importlib.util.find_spec("harness.plugin.reporting") is None:
+        return None
+    return getattr(importlib.import_module("harness.plugin.reporting"), "observation", None)
+
+
+__all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "UNVERIFIED", "Expectations", "ObservationWarning",
+           "Profile", "ProfileError", "load_profile", "profile_path"]

@@ -1,0 +1,218 @@
+"""The hosts of a run: the inventory's, or simulated hosts started by the controller.
+
+What the whole run shares is decided once, in the controller (the only process without
+xdist): the run id, the run folder (``<basetemp>/hpc-e2e``, the parent of every worker's
+basetemp, python-protocol-facts.md §4), the lease folder, the bundle and — without an
+inventory — the simulated hosts, started in-process on first need.  xdist workers receive
+it as ``workerinput["hpc_e2e"]`` (hook ``pytest_configure_node``) and build their Targets
+from it; a worker never starts a host.
+
+At session end the controller sweeps what this run left on its hosts (:mod:`.sweep`) and
+stops the simulated hosts, after every worker has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config.target import Labels, Target
+from harness.errors import HarnessError
+from harness.plugin.options import SETTINGS, Settings
+
+log = logging.getLogger("harness.plugin")
+
+WORKERINPUT_KEY = "hpc_e2e"
+SIM_MAX_LEASES = 4  # a simulated host takes several concurrent pods
+SIM_RESTART_SECONDS = 0.2
+
+
+@dataclass
+class Run:
+    """What every process of the run shares (JSON-able, for ``workerinput``)."""
+
+    run_id: str
+    run_dir: str
+    lease_dir: str
+    bundle: str
+    sim_hosts: list[dict[str, Any]] = field(default_factory=list)  # name, build, endpoint
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Run:
+        return cls(**data)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def worker_id(config: pytest.Config) -> str:
+    return config.workerinput["workerid"] if is_worker(config) else "master"
+
+
+def worker_index(config: pytest.Config) -> int:
+    wid = worker_id(config)
+    return int(wid[2:]) if wid.startswith("gw") and wid[2:].isdigit() else 0
+
+
+class Controller:
+    """The controller's side: makes the :class:`Run` on first need and owns the sim hosts."""
+
+    def __init__(self, config: pytest.Config, settings: Settings):
+        self.config = config
+        self.settings = settings
+        self._run: Run | None = None
+        self.sims: list[Any] = []  # harness.sim.host.SimHost
+
+    @property
+    def started(self) -> bool:
+        return self._run is not None
+
+    def run(self) -> Run:
+        if self._run is None:
+            self._run = self._make_run()
+        return self._run
+
+    def _make_run(self) -> Run:
+        from harness.cri.spec import new_run_id
+
+        s = self.settings
+        run_dir = _basetemp(self.config) / "hpc-e2e"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lease_dir = s.lease_dir or run_dir / "leases"
+        bundle = s.bundle
+        sims: list[dict[str, Any]] = []
+        if s.simulated:
+            if bundle is None:
+                from harness.sim.bundle import write_sim_bundle
+
+                bundle = write_sim_bundle(run_dir / "sim-bundle")
+            sims = self._start_sims(run_dir)
+        return Run(run_id=s.run_id or new_run_id(), run_dir=str(run_dir),
+                   lease_dir=str(lease_dir), bundle=str(bundle), sim_hosts=sims)
+
+    def _start_sims(self, run_dir: Path) -> list[dict[str, Any]]:
+        from harness.sim.host import SimHost
+        from harness.sim.hostmodel import HostProfile
+
+        s = self.settings
+        names = [f"sim-{i}" for i in range(1, s.sim_hosts + 1)]
+        if s.host_names:
+            names = [n for n in names if n in s.host_names]
+        out = []
+        try:
+            for name in names:
+                profile = HostProfile(name=name.upper(), build=s.sim_build,
+                                      restart_seconds=SIM_RESTART_SECONDS)
+                sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
+                              flavor=s.sim_flavor)
+                self.sims.append(sim.start())
+                out.append({"name": name, "build": s.sim_build, "endpoint": dict(sim.endpoint)})
+        except BaseException:
+            self.stop()
+            raise
+        log.info("started simulated hosts %s (flavor %s, build %d)", ", ".join(names),
+                 s.sim_flavor, s.sim_build)
+        return out
+
+    def stop(self) -> None:
+        sims, self.sims = self.sims, []
+        for sim in sims:
+            try:
+                sim.stop()
+            except Exception:  # stopping must go on for the others
+                log.exception("stopping a simulated host failed")
+
+
+CONTROLLER = pytest.StashKey[Controller]()
+
+
+def current_run(config: pytest.Config) -> Run:
+    """This run's shared facts, in any process (starts the sim hosts in the controller)."""
+    if is_worker(config):
+        data = config.workerinput.get(WORKERINPUT_KEY)
+        if data is None:
+            raise HarnessError("this xdist worker got no hpc-e2e run data from the controller",
+                               hint="is the hpc-e2e plugin loaded in the controller as well?")
+        return Run.from_dict(data)
+    return config.stash[CONTROLLER].run()
+
+
+def targets(config: pytest.Config, run: Run) -> list[Target]:
+    """The Targets this process leases from, sorted by name (deterministic across workers)."""
+    settings = config.stash[SETTINGS]
+    if not settings.simulated:
+        return sorted(settings.targets, key=lambda t: t.name)
+    from harness.runtime.provision import endpoint_target
+
+    out = []
+    for sim in run.sim_hosts:
+        base = endpoint_target(sim["endpoint"])
+        out.append(base.model_copy(update={
+            "name": sim["name"], "source": "simulated host (--sim-hosts)",
+            "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES)}))
+    return sorted(out, key=lambda t: t.name)
+
+
+def _basetemp(config: pytest.Config) -> Path:
+    # The controller's basetemp is the parent of every worker's (xdist workermanage.py does
+    # the same private access to hand each worker its own basetemp).
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None:
+        factory = pytest.TempPathFactory.from_config(config, _ispytest=True)
+    return factory.getbasetemp()
+
+
+# --- hooks -----------------------------------------------------------------------------
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    if not is_worker(config) and SETTINGS in config.stash:
+        config.stash[CONTROLLER] = Controller(config, config.stash[SETTINGS])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist: hand the run (sim endpoints included) to a worker before it starts."""
+    node.workerinput[WORKERINPUT_KEY] = current_run(node.config).to_dict()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    controller = None if is_worker(config) else config.stash.get(CONTROLLER, None)
+    if controller is None or not controller.started:
+        return
+    from harness.plugin.sweep import sweep_run
+
+    run = controller.run()
+    try:
+        swept = sweep_run(config, run)
+    finally:
+        controller.stop()
+    lines = [f"hpc-e2e: swept {n} leftover pod(s) of run {run.run_id} from {host}"
+             for host, n in swept.removed.items()]
+    lines += [f"hpc-e2e: kept for inspection on {host} (--keep-on-failure): pods "
+             f"{', '.join(ids)}" for host, ids in swept.kept.items()]
+    lines += [f"hpc-e2e: leftover clean-up failed: {p}" for p in swept.problems]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for text in lines:
+        log.warning(text)
+        if reporter is not None:
+            reporter.write_line(text, yellow=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    controller = config.stash.get(CONTROLLER, None)
+    if controller is not None:
+        controller.stop()
+
+
+__all__ = ["CONTROLLER", "WORKERINPUT_KEY", "Controller", "Run", "current_run", "is_worker",
+           "targets", "worker_id", "worker_index"]

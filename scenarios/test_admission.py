@@ -1,0 +1,145 @@
+"""Admission: which HostProcess pods and containers the runtime accepts, and where it refuses.
+
+Refusals surface at different stages (hcsshim-hpc-behaviour.md §8 item 4): containerd's own
+HostProcess equality check fails CreateContainer; the shim's checks fail RunPodSandbox (the
+sandbox's annotations) or StartContainer (each container: the UVM capability gate).  Each
+refusal is matched by the reference's text as a substring, since containerd adds its own
+wrapping around the shim's words (§4.3).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cri import CriStageError
+from harness.plugin.api import (
+    DISABLE_HOSTPROCESS_ANNOTATION,
+    HOSTPROCESS_ANNOTATION,
+    HYPERV,
+    INHERIT_USER_ANNOTATION,
+    ISOLATIONS,
+)
+
+# Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
+# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+INHERIT = {INHERIT_USER_ANNOTATION: "true"}
+
+# hcsshim-hpc-behaviour.md §4.3 (containerd container_create.go:952-956)
+HOST_PROCESS_MISMATCH = ("pod spec and all containers inside must have the HostProcess field "
+                         "set to be valid")
+# §1.3: the conflict text, both values as the spec carries them
+DISABLE_CONFLICT = ('unable to process OCI Spec annotations: specified annotations conflict: '
+                    'host process container annotations '
+                    '"microsoft.com/disable-hostprocess-container" = "true" and '
+                    '"microsoft.com/hostprocess-container" = "true"')
+# §2.3 rule 1, §2.7
+UVM_WITHOUT_CAPABILITY = "UVM does not support HostProcess containers"
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.2")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
+    """An HPC in an HPC pod starts, on the host (process) or in the pod's UVM (hyperv).
+
+    Pod: host_process, inherit-user.  Container: the probe image's idle command.
+    Expected: the pod is ready, the container running, and where its isolation puts it
+    (§2.2: a hypervisor pod boots a UVM even when it is an HPC pod; §3.4: a UVM's HPC is
+    created in the UVM, a process-isolated one as a job object on the host).
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    assert pod.inspect().ready, f"{isolation}: an HPC pod must be ready after RunPodSandbox"
+    hpc = pods.start_long_running(pod)
+    assert hpc.inspect().running, f"{isolation}: an HPC in an HPC pod must be running"
+    placement.check(hpc, isolation)
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §4.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_host_process_mismatch_is_refused_at_create(pods, isolation):
+    """A non-HPC container in an HPC pod is refused at CreateContainer with containerd's text.
+
+    Pod: host_process, inherit-user.  Container: host_process false.
+    Expected: crictl create fails with "pod spec and all containers inside must have the
+    HostProcess field set to be valid" (§4.3; §8 item 1: containerd refuses, not the shim).
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    with pytest.raises(CriStageError) as refused:
+        pod.container(host_process=False)
+    assert refused.value.stage == "create", (
+        f"{isolation}: a HostProcess mismatch must be refused at CreateContainer (§8 item 4), "
+        f"not at {refused.value.stage}")
+    assert HOST_PROCESS_MISMATCH in refused.value.runtime_message, (
+        f"{isolation}: a HostProcess mismatch must be refused with containerd's text (§4.3); "
+        f"got: {refused.value.runtime_message}")
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolation):
+    """An HPC pod that also says disable-hostprocess-container is refused at RunPodSandbox.
+
+    Pod: host_process, annotation microsoft.com/disable-hostprocess-container = "true".
+    Expected: crictl runp fails with the shim's conflict text, both values quoted (§1.3:
+    ProcessAnnotations runs on the sandbox spec too; §8 item 4).
+    """
+    with pytest.raises(CriStageError) as refused:
+        pods.run(isolation, annotations={DISABLE_HOSTPROCESS_ANNOTATION: "true"})
+    assert refused.value.stage == "runp", (
+        f"{isolation}: the disable-hostprocess conflict must be refused at RunPodSandbox "
+        f"(§1.3, §8 item 4), not at {refused.value.stage}")
+    assert DISABLE_CONFLICT in refused.value.runtime_message, (
+        f"{isolation}: the disable-hostprocess conflict must be refused with the shim's exact "
+        f"text (§1.3); got: {refused.value.runtime_message}")
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.7")
+@pytest.mark.requires("hyper-v")  # not the isolation marker: that skips hosts without the gate
+@pytest.mark.parametrize("isolation", [HYPERV])
+def test_uvm_without_capability_refuses_each_hpc_at_start(pods, isolation, expect):
+    """A UVM without HostProcess support starts the pod but refuses each HPC at start.
+
+    Pod: host_process, inherit-user, hypervisor isolation.  Containers: two HPCs, each started.
+    Expected: the pod is ready; each StartContainer fails with "UVM does not support
+    HostProcess containers" (§2.3 rule 1: the gate runs per container; §8 item 5).
+    Runs where the profile says the host's UVM lacks the capability
+    (``hyperv.uvm.hpc_capability = false``); elsewhere the refusal cannot be provoked.
+    """
+    if expect.value("hyperv.uvm.hpc_capability") is not False:
+        pytest.skip(f"profile {expect.profile.name!r} expects this host's UVM to advertise "
+                    "HostProcessContainerSupported (hyperv.uvm.hpc_capability), so the "
+                    "refusal cannot be provoked here; use a profile for a UVM without it")
+    pod = pods.run(isolation, annotations=INHERIT)
+    assert pod.inspect().ready, ("HV-HPC: a hypervisor HPC pod must start even when its UVM "
+                                 "cannot run HPCs: the gate is per container (§8 item 5)")
+    for name in ("first", "second"):
+        hpc = pod.container(name=name)
+        with pytest.raises(CriStageError) as refused:
+            hpc.start()
+        assert refused.value.stage == "start", (
+            f"HV-HPC: the capability gate must refuse at StartContainer (§8 item 4), "
+            f"not at {refused.value.stage}")
+        assert UVM_WITHOUT_CAPABILITY in refused.value.runtime_message, (
+            f"HV-HPC: container {name!r} must be refused with {UVM_WITHOUT_CAPABILITY!r} "
+            f"(§2.3 rule 1); got: {refused.value.runtime_message}")
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_hostprocess_annotation_True_does_not_make_an_hpc(pods, isolation, pod_network):
+    """``hostprocess-container: "True"`` (capital T) on a normal pod does not make an HPC.
+
+    Pod: host_process false, annotation microsoft.com/hostprocess-container = "True".
+    Container: host_process false, the same annotation, ``ping -t 127.0.0.1``.
+    Expected: the runtime specs of the sandbox and of the container carry "false" (§1.3:
+    only the exact string "true" makes a job container; §4.3: containerd writes the value
+    from host_process after the passthrough, so a hand-written one never counts).
+    """
+    pod = pods.run(isolation, host_process=False, annotations={HOSTPROCESS_ANNOTATION: "True"})
+    container = pod.container(host_process=False, command=["ping", "-t", "127.0.0.1"],
+                              annotations={HOSTPROCESS_ANNOTATION: "True"})
+    sandbox_value = pod.inspect().runtime_spec_annotations.get(HOSTPROCESS_ANNOTATION)
+    container_value = container.inspect().runtime_spec_annotations.get(HOSTPROCESS_ANNOTATION)
+    assert (sandbox_value, container_value) == ("false", "false"), (
+        f'{isolation}: "True" must not make an HPC (§1.3, §4.3): the runtime specs carry '
+        f"{HOSTPROCESS_ANNOTATION} = {sandbox_value!r} (sandbox), {container_value!r} "
+        f"(container)")

@@ -1,0 +1,143 @@
+"""Lifecycle: stopping, removing, exec after stop, and logs of HPCs.
+
+A killed process-isolated HPC exits with code 1 (the job object is terminated with 1,
+hcsshim-hpc-behaviour.md §3.3, tested upstream in §5.3); what a stopped HPC in a UVM reports
+is not in the reference, so the profile decides.  After StopContainer containerd answers an
+exec with a refusal rather than running or hanging; after RemoveContainer / RemovePodSandbox
+the runtime no longer knows the object (crictl gets ``NotFound``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cri import CriStageError
+from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS
+
+# Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
+# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+INHERIT = {INHERIT_USER_ANNOTATION: "true"}
+
+# crictl's gRPC codes when it got no answer at all: a hang or a dead runtime, not a refusal
+# (ecosystem-facts.md §3.4).
+NO_ANSWER = ("Unavailable", "DeadlineExceeded")
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
+    """StopContainer ends a running HPC; its exit code is the profile's.
+
+    Pod: host_process, inherit-user.  Container: the idle HPC, running.  Action: crictl stop.
+    Expected: state CONTAINER_EXITED; exit code ``<isolation>.stop.exit_code`` (1 for a
+    job container, §3.3 Terminate; unknown for an HPC in a UVM).
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    hpc = pods.start_long_running(pod)
+    placement.check(hpc, isolation)
+    hpc.stop()
+    status = hpc.inspect()
+    assert status.exited, f"{isolation}: a stopped HPC must be CONTAINER_EXITED; it is " \
+                          f"{status.state}"
+    expect.check(f"{isolation}.stop.exit_code", status.exit_code)
+
+
+@pytest.mark.reference("ecosystem-facts.md §3.4")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_exec_after_stop_fails_cleanly(pods, isolation, placement, expect):
+    """An exec into a stopped HPC is refused at once, not run and not left hanging.
+
+    Pod: host_process, inherit-user.  Container: the idle HPC, stopped.  Command: exec ``whoami``.
+    Expected: crictl exec fails with a runtime refusal (a gRPC status other than
+    Unavailable / DeadlineExceeded); the refusal's text is the profile's
+    ``cri.exec_after_stop.message``.
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    hpc = pods.start_long_running(pod)
+    placement.check(hpc, isolation)
+    hpc.stop()
+    with pytest.raises(CriStageError) as refused:
+        hpc.exec(["whoami"], timeout=30)
+    assert refused.value.stage == "exec", (
+        f"{isolation}: an exec into a stopped HPC must be refused by ExecSync, not at "
+        f"{refused.value.stage}")
+    assert refused.value.grpc_code not in NO_ANSWER, (
+        f"{isolation}: an exec into a stopped HPC must be refused, not time out "
+        f"({refused.value.grpc_code}: {refused.value.runtime_message})")
+    expect.check("cri.exec_after_stop.message", refused.value.runtime_message,
+                 normalize=_exited_state)
+
+
+def _exited_state(message: str) -> str:
+    """containerd names the container's state in its refusal; keep only that part."""
+    return "container is in CONTAINER_EXITED state" \
+        if "container is in CONTAINER_EXITED state" in message else message
+
+
+@pytest.mark.reference("ecosystem-facts.md §3.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_remove_forgets_a_stopped_hpc(pods, isolation, placement):
+    """RemoveContainer of a stopped HPC removes it: inspect then gets NotFound.
+
+    Pod: host_process, inherit-user.  Container: the idle HPC, stopped, then removed.
+    Expected: crictl inspect of its ID fails with gRPC NotFound; the pod is still ready.
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    hpc = pods.start_long_running(pod)
+    placement.check(hpc, isolation)
+    hpc.stop()
+    hpc.remove()
+    with pytest.raises(CriStageError) as gone:
+        hpc.inspect()
+    assert gone.value.grpc_code == "NotFound", (
+        f"{isolation}: a removed HPC must be unknown to the runtime (NotFound); got "
+        f"{gone.value.grpc_code}: {gone.value.runtime_message}")
+    assert pod.inspect().ready, f"{isolation}: removing a container must leave its pod ready"
+
+
+@pytest.mark.reference("ecosystem-facts.md §3.3")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_stop_and_remove_an_hpc_pod(pods, isolation, placement):
+    """StopPodSandbox ends the pod's HPCs; RemovePodSandbox forgets the pod.
+
+    Pod: host_process, inherit-user, with the idle HPC running.  Actions: crictl stopp, then rmp.
+    Expected: after stopp the pod is SANDBOX_NOTREADY and the HPC exited; after rmp, crictl
+    inspectp of its ID fails with gRPC NotFound.
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    hpc = pods.start_long_running(pod)
+    placement.check(hpc, isolation)
+    pod.stop()
+    status = pod.inspect()
+    assert not status.ready, f"{isolation}: a stopped pod must be SANDBOX_NOTREADY; it is " \
+                             f"{status.state}"
+    assert hpc.inspect().exited, f"{isolation}: stopping the pod must end its HPCs"
+    pod.remove()
+    with pytest.raises(CriStageError) as gone:
+        pod.inspect()
+    assert gone.value.grpc_code == "NotFound", (
+        f"{isolation}: a removed pod must be unknown to the runtime (NotFound); got "
+        f"{gone.value.grpc_code}: {gone.value.runtime_message}")
+
+
+@pytest.mark.reference("ecosystem-facts.md §1.4")
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_logs_hold_the_hpcs_output(pods, isolation, placement, wait_for_exit):
+    """An HPC's standard output and standard error reach its container log.
+
+    Pod: host_process, inherit-user.  Container: command
+    ``cmd /c echo hpc-e2e to stdout & echo hpc-e2e to stderr 1>&2``.
+    Expected: exit 0; crictl logs shows both lines (ecosystem-facts.md §1.4: containerd's
+    test expects ``hello\\r\\n`` from ``cmd /c echo hello``; §3.3 of the same file).
+    """
+    pod = pods.run(isolation, annotations=INHERIT)
+    hpc = pod.container(command=["cmd", "/c", "echo", "hpc-e2e", "to", "stdout", "&",
+                                 "echo", "hpc-e2e", "to", "stderr", "1>&2"])
+    hpc.start()
+    status = wait_for_exit(hpc)
+    assert status.exit_code == 0, f"{isolation}: the logging HPC must exit 0; exited " \
+                                  f"{status.exit_code} ({status.message})"
+    log = hpc.logs()
+    for line in ("hpc-e2e to stdout", "hpc-e2e to stderr"):
+        assert line in log, f"{isolation}: {line!r} must be in the container log; got {log!r}"
+    placement.check(pod, isolation)
