@@ -53,6 +53,7 @@ def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
     placement.check(hpc, isolation)
 
 
+@pytest.mark.independent_of_uvm_support
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §4.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_host_process_mismatch_is_refused_at_create(pods, isolation):
@@ -73,6 +74,7 @@ def test_host_process_mismatch_is_refused_at_create(pods, isolation):
         f"got: {refused.value.runtime_message}")
 
 
+@pytest.mark.independent_of_uvm_support
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolation):

@@ -36,6 +36,7 @@ def host_ipv4(host_view) -> tuple[str, ...]:
     return ipv4_addresses(host_view.run(["ipconfig"]))
 
 
+@pytest.mark.independent_of_uvm_support
 @pytest.mark.reference("ecosystem-facts.md §2.2")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_inspectp_shows_no_pod_ip(pods, isolation):

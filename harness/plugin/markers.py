@@ -38,6 +38,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "min_build(build): skip on hosts whose Windows build is older",
         ("requires(capability, ...): skip on hosts without every capability named "
          "(hpc-in-uvm, hyper-v, containers, or one an inventory declares)"),
+        ("independent_of_uvm_support: the behaviour is decided before any HostProcess "
+         "container runs in a utility VM (containerd's CRI checks, pod-level annotation "
+         "rules), so it holds on runtimes without HPC-in-UVM support; the regression "
+         "self-test (tests/test_regression_sensitivity.py) expects every other hyperv case "
+         "to fail on such runtimes"),
     ):
         config.addinivalue_line("markers", line)
 
