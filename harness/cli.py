@@ -35,6 +35,15 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                        help="SSH port (default: a free port)")
     serve.add_argument("--authorized-key", type=Path, action="append", default=[],
                        metavar="FILE", help="OpenSSH public key file allowed to log in (repeatable)")
+    host = serve.add_argument_group("the simulated machine")
+    host.add_argument("--build", type=int, choices=(20348, 26100), default=26100,
+                      help="Windows Server build: 26100 (LTSC2025, runs HPC in a UVM) or "
+                           "20348 (LTSC2022) (default: %(default)s)")
+    host.add_argument("--no-virtualization", action="store_true",
+                      help="a machine without virtualization extensions (Hyper-V cannot be "
+                           "enabled), like a VM without nested virtualization")
+    host.add_argument("--not-elevated", action="store_true",
+                      help="the WinRM/SSH user is not an elevated administrator")
     _add_sim_flavor(serve)
     serve.set_defaults(func=_cmd_sim_serve)
 
@@ -55,9 +64,13 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
         from harness.commands.run import check_flavor
 
         flavor = check_flavor(args.sim_flavor)
+    from harness.sim.hostmodel import HostProfile
+
+    profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
+                          elevated=not args.not_elevated)
     return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                  authorized_key_files=args.authorized_key, http_port=args.http_port,
-                 flavor=flavor) or 0
+                 flavor=flavor, profile=profile) or 0
 
 
 # --- options several verbs share -------------------------------------------------------------

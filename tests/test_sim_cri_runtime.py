@@ -420,6 +420,20 @@ def test_pi_hpc_rootfs_location_is_not_sanitised():
     assert rt2.containers[cid].rootfs_location == "C:\\hpc\\"  # empty means default
 
 
+def test_pi_hpc_relative_rootfs_location_fails_start_loudly():
+    # Not sanitised (§8.7), but a volume cannot be bound at a relative path: the start fails
+    # with a modelled error (ASSUMPTIONS.md), never a sim crash.
+    from harness.sim import guest
+
+    rt, _ = make(v2_config(), launcher=guest.launch)
+    pod = pod_config(annotations={IU: "true", RL: "hpc-e2e\\rootfs"})
+    _, cid = run(rt, PROCESS, pod=pod, start=False)
+    with pytest.raises(CriError) as info:
+        rt.start_container(cid)
+    assert "volume label syntax is incorrect" in info.value.message
+    assert "internal error" not in info.value.message
+
+
 def test_capability_gate_fails_each_start_but_not_the_pod():
     # §8 item 5: ltsc2022 pause -> UVM without the capability; per container, not per pod
     rt, _ = make(v2_config(sandbox_image="registry.k8s.io/pause:3.10.1"))

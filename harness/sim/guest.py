@@ -625,6 +625,12 @@ def container_view(machine: Machine, container: Container) -> ContainerView:
         return container.__dict__.setdefault("_hpc_e2e_view", view)
 
 
+def _is_absolute_drive_path(path: str) -> bool:
+    """``X:\\...``: the only form a volume can be bound at."""
+    return len(path) >= 3 and path[0].isascii() and path[0].isalpha() and path[1] == ":" \
+        and path[2] in "\\/"
+
+
 def _build_view(machine: Machine, container: Container) -> ContainerView:
     """Where the container's processes run, as the runtime decided at start
     (``Container.host_job`` / ``Container.uvm``)."""
@@ -634,6 +640,12 @@ def _build_view(machine: Machine, container: Container) -> ContainerView:
             raise LaunchError(f"the simulated guest got job container {container.id} "
                               "without a rootfs location (the runtime sets it at start)")
         location = container.rootfs_location
+        if not _is_absolute_drive_path(location):
+            # PI-HPC takes the location verbatim, unsanitised (§8.7); binding a volume at a
+            # relative path cannot work.  The text is the sim's guess (ASSUMPTIONS.md).
+            raise LaunchError(f"failed to bind the container's rootfs at {location!r}: "
+                              "The filename, directory name, or volume label syntax is "
+                              "incorrect.", winerror=123)
         fs = ContainerFileSystem(machine.fs, [(location, volume)])
         # Without the bind filter the volume is mounted on a host folder the shim can see;
         # with it, only processes inside the silo see it (§3.3, path.go comment).
