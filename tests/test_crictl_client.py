@@ -627,3 +627,16 @@ def test_split_grpc_takes_everything_after_the_first_desc():
                             "NotFound desc = inner")
     assert code == "Unknown" and text == "outer: rpc error: code = NotFound desc = inner"
     assert split_grpc("load podSandboxConfig: bad") == (None, "load podSandboxConfig: bad")
+
+
+def test_images_lists_by_reference_and_checks_the_shape(crictl, fake):
+    fake.answer("images", stdout='{"images": [{"id": "sha256:ab", "repoTags": '
+                                 '["docker.io/hpc-e2e/probe:ltsc2025"]}]}')
+    found = crictl.images("hpc-e2e/probe:ltsc2025")
+    assert [i["id"] for i in found] == ["sha256:ab"]
+    assert sub_args(fake.crictl_calls("images")[0]) == ["-o", "json", "hpc-e2e/probe:ltsc2025"]
+    fake.answer("images", stdout='{"images": []}')
+    assert crictl.images("absent:tag") == []
+    fake.answer("images", stdout="NAME TAG\n")  # a table instead of JSON: never an empty list
+    with pytest.raises(CrictlOutputError):
+        crictl.images()

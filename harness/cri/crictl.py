@@ -245,6 +245,19 @@ class Crictl:
             raise CrictlOutputError("pull", "image reference", result)
         return m.group(1)
 
+    def images(self, ref: str | None = None) -> list[dict]:
+        """ListImages (``crictl images -o json [REF]``): the runtime's image records.
+
+        A reference matches an image's ``repoTags`` after normalisation by crictl (a short
+        name gains ``docker.io/``), so a locally imported image is found under its name.
+        """
+        args = ["images", "-o", "json"] + ([ref] if ref else [])
+        result = self.run("images", *args, object_id=ref)
+        data = load_json("images", result)
+        if not isinstance(data, dict) or not isinstance(data.get("images", []), list):
+            raise CrictlOutputError("images", "JSON object with an images list", result)
+        return data.get("images") or []
+
     # --- pods -----------------------------------------------------------------------
     def runp(self, spec: PodSpec, *, runtime_handler: str | None = None,
              cancel_timeout: float | None = None) -> PodRef:

@@ -64,10 +64,16 @@ class HpcHost:
         return f"<HpcHost {self.name} build {self.build} run {self.run_id}>"
 
     def ensure_image(self, image: str) -> None:
-        """Pull ``image`` unless this worker already did (``crictl pull`` is idempotent)."""
+        """Make sure the runtime has ``image``, pulling it only when it is missing.
+
+        The probe image is built and imported on the host (images/build.ps1), not published:
+        a pull would ask a registry that does not have it, so an image already present is
+        never pulled (images/README.md).  Checked once per worker.
+        """
         with self._pull_lock:
             if image not in self._pulled:
-                self.crictl.pull(image)
+                if not self.crictl.images(image):
+                    self.crictl.pull(image)
                 self._pulled.add(image)
 
     def close(self) -> None:
