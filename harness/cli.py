@@ -154,7 +154,10 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     else:
         render_provision(done, Console())
     for o in failed:
-        print(f"error: {o.name}: {o.error}", file=sys.stderr)
+        # Host errors already name the host (they start with its name); say it once.
+        text = str(o.error)
+        print(f"error: {text if text.startswith(f'{o.name}:') else f'{o.name}: {text}'}",
+              file=sys.stderr)
     return failed[0].error.exit_code if failed else 0
 
 

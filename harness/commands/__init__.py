@@ -148,14 +148,19 @@ def per_host(targets: Sequence[Any], fn: Callable[[Any], T]) -> list[T]:
 
 
 def console(*, stderr: bool = False):
-    """A rich console; wide when not on a terminal, so tables in logs are not wrapped."""
+    """A rich console; wide when not on a terminal, so tables in logs are not wrapped.
+
+    ``COLUMNS`` in the environment wins, as it does for other terminal programs.
+    """
+    import os
     import sys
 
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
     terminal = stream.isatty()
-    return Console(file=stream, width=None if terminal else 160, soft_wrap=False,
+    width = None if terminal or "COLUMNS" in os.environ else 160
+    return Console(file=stream, width=width, soft_wrap=False,
                    highlight=False)
 
 
