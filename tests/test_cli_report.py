@@ -1,15 +1,17 @@
 """``hpc-e2e report``: which Allure command line is run, and what a user without one is told.
 
-No Allure CLI is installed here, so the "installed" cases put a small stand-in named
-``allure`` on PATH that records its arguments and writes ``index.html`` the way the real
-tools do; what is tested is the harness's choice of command (python-protocol-facts.md §3),
-not Allure itself.
+Most cases put a small stand-in named ``allure`` on PATH that records its arguments (and the
+config file it is handed) and writes ``index.html`` the way the real tools do; what they test
+is the harness's choice of command (python-protocol-facts.md §3).  When a real Allure is on
+PATH, one more case builds a report with it and checks that the harness's failure
+categories reach the report, which is where the two tools differ (harness/commands/report.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 from pathlib import Path
@@ -19,6 +21,7 @@ import pytest
 from harness.cli import main
 from harness.commands import report
 from harness.errors import EXIT_CONFIG
+from harness.plugin import categories
 
 FAKE_ALLURE = """#!{python}
 import json, os, pathlib, sys
@@ -26,6 +29,9 @@ args = sys.argv[1:]
 log = pathlib.Path(os.environ["FAKE_ALLURE_LOG"])
 with log.open("a") as f:
     f.write(json.dumps(args) + "\\n")
+if "--config" in args:
+    config = pathlib.Path(args[args.index("--config") + 1])
+    pathlib.Path(os.environ["FAKE_ALLURE_LOG"] + ".config").write_text(config.read_text())
 if args == ["--version"]:
     print(os.environ["FAKE_ALLURE_VERSION"])
     sys.exit(0)
@@ -106,6 +112,99 @@ def test_allure3_gets_awesome_and_single_file(fake_allure, results, tmp_path, mo
     assert code == 0, capsys.readouterr().err
     assert fake_allure()[-1] == ["awesome", str(results), "--output", str(out), "--single-file"]
     assert (out / "index.html").is_file()
+
+
+@pytest.fixture
+def with_categories(results) -> list[dict]:
+    rules = categories.categories()
+    (results / "categories.json").write_text(json.dumps(rules))
+    return rules
+
+
+def test_allure3_gets_the_categories_in_a_config_file(fake_allure, results, with_categories,
+                                                      tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", "3.18.0")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "report"
+    code = main(["report", "--results", str(results), "--output", str(out)])
+    assert code == 0, capsys.readouterr().err
+    argv = fake_allure()[-1]
+    assert argv[:4] == ["awesome", str(results), "--output", str(out)]
+    config = Path(argv[argv.index("--config") + 1])
+    seen = json.loads(Path(os.environ["FAKE_ALLURE_LOG"] + ".config").read_text())
+    assert seen == {"categories": with_categories}
+    assert not config.exists()  # a scratch file, gone with the run
+
+
+def test_allure3_keeps_the_users_own_config(fake_allure, results, with_categories, tmp_path,
+                                            monkeypatch):
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", "3.18.0")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "allurerc.yml").write_text("name: lab\n")
+    report.generate(results, tmp_path / "report")
+    assert "--config" not in fake_allure()[-1]
+
+
+def test_allure2_reads_the_categories_itself(fake_allure, results, with_categories, tmp_path,
+                                             monkeypatch):
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", "2.46.1")
+    out = tmp_path / "report"
+    report.generate(results, out)
+    assert fake_allure()[-1] == ["generate", str(results), "-o", str(out), "--clean"]
+
+
+def test_an_earlier_report_is_replaced_not_built_beside(fake_allure, results, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", "3.18.0")
+    out = tmp_path / "report"
+    (out / "data").mkdir(parents=True)
+    (out / "index.html").write_text("<html>last run</html>")
+    (out / "data" / "old.json").write_text("{}")
+    assert report.generate(results, out) == out / "index.html"
+    assert (out / "index.html").read_text() == "<html>report</html>"
+    assert not (out / "data").exists()
+
+
+def test_a_folder_that_is_not_a_report_is_left_alone(fake_allure, results, tmp_path,
+                                                     monkeypatch, capsys):
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", "2.46.1")
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "todo.txt").write_text("keep me")
+    code = main(["report", "--results", str(results), "--output", str(out)])
+    assert code == EXIT_CONFIG
+    assert "holds no Allure report" in capsys.readouterr().err
+    assert (out / "todo.txt").read_text() == "keep me"
+    assert not [argv for argv in fake_allure() if argv != ["--version"]]
+
+
+REAL_TRACE = "Traceback ...\nAssertionError: whoami printed local service\n" \
+             "---- hpc-e2e ----\nhpc-e2e failure class: runtime regression\n"
+
+
+@pytest.mark.skipif(shutil.which("allure") is None, reason="no Allure command line on PATH")
+def test_a_real_allure_shows_the_harness_categories(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    results = tmp_path / "allure-results"
+    results.mkdir()
+    (results / "categories.json").write_text(json.dumps(categories.categories()))
+    for n, (status, details) in enumerate([
+            ("failed", {"message": "AssertionError: whoami", "trace": REAL_TRACE}),
+            ("skipped", {"message": "host sim-1 has no CNI pod network"}),
+            ("passed", {})]):
+        (results / f"00000000-0000-0000-0000-00000000000{n}-result.json").write_text(json.dumps(
+            {"uuid": f"00000000-0000-0000-0000-00000000000{n}", "historyId": str(n),
+             "name": f"test_{status}", "fullName": f"scenarios.t#test_{status}",
+             "status": status, "statusDetails": details, "start": 1000, "stop": 2000,
+             "labels": [{"name": "suite", "value": "t"}]}))
+    report.generate(results, tmp_path / "report")
+    (results / "categories.json").write_text(json.dumps(categories.categories()[:1]))
+    index = report.generate(results, tmp_path / "report")  # over the first: replaced
+    assert index.is_file() and not (index.parent / "awesome").exists()
+    widget = (index.parent / "widgets" / "categories.json").read_text()
+    assert "runtime regression" in widget, widget[:500]
+    assert "skipped: prerequisites" not in widget, "the first report is still there"
+    assert "Product errors" not in widget and "Product defects" not in widget
 
 
 def test_a_failing_allure_is_an_error_with_its_output(fake_allure, results, tmp_path,

@@ -13,7 +13,8 @@ import tree_sitter as ts
 import tree_sitter_powershell as tsp
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(p for p in (ROOT / "harness").rglob("*.ps1")) + sorted((ROOT / "ci").rglob("*.ps1"))
+SCRIPTS = sorted(p for p in (ROOT / "harness").rglob("*.ps1")) + sorted((ROOT / "ci").rglob("*.ps1")) \
+    + sorted((ROOT / "images").rglob("*.ps1"))
 
 
 def parse_errors(source: bytes) -> list[str]:

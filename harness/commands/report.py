@@ -6,16 +6,31 @@ allure-pytest only writes results; a report needs an Allure command-line tool
 --output <report> [--single-file]``).  Neither ships on PyPI as a dependency we could pin, so
 the harness looks for one on PATH and, when there is none, says how to install one instead
 of failing with a traceback.  Generation runs offline; ``ALLURE_NO_ANALYTICS`` keeps the
-report from embedding the analytics snippet (same section).
+report from embedding the analytics snippet (same section; Allure 2 honours it, Allure
+3.18's ``awesome`` report embeds the snippet regardless).
+
+Allure 2 reads ``categories.json`` from the results; Allure 3's ``awesome`` does not, it takes
+categories from its config file (``categories``, which accepts the same ``matchedStatuses`` /
+``messageRegex`` / ``traceRegex`` rules; checked on allure 3.18.0).  So for Allure 3 the
+harness's categories are handed over in a generated config, unless the working directory has
+an ``allurerc`` of its own, which then wins.
+
+Both tools are handed an output folder that is new, empty, or an earlier report (which is
+removed first): Allure 3 writes into ``<output>/awesome/`` when the folder already holds
+folders, leaving the earlier ``index.html`` where the user looks (3.18.0 moves a plugin's
+files up only when it finds a single folder there), and Allure 2's ``--clean`` empties
+whatever folder it is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,10 +59,14 @@ class AllureTool:
     major: int
     version: str
 
-    def command(self, results: Path, output: Path, *, single_file: bool) -> list[str]:
-        """The generation argv for this major version (python-protocol-facts.md §3)."""
+    def command(self, results: Path, output: Path, *, single_file: bool,
+                config: Path | None = None) -> list[str]:
+        """The generation argv for this major version (python-protocol-facts.md §3);
+        ``config`` (an Allure 3 config file) is ignored for Allure 2, which has none."""
         if self.major >= 3:
             argv = [self.path, "awesome", str(results), "--output", str(output)]
+            if config is not None:
+                argv += ["--config", str(config)]
         else:
             argv = [self.path, "generate", str(results), "-o", str(output), "--clean"]
         return argv + (["--single-file"] if single_file else [])
@@ -84,6 +103,49 @@ def has_results(results: Path) -> bool:
     return results.is_dir() and any(results.glob("*-result.json"))
 
 
+# The names Allure 3 looks for in its working directory (allure 3.18.0, core config.js).
+ALLURE3_CONFIG_NAMES = tuple(f"allurerc.{ext}" for ext in
+                             ("js", "mjs", "cjs", "ts", "mts", "cts", "json", "yaml", "yml"))
+
+
+def allure3_config(results: Path, directory: Path, *, cwd: Path | None = None) -> Path | None:
+    """An Allure 3 config in ``directory`` carrying ``results/categories.json``, or None.
+
+    None when there is nothing to carry (no or unreadable ``categories.json``) or when the
+    working directory has its own ``allurerc``, which Allure 3 then reads as usual.
+    """
+    here = Path.cwd() if cwd is None else Path(cwd)
+    if any((here / name).is_file() for name in ALLURE3_CONFIG_NAMES):
+        return None
+    try:
+        rules = json.loads((Path(results) / "categories.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rules, list) or not rules:
+        return None
+    path = Path(directory) / "allurerc.json"
+    path.write_text(json.dumps({"categories": rules}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def clear_output(output: Path) -> None:
+    """Make room for a report at ``output``: a new or empty folder stays, an earlier report
+    (``index.html`` at its top) is removed, anything else is refused untouched."""
+    output = Path(output)
+    if not output.exists():
+        return
+    if not output.is_dir():
+        raise HarnessError(f"--output: {output} exists and is not a folder",
+                           exit_code=EXIT_CONFIG)
+    if not any(output.iterdir()):
+        return
+    if not (output / "index.html").is_file():
+        raise HarnessError(f"--output: {output} is not empty and holds no Allure report "
+                           "(no index.html); it is left as it is", exit_code=EXIT_CONFIG,
+                           hint="choose a new folder for the report, or empty this one")
+    shutil.rmtree(output)
+
+
 def generate(results: Path = DEFAULT_RESULTS, output: Path = DEFAULT_OUTPUT, *,
              single_file: bool = False, executable: str | None = None) -> Path:
     """Build the report; returns the file to open (``<output>/index.html``)."""
@@ -92,15 +154,18 @@ def generate(results: Path = DEFAULT_RESULTS, output: Path = DEFAULT_OUTPUT, *,
         raise HarnessError(f"no Allure results in {results}", exit_code=EXIT_CONFIG,
                            hint="run `hpc-e2e run` first, or pass --results DIR")
     tool = find_allure(executable)
-    argv = tool.command(results, output, single_file=single_file)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=GENERATE_TIMEOUT,
-                              env=_env(), check=False)
-    except subprocess.TimeoutExpired:
-        raise HarnessError(f"{' '.join(argv)} did not finish within {GENERATE_TIMEOUT:g}s"
-                           ) from None
-    except OSError as exc:
-        raise AllureNotFound(f"cannot run {tool.path}: {exc}", hint=INSTALL_HINT) from None
+    clear_output(output)
+    with tempfile.TemporaryDirectory(prefix="hpc-e2e-allure-") as scratch:
+        config = allure3_config(results, Path(scratch)) if tool.major >= 3 else None
+        argv = tool.command(results, output, single_file=single_file, config=config)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True,
+                                  timeout=GENERATE_TIMEOUT, env=_env(), check=False)
+        except subprocess.TimeoutExpired:
+            raise HarnessError(f"{' '.join(argv)} did not finish within {GENERATE_TIMEOUT:g}s"
+                               ) from None
+        except OSError as exc:
+            raise AllureNotFound(f"cannot run {tool.path}: {exc}", hint=INSTALL_HINT) from None
     if done.returncode != 0:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise HarnessError(f"allure {tool.version} exited with {done.returncode}: "
@@ -122,5 +187,6 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["DEFAULT_OUTPUT", "DEFAULT_RESULTS", "EXIT_NO_ALLURE", "INSTALL_HINT",
-           "AllureNotFound", "AllureTool", "command", "find_allure", "generate", "has_results"]
+__all__ = ["ALLURE3_CONFIG_NAMES", "DEFAULT_OUTPUT", "DEFAULT_RESULTS", "EXIT_NO_ALLURE",
+           "INSTALL_HINT", "AllureNotFound", "AllureTool", "allure3_config", "clear_output",
+           "command", "find_allure", "generate", "has_results"]

@@ -34,6 +34,10 @@ NON_SNAKE_TAGS = frozenset({"uidMappings", "gidMappings", "CDI_devices"})
 # Maps whose keys are user data, not schema: their keys are not checked.
 USER_DATA_MAPS = frozenset({"labels", "annotations"})
 
+# metadata.attempt is a uint32 in the CRI (fixtures/cri-schema/*.schema.json); crictl fails
+# to load a file with any other number.
+_UINT32_MAX = 2**32 - 1
+
 _SNAKE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
@@ -79,6 +83,14 @@ def check_schema_keys(config: Any, path: str = "") -> None:
     elif isinstance(config, list):
         for i, item in enumerate(config):
             check_schema_keys(item, f"{path}[{i}]")
+
+
+def _check_attempt(attempt: Any, what: str) -> None:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) \
+            or not 0 <= attempt <= _UINT32_MAX:
+        raise ConfigError(f"{what}: attempt must be a whole number from 0 to {_UINT32_MAX} "
+                          f"(a CRI uint32), not {attempt!r}",
+                          hint="crictl cannot load a negative or larger attempt")
 
 
 _MODELLED = ("metadata", "labels", "annotations")
@@ -176,6 +188,7 @@ class PodSpec:
                               "'name or namespace is not in metadata')")
         if self.uid is None:
             self.uid = str(uuid.uuid4())
+        _check_attempt(self.attempt, f"pod {self.name}")
         self.annotations = _string_map("annotations", self.annotations)
         self.labels = _string_map("labels", self.labels)
         for k, v in self.labels.items():
@@ -245,6 +258,7 @@ class ContainerSpec:
             raise ConfigError("a container needs a name")
         if not self.image:
             raise ConfigError(f"container {self.name} needs an image")
+        _check_attempt(self.attempt, f"container {self.name}")
         for what in ("command", "args"):
             value = getattr(self, what)
             if value is not None:

@@ -6,8 +6,11 @@ which is close but not the question: a runtime that refuses a HostProcess pod ra
 :class:`~harness.cri.errors.CriStageError`, which Allure calls broken, yet it is exactly the
 regression the suite exists to catch.  So every failure is classified here, the class is
 written into the failure's trace as one marker line (``hpc-e2e failure class: <class>``),
-and ``categories.json`` matches that line with ``traceRegex`` (Allure 2 matches a category
-regex against the *whole* trace, hence the ``(?s).*`` around it).
+and ``categories.json`` matches that line with ``traceRegex``.  The regexes are written to
+mean the same in both Allure tools: Allure 2 (Java) matches the *whole* trace
+(``String.matches``), Allure 3 (JavaScript ``RegExp.test``) searches it and rejects inline
+flags such as ``(?s)`` as an invalid group; so each regex is anchored (``^...$``) and spans
+lines with a class of "space or not space" (:data:`_ANY`) instead of ``(?s)`` and ``.``.
 
 The rules, in order (the first that applies wins):
 
@@ -124,10 +127,14 @@ def classify(excinfo) -> str:
     return HARNESS_ERROR
 
 
+# Any text, newlines included, in Java and JavaScript alike (no inline flags: see above).
+_ANY = r"[\s\S]*"
+
+
 def _trace_regex(failure_class: str) -> str:
-    # Allure 2 uses String.matches (the whole trace must match), so wrap in (?s).* ... .*
+    """The marker line anywhere in the trace: a whole-string match and a search agree."""
     escaped = "".join("\\" + c if c in r"\.^$|?*+()[]{}" else c for c in marker_line(failure_class))
-    return f"(?s).*{escaped}.*"
+    return f"^{_ANY}{escaped}{_ANY}$"
 
 
 def categories() -> list[dict]:
@@ -144,7 +151,7 @@ def categories() -> list[dict]:
          "traceRegex": _trace_regex(HARNESS_ERROR),
          "description": "the harness itself or its configuration is wrong"},
         # An xfail is reported as skipped with a message starting "XFAIL": not a prerequisite.
-        {"name": SKIPPED, "matchedStatuses": ["skipped"], "messageRegex": "(?s)(?!XFAIL).*",
+        {"name": SKIPPED, "matchedStatuses": ["skipped"], "messageRegex": f"^(?!XFAIL){_ANY}$",
          "description": "the host cannot run this case (build, capability, image)"},
     ]
 

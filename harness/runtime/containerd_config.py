@@ -51,6 +51,9 @@ class ContainerdConfig:
     version: int  # 2 or 3
     layout: RuntimeLayout
     sandbox_image: str
+    # The containerd release the file is for (``2.0.4``): 2.0 knows only ``cni.bin_dir``.
+    # None means 2.1 or later for a version 3 file.
+    containerd_version: str | None = None
 
     def document(self) -> dict[str, Any]:
         """The config as nested dicts (what :func:`dumps` writes and ``tomllib`` reads back)."""
@@ -76,10 +79,20 @@ class ContainerdConfig:
                 _V3_IMAGES: {"pinned_images": {"sandbox": self.sandbox_image}},
                 _V3_RUNTIME: {
                     "containerd": cri_containerd,
-                    "cni": {"bin_dirs": [lay.cni_bin_dir], "conf_dir": lay.cni_conf_dir},
+                    "cni": {**self._cni_bin(), "conf_dir": lay.cni_conf_dir},
                 },
             }
         return doc
+
+    def _cni_bin(self) -> dict[str, Any]:
+        """containerd 2.0's CNI table has only ``bin_dir``; 2.1 added ``bin_dirs`` and deprecated
+        ``bin_dir`` (``internal/cri/config/config.go`` CniConfig toml tags at v2.0.x / v2.1.0;
+        fixtures/containerd-config-keys.json).  A key a release does not know is dropped with
+        a warning, and containerd falls back to its default CNI folder."""
+        if self.containerd_version is not None and \
+                _release(self.containerd_version) < (2, 1):
+            return {"bin_dir": self.layout.cni_bin_dir}
+        return {"bin_dirs": [self.layout.cni_bin_dir]}
 
     def render(self) -> str:
         header = ("# Written by hpc-e2e; changes are overwritten on the next deployment.\n"
@@ -91,6 +104,13 @@ class ContainerdConfig:
     @property
     def sha256(self) -> str:
         return sha256_text(self.render())
+
+
+def _release(version: str) -> tuple[int, int]:
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    if not m:
+        raise ValueError(f"containerd version {version!r} is not <major>.<minor>[.<patch>]")
+    return int(m.group(1)), int(m.group(2))
 
 
 def _handler(name: str) -> dict[str, Any]:

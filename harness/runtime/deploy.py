@@ -80,7 +80,8 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
     layout = RuntimeLayout.for_bundle(bundle)
     facts = facts if facts is not None else host.facts()
     sandbox = sandbox_image_for(facts.build, images_file)
-    config_text = ContainerdConfig(bundle.containerd_config_version, layout, sandbox.image).render()
+    config_text = ContainerdConfig(bundle.containerd_config_version, layout, sandbox.image,
+                                   containerd_version=bundle.containerd.version).render()
     crictl_text = render_crictl_yaml(layout)
     summary = DeploySummary(host=_host_name(host), bundle=bundle.name,
                             bundle_digest=bundle.digest,

@@ -246,6 +246,19 @@ def _migrate_v2(cri: object) -> tuple[dict, dict]:
     return runtime, images
 
 
+def _cni_bin_dirs(ver: str, cni: dict, warnings: list[str]) -> list:
+    """containerd 2.0 knows only ``bin_dir``; 2.1 added ``bin_dirs`` and still reads
+    ``bin_dir`` (fixtures/containerd-config-keys.json, from containerd's config.go)."""
+    major_minor = tuple(int(p) for p in re.findall(r"\d+", ver)[:2])
+    if major_minor < (2, 1):
+        if "bin_dirs" in cni:
+            warnings.append(f"unknown key bin_dirs in the cni table (containerd {ver}); ignored")
+        return [cni.get("bin_dir", DEFAULT_CNI_BIN_DIR)]
+    if "bin_dirs" in cni:
+        return cni["bin_dirs"]
+    return [cni.get("bin_dir", DEFAULT_CNI_BIN_DIR)]
+
+
 def _build_two(ver: str, path: str, version: int, runtime_table: object, images_table: object,
                warnings: list[str]) -> LoadedConfig:
     runtime_table = _table(runtime_table, PLUGIN_CRI_RUNTIME, True)
@@ -258,7 +271,7 @@ def _build_two(ver: str, path: str, version: int, runtime_table: object, images_
     default = _str(ctrd.get("default_runtime_name", "runhcs-wcow-process"),
                    "default_runtime_name", True)
     cni = _table(runtime_table.get("cni", {}), "cni", True)
-    bin_dirs = cni.get("bin_dirs", [DEFAULT_CNI_BIN_DIR])
+    bin_dirs = _cni_bin_dirs(ver, cni, warnings)
     pinned = _table(images_table.get("pinned_images", {}), "pinned_images", True)
     cfg = CriConfig(
         ver, path, version, handlers, default,

@@ -1,0 +1,518 @@
+#!/usr/bin/env python3
+"""Check ``images/images.toml`` and render the probe image's build from it.
+
+images.toml is the one description of the suite's images.  The simulated host's image store
+(``harness/sim/cri/images.py``) builds its probe image from it; this script turns the same
+entries into what a Windows runner needs to build the real one: a build context (a
+Dockerfile plus the probe's literal files, byte for byte) and ``plan.json``, which
+``images/build.ps1`` reads (Windows PowerShell 5.1 parses JSON, not TOML).  Nothing about the
+probe is written twice, so the sim and the real image cannot drift apart.
+
+Standalone on purpose (standard library only, Python >= 3.11 for tomllib): it runs on the
+controller or on the runner, and the harness's layers (docs/internals.md) have no place for
+image builds.  See images/README.md.
+
+    python images/render.py check
+    python images/render.py dockerfile --build 26100
+    python images/render.py plan --build 26100
+    python images/render.py context --build 26100 --out DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGES_TOML = Path(__file__).resolve().parent / "images.toml"
+GENERATOR = "images/render.py"
+PLAN_SCHEMA = 1
+
+BUILD_KEYS = ("ltsc", "nanoserver", "servercore", "pause")
+PROBE_KEYS = ("name", "base", "marker_path", "marker_content", "idle_command", "programs")
+PROGRAM_KEYS = ("path", "copy_of", "content")
+BASES = ("nanoserver", "servercore")
+CONTENT_PLACEHOLDERS = ("ltsc", "build")
+IDLE_PLACEHOLDER = "token"
+# A value the plugin could put in for {token} (harness/plugin/images.py: hex digits).
+SAMPLE_TOKEN = "0123abcd"
+# Fixed modification time of the rendered context files, so the COPY layers do not depend on
+# when the context was rendered (2000-01-01T00:00:00Z).
+CONTEXT_MTIME = 946684800
+
+# Image references: lower-case repository path, optional registry port, an explicit tag or
+# digest (an implicit "latest" would make the build depend on the day it ran).
+_COMPONENT = r"[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
+_REF = re.compile(rf"^(?P<name>{_COMPONENT}(?::[0-9]+(?=/))?(?:/{_COMPONENT})*)"
+                  r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+                  r"(?:@(?P<digest>sha256:[0-9a-f]{64}))?$")
+_NAME = re.compile(rf"^{_COMPONENT}(?::[0-9]+(?=/))?(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+_BAD_NAME_CHARS = set('<>:"|?*') | {chr(c) for c in range(32)}
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(1, 10)),
+             *(f"lpt{i}" for i in range(1, 10))}
+# waitfor /? (Windows Commands reference): /t 1-99999 seconds; a signal name is at most 225
+# characters of a-z, A-Z, 0-9 and characters 128-255.
+_WAITFOR_SIGNAL = re.compile(r"^[A-Za-z0-9\x80-\xff]{1,225}$")
+_WAITFOR_MAX_T = 99999
+
+
+class ImagesTomlError(ValueError):
+    """images.toml is missing or wrong; the message is one line naming the entry."""
+
+
+@dataclass(frozen=True)
+class BuildEntry:
+    build: int
+    ltsc: str
+    nanoserver: str
+    servercore: str
+    pause: str
+
+
+@dataclass(frozen=True)
+class Program:
+    path: str
+    copy_of: str | None = None
+    content: str | None = None
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated images.toml."""
+
+    source: str
+    builds: dict[int, BuildEntry]
+    name: str
+    base: str
+    marker_path: str
+    marker_content: str
+    idle_command: tuple[str, ...]
+    programs: tuple[Program, ...]
+
+    def entry_for(self, host_build: int) -> BuildEntry:
+        """The entry a host of ``host_build`` uses: its own, else the nearest lower build's
+        (the rule of harness/plugin/images.py and harness/runtime/sandbox_image.py)."""
+        lower = [b for b in self.builds if b <= host_build]
+        if not lower:
+            raise ImagesTomlError(
+                f"{self.source}: no [builds.<build>] for host build {host_build} or below "
+                f"(listed: {', '.join(map(str, sorted(self.builds)))})")
+        return self.builds[max(lower)]
+
+    def tag(self, entry: BuildEntry) -> str:
+        return f"{self.name}:{entry.ltsc}"
+
+    def base_image(self, entry: BuildEntry) -> str:
+        return getattr(entry, self.base)
+
+
+@dataclass(frozen=True)
+class ProbeFile:
+    """One file the probe adds to its base image; exactly one of ``data`` / ``copy_of``."""
+
+    path: str  # relative to the rootfs root, backslashes
+    data: bytes | None = None
+    copy_of: str | None = None  # a file of the base image, same convention
+
+
+# --- reading and checking ----------------------------------------------------------------------
+def load_spec(path: Path | str = IMAGES_TOML) -> Spec:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ImagesTomlError(f"{path}: does not exist; it lists the suite's images") from None
+    except UnicodeDecodeError as exc:
+        raise ImagesTomlError(f"{path}: not UTF-8 ({exc.reason})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ImagesTomlError(f"{path}: not valid TOML: {_one_line(str(exc))}") from None
+    return validate(data, str(path))
+
+
+def validate(data: dict, source: str = "images.toml") -> Spec:
+    """The checked content of a parsed images.toml; ImagesTomlError at the first problem."""
+
+    def fail(where: str, problem: str) -> ImagesTomlError:
+        return ImagesTomlError(_one_line(f"{source}: {where}: {problem}"))
+
+    _only_keys(data, ("builds", "probe"), "top level", fail)
+    builds_raw = data.get("builds")
+    if not isinstance(builds_raw, dict) or not builds_raw:
+        raise fail("builds", "needs at least one [builds.<OS build>] table")
+    builds: dict[int, BuildEntry] = {}
+    seen_ltsc: dict[str, str] = {}
+    for key, table in builds_raw.items():
+        where = f"builds.{key}"
+        if not key.isdigit() or int(key) == 0 or key != str(int(key)):
+            raise fail(where, "the key must be a Windows build number such as 26100")
+        if not isinstance(table, dict):
+            raise fail(where, "must be a table")
+        _only_keys(table, BUILD_KEYS, where, fail)
+        values = {k: _required_text(table, k, where, fail) for k in BUILD_KEYS}
+        if not _TAG.match(values["ltsc"]):
+            raise fail(f"{where}.ltsc", f"{values['ltsc']!r} is not a lower-case image tag "
+                                        "(it is also the probe image's tag)")
+        if values["ltsc"] in seen_ltsc:
+            raise fail(f"{where}.ltsc", f"{values['ltsc']!r} is also the ltsc of "
+                                        f"{seen_ltsc[values['ltsc']]}; the probe tags would clash")
+        seen_ltsc[values["ltsc"]] = where
+        for k in ("nanoserver", "servercore", "pause"):
+            _check_ref(values[k], f"{where}.{k}", fail)
+        builds[int(key)] = BuildEntry(int(key), **values)
+
+    probe = data.get("probe")
+    if not isinstance(probe, dict):
+        raise fail("probe", "missing [probe] table")
+    _only_keys(probe, PROBE_KEYS, "probe", fail)
+    name = _required_text(probe, "name", "probe", fail)
+    if not _NAME.match(name):
+        raise fail("probe.name", f"{name!r} is not a lower-case repository name without tag "
+                                 "(the tag is each build's ltsc)")
+    base = _required_text(probe, "base", "probe", fail)
+    if base not in BASES:
+        raise fail("probe.base", f"must be one of {', '.join(BASES)} (got {base!r})")
+    marker_path = _required_text(probe, "marker_path", "probe", fail)
+    _check_rel_path(marker_path, "probe.marker_path", fail)
+    marker_content = probe.get("marker_content")
+    if not isinstance(marker_content, str):
+        raise fail("probe.marker_content", f"missing or not a string (got {marker_content!r})")
+    _check_placeholders(marker_content, CONTENT_PLACEHOLDERS, "probe.marker_content", fail)
+
+    programs_raw = probe.get("programs", [])
+    if not isinstance(programs_raw, list):
+        raise fail("probe.programs", "must be [[probe.programs]] tables")
+    programs: list[Program] = []
+    for i, prog in enumerate(programs_raw):
+        where = f"probe.programs[{i}]"
+        if not isinstance(prog, dict):
+            raise fail(where, "must be a [[probe.programs]] table")
+        _only_keys(prog, PROGRAM_KEYS, where, fail)
+        path = _required_text(prog, "path", where, fail)
+        _check_rel_path(path, f"{where}.path", fail)
+        if ("copy_of" in prog) == ("content" in prog):
+            raise fail(f"{where} ({path})", "needs exactly one of copy_of and content")
+        if "copy_of" in prog:
+            copy_of = _required_text(prog, "copy_of", where, fail)
+            _check_rel_path(copy_of, f"{where}.copy_of", fail)
+            if _leaf(copy_of).casefold() == _leaf(path).casefold():
+                raise fail(f"{where}.path", f"{path!r} must have a new name: {_leaf(path)!r} "
+                                            "is also the name of its copy_of, which is on the "
+                                            "search path")
+            programs.append(Program(path, copy_of=copy_of))
+        else:
+            content = prog["content"]
+            if not isinstance(content, str):
+                raise fail(f"{where}.content", f"must be a string (got {content!r})")
+            _check_placeholders(content, CONTENT_PLACEHOLDERS, f"{where}.content", fail)
+            programs.append(Program(path, content=content))
+    _check_distinct([marker_path] + [p.path for p in programs], fail)
+
+    idle = _check_idle(probe.get("idle_command"), programs, fail)
+    return Spec(source, builds, name, base, marker_path, marker_content, idle, tuple(programs))
+
+
+def _only_keys(table: dict, allowed, where: str, fail) -> None:
+    unknown = sorted(set(table) - set(allowed))
+    if unknown:
+        raise fail(where, f"unknown key {unknown[0]!r} (known: {', '.join(allowed)}); a "
+                          "new key must be taught to images/render.py and the sim's image store")
+
+
+def _required_text(table: dict, key: str, where: str, fail) -> str:
+    if key not in table:
+        raise fail(where, f"missing {key!r}")
+    value = table[key]
+    if not isinstance(value, str) or not value.strip():
+        raise fail(f"{where}.{key}", f"must be a non-empty string (got {value!r})")
+    return value
+
+
+def _check_ref(ref: str, where: str, fail) -> None:
+    m = _REF.match(ref)
+    if not m:
+        raise fail(where, f"{ref!r} is not an image reference (lower-case, no spaces)")
+    if not (m.group("tag") or m.group("digest")):
+        raise fail(where, f"{ref!r} needs an explicit tag or digest")
+
+
+def _check_rel_path(path: str, where: str, fail) -> None:
+    """A path relative to the rootfs root, Windows style (what images.toml promises)."""
+    if "/" in path:
+        raise fail(where, f"{path!r}: use backslashes (paths are Windows paths)")
+    if path.startswith("\\") or re.match(r"^[A-Za-z]:", path):
+        raise fail(where, f"{path!r} is absolute; paths are relative to the rootfs root "
+                          r"(write 'hpc-e2e\marker.txt', not 'C:\hpc-e2e\marker.txt')")
+    for part in path.split("\\"):
+        if part in ("", ".", ".."):
+            raise fail(where, f"{path!r} has an empty, '.' or '..' component")
+        if set(part) & _BAD_NAME_CHARS or part[-1] in ". ":
+            raise fail(where, f"{path!r}: {part!r} is not a valid Windows file name")
+        if part.split(".")[0].casefold() in _RESERVED:
+            raise fail(where, f"{path!r}: {part!r} is a reserved device name on Windows")
+
+
+def _check_placeholders(text: str, allowed, where: str, fail) -> None:
+    for found in _PLACEHOLDER.findall(text):
+        if found not in allowed:
+            raise fail(where, f"unknown placeholder {{{found}}} (known: "
+                              f"{', '.join('{' + a + '}' for a in allowed)})")
+
+
+def _check_distinct(paths: list[str], fail) -> None:
+    folded = [p.casefold() for p in paths]  # Windows file names ignore case
+    for i, a in enumerate(folded):
+        for j, b in enumerate(folded):
+            if i < j and a == b:
+                raise fail("probe", f"{paths[j]!r} is listed twice (names ignore case)")
+            if i != j and b.startswith(a + "\\"):
+                raise fail("probe", f"{paths[i]!r} is a file and the folder of {paths[j]!r}")
+
+
+def _check_idle(idle, programs: list[Program], fail) -> tuple[str, ...]:
+    """The idle command keeps an HPC running (harness/plugin/pods.py).  Its program is either
+    a probe program (a rootfs path) or a bare name found on the search path where the HPC
+    runs: the host's System32 for process isolation, the UVM's for hypervisor isolation."""
+    where = "probe.idle_command"
+    if not isinstance(idle, list) or not idle or \
+            not all(isinstance(a, str) and a for a in idle):
+        raise fail(where, f"must be a non-empty list of non-empty strings (got {idle!r})")
+    for arg in idle:
+        _check_placeholders(arg, (IDLE_PLACEHOLDER,), where, fail)
+    if not any("{token}" in arg for arg in idle):
+        raise fail(where, "needs {token} in an argument, so containers sharing a host never "
+                          "wait on the same thing")
+    program = idle[0]
+    rootfs = {p.path.casefold() for p in programs}
+    if program.casefold() not in rootfs and re.search(r"[\\/:]", program):
+        raise fail(where, f"{program!r}: the program must be a bare name (found on the search "
+                          "path) or the path of one of the probe's programs")
+    if program.casefold() in ("waitfor", "waitfor.exe"):
+        _check_waitfor([a.replace("{token}", SAMPLE_TOKEN) for a in idle[1:]], where, fail)
+    return tuple(idle)
+
+
+def _check_waitfor(args: list[str], where: str, fail) -> None:
+    signals = []
+    i = 0
+    while i < len(args):
+        low = args[i].lower()
+        if low in ("/t", "-t"):
+            value = args[i + 1] if i + 1 < len(args) else ""
+            if not value.isdigit() or not 1 <= int(value) <= _WAITFOR_MAX_T:
+                raise fail(where, f"waitfor /t takes 1-{_WAITFOR_MAX_T} seconds (got {value!r})")
+            i += 2
+            continue
+        if low.startswith(("/", "-")):
+            raise fail(where, f"waitfor option {args[i]!r}: the idle command only waits "
+                              "(/t N and a signal name)")
+        signals.append(args[i])
+        i += 1
+    if len(signals) != 1:
+        raise fail(where, f"waitfor needs exactly one signal name (got {signals!r})")
+    if not _WAITFOR_SIGNAL.match(signals[0]):
+        raise fail(where, f"waitfor signal {signals[0]!r} (with {{token}} = {SAMPLE_TOKEN}): "
+                          "only letters and digits, at most 225 (waitfor /?)")
+
+
+def _leaf(path: str) -> str:
+    return path.rsplit("\\", 1)[-1]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# --- rendering ---------------------------------------------------------------------------------
+def expand(text: str, entry: BuildEntry) -> str:
+    """``{ltsc}`` and ``{build}`` as images.toml defines them."""
+    return text.replace("{ltsc}", entry.ltsc).replace("{build}", str(entry.build))
+
+
+def probe_files(spec: Spec, entry: BuildEntry) -> list[ProbeFile]:
+    """What the probe adds to its base image for ``entry``: the marker, then the programs."""
+    files = [ProbeFile(spec.marker_path, data=expand(spec.marker_content, entry).encode())]
+    for prog in spec.programs:
+        if prog.copy_of is not None:
+            files.append(ProbeFile(prog.path, copy_of=prog.copy_of))
+        else:
+            files.append(ProbeFile(prog.path, data=expand(prog.content or "", entry).encode()))
+    return files
+
+
+def normalize_ref(ref: str) -> str:
+    """How containerd names ``ref`` after an import (docker.io and library/ defaults)."""
+    first, _, rest = ref.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        return ref
+    return "docker.io/" + (ref if rest else "library/" + ref)
+
+
+def _image_path(rel: str) -> str:
+    """A rootfs-relative path as a Dockerfile destination/source (C:\\ of the image)."""
+    return "/" + rel.replace("\\", "/")
+
+
+def context_file(rel: str) -> str:
+    return "files/" + rel.replace("\\", "/")
+
+
+def render_dockerfile(spec: Spec, entry: BuildEntry) -> str:
+    """The probe's Dockerfile for ``entry``.
+
+    Only FROM, COPY and LABEL, no RUN: building never starts a container, so it does not
+    depend on the builder host being able to run the base image (process isolation needs
+    host build >= image build, ecosystem-facts.md §4.4), and nanoserver has no PowerShell
+    anyway.  The copied executable comes from a stage of the same base image; literal files
+    come from the context byte for byte (cmd's ``echo`` cannot write exact bytes).
+    """
+    base = spec.base_image(entry)
+    lines = [
+        f"# The hpc-e2e probe image {spec.tag(entry)} (Windows build {entry.build}).",
+        "# Rendered by images/render.py from images/images.toml; change images.toml, not this.",
+        f"FROM {base} AS base",
+        f"FROM {base}",
+    ]
+    for f in probe_files(spec, entry):
+        if f.copy_of is not None:
+            src = json.dumps([_image_path(f.copy_of), _image_path(f.path)], ensure_ascii=False)
+            lines.append(f"COPY --from=base {src}")
+        else:
+            src = json.dumps([context_file(f.path), _image_path(f.path)], ensure_ascii=False)
+            lines.append(f"COPY {src}")
+    lines.append(f'LABEL io.hpc-e2e.probe.build="{entry.build}" '
+                 f'io.hpc-e2e.probe.ltsc="{entry.ltsc}"')
+    return "\n".join(lines) + "\n"
+
+
+def smoke_checks(spec: Spec, entry: BuildEntry) -> list[dict]:
+    """What build.ps1 runs in a normal container of the built image (``docker run``).
+
+    ``expect``: ``exit0`` = exit code 0 (and ``stdout`` when given, compared without trailing
+    white space); ``ran`` = the program was found and started (0-255, not cmd's 9009).
+    """
+    checks = []
+    for f in probe_files(spec, entry):
+        target = "C:\\" + f.path
+        if f.path == spec.marker_path:
+            checks.append({"what": f"marker {target} holds the rendered text",
+                           "argv": ["cmd", "/c", "type", target], "expect": "exit0",
+                           "stdout": (f.data or b"").decode().rstrip(), "severity": "error"})
+        else:
+            checks.append({"what": f"probe file {target} exists",
+                           "argv": ["cmd", "/c", "dir", "/b", target], "expect": "exit0",
+                           "stdout": None, "severity": "error"})
+    program = spec.idle_command[0]
+    rootfs = {p.path.casefold() for p in spec.programs}
+    run = "C:\\" + program if program.casefold() in rootfs else program
+    checks.append({"what": f"idle program {program} is found in a normal probe container "
+                           "(HPCs find it on the host or in the UVM; a warning only)",
+                   "argv": ["cmd", "/c", run, "/?"], "expect": "ran", "stdout": None,
+                   "severity": "warning"})
+    return checks
+
+
+def build_plan(spec: Spec, host_build: int) -> dict:
+    """Everything build.ps1 needs for a host of ``host_build``, paths relative to plan.json."""
+    entry = spec.entry_for(host_build)
+    files = []
+    for f in probe_files(spec, entry):
+        item = {"path": f.path, "image_path": "C:\\" + f.path}
+        if f.copy_of is not None:
+            item.update(source="base", copy_of=f.copy_of)
+        else:
+            item.update(source="context", context_file="context/" + context_file(f.path),
+                        size=len(f.data or b""),
+                        sha256=hashlib.sha256(f.data or b"").hexdigest())
+        files.append(item)
+    tag = spec.tag(entry)
+    return {
+        "generator": GENERATOR, "schema": PLAN_SCHEMA, "images_toml": spec.source,
+        "host_build": host_build, "build": entry.build, "ltsc": entry.ltsc,
+        "tag": tag, "ref": normalize_ref(tag), "base": spec.base_image(entry),
+        "base_kind": spec.base, "pause": entry.pause,
+        "context": "context", "dockerfile": "context/Dockerfile",
+        "tar": f"{spec.name.replace('/', '-')}-{entry.ltsc}.tar",
+        "files": files, "idle_command": list(spec.idle_command),
+        "checks": smoke_checks(spec, entry),
+    }
+
+
+def write_context(spec: Spec, host_build: int, out: Path) -> Path:
+    """Write ``out/plan.json`` and ``out/context/`` (Dockerfile, files/); the plan's path.
+
+    ``out`` must be empty, missing, or an earlier rendering (its context is replaced)."""
+    out = Path(out)
+    plan_path = out / "plan.json"
+    if out.exists() and any(out.iterdir()):
+        try:
+            earlier = json.loads(plan_path.read_text(encoding="utf-8")).get("generator")
+        except (OSError, ValueError, AttributeError):
+            earlier = None
+        if earlier != GENERATOR:
+            raise ImagesTomlError(f"{out}: not empty and not an earlier rendering; "
+                                  "choose an empty or new folder")
+        shutil.rmtree(out / "context", ignore_errors=True)
+        plan_path.unlink(missing_ok=True)
+    plan = build_plan(spec, host_build)
+    entry = spec.entry_for(host_build)
+    context = out / "context"
+    for f in probe_files(spec, entry):
+        if f.data is not None:
+            target = context / context_file(f.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(f.data)
+            os.utime(target, (CONTEXT_MTIME, CONTEXT_MTIME))
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "Dockerfile").write_bytes(render_dockerfile(spec, entry).encode())
+    os.utime(context / "Dockerfile", (CONTEXT_MTIME, CONTEXT_MTIME))
+    plan_path.write_text(json.dumps(plan, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return plan_path
+
+
+# --- command line ------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="render.py", description="Check images/images.toml and render the probe build.")
+    parser.add_argument("--images", type=Path, default=IMAGES_TOML,
+                        help="the images file (default: images.toml beside this script)")
+    sub = parser.add_subparsers(dest="verb", required=True)
+    sub.add_parser("check", help="validate the images file")
+    for verb, what in (("dockerfile", "print the Dockerfile"), ("plan", "print plan.json"),
+                       ("context", "write plan.json and the build context to --out")):
+        p = sub.add_parser(verb, help=what)
+        p.add_argument("--build", type=int, required=True,
+                       help="the host's Windows build (its entry or the nearest lower one)")
+        if verb == "context":
+            p.add_argument("--out", type=Path, required=True, help="folder to write")
+    args = parser.parse_args(argv)
+    try:
+        spec = load_spec(args.images)
+        if args.verb == "check":
+            listed = ", ".join(f"{b} {e.ltsc}" for b, e in sorted(spec.builds.items()))
+            print(f"{spec.source}: ok: builds {listed}; probe {spec.name} on {spec.base} with "
+                  f"{len(spec.programs) + 1} files")
+        elif args.verb == "dockerfile":
+            sys.stdout.write(render_dockerfile(spec, spec.entry_for(args.build)))
+        elif args.verb == "plan":
+            print(json.dumps(build_plan(spec, args.build), indent=2, ensure_ascii=False))
+        else:
+            print(write_context(spec, args.build, args.out))
+    except ImagesTomlError as exc:
+        print(f"render.py: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
