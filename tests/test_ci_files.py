@@ -109,12 +109,14 @@ def command_lines(script: str) -> list[str]:
     return lines
 
 
+# What a variable or expression stands for: "1" is a valid number, path and string alike.
+PLACEHOLDER = "1"
 _TOKEN = re.compile(r'"[^"]*"|\'[^\']*\'|\S+')
 _STOP = {";", "|", "&&", "||", "}", "{"}
 
 
 def tokens(line: str) -> list[str]:
-    line = re.sub(r"\$\{\{.*?\}\}", "VALUE", line)  # GitHub/Azure expressions
+    line = re.sub(r"\$\{\{.*?\}\}", PLACEHOLDER, line)  # GitHub/Azure expressions
     return [t[1:-1] if len(t) >= 2 and t[0] == t[-1] and t[0] in "\"'" else t
             for t in _TOKEN.findall(line)]
 
@@ -127,7 +129,7 @@ def arguments_after(toks: list[str], i: int) -> list[str]:
             break
         if t.startswith("@"):
             continue  # a PowerShell splat: its content is not visible here
-        argv.append("VALUE" if t.startswith("$") else t)
+        argv.append(PLACEHOLDER if t.startswith("$") else t)
     return argv
 
 
