@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-# Behaviour keys the sim's programs register (harness/sim/cri, harness/sim/programs/crictl.py).
+# Behaviour keys the sim's programs register (harness/sim/cri, harness/sim/programs/crictl/).
 BEHAVIOURS = {
     "containerd": "sim:containerd",
     "containerd-shim-runhcs-v1": "sim:containerd-shim-runhcs-v1",
