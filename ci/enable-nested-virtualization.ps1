@@ -32,7 +32,7 @@
 param(
     [Parameter(Mandatory = $true)]
     [string]$VMName,
-    [long]$MemoryStartupBytes = 17179869184,  # 16 GiB
+    [long]$MemoryStartupBytes = 8589934592,  # 8 GiB
     [switch]$NoMacAddressSpoofing,
     [switch]$Force,
     [switch]$Start

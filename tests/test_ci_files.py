@@ -19,6 +19,7 @@ Python helpers in ``ci/scripts`` are tested at the end of this file.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib.util
 import io
 import json
@@ -97,7 +98,7 @@ def command_lines(script: str) -> list[str]:
     lines, pending = [], ""
     for raw in script.splitlines():
         line = raw.rstrip()
-        if line.endswith("`") or line.endswith("\\"):
+        if line.endswith(("`", "\\")):
             pending += line[:-1] + " "
             continue
         line = (pending + line).strip()
@@ -125,7 +126,7 @@ def arguments_after(toks: list[str], i: int) -> list[str]:
     """What a command at ``toks[i]`` receives, with shell variables as placeholders."""
     argv = []
     for t in toks[i + 1:]:
-        if t in _STOP or t.startswith(">") or t.startswith("2>"):
+        if t in _STOP or t.startswith((">", "2>")):
             break
         if t.startswith("@"):
             continue  # a PowerShell splat: its content is not visible here
@@ -141,14 +142,16 @@ def hpc_invocations(script: str) -> list[list[str]]:
         toks = tokens(line)
         for i, t in enumerate(toks):
             name = re.split(r"[\\/]", t)[-1].lower()
-            if name in ("hpc-e2e", "hpc-e2e.exe"):
+            command = i == 0 or toks[i - 1] in _STOP | {"&", "then", "do"}
+            if name in ("hpc-e2e", "hpc-e2e.exe") and command:  # not `Get-Command hpc-e2e`
                 found.append(arguments_after(toks, i))
             elif name == "doctor_before_provision.py":
                 found.append(["doctor", *arguments_after(toks, i)])
     return found
 
 
-_PATH = re.compile(r"""(?:^|[\s'"(=])(?:\.[\\/])?((?:\.ci|ci)[\\/][\w.\\/-]+)""")
+# Paths into the repository's script folders, with / or \ separators.
+_PATH = re.compile(r"""(?:^|[\s'"(=])(?:\.[\\/])?((?:\.ci|ci|images)[\\/][\w.\\/-]+)""")
 
 
 def referenced_paths(script: str) -> list[str]:
@@ -157,8 +160,8 @@ def referenced_paths(script: str) -> list[str]:
 
 def ps1_parameters(path: Path) -> set[str]:
     """The names in a script's top-level ``param(...)`` block, lower-cased."""
-    text = re.sub(r"<#.*?#>", "", path.read_text(encoding="utf-8"), flags=re.S)
-    m = re.search(r"^param\(", text, flags=re.M | re.I)
+    text = re.sub(r"<#.*?#>", "", path.read_text(encoding="utf-8"), flags=re.DOTALL)
+    m = re.search(r"^param\(", text, flags=re.MULTILINE | re.IGNORECASE)
     if m is None:
         return set()
     depth, i = 0, m.end() - 1
@@ -171,12 +174,13 @@ def ps1_parameters(path: Path) -> set[str]:
 
 
 def ps1_invocations(script: str) -> list[tuple[str, list[str]]]:
-    """``(script path, named parameters)`` of every ``ci/**.ps1`` a script runs."""
+    """``(script path, named parameters)`` of every ``ci/**.ps1`` / ``images/*.ps1`` a
+    script runs."""
     found = []
     for line in command_lines(script):
         toks = tokens(line)
         for i, t in enumerate(toks):
-            if re.search(r"(?:^|[\\/])ci[\\/][\w.\\/-]+\.ps1$", t):
+            if re.search(r"(?:^|[\\/])(?:ci|images)[\\/][\w.\\/-]+\.ps1$", t):
                 path = re.sub(r"^\.[\\/]", "", t).replace("\\", "/")
                 names = [a[1:] for a in arguments_after(toks, i)
                          if re.match(r"^-[A-Za-z]\w*$", a)]
@@ -311,7 +315,7 @@ def test_the_checks_have_something_to_check(path):
                 "ci/scripts/merge_allure_results.py", "ci/scripts/job_summary.py"} <= paths
         assert {p for s in scripts for p, _ in ps1_invocations(s)} >= {
             "ci/scripts/write-bundle.ps1", "ci/scripts/write-inventory.ps1",
-            "ci/scripts/build-shim.ps1"}
+            "ci/scripts/build-shim.ps1", "images/build.ps1"}
 
 
 def test_the_ps1_parameter_reader_reads_real_scripts():
@@ -386,7 +390,7 @@ def test_windows_workflow_matrix_and_outputs_match_the_planner():
     assert used <= set(jobs["plan"]["outputs"]) <= set(plan)
     # The matrix keys the e2e job reads are those the planner emits.
     entry = json.loads(plan["matrix"])["include"][0]
-    assert set(re.findall(r"matrix\.(\w+)", text)) <= set(entry)
+    assert set(re.findall(r"\bmatrix\.(\w+)", text)) <= set(entry)
     e2e = jobs["e2e"]
     assert e2e["strategy"]["fail-fast"] is False
     assert "matrix.group" in e2e["concurrency"]["group"]
@@ -415,7 +419,8 @@ def run_actionlint(files: list[Path]) -> subprocess.CompletedProcess:
     try:
         # Deterministic: shellcheck and pyflakes are used only when on PATH; leave them out.
         return subprocess.run([binary, "-no-color", "-oneline", "-shellcheck=", "-pyflakes=",
-                               *map(str, files)], capture_output=True, text=True, timeout=60)
+                               *map(str, files)], capture_output=True, text=True, timeout=60,
+                              check=False)
     except OSError as exc:
         pytest.skip(f"actionlint at {binary} cannot run here: {exc}")
 
@@ -748,7 +753,6 @@ def test_versions_the_shim_scripts_record_are_bundle_versions(tmp_path):
     shim = tmp_path / "shim" / "containerd-shim-runhcs-v1.exe"
     shim.parent.mkdir()
     shim.write_bytes(b"shim")
-    import hashlib
 
     def art(name, version, sha, source):
         return f'\n[artifacts.{name}]\nversion = "{version}"\nsha256 = "{sha}"\nsource = {{ {source} }}\n'
@@ -770,9 +774,9 @@ def test_versions_the_shim_scripts_record_are_bundle_versions(tmp_path):
 
 
 def test_the_inventory_write_inventory_ps1_writes_loads():
-    from harness.config.inventory import parse_inventory
-
     import tomllib
+
+    from harness.config.inventory import parse_inventory
 
     text = ('[hosts.win-runner-01]\ntransport = "local"\n\n[hosts.win-runner-01.labels]\n'
             'os_build = 26100\nubr = 1742\nmax_leases = 1\ngroup = "ltsc2025"\n'

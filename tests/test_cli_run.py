@@ -447,3 +447,18 @@ def test_run_against_a_regressed_runtime_fails_with_pytests_exit_code(tmp_path):
     assert rows["hyperv"]["outcome"] == "failed"
     assert rows["hyperv"]["failure_class"] == "AssertionError"
     assert "1 passed, 1 failed in" in out
+
+
+def test_summary_messages_are_redacted():
+    from types import SimpleNamespace
+
+    from harness.commands.summary import crash_line
+    from harness.config.secrets import Secret
+
+    Secret("summary-canary-Pa55")
+    report = SimpleNamespace(longrepr=SimpleNamespace(reprcrash=SimpleNamespace(
+        message="AssertionError: login with summary-canary-Pa55 failed")))
+    cls, message = crash_line(report)
+    assert cls == "AssertionError" and "summary-canary-Pa55" not in message
+    skipped = SimpleNamespace(longrepr=("x.py", 1, "Skipped: host summary-canary-Pa55 down"))
+    assert "summary-canary-Pa55" not in crash_line(skipped)[1]

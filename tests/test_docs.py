@@ -32,7 +32,7 @@ from harness.config.inventory import parse_inventory
 from harness.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "ci" / "README.md"]
 
 # Code blocks whose lines are commands a user types.  Output (``text``), config (``toml``)
 # and code (``python``) blocks are not: a summary table's title "hpc-e2e scenarios" is no

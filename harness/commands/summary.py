@@ -18,6 +18,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from harness.config.secrets import redact
+
 ISOLATIONS = ("process", "hyperv")
 # Worst first: the row shows the worst phase's outcome.
 _RANK = {"error": 0, "failed": 1, "xpassed": 2, "xfailed": 3, "skipped": 4, "passed": 5}
@@ -62,10 +64,11 @@ def crash_line(report) -> tuple[str, str]:
     if longrepr is None:
         return "", ""
     if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
-        reason = str(longrepr[2])
+        reason = redact(str(longrepr[2]))
         return "", reason.removeprefix("Skipped: ").splitlines()[0] if reason else ""
     crash = getattr(longrepr, "reprcrash", None)
-    text = crash.message if crash is not None else str(longrepr)
+    # Redacted here: the message reaches the table, --summary-json and CI job pages.
+    text = redact(crash.message if crash is not None else str(longrepr))
     first = text.strip().splitlines()[0] if text.strip() else ""
     cls, sep, rest = first.partition(": ")
     if sep and cls and " " not in cls:
