@@ -127,7 +127,8 @@ def test_a_config_without_the_hpc_allowlist_fails_the_handlers_row(served, tmp_p
     assert checks[CRI]["status"] == OK  # the running containerd still has the old config
 
 
-def test_the_table_names_the_failing_rows_and_what_to_do(served, capsys):
+def test_the_table_names_the_failing_rows_and_what_to_do(served, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # the cells' text unwrapped, whatever the terminal
     sim = served()  # fresh: nothing installed
     code = main(["doctor", "--sim-state-dir", str(sim.state_dir)])
     out = capsys.readouterr().out
