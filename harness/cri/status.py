@@ -90,8 +90,37 @@ def status_objects(data: Any) -> list[dict]:
     raise ValueError(f"expected an object or an array of objects, got {type(data).__name__}")
 
 
+class _ContainerdInfo:
+    """What ``inspectp`` and ``inspect`` share: containerd's verbose ``info`` object."""
+
+    info: dict[str, Any]
+
+    @property
+    def runtime_spec(self) -> dict[str, Any]:
+        """The OCI spec containerd built (``info.runtimeSpec``)."""
+        return self.info.get("runtimeSpec") or {}
+
+    @property
+    def runtime_spec_annotations(self) -> dict[str, str]:
+        return dict(self.runtime_spec.get("annotations") or {})
+
+    @property
+    def runtime_options(self) -> dict[str, Any]:
+        """The runhcs options of the handler (``SandboxIsolation`` etc.), as containerd shows them."""
+        return self.info.get("runtimeOptions") or {}
+
+    @property
+    def runtime_type(self) -> str:
+        return self.info.get("runtimeType", "") or ""
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The CRI config containerd received (Go encoding/json: snake_case)."""
+        return self.info.get("config") or {}
+
+
 @dataclass
-class PodStatus:
+class PodStatus(_ContainerdInfo):
     """``crictl inspectp -o json`` for one pod."""
 
     id: str
@@ -131,32 +160,10 @@ class PodStatus:
     def ready(self) -> bool:
         return self.state == SANDBOX_READY
 
-    @property
-    def runtime_spec(self) -> dict[str, Any]:
-        """The OCI spec containerd built for the sandbox (``info.runtimeSpec``)."""
-        return self.info.get("runtimeSpec") or {}
-
-    @property
-    def runtime_spec_annotations(self) -> dict[str, str]:
-        return dict(self.runtime_spec.get("annotations") or {})
-
-    @property
-    def runtime_options(self) -> dict[str, Any]:
-        """The runhcs options of the handler (``SandboxIsolation`` etc.), as containerd shows them."""
-        return self.info.get("runtimeOptions") or {}
-
-    @property
-    def runtime_type(self) -> str:
-        return self.info.get("runtimeType", "") or ""
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The CRI config containerd received (Go encoding/json: snake_case)."""
-        return self.info.get("config") or {}
 
 
 @dataclass
-class ContainerStatus:
+class ContainerStatus(_ContainerdInfo):
     """``crictl inspect -o json`` for one container."""
 
     id: str
@@ -215,25 +222,9 @@ class ContainerStatus:
         return _int(self.info.get("pid"))
 
     @property
-    def runtime_spec(self) -> dict[str, Any]:
-        return self.info.get("runtimeSpec") or {}
-
-    @property
-    def runtime_spec_annotations(self) -> dict[str, str]:
-        return dict(self.runtime_spec.get("annotations") or {})
-
-    @property
     def process(self) -> dict[str, Any]:
         """The OCI process containerd asked for (args / commandLine, user, cwd, env)."""
         return self.runtime_spec.get("process") or {}
-
-    @property
-    def runtime_options(self) -> dict[str, Any]:
-        return self.info.get("runtimeOptions") or {}
-
-    @property
-    def config(self) -> dict[str, Any]:
-        return self.info.get("config") or {}
 
 
 @dataclass
