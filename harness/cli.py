@@ -31,6 +31,11 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                        help="WinRM HTTPS port (default: a free port)")
     serve.add_argument("--http-port", type=int, default=None, metavar="N",
                        help="also listen for WinRM over plain HTTP on this port (Basic auth)")
+    serve.add_argument("--ntlm", action="store_true",
+                       help="also listen for WinRM over plain HTTP with NTLM and message "
+                            "encryption (endpoint.json: winrm_http_url / winrm_ntlm_url)")
+    serve.add_argument("--ntlm-port", type=int, default=None, metavar="N",
+                       help="port of the --ntlm listener (default: a free port; implies --ntlm)")
     serve.add_argument("--ssh-port", type=int, default=0, metavar="N",
                        help="SSH port (default: a free port)")
     serve.add_argument("--authorized-key", type=Path, action="append", default=[],
@@ -53,7 +58,7 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
     from harness.sim.host import serve
 
     for port, flag in ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
-                       (args.http_port, "--http-port")):
+                       (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port")):
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"{flag}: {port} is not a TCP port (0-65535)")
     for key in args.authorized_key:
@@ -70,7 +75,9 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
                           elevated=not args.not_elevated)
     return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                  authorized_key_files=args.authorized_key, http_port=args.http_port,
-                 flavor=flavor, profile=profile) or 0
+                 flavor=flavor, profile=profile,
+                 ntlm_port=(args.ntlm_port if args.ntlm_port is not None
+                            else 0 if args.ntlm else None)) or 0
 
 
 # --- options several verbs share -------------------------------------------------------------

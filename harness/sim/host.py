@@ -1,5 +1,11 @@
 """The simulated host as one object: a machine behind WinRM (HTTPS, optionally HTTP) and SSH.
 
+Optional plain-HTTP listeners: ``http_port`` (Basic, AllowUnencrypted=true) and
+``ntlm_port`` (NTLM with message encryption, the usual lab setup; harness.sim.ntlm_auth).
+All listeners share one shell table, as one WinRM service does.  ``endpoint.json`` names
+the NTLM one ``winrm_ntlm_url``; ``winrm_http_url`` is the NTLM listener when there is one,
+else the Basic one (so ``--ntlm`` wins when both are served).
+
 ``SimHost`` is what tests and ``hpc-e2e sim serve`` start.  It writes ``endpoint.json``
 (docs/internals.md "The simulated host") so a client finds the host exactly as it would
 find a lab machine from an inventory: URL, user, a password *file* (never the password
@@ -22,6 +28,8 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.config.secrets import Secret
+from harness.sim.ntlm_auth import USER_FILE as NTLM_USER_FILE
+from harness.sim.ntlm_auth import NtlmAuthenticator
 from harness.sim.ssh_server import SSHServer, ensure_host_key
 from harness.sim.tls import ensure_certificates
 from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
@@ -54,14 +62,16 @@ class SimHost:
                  ssh_port: int | None = 0, user: str = "Administrator",
                  password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
                  flavor: Any = None, limits: WinRMLimits | None = None,
-                 profile: Any = None):
-        if not https and http_port is None:
-            raise ValueError("SimHost needs at least one WinRM listener (https or http_port)")
+                 profile: Any = None, ntlm_port: int | None = None):
+        if not https and http_port is None and ntlm_port is None:
+            raise ValueError("SimHost needs at least one WinRM listener "
+                             "(https, http_port or ntlm_port)")
         self.state_dir = Path(state_dir).resolve()
         self._machine_arg = machine
         self._winrm_port = winrm_port
         self._https = https
         self._http_port = http_port
+        self._ntlm_port = ntlm_port
         self._ssh_port = ssh_port
         self.user = user
         self._password_arg = password
@@ -72,7 +82,9 @@ class SimHost:
         self._owns_machine = machine is None
         self.machine: Any = machine
         self.winrm: WinRMServer | None = None  # the HTTPS listener (HTTP if https=False)
-        self.winrm_http: WinRMServer | None = None
+        self.winrm_http: WinRMServer | None = None  # plain HTTP, Basic
+        self.winrm_ntlm: WinRMServer | None = None  # plain HTTP, NTLM + message encryption
+        self.ntlm_auth: NtlmAuthenticator | None = None
         self.ssh: SSHServer | None = None
         self.password: Secret | None = None
         self.endpoint: dict[str, Any] = {}
@@ -116,6 +128,8 @@ class SimHost:
             self._winrm_port = self.winrm.port
         if self.winrm_http is not None:
             self._http_port = self.winrm_http.port
+        if self.winrm_ntlm is not None:
+            self._ntlm_port = self.winrm_ntlm.port
         if self.ssh is not None:
             self._ssh_port = self.ssh.port
 
@@ -160,6 +174,18 @@ class SimHost:
             self._live.append(self.winrm_http)
             if not self._https:
                 self.winrm = self.winrm_http
+        if self._ntlm_port is not None:
+            # This start's first listener (after a restart, self.winrm may be a stopped one).
+            shared = self.winrm if (self._https or self._http_port is not None) else None
+            self.ntlm_auth = NtlmAuthenticator({self.user: self.password},
+                                               self.state_dir / NTLM_USER_FILE,
+                                               machine_name=name)
+            self.winrm_ntlm = WinRMServer(self.machine, self.ntlm_auth, port=self._ntlm_port,
+                                          limits=self._limits, machine_name=name,
+                                          shells_from=shared).start()
+            self._live.append(self.winrm_ntlm)
+            if shared is None:
+                self.winrm = self.winrm_ntlm
         known_hosts = self.state_dir / KNOWN_HOSTS_FILE
         fingerprint = None
         if self._ssh_port is not None:
@@ -173,7 +199,9 @@ class SimHost:
         https_server = self.winrm if self._https else None
         self.endpoint = {
             "winrm_url": https_server.url if https_server else None,
-            "winrm_http_url": self.winrm_http.url if self.winrm_http else None,
+            "winrm_http_url": (self.winrm_ntlm or self.winrm_http).url
+            if (self.winrm_ntlm or self.winrm_http) else None,
+            "winrm_ntlm_url": self.winrm_ntlm.url if self.winrm_ntlm else None,
             "ssh_host": LOOPBACK if self.ssh else None,
             "ssh_port": self.ssh.port if self.ssh else None,
             "user": self.user,
@@ -211,7 +239,8 @@ class SimHost:
 
 def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
           authorized_key_files: Iterable[str | os.PathLike[str]] = (),
-          http_port: int | None = None, flavor: Any = None, profile: Any = None) -> int:
+          http_port: int | None = None, flavor: Any = None, profile: Any = None,
+          ntlm_port: int | None = None) -> int:
     """Run a simulated host until SIGINT or SIGTERM (``hpc-e2e sim serve``)."""
     stop = threading.Event()
 
@@ -221,7 +250,7 @@ def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         with SimHost(state_dir, winrm_port=port, ssh_port=ssh_port, http_port=http_port,
-                     authorized_keys=[Path(p) for p in authorized_key_files],
+                     ntlm_port=ntlm_port, authorized_keys=[Path(p) for p in authorized_key_files],
                      flavor=flavor, profile=profile) as host:
             print(f"simulated host ready; endpoint file: {host.endpoint_file}", flush=True)
             while not stop.wait(0.5):

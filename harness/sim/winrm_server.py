@@ -9,7 +9,8 @@ machine model through ``machine.spawn`` (docs/internals.md "The simulated host")
 Authentication is an object per listener (:class:`Authenticator`) that makes a state
 object per TCP connection (:class:`ConnectionAuth`), because NTLM authenticates a
 connection, not a request, and then wraps every body (python-protocol-facts.md §1.7).
-Basic is the only one implemented; an NTLM one plugs in without touching the dispatcher.
+Basic is implemented here; NTLM with message encryption is harness.sim.ntlm_auth, plugged
+into the same hooks without touching the dispatcher.
 
 Test controls — :meth:`WinRMServer.drop_shells`, :meth:`WinRMServer.close_connections`, the
 request counter — let tests reproduce a host that lost its WinRM service or its network.
