@@ -342,6 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from harness.config.secrets import install_log_redaction
+
+    install_log_redaction(*logging.getLogger().handlers)
     try:
         return args.func(args)
     except HarnessError as exc:

@@ -48,3 +48,36 @@ def test_longest_secret_masked_first():
     Secret("abcdef-long-secret")
     Secret("abcdef")
     assert redact("x abcdef-long-secret y abcdef") == f"x {MASK} y {MASK}"
+
+
+def test_log_records_are_masked_by_the_filter(caplog):
+    import logging
+
+    from harness.config.secrets import install_log_redaction
+
+    Secret("log-canary-77x")
+    install_log_redaction(caplog.handler)
+    log = logging.getLogger("harness.test")
+    log.warning("connecting with %s", "log-canary-77x")
+    try:
+        raise RuntimeError("boom log-canary-77x")
+    except RuntimeError:
+        log.exception("failed")
+    assert "log-canary-77x" not in caplog.text
+    assert MASK in caplog.text
+
+
+def test_pytest_log_handlers_mask_secrets(pytester):
+    pytester.makepyfile("""
+        import logging
+        from harness.config.secrets import Secret
+
+        def test_logs():
+            Secret("pytest-log-canary-5q")
+            logging.getLogger("x").warning("password pytest-log-canary-5q")
+            assert False
+    """)
+    result = pytester.runpytest("-p", "harness.plugin.reporting", "-o", "log_cli=true",
+                                "--log-cli-level=WARNING")
+    assert "pytest-log-canary-5q" not in result.stdout.str()
+    result.assert_outcomes(failed=1)

@@ -98,3 +98,32 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+class RedactingFilter:
+    """A ``logging`` filter that masks secrets in every record a handler emits.
+
+    Attached to the CLI's root handler and to pytest's logging handlers, so a secret that
+    reaches a log call (a library's debug line, an exception text) is masked before any
+    handler formats it.  The record's message is rendered once and its args dropped.
+    """
+
+    def filter(self, record) -> bool:
+        message = record.getMessage()
+        masked = redact(message)
+        if masked != message or record.args:
+            record.msg, record.args = masked, ()
+        if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+            import logging
+
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def install_log_redaction(*handlers) -> None:
+    """Add one :class:`RedactingFilter` to each handler (idempotent)."""
+    for handler in handlers:
+        if handler is not None and not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

@@ -849,6 +849,18 @@ def pytest_configure(config) -> None:
     register(config)
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session) -> None:
+    """Mask secrets in pytest's own log handlers too (live log, captured log, log file):
+    they format records before any report hook sees them."""
+    from harness.config.secrets import install_log_redaction
+
+    plugin = session.config.pluginmanager.get_plugin("logging-plugin")
+    if plugin is not None:
+        install_log_redaction(*(getattr(plugin, name, None) for name in (
+            "log_cli_handler", "caplog_handler", "report_handler", "log_file_handler")))
+
+
 __all__ = ["DIAGNOSTIC_OBJECTS", "EPIC", "FAILURE_CLASS", "OBSERVATIONS", "UPSTREAM_LINKS",
            "ReportingPlugin", "ReportingTransport", "environment", "feature_of", "label_parameters",
            "label_scenario", "note_host", "observation", "record_host", "record_run_info",
