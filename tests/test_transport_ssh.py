@@ -358,3 +358,14 @@ def test_fingerprint_matches_openssh_format(sshd):
     listed = subprocess.run(["ssh-keygen", "-l", "-f", str(sshd["dir"] / "host_key.pub")],
                             capture_output=True, text=True, check=True).stdout.split()[1]
     assert fingerprint(pkey) == listed
+
+
+def test_a_wrong_key_passphrase_is_a_credentials_error_before_any_connection(sim, keys):
+    bad = sim_target(sim, auth="key", key_file=keys["locked"],
+                     key_passphrase=Secret("not the passphrase 99"))
+    before = len(sim.machine.history)
+    with pytest.raises(AuthenticationError) as info, SSHTransport(bad) as t:
+        t.run("hostname")
+    assert "cannot open the SSH key" in str(info.value) and "key_passphrase" in info.value.hint
+    assert "not the passphrase 99" not in str(info.value)
+    assert len(sim.machine.history) == before

@@ -163,9 +163,7 @@ class SSHTransport(Transport):
                             auth_timeout=opts.connect_timeout, allow_agent=False,
                             look_for_keys=False)
         if opts.auth == "key":
-            kwargs["key_filename"] = str(Path(opts.key_file).expanduser())
-            if opts.key_passphrase is not None:
-                kwargs["passphrase"] = opts.key_passphrase.reveal()
+            kwargs["pkey"] = self._load_key()
         elif opts.auth == "agent":
             kwargs["allow_agent"] = True
         else:
@@ -180,6 +178,31 @@ class SSHTransport(Transport):
             raise self._map_connect(exc) from None
         self._client = client
         return client
+
+    def _load_key(self) -> paramiko.PKey:
+        """Open the private key here, before the network: a wrong passphrase or a bad key
+        file is a credentials problem of this machine, not a host that cannot be reached."""
+        t = self.target
+        path = Path(t.ssh.key_file).expanduser()
+        passphrase = t.ssh.key_passphrase.reveal() if t.ssh.key_passphrase is not None else None
+        try:
+            return paramiko.PKey.from_path(
+                path, password=passphrase.encode("utf-8") if passphrase is not None else None)
+        except (paramiko.PasswordRequiredException, TypeError):
+            # TypeError: the cryptography loader asked for a passphrase none was given for.
+            if passphrase is not None:
+                raise
+            raise AuthenticationError(f"{t.describe()}: the SSH key {path} is encrypted",
+                                      hint="set key_passphrase_env or key_passphrase_file "
+                                           "in the inventory") from None
+        except OSError as exc:
+            raise ConfigError(f"{t.describe()}: cannot read the SSH key {path}: "
+                              f"{exc.strerror or exc}", hint="check key_file") from None
+        except (paramiko.SSHException, ValueError) as exc:
+            raise AuthenticationError(
+                f"{t.describe()}: cannot open the SSH key {path}: {exc}",
+                hint="check key_passphrase_env / key_passphrase_file (a wrong passphrase "
+                     "reads as an invalid key) and that key_file is a private key") from None
 
     def _map_connect(self, exc: BaseException) -> HarnessError:
         t = self.target
