@@ -36,7 +36,6 @@ import hashlib
 import re
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,8 +61,9 @@ from harness.sim.machine import (
     Environ,
     Launch,
     Machine,
+    run_child_process,
 )
-from harness.sim.process import ProcessContext, Program, SimProcess, Terminated
+from harness.sim.process import ProcessContext, Program, SimProcess
 
 if TYPE_CHECKING:
     from harness.sim.cri.model import Container, ProcessSpec, Uvm
@@ -533,28 +533,10 @@ class ContainerView:
                   stdin=None, stdout=None, stderr=None, cwd: str | None = None,
                   env: Mapping[str, str] | None = None) -> int:
         """Run a program as a child of ``parent`` on the calling thread (cmd's externals)."""
-        program = self.program_at(image)
-        acct = parent.extra.get("account") or self.account(None)
-        self.record(image, command_line, acct, parent.extra.get("image"))
-        ctx = ProcessContext(
-            machine=self, command_line=command_line,
-            argv=winparse.split_argv(command_line),
-            env=Environ(env.items()) if env is not None else parent.env.copy(),
-            cwd=cwd or parent.cwd,
-            stdin=stdin if stdin is not None else parent.stdin,
-            stdout=stdout if stdout is not None else parent.stdout,
-            stderr=stderr if stderr is not None else parent.stderr,
-            cancelled=parent.cancelled, codepage=parent.codepage,
-            extra={**parent.extra, "account": acct, "image": image})
-        try:
-            code = int(program(ctx))
-        except Terminated:
-            raise
-        except Exception:  # noqa: BLE001 - a bug in the sim: loud, never exit 0
-            ctx.stderr.write(f"simulated host internal error in {image} (container "
-                             f"{self.container.id[:12]}):\n{traceback.format_exc()}")
-            code = 1
-        return code & 0xFFFFFFFF if code < 0 else code
+        return run_child_process(self, parent, image, command_line, record=self.record,
+                                 inherit_extra=True,
+                                 where=f" (container {self.container.id[:12]})",
+                                 stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env)
 
 
 def _find_program(fs: Any, name: str, *, cwd: str, env: Mapping[str, str],

@@ -432,30 +432,8 @@ class Machine:
         The child shares the parent's termination (terminating a WinRS command ends its
         process tree) and, unless given others, its standard handles.
         """
-        from harness.sim import winparse
-
-        program = self.program_at(image)
-        acct = parent.extra.get("account") or self.account(None)
-        self._record(image, command_line, acct, parent.extra.get("image"))
-        ctx = ProcessContext(
-            machine=self, command_line=command_line,
-            argv=winparse.split_argv(command_line),
-            env=Environ(env.items()) if env is not None else parent.env.copy(),
-            cwd=cwd or parent.cwd,
-            stdin=stdin if stdin is not None else parent.stdin,
-            stdout=stdout if stdout is not None else parent.stdout,
-            stderr=stderr if stderr is not None else parent.stderr,
-            cancelled=parent.cancelled, codepage=parent.codepage,
-            extra={"account": acct, "image": image})
-        try:
-            code = int(program(ctx))
-        except Terminated:
-            raise
-        except Exception:  # a bug in the sim: loud, never exit 0
-            ctx.stderr.write(f"simulated host internal error in {image}:\n"
-                             f"{traceback.format_exc()}")
-            code = 1
-        return code & 0xFFFFFFFF if code < 0 else code
+        return run_child_process(self, parent, image, command_line, record=self._record,
+                                 stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd, env=env)
 
     # --- restart -------------------------------------------------------------------------
     def add_restart_listener(self, listener: Callable[[str], None]) -> None:
@@ -541,3 +519,41 @@ class Machine:
 
 __all__ = ["Account", "CMD_EXE", "EXIT_TERMINATED", "Environ", "Launch", "Machine",
            "POWERSHELL_EXE", "ProgramNotFoundError", "SIM_BIN", "SYSTEM32"]
+
+
+def run_child_process(owner, parent: ProcessContext, image: str, command_line: str, *,
+                      record: Callable, inherit_extra: bool = False, where: str = "",
+                      stdin=None, stdout=None, stderr=None, cwd: str | None = None,
+                      env: Mapping[str, str] | None = None) -> int:
+    """Run ``image`` as a child of ``parent`` on the calling thread; its exit code.
+
+    One mechanism for the host (:meth:`Machine.run_child`) and for a container's view of a
+    machine (``harness.sim.guest.ContainerView``): ``owner`` resolves the program and the
+    account, ``record`` logs the launch, ``inherit_extra`` keeps the parent's context
+    (a container's), ``where`` is added to the loud internal-error line.
+    """
+    from harness.sim import winparse
+
+    program = owner.program_at(image)
+    acct = parent.extra.get("account") or owner.account(None)
+    record(image, command_line, acct, parent.extra.get("image"))
+    extra = {**parent.extra} if inherit_extra else {}
+    ctx = ProcessContext(
+        machine=owner, command_line=command_line,
+        argv=winparse.split_argv(command_line),
+        env=Environ(env.items()) if env is not None else parent.env.copy(),
+        cwd=cwd or parent.cwd,
+        stdin=stdin if stdin is not None else parent.stdin,
+        stdout=stdout if stdout is not None else parent.stdout,
+        stderr=stderr if stderr is not None else parent.stderr,
+        cancelled=parent.cancelled, codepage=parent.codepage,
+        extra={**extra, "account": acct, "image": image})
+    try:
+        code = int(program(ctx))
+    except Terminated:
+        raise
+    except Exception:  # a bug in the sim: loud, never exit 0
+        ctx.stderr.write(f"simulated host internal error in {image}{where}:\n"
+                         f"{traceback.format_exc()}")
+        code = 1
+    return code & 0xFFFFFFFF if code < 0 else code
