@@ -66,6 +66,7 @@ class Placement:
 
     pods: object
     host_file: str  # a file the harness deployed on the host only: crictl.exe
+    verified: set  # container ids whose placement was checked in this worker (shared HPCs)
 
     def check(self, target, isolation: str) -> None:
         """``target`` is a running HPC, or a pod: then an idle HPC that inherits the user is
@@ -73,6 +74,8 @@ class Placement:
         __tracebackhide__ = True
         ctr = target if hasattr(target, "exec") else self.pods.start_long_running(
             target, annotations={INHERIT_USER_ANNOTATION: "true"})
+        if ctr.id in self.verified:
+            return  # a shared HPC an earlier test checked: where it runs cannot change
         # An explicit cmd /c: the check must not depend on the shim's wrap (test_shell's).
         sanity = ctr.exec(["cmd", "/c", "dir", EVERYWHERE])
         assert sanity.exit_code == 0, (
@@ -89,11 +92,17 @@ class Placement:
                 f"§3.4), but it sees the host's {self.host_file}: it runs on the host")
         else:
             raise ValueError(f"unknown isolation {isolation!r}")
+        self.verified.add(ctr.id)
+
+
+@pytest.fixture(scope="session")
+def _placement_verified() -> set:
+    return set()
 
 
 @pytest.fixture
-def placement(pods, hpc_host) -> Placement:
-    return Placement(pods, hpc_host.crictl.crictl_path)
+def placement(pods, hpc_host, _placement_verified) -> Placement:
+    return Placement(pods, hpc_host.crictl.crictl_path, _placement_verified)
 
 
 # --- the host's own view ---------------------------------------------------------------

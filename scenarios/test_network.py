@@ -57,14 +57,14 @@ def test_inspectp_shows_no_pod_ip(pods, isolation):
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
 @pytest.mark.parametrize("isolation", HYPERV_ONLY)
-def test_no_adapter_has_an_address_inside_the_uvm(pods, isolation, placement):
+def test_no_adapter_has_an_address_inside_the_uvm(shared_hpc, isolation, placement):
     """Inside the UVM, ``ipconfig`` lists no adapter with an IPv4 address.
 
-    Pod: host_process, inherit-user, hypervisor isolation.  Container: the idle HPC.  Command: exec
-    ``ipconfig``.  Expected: exit 0 and no ``IPv4 Address`` line (§6 items 1-2: no network
+    Pod: host_process, inherit-user, hypervisor isolation.  Container: the shared idle HPC.
+    Command: exec ``ipconfig``.  Expected: exit 0 and no ``IPv4 Address`` line (§6 items 1-2: no network
     namespace, so the UVM gets no endpoint).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     result = hpc.exec(["ipconfig"])
     assert result.exit_code == 0, f"HV-HPC: ipconfig must run in the UVM (exit " \
                                   f"{result.exit_code}: {result.stderr.strip()})"
@@ -77,17 +77,17 @@ def test_no_adapter_has_an_address_inside_the_uvm(pods, isolation, placement):
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
 @pytest.mark.parametrize("isolation", HYPERV_ONLY)
-def test_pinging_the_host_fails_inside_the_uvm(pods, isolation, placement, host_view,
+def test_pinging_the_host_fails_inside_the_uvm(shared_hpc, isolation, placement, host_view,
                                               host_ipv4):
     """From inside the UVM, pinging the host's address fails.
 
-    Pod: host_process, inherit-user, hypervisor isolation.  Container: the idle HPC.  Command: exec
-    ``ping -n 1 <host IPv4>`` (the address ``ipconfig`` shows on the host itself).
+    Pod: host_process, inherit-user, hypervisor isolation.  Container: the shared idle HPC.
+    Command: exec ``ping -n 1 <host IPv4>`` (the address ``ipconfig`` shows on the host itself).
     Expected: a non-zero exit (§6: no endpoint, no route out of the UVM).
     """
     if not host_ipv4:
         pytest.skip(f"the host {host_view.hostname} shows no IPv4 address to ping")
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     for address in host_ipv4:
         result = hpc.exec(["ping", "-n", "1", address])
         assert result.exit_code != 0, (
@@ -97,17 +97,17 @@ def test_pinging_the_host_fails_inside_the_uvm(pods, isolation, placement, host_
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
 @pytest.mark.parametrize("isolation", PROCESS_ONLY)
-def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(pods, isolation, host_view,
+def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(shared_hpc, isolation, host_view,
                                                                host_ipv4):
     """A process-isolated HPC sees the host's name and the host's addresses.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.
     Commands: exec ``hostname``, ``ipconfig``.
     Expected: the host's own name and its IPv4 addresses (§6; hcsshim's
     Test_RunContainer_Hostname_JobContainer_WCOW, §5.2; containerd's COMPUTERNAME check,
     ecosystem-facts.md §1.4).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     name = hpc.exec(["hostname"]).stdout.strip()
     assert name.lower() == host_view.hostname.lower(), (
         f"PI-HPC: hostname must be the host's ({host_view.hostname}); got {name!r}")

@@ -50,17 +50,17 @@ def marker_under(container, location: str) -> tuple[bool, str]:
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_image_files_are_under_c_hpc_by_default(pods, isolation, placement, expect):
+def test_image_files_are_under_c_hpc_by_default(shared_hpc, isolation, placement, expect):
     """Without a rootfs location, the image's files are found under ``C:\\hpc``.
 
-    Pod: host_process, inherit-user, no rootfs-location annotation.  Container: the idle probe HPC.
+    Pod: host_process, inherit-user, no rootfs-location annotation.  Container: the shared
+    idle probe HPC.
     Command: exec ``cmd /c type C:\\hpc\\hpc-e2e\\marker.txt``.
     Expected (profile ``<isolation>.rootfs.default_location``): ``C:\\hpc`` — the bind-filter
     default for PI-HPC (§1.4, storage.go:26); the guest's default for HV-HPC, which the
     reference marks [guest, unverified] (§1.4, §8 item 8).
     """
-    pod = pods.run(isolation, annotations=INHERIT)
-    hpc = pods.start_long_running(pod)
+    hpc = shared_hpc
     found, said = marker_under(hpc, DEFAULT_LOCATION)
     expect.check(f"{isolation}.rootfs.default_location",
                  DEFAULT_LOCATION if found else f"not under {DEFAULT_LOCATION} ({said})")
@@ -142,15 +142,14 @@ def test_empty_rootfs_location_means_the_default_for_a_process_isolated_hpc(pods
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_default_working_directory_is_c_hpc(pods, isolation, placement):
+def test_default_working_directory_is_c_hpc(shared_hpc, isolation, placement):
     """Without a working directory of its own, an HPC's commands start in ``C:\\hpc``.
 
     Pod: host_process, inherit-user.  Container: the idle probe HPC, no working_dir (the
     probe image sets none).  Command: exec ``cmd /c cd`` (prints the current directory).
     Expected: ``C:\\hpc`` (§1.4 [ctrd]: containerd sets it for HPCs; §4.4 step 2).
     """
-    pod = pods.run(isolation, annotations=INHERIT)
-    hpc = pods.start_long_running(pod)
+    hpc = shared_hpc
     result = hpc.exec(["cmd", "/c", "cd"])
     assert result.exit_code == 0 and result.stdout.strip().lower() == DEFAULT_LOCATION.lower(), (
         f"{isolation}: an HPC's default working directory must be {DEFAULT_LOCATION} (§1.4 "

@@ -69,15 +69,15 @@ def start_bare(container, isolation: str) -> None:
     pytest.param(["echo", "first", "&", "echo", "second"], "first\r\nsecond", id="chain"),
 ])
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_bare_builtin_through_exec(pods, isolation, placement, command, expected):
+def test_bare_builtin_through_exec(shared_hpc, isolation, placement, command, expected):
     """A bare cmd built-in given to ``crictl exec`` runs.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.  Command: exec the built-in without
-    ``cmd /c`` (``echo``, ``set``, ``dir``, an ``&&`` chain, an ``&`` chain).
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Command: exec the
+    built-in without ``cmd /c`` (``echo``, ``set``, ``dir``, an ``&&`` chain, an ``&`` chain).
     Expected: exit 0 and the built-in's output (§2.5: every exec of an HV-HPC is wrapped in
     ``cmd /c``; §3.3: PI-HPC always is).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     result = run_bare(hpc, command, isolation)
     assert result.exit_code == 0, (
         f"{isolation}: bare built-in {command[0]!r} must run through the cmd /c wrap (§2.5); "
@@ -89,15 +89,15 @@ def test_bare_builtin_through_exec(pods, isolation, placement, command, expected
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_redirection_and_type_through_exec(pods, isolation, placement):
+def test_redirection_and_type_through_exec(shared_hpc, isolation, placement):
     """A redirection writes a file that ``type`` reads back, both bare.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.  Commands: exec
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Commands: exec
     ``echo hpc-e2e-redirected > redirect.txt``, then ``type redirect.txt`` (in the working
     directory, the container's rootfs: nothing lands on the host's own disk).
     Expected: both exit 0; ``type`` prints the echoed text (§2.5: redirection needs cmd).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     wrote = run_bare(hpc, ["echo", "hpc-e2e-redirected", ">", "redirect.txt"], isolation)
     assert wrote.exit_code == 0, (
         f"{isolation}: a bare redirection must run through the cmd /c wrap (§2.5); exit "
@@ -116,16 +116,16 @@ def test_redirection_and_type_through_exec(pods, isolation, placement):
     pytest.param(["echo", "x", "&&", "cmd", "/c", "exit", "5"], 5, id="end-of-chain"),
 ])
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_exec_exit_code_propagates(pods, isolation, placement, command, code):
+def test_exec_exit_code_propagates(shared_hpc, isolation, placement, command, code):
     """The exit code of an exec'd command reaches the caller unchanged.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.  Command: exec a command
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Command: exec a command
     that exits with a chosen code (explicit ``cmd /c exit``, a bare ``exit``, the end of a
     chain).
     Expected: that code (§2.5: the wrapping cmd ends with the command's ERRORLEVEL;
     ecosystem-facts.md §3.4 for how crictl reports it).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     result = run_bare(hpc, command, isolation)
     assert result.exit_code == code, (
         f"{isolation}: exit code {code} of {' '.join(command)!r} must propagate through the "
@@ -135,15 +135,15 @@ def test_exec_exit_code_propagates(pods, isolation, placement, command, code):
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §8")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_missing_program_is_cmds_not_recognized(pods, isolation, placement, expect):
+def test_missing_program_is_cmds_not_recognized(shared_hpc, isolation, placement, expect):
     """A program that exists nowhere fails the exec with cmd's "not recognized", not a refusal.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.
     Command: exec ``hpc-e2e-no-such-program``.
     Expected: cmd's message and the profile's ``<isolation>.missing_program.exit_code``
     (§8 item 9 [inference]: because of the wrap, 9009 rather than a create error).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     result = run_bare(hpc, ["hpc-e2e-no-such-program"], isolation)
     assert "is not recognized" in result.stderr, (
         f"{isolation}: a missing program must be reported by the wrapping cmd (§8 item 9); "
@@ -180,16 +180,16 @@ def test_rootfs_only_program_by_bare_name(pods, isolation, placement, program, e
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
-def test_explicit_cmd_is_not_wrapped_twice_through_exec(pods, isolation, placement):
+def test_explicit_cmd_is_not_wrapped_twice_through_exec(shared_hpc, isolation, placement):
     """An exec that already starts with ``cmd /c`` is not wrapped again in a UVM.
 
-    Pod: host_process, inherit-user.  Container: the idle HPC.  Command: exec
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Command: exec
     ``cmd /c echo %CMDCMDLINE%`` (cmd prints its own command line).
     Expected: the outermost command line is the command itself for HV-HPC (§2.5: basename
     cmd is left alone) and ``cmd /c cmd /c ...`` for PI-HPC on a bind-filter host (§3.3,
     §8 item 9: always prepended).
     """
-    hpc = pods.start_long_running(pods.run(isolation, annotations=INHERIT))
+    hpc = shared_hpc
     result = hpc.exec(["cmd", "/c", "echo", "%CMDCMDLINE%"])
     assert result.exit_code == 0, f"{isolation}: cmd /c echo must run (exit " \
                                   f"{result.exit_code}: {result.stderr.strip()})"

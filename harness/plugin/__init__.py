@@ -8,6 +8,8 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
 * :mod:`.markers` — ``isolation``, ``min_build``, ``requires`` and the skips they cause;
 * :mod:`.fixtures` — ``hpc_host``, ``pods``, ``expect``, ``isolation`` (built on
   :mod:`.leasing`, :mod:`.provisioning`, :mod:`.host`, :mod:`.pods`, :mod:`.profiles`);
+* :mod:`.shared` — ``shared_hpc``: one standard HPC per worker and isolation for checks
+  that only read;
 * :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
 
 Scenarios import names from :mod:`harness.plugin.api` only.
@@ -18,7 +20,7 @@ from __future__ import annotations
 import importlib.util
 
 _CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
-         "harness.plugin.fixtures"]
+         "harness.plugin.fixtures", "harness.plugin.shared"]
 # Written alongside the core; registered once they exist in the checkout (diagnostics first:
 # reporting imports it, and a plugin imported before pytest registers it is not rewritten).
 _REPORTING = ["harness.plugin.diagnostics", "harness.plugin.reporting"]
