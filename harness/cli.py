@@ -50,6 +50,11 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
     host.add_argument("--not-elevated", action="store_true",
                       help="the WinRM/SSH user is not an elevated administrator")
     _add_sim_flavor(serve)
+    host.add_argument("--faults", metavar="SPEC",
+                      help="inject faults: rate=R[,seed=N][,kinds=K1+K2], recorded in "
+                           "<state-dir>/faults.jsonl (kinds: harness/sim/faults.py)")
+    host.add_argument("--latency", metavar="SPEC",
+                      help="latency model, e.g. realistic,scale=0.05 (harness/sim/latency.py)")
     serve.set_defaults(func=_cmd_sim_serve)
 
 
@@ -73,9 +78,24 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
 
     profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
                           elevated=not args.not_elevated)
+    faults = latency = None
+    if args.faults is not None:
+        from harness.sim.faults import FaultPlan
+
+        try:
+            faults = FaultPlan.parse(args.faults)
+        except ValueError as exc:
+            raise ConfigError(f"--faults: {exc}") from None
+    if args.latency is not None:
+        from harness.sim.latency import LatencyModel
+
+        try:
+            latency = LatencyModel.parse(args.latency)
+        except ValueError as exc:
+            raise ConfigError(f"--latency: {exc}") from None
     return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                  authorized_key_files=args.authorized_key, http_port=args.http_port,
-                 flavor=flavor, profile=profile,
+                 flavor=flavor, profile=profile, faults=faults, latency=latency,
                  ntlm_port=(args.ntlm_port if args.ntlm_port is not None
                             else 0 if args.ntlm else None)) or 0
 
@@ -214,6 +234,11 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_sim_flavor(run)
     run.add_argument("--sim-build", type=int, metavar="N",
                      help="OS build of the simulated hosts (default 26100)")
+    run.add_argument("--sim-faults", metavar="SPEC",
+                     help="inject faults into the simulated hosts: rate=R[,seed=N]"
+                          "[,kinds=K1+K2]")
+    run.add_argument("--sim-latency", metavar="SPEC",
+                     help="latency model of the simulated hosts, e.g. realistic,scale=0.05")
     run.add_argument("--lease-dir", type=Path, metavar="DIR",
                      help="host lease lock directory shared by concurrent runs")
     run.add_argument("--lease-timeout", type=float, metavar="SECONDS",
@@ -296,6 +321,39 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
     rep.set_defaults(func=_delegate("report"))
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser(
+        "bench", help="measure the harness against baselines on simulated hosts",
+        description="Measure WinRM command throughput and HTTP requests per command "
+                    "(against pywinrm's Session.run_cmd and a shell per command), upload "
+                    "throughput and peak memory (against bare Send requests), the suite's "
+                    "makespan under the sim's latency model over workers x hosts (against "
+                    "the ideal), and the harness's overhead per scenario with no latency.  "
+                    "Prints tables, writes bench.json and bench-makespan.png to --out.",
+        epilog="example: hpc-e2e bench --quick --out bench-out")
+    bench.add_argument("--quick", action="store_true",
+                       help="the same tables from fewer repetitions and a slice of the "
+                            "suite (about a minute, for CI)")
+    bench.add_argument("--out", type=Path, default=Path(".hpc-e2e/bench"), metavar="DIR",
+                       help="where bench.json, the PNG and the runs' files go "
+                            "(default: %(default)s)")
+    bench.add_argument("--only", metavar="LIST",
+                       help="comma-separated sections: throughput,upload,makespan,overhead "
+                            "(default: all)")
+    bench.add_argument("--workers", metavar="LIST",
+                       help="makespan: pytest-xdist worker counts (default 1,2,4,8; "
+                            "--quick 1,2)")
+    bench.add_argument("--sim-hosts", metavar="LIST",
+                       help="makespan: simulated host counts (default 1,2,4; --quick 1)")
+    bench.add_argument("--latency", metavar="SPEC",
+                       help="makespan: the sim's latency model (default realistic,scale=0.05; "
+                            "--quick realistic,scale=0.01; harness/sim/latency.py)")
+    bench.add_argument("-k", dest="keyword", metavar="EXPR",
+                       help="makespan and overhead: only scenarios matching this pytest "
+                            "keyword expression (--quick: test_lifecycle)")
+    bench.set_defaults(func=_delegate("bench"))
+
+
 def _delegate(verb: str):
     """The verb's ``command(args)`` in ``harness.commands.<verb>``, imported when it runs."""
     def run(args: argparse.Namespace) -> int:
@@ -321,6 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_provision(sub)
     _add_clean(sub)
     _add_report(sub)
+    _add_bench(sub)
     _add_sim(sub)
     return parser
 
@@ -337,6 +396,17 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
     return args
 
 
+def _check_state_dirs(args: argparse.Namespace) -> None:
+    """A simulated host's state directory that is a file would surface as an OSError deep
+    in the sim or the bundle writer; say which option instead."""
+    from harness.errors import ConfigError
+
+    for flag, attr in (("--sim-state-dir", "sim_state_dir"), ("--state-dir", "state_dir")):
+        folder = getattr(args, attr, None)
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{flag}: {folder} exists and is not a folder")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
@@ -346,6 +416,7 @@ def main(argv: list[str] | None = None) -> int:
 
     install_log_redaction(*logging.getLogger().handlers)
     try:
+        _check_state_dirs(args)
         return args.func(args)
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -115,7 +115,7 @@ class HostView:
     def run(self, argv: list[str]) -> str:
         """Run ``argv`` on the host; its stdout."""
         __tracebackhide__ = True
-        result = self.transport.run(argv, timeout=60)
+        result = self.transport.run(argv, timeout=60, repeatable=True)  # a read
         assert result.exit_code == 0, (
             f"reading the host's own view failed: {' '.join(argv)} exited "
             f"{result.exit_code}: {result.stderr.strip()}")

@@ -74,10 +74,14 @@ def test_sim_run_argv(fake_pytest, tmp_path, capsys):
 
 
 def test_inventory_run_argv_has_absolute_paths(fake_pytest, tmp_path, monkeypatch):
+    from harness.sim.bundle import write_sim_bundle
+
     monkeypatch.chdir(tmp_path)
-    Path("lab.toml").write_text("")
-    Path("bundle.toml").write_text("")
-    Path("my-profile.toml").write_text("")
+    # run reads all three before pytest starts (a bad one is refused with exit 64).
+    Path("lab.toml").write_text('[hosts.lab1]\ntransport = "local"\n'
+                                '[hosts.lab2]\ntransport = "local"\n')
+    assert write_sim_bundle(tmp_path) == tmp_path / "bundle.toml"
+    Path("my-profile.toml").write_text('[profile]\nextends = "current"\n')
     code = main(["run", "--inventory", "lab.toml", "--host", "lab1", "--host", "lab2",
                  "--host", "lab1", "--bundle", "bundle.toml", "--profile", "my-profile.toml",
                  "--keep-on-failure", "--run-id", "nightly-7", "--lease-dir", "leases",

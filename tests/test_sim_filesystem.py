@@ -233,9 +233,8 @@ def test_file_modes(fs):
         f.seek(4)
         f.write(b"x")
     assert fs.read_bytes(p) == b"\0\0\0\0x"
-    with fs.open(p, "rb") as f:
-        with pytest.raises(PermissionError):
-            f.write(b"no")
+    with fs.open(p, "rb") as f, pytest.raises(PermissionError):
+        f.write(b"no")
     with pytest.raises(FileExistsError):
         fs.open(p, "xb")
     f = fs.open(p, "rb")

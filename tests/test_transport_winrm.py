@@ -435,8 +435,7 @@ def test_50mb_each_way_keeps_the_harness_under_150mb(tmp_path):
         ep = json.loads((state / "endpoint.json").read_text())
         src = tmp_path / "big.bin"
         with open(src, "wb") as f:
-            for _ in range(50):
-                f.write(os.urandom(2**20))
+            f.writelines(os.urandom(2**20) for _ in range(50))
         dst = tmp_path / "back.bin"
         out = subprocess.run([sys.executable, "-c", HARNESS_SIDE,
                               json.dumps([ep, str(src), str(dst), rf"{HOME}\big.bin"])],

@@ -20,6 +20,7 @@ import argparse
 import json
 import ntpath
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -84,16 +85,38 @@ class HostClean:
                 "kept": self.kept}
 
 
+def labelled_pods(crictl) -> list:
+    """Every pod on the host that carries the harness's run-id label, whatever its run.
+
+    The one way the harness lists "its" pods across runs (``clean``, the end-of-run sweep
+    and the leftover report all use it): all pods, then the key matched here, because
+    crictl's ``--label`` takes only ``key=value`` (module docstring).
+    """
+    from harness.cri.spec import RUN_ID_LABEL
+
+    return [p for p in crictl.pods(all_runs=True) if RUN_ID_LABEL in p.labels]
+
+
+def labelled_containers(crictl) -> list:
+    """Every container (any state) that carries the run-id label, whatever its run."""
+    from harness.cri.spec import RUN_ID_LABEL
+
+    return [c for c in crictl.ps(all_runs=True) if RUN_ID_LABEL in c.labels]
+
+
 def select(pods, *, run_id: str | None, older_than: timedelta | None,
-           now: datetime) -> tuple[list, list]:
-    """``(to remove, labelled but kept)`` from ``crictl pods`` summaries."""
+           now: datetime, spare: Collection[str] = ()) -> tuple[list, list]:
+    """``(to remove, labelled but kept)`` from ``crictl pods`` summaries.
+
+    ``spare``: pod ids kept whatever else selects them (pods kept for inspection).
+    """
     from harness.cri.spec import RUN_ID_LABEL
 
     chosen, kept = [], []
     for pod in pods:
         if RUN_ID_LABEL not in pod.labels:
             continue  # not ours: never touched
-        if run_id is not None and pod.labels[RUN_ID_LABEL] != run_id:
+        if pod.id in spare or (run_id is not None and pod.labels[RUN_ID_LABEL] != run_id):
             kept.append(pod)
         elif older_than is not None and (pod.created_at is None or
                                          pod.created_at > now - older_than):
@@ -105,8 +128,12 @@ def select(pods, *, run_id: str | None, older_than: timedelta | None,
 
 def clean_host(target, layout, *, run_id: str | None = None,
                older_than: timedelta | None = None, dry_run: bool = False,
-               now: datetime | None = None) -> HostClean:
-    """Clean one host; trouble is reported in the result, not raised."""
+               now: datetime | None = None, spare: Collection[str] = ()) -> HostClean:
+    """Clean one host; trouble is reported in the result, not raised.
+
+    ``spare``: pod ids left alone (and their run's folder with them), for the end-of-run
+    sweep's pods kept with ``--keep-on-failure`` (:mod:`harness.plugin.sweep`).
+    """
     from harness.cri.crictl import DEFAULT_RUNS_ROOT, Crictl
     from harness.cri.spec import RUN_ID_LABEL
     from harness.transport import open_transport
@@ -118,11 +145,11 @@ def clean_host(target, layout, *, run_id: str | None = None,
         with open_transport(target) as transport:
             crictl = Crictl(transport, crictl_path=layout.crictl_exe,
                             config_path=layout.crictl_yaml)
-            chosen, kept = select(crictl.pods(all_runs=True), run_id=run_id,
-                                  older_than=older_than, now=now)
+            chosen, kept = select(labelled_pods(crictl), run_id=run_id,
+                                  older_than=older_than, now=now, spare=spare)
             result.kept = len(kept)
             per_pod: dict[str, int] = {}
-            if chosen:
+            if chosen:  # every container of a chosen pod goes with it, labelled or not
                 for c in crictl.ps(all_runs=True):
                     per_pod[c.pod_id] = per_pod.get(c.pod_id, 0) + 1
             for pod in chosen:
@@ -234,5 +261,5 @@ def command(args: argparse.Namespace) -> int:
     return first.exit_code if first is not None else 70
 
 
-__all__ = ["HostClean", "PodItem", "clean_host", "command", "parse_duration", "render",
-           "select"]
+__all__ = ["HostClean", "PodItem", "clean_host", "command", "labelled_containers",
+           "labelled_pods", "parse_duration", "render", "select"]

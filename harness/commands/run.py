@@ -52,6 +52,8 @@ class RunOptions:
     sim_hosts: int | None = None
     sim_flavor: str | None = None
     sim_build: int | None = None
+    sim_faults: str | None = None  # --sim-faults SPEC (harness/sim/faults.py)
+    sim_latency: str | None = None  # --sim-latency SPEC (harness/sim/latency.py)
     lease_dir: Path | None = None
     lease_timeout: float | None = None
     workers: str | None = None  # pytest-xdist -n
@@ -71,7 +73,8 @@ class RunOptions:
         return cls(inventory=args.inventory, hosts=list(args.host), bundle=args.bundle,
                    profile=args.profile, keep_on_failure=args.keep_on_failure,
                    run_id=args.run_id, sim_hosts=args.sim_hosts, sim_flavor=args.sim_flavor,
-                   sim_build=args.sim_build, lease_dir=args.lease_dir,
+                   sim_build=args.sim_build, sim_faults=getattr(args, "sim_faults", None),
+                   sim_latency=getattr(args, "sim_latency", None), lease_dir=args.lease_dir,
                    lease_timeout=args.lease_timeout, workers=args.workers,
                    keyword=args.keyword, markers=args.markers, alluredir=args.alluredir,
                    junitxml=args.junitxml, report=args.report, report_dir=args.report_dir,
@@ -108,7 +111,10 @@ def check_options(o: RunOptions) -> None:
             raise ConfigError(f"--inventory: {o.inventory} does not exist")
         sim_only = [flag for flag, value in (("--sim-hosts", o.sim_hosts),
                                              ("--sim-flavor", o.sim_flavor),
-                                             ("--sim-build", o.sim_build)) if value is not None]
+                                             ("--sim-build", o.sim_build),
+                                             ("--sim-faults", o.sim_faults),
+                                             ("--sim-latency", o.sim_latency))
+                    if value is not None]
         if sim_only:
             raise ConfigError(f"{', '.join(sim_only)} only apply to simulated hosts, "
                               f"not to an --inventory")
@@ -117,6 +123,7 @@ def check_options(o: RunOptions) -> None:
             raise ConfigError(f"{flag}: {path} does not exist")
     if o.sim_flavor is not None:
         check_flavor(o.sim_flavor)
+    check_sim_models(o.sim_faults, o.sim_latency)
     if o.sim_hosts is not None and o.sim_hosts < 1:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
     if o.lease_timeout is not None and o.lease_timeout <= 0:
@@ -126,6 +133,87 @@ def check_options(o: RunOptions) -> None:
         raise ConfigError(f"-n: {o.workers!r} is not a number of workers, 'auto' or 'logical'")
     if o.single_file and not o.report:
         raise ConfigError("--single-file shapes the HTML report; add --report")
+    _check_values(o)
+
+
+def _check_values(o: RunOptions) -> None:
+    """What the plugin would refuse after pytest started (exit 4, a summary of nothing ran),
+    refused here with one line and exit 64; files are read, so a bad one changes no host."""
+    import math
+
+    from harness.plugin.options import MAX_SIM_HOSTS
+
+    if o.sim_hosts is not None and o.sim_hosts > MAX_SIM_HOSTS:
+        raise ConfigError(f"--sim-hosts: {o.sim_hosts} is more than {MAX_SIM_HOSTS} hosts")
+    if o.sim_build is not None:
+        from harness.plugin.images import image_set_for
+
+        try:
+            image_set_for(o.sim_build)
+        except ConfigError as exc:
+            raise ConfigError(f"--sim-build: {exc.message}", hint=exc.hint) from None
+    if o.lease_timeout is not None and not math.isfinite(o.lease_timeout):
+        raise ConfigError(f"--lease-timeout: {o.lease_timeout:g} is not a number of seconds")
+    if o.run_id is not None:
+        from harness.cri.spec import check_label
+
+        try:
+            check_label("hpc-e2e.run-id", o.run_id)
+        except ConfigError:
+            raise ConfigError(f"--run-id: {o.run_id!r} is not a run id",
+                              hint="run ids are label values: at most 63 letters, digits, "
+                                   "'.', '_', '-', starting and ending with a letter or digit"
+                              ) from None
+        if not o.run_id:
+            raise ConfigError("--run-id: must not be empty")
+    for flag, path, kind in (("--lease-dir", o.lease_dir, "folder"),
+                             ("--junitxml", o.junitxml, "file"),
+                             ("--summary-json", o.summary_json, "file"),
+                             ("--report-dir", o.report_dir if o.report else None, "folder")):
+        if path is None:
+            continue
+        path = Path(path).expanduser()
+        if path.exists() and path.is_dir() != (kind == "folder"):
+            raise ConfigError(f"{flag}: {path} exists and is not a {kind}")
+        if flag == "--summary-json" and not path.parent.resolve().is_dir():  # pytest makes
+            raise ConfigError(f"{flag}: folder {path.parent} does not exist")  # --junitxml's
+    if o.profile is not None:
+        from harness.plugin.profiles import load_profile
+
+        try:
+            load_profile(str(o.profile))
+        except ConfigError as exc:
+            raise ConfigError(f"--profile: {exc.message}", hint=exc.hint) from None
+    if o.inventory is not None:
+        from harness.commands import select_hosts
+
+        select_hosts(inventory=Path(o.inventory), hosts=o.hosts,
+                     sim_state_dir=Path("."), start_sim=False)
+        if o.bundle is None:
+            raise ConfigError("--bundle: required with --inventory (the runtime under test; "
+                              "see fixtures/bundle.example.toml)")
+    if o.bundle is not None:
+        from harness.runtime.bundle import load_bundle
+
+        load_bundle(o.bundle)
+
+
+def check_sim_models(faults: str | None, latency: str | None) -> None:
+    """``--sim-faults`` / ``--sim-latency`` parse (the plugin parses them again)."""
+    if faults is not None:
+        from harness.sim.faults import FaultPlan
+
+        try:
+            FaultPlan.parse(faults)
+        except ValueError as exc:
+            raise ConfigError(f"--sim-faults: {exc}") from None
+    if latency is not None:
+        from harness.sim.latency import LatencyModel
+
+        try:
+            LatencyModel.parse(latency)
+        except ValueError as exc:
+            raise ConfigError(f"--sim-latency: {exc}") from None
 
 
 def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
@@ -172,6 +260,10 @@ def build_pytest_args(o: RunOptions) -> list[str]:
         argv += ["--sim-flavor", check_flavor(o.sim_flavor)]
     if o.sim_build is not None:
         argv += ["--sim-build", str(o.sim_build)]
+    if o.sim_faults is not None:
+        argv += ["--sim-faults", o.sim_faults]
+    if o.sim_latency is not None:
+        argv += ["--sim-latency", o.sim_latency]
     if o.lease_dir is not None:
         argv += ["--lease-dir", _abs(o.lease_dir)]
     if o.lease_timeout is not None:

@@ -33,7 +33,7 @@ from harness.config.target import Target
 from harness.errors import ConfigError
 
 _TOP_KEYS = {"defaults", "hosts"}
-_MERGED_TABLES = ("winrm", "ssh", "labels")
+_MERGED_TABLES = ("winrm", "ssh", "labels", "retry")
 # (table or None for the host itself, key prefix) of secrets read from env or file.
 _SECRETS = ((None, "password"), ("ssh", "key_passphrase"))
 _PATH_FIELDS = {"winrm": ("ca_bundle", "cert_pem", "cert_key_pem"), "ssh": ("key_file", "known_hosts")}

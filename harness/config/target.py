@@ -79,6 +79,24 @@ class SSHOptions(_Strict):
         return self
 
 
+class RetrySettings(_Strict):
+    """The inventory's ``retry`` table: how repeatable operations are retried on this host
+    (harness/transport/retry.py).  The defaults suit a real host; a simulated one answers
+    in milliseconds and can use a smaller ``base_delay``."""
+
+    attempts: int = Field(default=6, ge=1, le=50)
+    base_delay: float = Field(default=0.5, ge=0, le=60)  # seconds; doubled per attempt
+    max_delay: float = Field(default=10.0, ge=0, le=600)  # no single pause is longer
+    # seconds crictl may find containerd unreachable (restarting) before giving up
+    runtime_wait: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _check(self) -> RetrySettings:
+        if self.max_delay < self.base_delay:
+            raise ValueError("max_delay must not be smaller than base_delay")
+        return self
+
+
 class Labels(_Strict):
     """Free facts about a host, used for selection and skips."""
 
@@ -99,6 +117,7 @@ class Target(_Strict):
     winrm: WinRMOptions = WinRMOptions()
     ssh: SSHOptions | None = None
     labels: Labels = Labels()
+    retry: RetrySettings = RetrySettings()
     # Where the inventory came from, for error messages.
     source: str = "<inline>"
 

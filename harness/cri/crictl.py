@@ -17,6 +17,17 @@ uploaded once and reused by every ``create`` in that pod).  Measured over WinRM 
 sim, a put of a small file is 5 WS-Man requests and the ``mkdir`` 3; a hand-made write over
 stdin would need the same Command/Send/Receive/Signal exchange and lose the SHA-256 check,
 so ``put`` it is.
+
+Faults (harness/transport/retry.py): reads (``pods``, ``ps``, ``inspect[p]``, ``images``,
+``info``, ``version``, ``logs``, ``exec`` when the caller says the command only observes)
+are repeated on a transient transport failure and when crictl finds containerd unreachable
+(gRPC ``Unavailable``: a crashed containerd that the SCM restarts).  ``stop``/``rm``/
+``stopp``/``rmp``/``pull`` are repeated too, and "not found" after a repeat means an
+earlier attempt did the work.  ``runp``/``create``/``start`` are never blindly repeated:
+after a failure that leaves it unknown whether the runtime acted, the harness *looks*
+(the pod by run-id label, name and uid; the container by pod and name; the container's
+state) and only runs the step again if it did not happen.  An error that carries the
+runtime's answer (any other gRPC code, a shim refusal) is raised at once, never retried.
 """
 
 from __future__ import annotations
@@ -27,7 +38,8 @@ import ntpath
 import os
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.cri.errors import (
@@ -39,6 +51,7 @@ from harness.cri.errors import (
 )
 from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
 from harness.cri.status import (
+    CONTAINER_CREATED,
     ContainerStatus,
     ContainerSummary,
     PodStatus,
@@ -49,6 +62,14 @@ from harness.cri.status import (
     status_objects,
 )
 from harness.errors import HarnessError, RemoteCommandError
+from harness.transport.base import run_repeatable
+from harness.transport.retry import (
+    RUNTIME_ATTEMPTS_FACTOR,
+    RetryPolicy,
+    is_transient,
+    note_attempts,
+    policy_of,
+)
 
 log = logging.getLogger("harness.cri")
 
@@ -67,6 +88,15 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _EXITED = re.compile(r"exited with (-?\d+)(?::\s?)?")
 # k8s.io/cri-client: ``command timed out: "<argv>" timed out after 5s`` (§3.4)
 _TIMED_OUT = re.compile(r"command timed out: |timed out after \d\S*\s*$")
+# containerd's name registrar: an earlier RunPodSandbox/CreateContainer of ours holds the
+# name (``failed to reserve sandbox name "...": name "..." is reserved for "<id>"``).
+_RESERVED = re.compile(r'failed to reserve (?:sandbox|container) name .*is reserved for "')
+# StartContainer while an earlier StartContainer of ours runs or has run.
+_START_CONFLICT = re.compile(r"container is (?:already in starting state|in "
+                             r"CONTAINER_(?:RUNNING|EXITED) state)")
+# A name crictl's --name filter (a regular expression) matches literally enough.
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+START_ERROR_REASON = "StartError"  # containerd's reason for a container whose start failed
 
 
 def go_duration(seconds: float) -> str:
@@ -156,7 +186,7 @@ class Crictl:
                  crictl_path: str = DEFAULT_CRICTL, config_path: str = DEFAULT_CONFIG,
                  timeout: float = DEFAULT_RPC_TIMEOUT, runtime_endpoint: str | None = None,
                  image_endpoint: str | None = None, runs_root: str = DEFAULT_RUNS_ROOT,
-                 margin: float = DEADLINE_MARGIN):
+                 margin: float = DEADLINE_MARGIN, retry: RetryPolicy | None = None):
         go_duration(timeout)  # validates
         self.transport = transport
         self.run_id = run_id or new_run_id()
@@ -167,6 +197,7 @@ class Crictl:
         self.image_endpoint = image_endpoint
         self.remote_dir = ntpath.join(runs_root, self.run_id)
         self.margin = margin
+        self.retry = retry or policy_of(transport)
         self._dir_ready = False
         self._pod_files: dict[str, str] = {}  # pod uid -> uploaded config path
         self._files = 0
@@ -191,13 +222,110 @@ class Crictl:
 
     def run(self, stage: str, *args: str, object_id: str | None = None,
             rpc_factor: float = 1.0, extra: float = 0.0, deadline: float | None = None,
-            check: bool = True):
-        """Run one crictl sub-command; a non-zero exit raises :class:`CriStageError`."""
-        result = self.transport.run(
-            self.argv(*args), timeout=deadline or self.deadline(rpc_factor=rpc_factor, extra=extra))
-        if check and result.exit_code != 0:
-            raise CriStageError.from_result(stage, result, object_id=object_id)
-        return result
+            check: bool = True, repeatable: bool = False):
+        """Run one crictl sub-command; a non-zero exit raises :class:`CriStageError`.
+
+        ``repeatable=True`` repeats the whole call on a transient transport failure and
+        while containerd is unreachable (then also with ``check=False``); every attempt is
+        a separate ``transport.run`` (one report step each).
+        """
+        argv = self.argv(*args)
+        timeout = deadline or self.deadline(rpc_factor=rpc_factor, extra=extra)
+
+        def once():
+            result = self.transport.run(argv, timeout=timeout)
+            if result.exit_code != 0 and (check or repeatable):
+                err = CriStageError.from_result(stage, result, object_id=object_id)
+                if check or err.grpc_code == "Unavailable":
+                    raise err
+            return result
+
+        if not repeatable:
+            return once()
+        return self.retry.call(once, what=f"crictl {stage}", host=self._host,
+                               classify=self._classify)
+
+    @property
+    def _host(self) -> str:
+        return getattr(getattr(self.transport, "target", None), "name", "")
+
+    @staticmethod
+    def _classify(exc: BaseException) -> str | None:
+        """``runtime``: containerd unreachable; ``transient``: the way to the host; else final."""
+        if isinstance(exc, CriStageError):
+            return "runtime" if exc.grpc_code == "Unavailable" else None
+        return "transient" if is_transient(exc) else None
+
+    def _run_to_completion(self, stage: str, *args: str, object_id: str,
+                           **kw) -> object | None:
+        """A repeatable step whose "not found" after a repeat means an earlier attempt,
+        whose answer was lost, already did it: returns None then."""
+        attempts = 0
+
+        def once():
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self.run(stage, *args, object_id=object_id, **kw)
+            except CriStageError as exc:
+                if attempts > 1 and says_not_found(exc):
+                    log.info("%s: crictl %s %s: not found on attempt %d; an earlier attempt "
+                             "did it", self._host, stage, object_id, attempts)
+                    return None
+                raise
+
+        return self.retry.call(once, what=f"crictl {stage}", host=self._host,
+                               classify=self._classify)
+
+    def _reconciled(self, stage: str, what: str, attempt: Callable[[], str],
+                    find: Callable[[], str | None], *, in_flight: re.Pattern,
+                    budget: float) -> str:
+        """Run a step that must not happen twice (runp/create/start).
+
+        After a failure that leaves it unknown whether the runtime acted (a transient
+        transport error, containerd unreachable), ``find()`` looks at the host: what it
+        finds is the result; only when nothing is found is the step run again.  A repeat
+        refused because an earlier attempt of ours holds the name or is still starting
+        (``in_flight``) waits for that attempt, at most ``budget`` seconds.  Any other
+        error is the runtime's answer and is raised at once.
+        """
+        policy = self.retry
+        started = time.monotonic()
+        failures = waits = 0
+        while True:
+            try:
+                return attempt()
+            except Exception as exc:
+                kind = self._classify(exc)
+                if kind is None:
+                    if not (failures and isinstance(exc, CriStageError)
+                            and in_flight.search(exc.runtime_message)):
+                        raise
+                    waits += 1
+                    if time.monotonic() - started > budget or \
+                            waits >= RUNTIME_ATTEMPTS_FACTOR * policy.attempts:
+                        note_attempts(exc, failures + waits, what)
+                        raise
+                    reason = "an earlier attempt is still at work"
+                else:
+                    failures += 1
+                    elapsed = time.monotonic() - started
+                    if not (failures < policy.attempts
+                            or (kind == "runtime" and elapsed < policy.runtime_wait
+                                and failures < RUNTIME_ATTEMPTS_FACTOR * policy.attempts)):
+                        note_attempts(exc, failures, what)
+                        raise
+                    reason = _first_line(exc)
+                pause = policy.delay(max(1, failures))
+                log.info("%s: %s failed on attempt %d/%d (%s); looking whether it happened, "
+                         "in %.2fs", self._host, what, failures, policy.attempts, reason, pause)
+                policy.sleep(pause)
+            found = find()
+            if found is not None:
+                log.info("%s: %s: an earlier attempt did it (%s); not running it again",
+                         self._host, what, found)
+                return found
+            log.info("%s: %s: it did not happen; running it again", self._host, what)
 
     def _expect_id(self, stage: str, result, expected: str | None = None) -> str:
         lines = [line.strip() for line in result.stdout.splitlines() if line.strip()]
@@ -209,7 +337,9 @@ class Crictl:
     def _ensure_dir(self) -> None:
         if self._dir_ready:
             return
-        result = self.transport.run(["mkdir", self.remote_dir], timeout=60.0 + self.margin)
+        # Repeatable: a second mkdir answers "already exists", which is accepted.
+        result = run_repeatable(self.transport, ["mkdir", self.remote_dir],
+                                timeout=60.0 + self.margin)
         if result.exit_code != 0 and "already exists" not in (result.stderr + result.stdout):
             raise RemoteCommandError(result, hint=f"the harness keeps CRI config files in "
                                                   f"{self.remote_dir}; check that it can be created")
@@ -239,7 +369,8 @@ class Crictl:
     # --- images ---------------------------------------------------------------------
     def pull(self, image: str, *, timeout: float = DEFAULT_PULL_TIMEOUT) -> str:
         """Pull ``image``; returns the image reference the runtime reports."""
-        result = self.run("pull", "pull", image, object_id=image, deadline=timeout + self.margin)
+        result = self.run("pull", "pull", image, object_id=image, deadline=timeout + self.margin,
+                          repeatable=True)
         m = re.search(r"Image is up to date for (\S+)", result.stdout)
         if not m:
             raise CrictlOutputError("pull", "image reference", result)
@@ -252,7 +383,7 @@ class Crictl:
         name gains ``docker.io/``), so a locally imported image is found under its name.
         """
         args = ["images", "-o", "json"] + ([ref] if ref else [])
-        result = self.run("images", *args, object_id=ref)
+        result = self.run("images", *args, object_id=ref, repeatable=True)
         data = load_json("images", result)
         if not isinstance(data, dict) or not isinstance(data.get("images", []), list):
             raise CrictlOutputError("images", "JSON object with an images list", result)
@@ -269,21 +400,36 @@ class Crictl:
             args += ["--runtime", runtime_handler]
         if cancel_timeout:
             args += ["--cancel-timeout", go_duration(cancel_timeout)]
-        result = self.run("runp", *args, path, object_id=spec.name, rpc_factor=2.0)
-        return PodRef(self._expect_id("runp", result), spec, runtime_handler, path)
+
+        def attempt() -> str:
+            result = self.run("runp", *args, path, object_id=spec.name, rpc_factor=2.0)
+            return self._expect_id("runp", result)
+
+        def find() -> str | None:
+            # The uid is unique to this spec: a pod with it is the one this call asked for.
+            name = spec.name if _PLAIN_NAME.match(spec.name) else None
+            for pod in self.pods(name=name):
+                if pod.uid == spec.uid and pod.name == spec.name:
+                    return pod.id
+            return None
+
+        pod_id = self._reconciled("runp", f"crictl runp {spec.name}", attempt, find,
+                                  in_flight=_RESERVED, budget=self.deadline(rpc_factor=2.0))
+        return PodRef(pod_id, spec, runtime_handler, path)
 
     def stopp(self, pod: PodRef | str) -> None:
         pod_id = _id_of(pod)
-        result = self.run("stopp", "stopp", pod_id, object_id=pod_id)
-        if f"Stopped sandbox {pod_id}" not in result.stdout:
+        result = self._run_to_completion("stopp", "stopp", pod_id, object_id=pod_id)
+        if result is not None and f"Stopped sandbox {pod_id}" not in result.stdout:
             raise CrictlOutputError("stopp", f"'Stopped sandbox {pod_id}'", result)
 
     def rmp(self, pod: PodRef | str, *, force: bool = False) -> None:
         pod_id = _id_of(pod)
         args = ["rmp"] + (["--force"] if force else []) + [pod_id]
         # PodSandboxStatus, (StopPodSandbox when forced), RemovePodSandbox
-        result = self.run("rmp", *args, object_id=pod_id, rpc_factor=3.0 if force else 2.0)
-        if f"Removed sandbox {pod_id}" not in result.stdout:
+        result = self._run_to_completion("rmp", *args, object_id=pod_id,
+                                         rpc_factor=3.0 if force else 2.0)
+        if result is not None and f"Removed sandbox {pod_id}" not in result.stdout:
             raise CrictlOutputError("rmp", f"'Removed sandbox {pod_id}'", result)
 
     def inspectp(self, pod: PodRef | str) -> PodStatus:
@@ -297,7 +443,7 @@ class Crictl:
         if not ids:
             return []
         result = self.run("inspectp", "inspectp", "--output", "json", *ids,
-                          object_id=" ".join(ids))
+                          object_id=" ".join(ids), repeatable=True)
         data = load_json("inspectp", result)
         try:
             return [PodStatus.from_json(o) for o in status_objects(data)]
@@ -312,7 +458,7 @@ class Crictl:
             args += ["--name", name]
         if state:
             args += ["--state", state]
-        result = self.run("pods", *args)
+        result = self.run("pods", *args, repeatable=True)
         data = load_json("pods", result)
         if not isinstance(data, dict):
             raise CrictlOutputError("pods", "{\"items\": [...]}", result)
@@ -336,21 +482,51 @@ class Crictl:
         path = self.upload(f"ctr-{pod.spec.name}-{spec.name}-{self._files}.json",
                            spec.render(self.run_id))
         args = ["create"] + (["--with-pull"] if with_pull else []) + [pod.id, path, pod_path]
-        result = self.run("create", *args, object_id=spec.name)
-        return ContainerRef(self._expect_id("create", result), pod, spec, path)
+
+        def attempt() -> str:
+            return self._expect_id("create", self.run("create", *args, object_id=spec.name))
+
+        def find() -> str | None:
+            # Container names are unique within a pod while the container exists.
+            name = spec.name if _PLAIN_NAME.match(spec.name) else None
+            for c in self.ps(pod=pod.id, name=name):
+                if c.name == spec.name and c.attempt == spec.attempt:
+                    return c.id
+            return None
+
+        cid = self._reconciled("create", f"crictl create {spec.name} in {pod.id}", attempt,
+                               find, in_flight=_RESERVED, budget=self.deadline())
+        return ContainerRef(cid, pod, spec, path)
 
     def start(self, container: ContainerRef | str) -> None:
         cid = _id_of(container)
-        result = self.run("start", "start", cid, object_id=cid)
-        self._expect_id("start", result, cid)
+
+        def attempt() -> str:
+            return self._expect_id("start", self.run("start", "start", cid, object_id=cid), cid)
+
+        def find() -> str | None:
+            status = self.inspect(cid)
+            if status.state == CONTAINER_CREATED:
+                return None  # the start did not happen
+            if status.exited and status.reason == START_ERROR_REASON:
+                # The runtime refused the start; its answer was lost on the way back, and
+                # containerd kept it in the container's status.
+                raise CriStageError("start", status.message or status.reason, object_id=cid,
+                                    grpc_code="Unknown")
+            return cid
+
+        self._reconciled("start", f"crictl start {cid}", attempt, find,
+                         in_flight=_START_CONFLICT, budget=self.deadline())
 
     def exec(self, container: ContainerRef | str, argv: Sequence[str], *,
-             timeout: float = DEFAULT_EXEC_TIMEOUT) -> ExecResult:
+             timeout: float = DEFAULT_EXEC_TIMEOUT, repeatable: bool = False) -> ExecResult:
         """ExecSync ``argv``; the command's own exit code comes back, not crictl's 1.
 
         A command that outlives ``timeout`` (whole seconds, crictl's ``exec --timeout``)
         raises :class:`CriExecTimeout`; a refusal by the runtime raises
-        :class:`CriStageError` with stage ``exec``.
+        :class:`CriStageError` with stage ``exec``.  ``repeatable=True`` (a command that
+        only observes: running it twice changes nothing) runs it again after a transient
+        failure or while containerd is unreachable; a command with an effect must not be.
         """
         cid = _id_of(container)
         argv = [str(a) for a in argv]
@@ -358,7 +534,7 @@ class Crictl:
             raise ValueError("exec needs a command")
         seconds = max(1, math.ceil(timeout))
         result = self.run("exec", "exec", "--sync", "--timeout", str(seconds), cid, *argv,
-                          object_id=cid, extra=seconds, check=False)
+                          object_id=cid, extra=seconds, check=False, repeatable=repeatable)
         if result.exit_code == 0:
             out, err = split_exec_output(result.stdout)
             return ExecResult(0, out, err, result)
@@ -404,7 +580,7 @@ class Crictl:
         if not ids:
             return []
         result = self.run("inspect", "inspect", "--output", "json", *ids,
-                          object_id=" ".join(ids))
+                          object_id=" ".join(ids), repeatable=True)
         data = load_json("inspect", result)
         try:
             return [ContainerStatus.from_json(o) for o in status_objects(data)]
@@ -423,7 +599,7 @@ class Crictl:
             args += ["--name", name]
         if state:
             args += ["--state", state]
-        result = self.run("ps", *args)
+        result = self.run("ps", *args, repeatable=True)
         data = load_json("ps", result)
         if not isinstance(data, dict):
             raise CrictlOutputError("ps", "{\"containers\": [...]}", result)
@@ -433,33 +609,37 @@ class Crictl:
         """The container's log (stdout and stderr streams as crictl splits them)."""
         cid = _id_of(container)
         args = ["logs"] + (["--tail", str(tail)] if tail is not None else []) + [cid]
-        result = self.run("logs", *args, object_id=cid)
+        result = self.run("logs", *args, object_id=cid, repeatable=True)
         return LogsResult(result.stdout, result.stderr, result)
 
     def stop(self, container: ContainerRef | str, *, timeout: int | None = None) -> None:
         """StopContainer; ``timeout`` is the grace period in whole seconds (``stop -t``)."""
         cid = _id_of(container)
         args = ["stop"] + (["--timeout", str(int(timeout))] if timeout is not None else []) + [cid]
-        result = self.run("stop", *args, object_id=cid, extra=float(timeout or 0))
-        self._expect_id("stop", result, cid)
+        result = self._run_to_completion("stop", *args, object_id=cid,
+                                         extra=float(timeout or 0))
+        if result is not None:
+            self._expect_id("stop", result, cid)
 
     def rm(self, container: ContainerRef | str, *, force: bool = False) -> None:
         cid = _id_of(container)
         args = ["rm"] + (["--force"] if force else []) + [cid]
         # ContainerStatus, (StopContainer when forced), RemoveContainer
-        result = self.run("rm", *args, object_id=cid, rpc_factor=3.0 if force else 2.0)
-        self._expect_id("rm", result, cid)
+        result = self._run_to_completion("rm", *args, object_id=cid,
+                                         rpc_factor=3.0 if force else 2.0)
+        if result is not None:
+            self._expect_id("rm", result, cid)
 
     # --- runtime --------------------------------------------------------------------
     def info(self) -> RuntimeInfo:
-        result = self.run("info", "info", "--output", "json")
+        result = self.run("info", "info", "--output", "json", repeatable=True)
         data = load_json("info", result)
         if not isinstance(data, dict):
             raise CrictlOutputError("info", "runtime status", result)
         return RuntimeInfo.from_json(data)
 
     def version(self) -> RuntimeVersion:
-        result = self.run("version", "version")
+        result = self.run("version", "version", repeatable=True)
         v = RuntimeVersion.from_text(result.stdout)
         if not v.runtime_name:
             raise CrictlOutputError("version", "runtime version", result)
@@ -483,11 +663,33 @@ class Crictl:
             problems.append(exc)
         if self._dir_ready:
             try:
-                result = self.transport.run(["del", "/q", self.remote_dir],
-                                            timeout=60.0 + self.margin)
+                result = run_repeatable(self.transport, ["del", "/q", self.remote_dir],
+                                        timeout=60.0 + self.margin)
                 if result.exit_code != 0:
                     problems.append(RemoteCommandError(result))
             except HarnessError as exc:
                 problems.append(exc)
             self._pod_files.clear()
         return problems
+
+
+_NOT_FOUND = re.compile(r"rpc error: code = NotFound desc = ")
+
+
+def says_not_found(exc: BaseException) -> bool:
+    """The runtime does not know the object: gRPC NotFound in crictl's error, also when
+    crictl ends with a summary (``rm``: "unable to remove container(s)") after the
+    per-object error that carries the code."""
+    if not isinstance(exc, CriStageError):
+        return False
+    if exc.grpc_code == "NotFound":
+        return True
+    result = exc.result
+    return exc.grpc_code is None and result is not None and \
+        bool(_NOT_FOUND.search(result.stderr or ""))
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= 200 else line[:199] + "…"

@@ -14,6 +14,9 @@ lines with a class of "space or not space" (:data:`_ANY`) instead of ``(?s)`` an
 
 The rules, in order (the first that applies wins):
 
+* An error raised because a repeatable operation ran out of attempts (transient failures
+  only, harness/transport/retry.py ``is_exhausted``) -> infrastructure, whatever its type:
+  the host never gave an answer; it must neither pass nor read as a regression.
 * ``AssertionError`` / ``pytest.fail``: a product check did not hold -> runtime regression.
 * ``CriStageError``: the runtime refused a stage the scenario did not expect it to refuse
   (an expected refusal is caught by ``pytest.raises`` and never reaches us) -> runtime
@@ -85,11 +88,14 @@ def _direct(exc: BaseException) -> str | None:
         TransportError,
     )
     from harness.plugin.leasing import LeaseTimeout
+    from harness.transport.retry import is_exhausted
     from harness.windows.errors import WindowsHostError
 
     for exc_type, failure_class in _registered:
         if isinstance(exc, exc_type):
             return failure_class
+    if is_exhausted(exc):
+        return INFRASTRUCTURE
     if isinstance(exc, (AssertionError, pytest.fail.Exception)):
         return RUNTIME_REGRESSION
     if isinstance(exc, CriStageError):

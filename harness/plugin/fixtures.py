@@ -4,7 +4,8 @@ Lifetimes:
 
 * ``hpc_host`` (session, one per worker): the first test that needs a host leases one
   (:class:`~harness.plugin.leasing.HostPool`), provisions it once per run
-  (:mod:`.provisioning`) and keeps the connection for the worker's session.
+  (:mod:`.provisioning`) and keeps the connection for the worker's session; the worker that
+  provisioned it lists what earlier runs left there (:mod:`.leftovers`).
 * every test that uses the host holds a lease slot for its duration (the autouse guard below,
   which first skips the test when its markers exclude the host, :mod:`.markers`).
 * ``pods`` (function): what it created is removed after the test, pass or fail; with
@@ -25,6 +26,7 @@ import pytest
 
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, Lease, Leaser
+from harness.plugin.leftovers import survey_host
 from harness.plugin.markers import ISOLATIONS, check_markers, marked, skip_reason
 from harness.plugin.options import SETTINGS
 from harness.plugin.pods import PodFactory
@@ -73,6 +75,8 @@ def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> I
         host = open_host(hpc_pool.targets[lease.host], bundle, run_id=hpc_run.run_id,
                          run_dir=hpc_run.run_dir, who=worker_id(pytestconfig),
                          wrap=_transport_wrapper())
+        if host.provisioned.here:  # once per host and run: report what earlier runs left
+            survey_host(host, hpc_run.run_dir)
     yield host
     host.close()
 

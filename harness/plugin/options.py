@@ -40,6 +40,8 @@ class Settings:
     lease_dir: Path | None  # None: a folder of this run (see targets.py)
     lease_timeout: float
     targets: tuple = ()  # the inventory's Targets, selected; empty for simulated hosts
+    sim_faults: object = None  # harness.sim.faults.FaultPlan of --sim-faults, or None
+    sim_latency: object = None  # harness.sim.latency.LatencyModel of --sim-latency, or None
 
     @property
     def simulated(self) -> bool:
@@ -72,6 +74,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "no-capability, or a .py file defining FLAVOR (default: current)")
     group.addoption("--sim-build", metavar="N", default=None,
                     help=f"Windows build the simulated hosts report (default: {SIM_BUILD})")
+    group.addoption("--sim-faults", metavar="SPEC", default=None,
+                    help="inject faults into the simulated hosts: rate=R[,seed=N]"
+                         "[,kinds=K1+K2] (harness/sim/faults.py)")
+    group.addoption("--sim-latency", metavar="SPEC", default=None,
+                    help="latency model of the simulated hosts, e.g. realistic,scale=0.05 "
+                         "(harness/sim/latency.py)")
     group.addoption("--lease-dir", metavar="DIR", default=None,
                     help="folder of the host lease locks; share it between runs that share "
                          "hosts (default: a folder of this run)")
@@ -88,7 +96,8 @@ def read_settings(config: pytest.Config) -> Settings:
     opt = config.getoption
     inventory = _path_option(opt("--inventory"), "--inventory")
     names = _names(opt("--hpc-hosts"))
-    sim_given = [flag for flag in ("--sim-hosts", "--sim-flavor", "--sim-build")
+    sim_given = [flag for flag in ("--sim-hosts", "--sim-flavor", "--sim-build",
+                                   "--sim-faults", "--sim-latency")
                  if opt(flag) is not None]
     if inventory is not None and sim_given:
         raise pytest.UsageError(f"{sim_given[0]}: applies to simulated hosts only; "
@@ -110,6 +119,8 @@ def read_settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError(f"--hpc-hosts: no simulated host named {unknown[0]!r} "
                                     f"(hosts: {', '.join(known)})")
     bundle = _path_option(opt("--bundle"), "--bundle")
+    if bundle is not None:
+        _check_bundle(bundle)
     try:
         profile = load_profile(opt("--profile"))
     except ConfigError as exc:
@@ -118,6 +129,9 @@ def read_settings(config: pytest.Config) -> Settings:
     if run_id is not None:
         _check_run_id(run_id)
     lease_dir = opt("--lease-dir")
+    if lease_dir and Path(lease_dir).expanduser().exists() and \
+            not Path(lease_dir).expanduser().is_dir():
+        raise pytest.UsageError(f"--lease-dir: {lease_dir} exists and is not a folder")
     timeout = opt("--lease-timeout")
     return Settings(
         inventory=inventory, host_names=names, bundle=bundle, profile=profile,
@@ -125,7 +139,30 @@ def read_settings(config: pytest.Config) -> Settings:
         sim_hosts=sim_hosts, sim_flavor=sim_flavor, sim_build=sim_build,
         lease_dir=Path(lease_dir).expanduser().resolve() if lease_dir else None,
         lease_timeout=_seconds(timeout) if timeout is not None else LEASE_TIMEOUT,
-        targets=targets)
+        targets=targets, sim_faults=_sim_faults(opt("--sim-faults")),
+        sim_latency=_sim_latency(opt("--sim-latency")))
+
+
+def _sim_faults(spec: str | None) -> object:
+    if spec is None:
+        return None
+    from harness.sim.faults import FaultPlan
+
+    try:
+        return FaultPlan.parse(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--sim-faults: {exc}") from None
+
+
+def _sim_latency(spec: str | None) -> object:
+    if spec is None:
+        return None
+    from harness.sim.latency import LatencyModel  # imported late: a sim-only module
+
+    try:
+        return LatencyModel.parse(spec)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--sim-latency: {exc}") from None
 
 
 def _path_option(value: str | None, flag: str) -> Path | None:
@@ -135,6 +172,17 @@ def _path_option(value: str | None, flag: str) -> Path | None:
     if not path.is_file():
         raise pytest.UsageError(f"{flag}: {value} is not a file")
     return path
+
+
+def _check_bundle(bundle: Path) -> None:
+    """The whole manifest, hashes included, before any host is contacted (a bad bundle
+    must change nothing on a host)."""
+    from harness.runtime.bundle import load_bundle
+
+    try:
+        load_bundle(bundle)
+    except ConfigError as exc:
+        raise pytest.UsageError(f"--bundle: {exc}") from None
 
 
 def _names(value: str | None) -> tuple[str, ...]:

@@ -18,7 +18,8 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 
-from harness.cri import ContainerSpec, ContainerStatus, CriStageError, ExecResult, PodSpec
+from harness.cri import ContainerSpec, ContainerStatus, ExecResult, PodSpec
+from harness.cri.crictl import says_not_found
 from harness.cri.status import PodStatus
 from harness.errors import HarnessError
 from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
@@ -61,9 +62,16 @@ class Container:
         self.started = True
         return self
 
-    def exec(self, argv: Sequence[str], timeout: float = 60) -> ExecResult:
-        """Run ``argv`` in the container (``crictl exec -s``); the command's own exit code."""
-        return self._crictl.exec(self.ref, argv, timeout=timeout)
+    def exec(self, argv: Sequence[str], timeout: float = 60, *,
+             repeatable: bool = True) -> ExecResult:
+        """Run ``argv`` in the container (``crictl exec -s``); the command's own exit code.
+
+        Scenario commands observe (``whoami``, ``dir``, ``ipconfig``, ``type``...), so an
+        exec is run again after a transient failure by default; pass ``repeatable=False``
+        for a command whose effect a repeat would change (it then fails on the first
+        transient error, as infrastructure).
+        """
+        return self._crictl.exec(self.ref, argv, timeout=timeout, repeatable=repeatable)
 
     def inspect(self) -> ContainerStatus:
         return self._crictl.inspect(self.ref)
@@ -223,7 +231,7 @@ def _remove(problems: list[HarnessError], stop, remove) -> None:
 
 
 def _not_found(exc: HarnessError) -> bool:
-    return isinstance(exc, CriStageError) and exc.grpc_code == "NotFound"
+    return says_not_found(exc)
 
 
 __all__ = ["HANDLERS", "Container", "Pod", "PodFactory"]

@@ -17,11 +17,15 @@ until a profile says what to expect::
 
 Keys are dotted names; unquoted dotted keys (TOML sub-tables) mean the same.  A key in
 neither table is an error when a scenario checks it, so a typo never passes.  In a profile
-that ``extends`` another, a key given in one table leaves the other table.
+that ``extends`` another, a key given in one table leaves the other table, and every key must
+be one of the base's: a misspelt override would otherwise change nothing, silently.  Expected
+values are strings, numbers, booleans or lists of them (what a scenario can observe); a
+profile with no keys at all is refused rather than failing every scenario later.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import re
 import tomllib
@@ -90,7 +94,8 @@ def profile_path(value: str) -> Path:
     if value.endswith(".toml") or "/" in value or "\\" in value:
         return Path(value).expanduser().resolve()
     if not _NAME.match(value):
-        raise ProfileError(f"--profile: {value!r} is neither a profile name nor a .toml path")
+        raise ProfileError(f"{value!r} is neither a profile name nor a .toml path",
+                           hint="a name in fixtures/profiles (e.g. current) or a .toml file")
     return PROFILES_DIR / f"{value}.toml"
 
 
@@ -113,12 +118,16 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
         known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))) or "none"
         raise ProfileError(f"{path}: profile file does not exist",
                            hint=f"profiles in {PROFILES_DIR}: {known}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: profile is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
         raise ProfileError(f"{path}: cannot parse: {exc}") from None
+    except OSError as exc:  # a folder, no permission...: one line, never a traceback
+        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
     unknown = sorted(set(raw) - _TOP)
     if unknown:
-        raise ProfileError(f"{path}: {unknown[0]}: unknown table (expected [profile], [expect], "
-                           f"[unverified])")
+        raise ProfileError(f"{path}: {unknown[0]}: unknown table or key (expected [profile], "
+                           f"[expect], [unverified])")
     meta = raw.get("profile", {})
     if not isinstance(meta, dict):
         raise ProfileError(f"{path}: profile: must be a table")
@@ -131,7 +140,14 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     for key, val in (("name", name), ("description", description)):
         if not isinstance(val, str):
             raise ProfileError(f"{path}: profile.{key}: must be a string (got {val!r})")
+    if not name.strip():
+        raise ProfileError(f"{path}: profile.name: must not be empty")
     expect = _flatten(raw.get("expect", {}), "expect", path)
+    for key, val in expect.items():
+        if not _plain(val):
+            raise ProfileError(f"{path}: expect.{key}: {type(val).__name__} values cannot be "
+                               f"compared with what a scenario observes",
+                               hint="use a string, a number, true/false, or a list of those")
     unverified = _flatten(raw.get("unverified", {}), "unverified", path)
     for key, why in unverified.items():
         if not isinstance(why, str) or not why.strip():
@@ -144,13 +160,38 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     if extends is not None:
         if not isinstance(extends, str) or not extends:
             raise ProfileError(f"{path}: profile.extends: must be a profile name or path")
-        base = load_profile(_relative(extends, path.parent), _seen=(*_seen, path))
+        base_path = _relative(extends, path.parent)
+        if not base_path.is_file() and base_path not in _seen:
+            raise ProfileError(f"{path}: profile.extends: {extends!r}: no such profile "
+                               f"({base_path} does not exist)")
+        base = load_profile(base_path, _seen=(*_seen, path))
+        # A key the base does not know is a typo that would silently override nothing: the
+        # scenario keeps reading the base's value.
+        known = set(base.expect) | set(base.unverified)
+        for table, keys in (("expect", expect), ("unverified", unverified)):
+            new = sorted(set(keys) - known)
+            if new:
+                close = difflib.get_close_matches(new[0], sorted(known), n=1)
+                raise ProfileError(f"{path}: {table}.{new[0]}: unknown behaviour key (profile "
+                                   f"{base.name!r} it extends has no such key)",
+                                   hint=f"did you mean {close[0]!r}?" if close else
+                                   f"keys are those of {base.path}")
         merged_expect = {k: v for k, v in base.expect.items() if k not in unverified}
         merged_unverified = {k: v for k, v in base.unverified.items() if k not in expect}
         expect = {**merged_expect, **expect}
         unverified = {**merged_unverified, **unverified}
+    if not expect and not unverified:
+        raise ProfileError(f"{path}: no behaviour keys: add an [expect] or [unverified] table "
+                           f"(or profile.extends)")
     return Profile(name=name, description=description, path=path,
                    expect=MappingProxyType(expect), unverified=MappingProxyType(unverified))
+
+
+def _plain(value: Any) -> bool:
+    """A value a scenario can observe: TOML dates, times and empty tables never are."""
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    return isinstance(value, str | int | float | bool)
 
 
 def _flatten(table: Any, where: str, path: Path, prefix: str = "") -> dict[str, Any]:
@@ -163,6 +204,8 @@ def _flatten(table: Any, where: str, path: Path, prefix: str = "") -> dict[str, 
             raise ProfileError(f"{path}: {where}.{full!r}: a behaviour key is dotted words "
                                f"(letters, digits, '_' and '-')")
         if isinstance(value, dict):
+            if not value:
+                raise ProfileError(f"{path}: {where}.{full}: empty table (a key needs a value)")
             out.update(_flatten(value, where, path, f"{full}."))
         else:
             out[full] = value

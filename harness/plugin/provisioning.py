@@ -41,6 +41,7 @@ def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
                        timeout: float = PROVISION_TIMEOUT) -> Provisioned:
     """Provision ``windows`` (a WindowsHost) with ``bundle`` unless this run already did."""
     from harness.runtime.provision import provision_host
+    from harness.transport.retry import policy_of
 
     name = windows.name
     run_dir = Path(run_dir)
@@ -62,7 +63,11 @@ def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
                                    hint="see that worker's first error for the details")
             return Provisioned(name, bundle.digest, done["summary"], here=False)
         try:
-            summary = provision_host(windows, bundle).to_dict()
+            # Provisioning converges (each step checks what is there first), so a transient
+            # failure runs it again as a whole (harness/transport/retry.py).
+            summary = policy_of(windows.transport).call(
+                lambda: provision_host(windows, bundle), what="provision the host",
+                host=name).to_dict()
         except HarnessError as exc:
             records[bundle.digest] = {"error": str(exc), "by": who}
             _write_json(path, records)

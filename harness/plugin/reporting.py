@@ -49,7 +49,14 @@ import pytest
 from harness.config.secrets import redact
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
-from harness.transport.base import DEFAULT_TIMEOUT, CommandResult, Stdin, Transport
+from harness.transport import retry as _retry
+from harness.transport.base import (
+    DEFAULT_TIMEOUT,
+    CommandResult,
+    Stdin,
+    Transport,
+    run_repeatable,
+)
 
 log = logging.getLogger("harness.plugin.reporting")
 
@@ -196,8 +203,20 @@ class ReportingTransport(Transport):
         return (short_title(label),
                 f"powershell.exe -EncodedCommand <bootstrap.ps1> < {label}", stdin)
 
+    @property
+    def retry_policy(self):
+        """The wrapped transport's policy: retries are driven from here (one step each)."""
+        return _retry.policy_of(self.inner)
+
+    @retry_policy.setter
+    def retry_policy(self, policy) -> None:
+        self.inner.retry_policy = policy
+
     def run(self, command, *, timeout: float = DEFAULT_TIMEOUT, stdin: Stdin = None,
-            check: bool = False) -> CommandResult:
+            check: bool = False, repeatable: bool = False) -> CommandResult:
+        if repeatable:
+            # The attempts loop over this method, so each one is its own step and transcript.
+            return run_repeatable(self, command, timeout=timeout, stdin=stdin, check=check)
         line = self.inner.command_line(command)
         title, shown, stdin = self._describe(line, stdin)
         started = time.monotonic()
@@ -270,12 +289,25 @@ class ReportingTransport(Transport):
         return res
 
     def put(self, local_path, remote_path: str, *, timeout: float | None = None):
-        return self._transfer("put", local_path, remote_path,
-                              lambda: self.inner.put(local_path, remote_path, timeout=timeout))
+        return self._attempts("put", local_path, remote_path, "_put",
+                              lambda f: f(local_path, remote_path, timeout=timeout))
 
     def get(self, remote_path: str, local_path, *, timeout: float | None = None):
-        return self._transfer("get", local_path, remote_path,
-                              lambda: self.inner.get(remote_path, local_path, timeout=timeout))
+        return self._attempts("get", local_path, remote_path, "_get",
+                              lambda f: f(remote_path, local_path, timeout=timeout))
+
+    def _attempts(self, verb: str, local, remote: str, once_name: str, call):
+        """A transfer, one step per attempt: the inner transport's single attempt
+        (``_put``/``_get``) retried here when it has one, else its own ``put``/``get``."""
+        once = getattr(type(self.inner), once_name, None)
+        whole = getattr(type(self.inner), verb, None)
+        if once is None or once is getattr(Transport, once_name) or \
+                whole is not getattr(Transport, verb):
+            return self._transfer(verb, local, remote, lambda: call(getattr(self.inner, verb)))
+        return self.retry_policy.call(
+            lambda: self._transfer(verb, local, remote,
+                                   lambda: call(getattr(self.inner, once_name))),
+            what=f"{verb} {remote}", host=getattr(self.target, "name", ""))
 
     def close(self) -> None:
         self.inner.close()

@@ -1,10 +1,17 @@
 """The end-of-run sweep: remove whatever this run id still has on its hosts.
 
-Every test removes its own pods (:mod:`.pods`); the sweep catches what a crashed worker, an
-interrupted test or a refused removal left behind, by the run-id label every CRI object of
-the run carries (docs/internals.md "Runtime under test").  It runs in the controller after
-all workers have finished, on the hosts this run provisioned.  Pods kept for a failed test
-(``--keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared.
+Every test removes its own pods (:mod:`.pods`); the sweep catches what a crashed (killed)
+worker, an interrupted test (Ctrl-C, SIGTERM: :mod:`.signals`) or a refused removal left
+behind, by the run-id label every CRI object of the run carries (docs/internals.md "Runtime
+under test").  It runs in the controller's ``pytest_sessionfinish`` (:mod:`.targets`),
+which pytest calls on a pass, a failure and a KeyboardInterrupt alike, after xdist has
+stopped every worker (its own ``pytest_sessionfinish`` terminates them, and ours is
+``trylast``), on the hosts this run provisioned.  It is ``hpc-e2e clean --run-id <this
+run>`` (:func:`harness.commands.clean.clean_host`), so pods without the harness's label are
+never touched and the run's folder of CRI files goes too.  Pods kept for a failed test
+(``--keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared,
+with their run folder.  Only a controller killed outright (SIGKILL) skips it: then
+``hpc-e2e clean`` removes what is left, and the next run reports it (:mod:`.leftovers`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ class SweepResult:
     problems: list[str] = field(default_factory=list)
     kept: dict[str, list[str]] = field(default_factory=dict)  # host -> pod ids kept
     removed: dict[str, int] = field(default_factory=dict)  # host -> pods swept
+    containers: dict[str, int] = field(default_factory=dict)  # host -> their containers
 
 
 def record_kept(run_dir: str | Path, worker: str, host: str, pod_ids: list[str],
@@ -46,11 +54,11 @@ def read_kept(run_dir: str | Path) -> dict[str, set[str]]:
 
 def sweep_run(config, run) -> SweepResult:
     """Remove this run's leftovers from every host it provisioned; never raises."""
-    from harness.cri import Crictl
+    from harness.commands import per_host
+    from harness.commands.clean import clean_host
     from harness.plugin.provisioning import provisioned_hosts
     from harness.plugin.targets import targets
     from harness.runtime import RuntimeLayout, load_bundle
-    from harness.transport import open_transport
 
     result = SweepResult()
     try:
@@ -63,32 +71,23 @@ def sweep_run(config, run) -> SweepResult:
     except HarnessError as exc:
         result.problems.append(f"cannot sweep run {run.run_id}: {exc}")
         return result
-    for name in hosts:
-        target = by_name.get(name)
-        if target is None:
-            continue
-        keep = kept.get(name, set())
-        leftovers: list[str] = []
-        errors: list[HarnessError] = []
-        try:
-            with open_transport(target) as transport:
-                crictl = Crictl(transport, run_id=run.run_id, crictl_path=layout.crictl_exe,
-                                config_path=layout.crictl_yaml)
-                leftovers = [p.id for p in crictl.pods() if p.id not in keep]
-                if leftovers and not keep:
-                    errors = crictl.cleanup()
-                for pod_id in leftovers if keep else []:
-                    try:
-                        crictl.rmp(pod_id, force=True)
-                    except HarnessError as exc:
-                        errors.append(exc)
-        except HarnessError as exc:
-            errors.append(exc)
-        if leftovers:
-            result.removed[name] = len(leftovers)
-        if keep:
-            result.kept[name] = sorted(keep)
-        result.problems += [f"{name}: {e}" for e in errors]
+    chosen = [by_name[name] for name in hosts if name in by_name]
+    cleaned = per_host(chosen, lambda t: clean_host(t, layout, run_id=run.run_id,
+                                                    spare=kept.get(t.name, set())))
+    for target, host in zip(chosen, cleaned, strict=True):
+        name = target.name
+        gone = [p for p in host.pods if p.action == "removed"]
+        if gone:
+            result.removed[name] = len(gone)
+            result.containers[name] = sum(p.containers for p in gone)
+        if kept.get(name):
+            result.kept[name] = sorted(kept[name])
+        if host.error is not None:
+            result.problems.append(f"{name}: {host.error}")
+        result.problems += [f"{name}: pod {p.pod_id[:13]}: {p.error}" for p in host.pods
+                            if p.action == "failed"]
+        result.problems += [f"{name}: {f['path']}: {f['error']}" for f in host.folders
+                            if f["action"] == "failed"]
     return result
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from harness.config.target import Labels, Target
+from harness.config.target import Labels, RetrySettings, Target
 from harness.errors import HarnessError
 from harness.plugin.options import SETTINGS, Settings
 
@@ -29,6 +29,9 @@ log = logging.getLogger("harness.plugin")
 WORKERINPUT_KEY = "hpc_e2e"
 SIM_MAX_LEASES = 4  # a simulated host takes several concurrent pods
 SIM_RESTART_SECONDS = 0.2
+# A simulated host answers in milliseconds: short pauses between retries (a real host's
+# defaults are in harness/config/target.py RetrySettings).
+SIM_RETRY = RetrySettings(base_delay=0.05, max_delay=2.0)
 
 
 @dataclass
@@ -112,7 +115,8 @@ class Controller:
                 profile = HostProfile(name=name.upper(), build=s.sim_build,
                                       restart_seconds=SIM_RESTART_SECONDS)
                 sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
-                              flavor=s.sim_flavor)
+                              flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, name),
+                              latency=s.sim_latency)
                 self.sims.append(sim.start())
                 out.append({"name": name, "build": s.sim_build, "endpoint": dict(sim.endpoint)})
         except BaseException:
@@ -120,6 +124,9 @@ class Controller:
             raise
         log.info("started simulated hosts %s (flavor %s, build %d)", ", ".join(names),
                  s.sim_flavor, s.sim_build)
+        if s.sim_faults is not None or s.sim_latency is not None:
+            log.info("simulated hosts inject faults %s (each host's faults.jsonl), latency %s",
+                     s.sim_faults, s.sim_latency)
         return out
 
     def stop(self) -> None:
@@ -129,6 +136,15 @@ class Controller:
                 sim.stop()
             except Exception:  # stopping must go on for the others
                 log.exception("stopping a simulated host failed")
+
+
+def _host_faults(plan: Any, name: str) -> Any:
+    """sim-N draws from seed + N - 1: hosts fail independently, and still repeatably."""
+    if plan is None:
+        return None
+    import dataclasses
+
+    return dataclasses.replace(plan, seed=plan.seed + int(name.rsplit("-", 1)[1]) - 1)
 
 
 CONTROLLER = pytest.StashKey[Controller]()
@@ -157,7 +173,8 @@ def targets(config: pytest.Config, run: Run) -> list[Target]:
         base = endpoint_target(sim["endpoint"])
         out.append(base.model_copy(update={
             "name": sim["name"], "source": "simulated host (--sim-hosts)",
-            "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES)}))
+            "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES),
+            "retry": SIM_RETRY}))
     return sorted(out, key=lambda t: t.name)
 
 

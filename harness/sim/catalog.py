@@ -87,7 +87,7 @@ _loaded: set[str] = set()
 
 
 def _load_models() -> None:
-    for module in list(MODEL_MODULES):
+    for module in MODEL_MODULES:
         if module not in _loaded:
             importlib.import_module(module)  # a listed module that is missing is a sim bug
             _loaded.add(module)

@@ -104,7 +104,7 @@ class FileStat:
 
 
 class _Node:
-    __slots__ = ("name", "mtime", "ctime")
+    __slots__ = ("ctime", "mtime", "name")
 
     def __init__(self, name: str):
         self.name = name

@@ -11,6 +11,11 @@ else the Basic one (so ``--ntlm`` wins when both are served).
 find a lab machine from an inventory: URL, user, a password *file* (never the password
 itself on a command line or in JSON), the CA bundle to pin, and the SSH host key.
 
+``faults=`` (a :class:`harness.sim.faults.FaultPlan`) and ``latency=`` (a
+``harness.sim.latency.LatencyModel``) switch on fault injection and delays: they become
+``machine.faults`` (a live :class:`~harness.sim.faults.FaultInjector`, also ``host.faults``,
+recording to ``<state_dir>/faults.jsonl``) and ``machine.latency``.
+
 A restart of the machine (:meth:`Machine.request_restart`) is carried out here as a client
 sees one: every connection drops, the ports refuse connections for the profile's
 ``restart_seconds``, then the same listeners (same ports, certificate and host key) return.
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any, Self
 
 from harness.config.secrets import Secret
+from harness.sim.faults import FaultInjector, FaultPlan
 from harness.sim.ntlm_auth import USER_FILE as NTLM_USER_FILE
 from harness.sim.ntlm_auth import NtlmAuthenticator
 from harness.sim.ssh_server import SSHServer, ensure_host_key
@@ -62,7 +68,8 @@ class SimHost:
                  ssh_port: int | None = 0, user: str = "Administrator",
                  password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
                  flavor: Any = None, limits: WinRMLimits | None = None,
-                 profile: Any = None, ntlm_port: int | None = None):
+                 profile: Any = None, ntlm_port: int | None = None,
+                 faults: FaultPlan | None = None, latency: Any = None):
         if not https and http_port is None and ntlm_port is None:
             raise ValueError("SimHost needs at least one WinRM listener "
                              "(https, http_port or ntlm_port)")
@@ -79,6 +86,9 @@ class SimHost:
         self._flavor = flavor
         self._limits = limits
         self._profile = profile  # a harness.sim.hostmodel.HostProfile for a new machine
+        self._fault_plan = faults
+        self._latency = latency  # a harness.sim.latency.LatencyModel
+        self.faults: FaultInjector | None = None  # live while started with a FaultPlan
         self._owns_machine = machine is None
         self.machine: Any = machine
         self.winrm: WinRMServer | None = None  # the HTTPS listener (HTTP if https=False)
@@ -111,6 +121,10 @@ class SimHost:
             self.machine = Machine(**kwargs)
         else:
             self.machine.add_user(self.user, self.password)
+        if self._fault_plan is not None:
+            self.faults = FaultInjector(self._fault_plan, self.state_dir)
+        self.machine.faults = self.faults
+        self.machine.latency = self._latency
         try:
             self._start_servers()
         except BaseException:
@@ -240,7 +254,8 @@ class SimHost:
 def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
           authorized_key_files: Iterable[str | os.PathLike[str]] = (),
           http_port: int | None = None, flavor: Any = None, profile: Any = None,
-          ntlm_port: int | None = None) -> int:
+          ntlm_port: int | None = None, faults: FaultPlan | None = None,
+          latency: Any = None) -> int:
     """Run a simulated host until SIGINT or SIGTERM (``hpc-e2e sim serve``)."""
     stop = threading.Event()
 
@@ -251,8 +266,11 @@ def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
     try:
         with SimHost(state_dir, winrm_port=port, ssh_port=ssh_port, http_port=http_port,
                      ntlm_port=ntlm_port, authorized_keys=[Path(p) for p in authorized_key_files],
-                     flavor=flavor, profile=profile) as host:
+                     flavor=flavor, profile=profile, faults=faults, latency=latency) as host:
             print(f"simulated host ready; endpoint file: {host.endpoint_file}", flush=True)
+            if host.faults is not None:
+                print(f"injecting faults {host.faults.plan}; record: {host.faults.path}",
+                      flush=True)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -149,6 +149,9 @@ class Machine:
         # not (ecosystem-facts.md §2 table, test 1).
         self.computer_name = self.name.upper()[:15]
         self.cri: Any = None  # the running containerd's CriRuntime, set by its service program
+        self.cri_state: Any = None  # CRI state a crashed containerd left (programs/containerd.py)
+        self.faults: Any = None  # harness.sim.faults.FaultInjector, set by SimHost
+        self.latency: Any = None  # harness.sim.latency.LatencyModel, set by SimHost
         self._restart_listeners: list[Callable[[str], None]] = []
         self._restart_lock = threading.Lock()
         self._restart_thread: threading.Thread | None = None
@@ -484,6 +487,9 @@ class Machine:
             self.facts.restarting = True
         self._notify_restart("down")
         self.services.shutdown()
+        kept, self.cri_state = self.cri_state, None
+        if kept is not None:  # a crashed containerd's shims do not outlive the host
+            kept.close()
         if self.restart_cancelled.wait(self.profile.restart_seconds):
             return
         self.facts.boot()
@@ -517,8 +523,18 @@ class Machine:
                                         time.time()))
 
 
-__all__ = ["Account", "CMD_EXE", "EXIT_TERMINATED", "Environ", "Launch", "Machine",
-           "POWERSHELL_EXE", "ProgramNotFoundError", "SIM_BIN", "SYSTEM32"]
+__all__ = [
+    "CMD_EXE",
+    "EXIT_TERMINATED",
+    "POWERSHELL_EXE",
+    "SIM_BIN",
+    "SYSTEM32",
+    "Account",
+    "Environ",
+    "Launch",
+    "Machine",
+    "ProgramNotFoundError",
+]
 
 
 def run_child_process(owner, parent: ProcessContext, image: str, command_line: str, *,

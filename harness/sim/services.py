@@ -112,6 +112,13 @@ class _Service:
     process: SimProcess | None = None
     control: ServiceControl | None = None
     changed: threading.Condition = field(default_factory=threading.Condition)
+    # Recovery (ChangeServiceConfig2 SERVICE_CONFIG_FAILURE_ACTIONS): restart delays in
+    # seconds for the 1st, 2nd... failure; no action after the last.  ``failures`` counts
+    # crashes since the last reset (``reset_period`` seconds without one).
+    recovery_delays: tuple[float, ...] = ()
+    reset_period: float = 0.0
+    failures: int = 0
+    last_failure: float = 0.0
 
 
 class ServiceControl:
@@ -140,8 +147,13 @@ class ServiceControl:
 class ServiceManager:
     """The SCM of one machine; every method is safe from any thread."""
 
-    def __init__(self, machine: Machine, *, start_timeout: float = 30.0):
+    def __init__(self, machine: Machine, *, start_timeout: float = 30.0,
+                 recovery_time_scale: float = 0.02):
         self.machine = machine
+        # Recovery delays and reset periods run this much faster than registered (15 s ->
+        # 0.3 s), as restarts are shortened by the profile (ASSUMPTIONS.md "Fault injection").
+        self.recovery_time_scale = recovery_time_scale
+        self._boots = 0  # bumped at shutdown: a pending recovery restart is void after it
         # ServicesPipeTimeout: how long a new service process has to report in.
         self.start_timeout = start_timeout
         self._lock = threading.RLock()
@@ -183,6 +195,29 @@ class ServiceManager:
     def set_binary_path(self, name: str, binary_path: str) -> None:
         with self._lock:
             self._get(name).binary_path = binary_path
+
+    def set_recovery(self, name: str, delays: Sequence[float], reset_period: float) -> None:
+        """Restart the service ``delays[i]`` seconds after its (i+1)-th crash."""
+        with self._lock:
+            svc = self._get(name)
+            svc.recovery_delays = tuple(float(d) for d in delays)
+            svc.reset_period = float(reset_period)
+            svc.failures = 0
+
+    def will_recover(self, name: str) -> bool:
+        """Whether a crash of the running service now would be followed by a restart."""
+        with self._lock:
+            svc = self._services.get(str(name).lower())
+            if svc is None or svc.process is None:
+                return False
+            return self._failures_after_crash(svc, time.monotonic()) <= \
+                len(svc.recovery_delays)
+
+    def _failures_after_crash(self, svc: _Service, now: float) -> int:
+        reset = svc.reset_period * self.recovery_time_scale
+        if svc.failures and reset > 0 and now - svc.last_failure > reset:
+            return 1
+        return svc.failures + 1
 
     def query(self, name: str) -> ServiceStatus:
         with self._lock:
@@ -262,7 +297,10 @@ class ServiceManager:
     def shutdown(self) -> None:
         """The machine goes down: every service process ends, every service is stopped."""
         with self._lock:
+            self._boots += 1
             running = [s for s in self._services.values() if s.process is not None]
+            for s in self._services.values():
+                s.failures = 0
         for svc in running:  # every service is told at once, as at a real shutdown
             if svc.control is not None:
                 svc.control.stop_requested.set()
@@ -337,6 +375,32 @@ class ServiceManager:
         self._set_state(svc, STOPPED)
         if svc.delete_pending:
             self._services.pop(svc.name.lower(), None)
+        elif svc.exit_code == ERROR_PROCESS_ABORTED and svc.recovery_delays:
+            self._recover(svc)
+
+    def _recover(self, svc: _Service) -> None:
+        """The SCM's failure action for a crash: restart after the registered delay."""
+        now = time.monotonic()
+        svc.failures = self._failures_after_crash(svc, now)
+        svc.last_failure = now
+        if svc.failures > len(svc.recovery_delays):
+            return  # no action after the last one, until the reset period passes
+        delay = svc.recovery_delays[svc.failures - 1] * self.recovery_time_scale
+        boots = self._boots
+
+        def restart() -> None:
+            time.sleep(delay)
+            with self._lock:
+                if (self._boots != boots or self._services.get(svc.name.lower()) is not svc
+                        or svc.state != STOPPED or svc.delete_pending):
+                    return
+                try:
+                    self.start(svc.name)
+                except ServiceError:
+                    pass  # recorded in the service's exit code, as the SCM logs it
+
+        threading.Thread(target=restart, name=f"sim-scm-recover-{svc.name}",
+                         daemon=True).start()
 
 
 def _start_type(value: str) -> str:

@@ -183,6 +183,11 @@ class _Server(paramiko.ServerInterface):
             log.warning("refused an exec request that is not UTF-8: %r", command[:80])
             return False
         assert self.user is not None
+        injector = getattr(self.owner.machine, "faults", None)  # harness/sim/faults.py
+        if injector is not None and injector.roll("ssh:exec", ("drop-request",),
+                                                  detail=line[:200]):
+            _drop_connection(channel)  # before the command runs; the client sees EOF
+            return False
         self.owner._start_exec(channel, line, self.user)
         return True
 
@@ -195,6 +200,16 @@ class _Server(paramiko.ServerInterface):
                                   modes) -> bool:
         log.warning("refused a pty request: the simulated host has no terminals")
         return False
+
+
+def _drop_connection(channel: paramiko.Channel) -> None:
+    transport = channel.get_transport()
+    sock = getattr(transport, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 class _ExecSession:

@@ -38,7 +38,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 
 from harness.config.secrets import Secret
-from harness.sim import wsman
+from harness.sim import faults, wsman
 from harness.sim.wsman import WSManFault, q
 
 if TYPE_CHECKING:
@@ -223,6 +223,13 @@ def _timed_out() -> WSManFault:
                       subcode="w:TimedOut", wsman_code=wsman.CODE_TIMED_OUT)
 
 
+def _internal_error() -> WSManFault:
+    # ERROR_INTERNAL_ERROR (1359) with its system text; the wording of a real WinRM internal
+    # error is an assumption (harness/sim/ASSUMPTIONS.md "Fault injection").
+    return WSManFault("An internal error occurred. ", code="s:Receiver",
+                      subcode="w:InternalError", wsman_code=1359)
+
+
 class _Stopping(Exception):
     """The server is shutting down; the connection is dropped without an answer."""
 
@@ -365,6 +372,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         self.owner._record(self.conn_id, req.action or req.action_uri.rsplit("/", 1)[-1])
+        latency = getattr(self.owner.machine, "latency", None)  # harness.sim.latency
+        if latency is not None:  # before dispatch, no lock held
+            latency.on_request(req.action or "")
+        if self._inject_fault(req):
+            return
         try:
             status, response = 200, self.owner._dispatch(req, result.user)
         except WSManFault as fault:
@@ -380,7 +392,44 @@ class _Handler(BaseHTTPRequestHandler):
                                subcode="w:InternalError")
             status = 500
             response = wsman.fault_envelope(fault, req.message_id, self.owner.machine_name)
+        if req.fault == faults.DROP_ANSWER:  # handled; the answer is lost with the connection
+            self.close_connection = True
+            return
         self._send_soap(status, response)
+
+    def _inject_fault(self, req: wsman.Request) -> bool:
+        """Roll for an injected fault (harness/sim/faults.py); True when it ended the request.
+
+        Runs after authentication and decryption, before dispatch; a fault answer is wrapped
+        like any other, so NTLM-encrypted connections see it encrypted.
+        """
+        injector = getattr(self.owner.machine, "faults", None)
+        if injector is None:
+            return False
+        shell_id = req.selectors.get("ShellId") if req.action != "Create" else None
+        kind = injector.roll(f"winrm:{req.action or 'unknown'}",
+                             faults.winrm_kinds(req.action, shell_id is not None),
+                             detail=f"connection {self.conn_id}"
+                                    + (f" shell {shell_id}" if shell_id else ""))
+        req.fault = kind
+        if kind is None or kind in (faults.DROP_ANSWER, faults.HANG):
+            return False
+        if kind == faults.HOST_RESTART:
+            self.owner.machine.request_restart()
+        if kind in (faults.DROP_REQUEST, faults.HOST_RESTART):
+            self.close_connection = True  # closed without an answer; nothing was handled
+            return True
+        if kind == faults.RECEIVE_TIMEOUT:
+            fault = _timed_out()
+        elif kind == faults.SHELL_NOT_FOUND:
+            assert shell_id is not None
+            self.owner._service.forget(shell_id)
+            fault = _shell_not_found(shell_id)
+        else:
+            fault = _internal_error()
+        self._send_soap(fault.http_status,
+                        wsman.fault_envelope(fault, req.message_id, self.owner.machine_name))
+        return True
 
 
 # --- the service --------------------------------------------------------------------------
@@ -568,6 +617,16 @@ class _ShellTable:
         # A Receive in progress is use; WinRM's IdleTimeout counts from the last request.
         return any(c.receive_lock.locked() for c in shell.commands.values())
 
+    def forget(self, shell_id: str) -> bool:
+        """Drop one shell as a restarted WinRM service would (an injected fault)."""
+        with self._lock:
+            shell = self._shells.pop(shell_id.upper(), None)
+            if shell is not None:
+                shell.closed = True
+        if shell is not None:
+            self._end(shell)
+        return shell is not None
+
     def drop_all(self) -> int:
         with self._lock:
             shells = list(self._shells.values())
@@ -723,7 +782,8 @@ class _ShellTable:
                 raise WSManFault(f"A command with CommandId {command_id} already exists.",
                                  subcode="w:InvalidParameter",
                                  wsman_code=wsman.CODE_INVALID_PARAMETER)
-        process = self._spawn(shell, line, skip_cmd)
+        process = (faults.hung_process(self.machine, line) if req.fault == faults.HANG
+                   else self._spawn(shell, line, skip_cmd))
         with self._lock:
             if shell.closed:  # dropped while we spawned
                 process.terminate()

@@ -107,6 +107,7 @@ class Request:
     operation_timeout: float
     body: ET.Element
     raw: bytes = field(repr=False, default=b"")
+    fault: str | None = None  # a kind injected by harness.sim.faults for this request
 
     @property
     def action(self) -> str | None:

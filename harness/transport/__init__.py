@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from harness.transport.base import CommandResult, Transport, TransferResult
+from harness.transport.base import CommandResult, TransferResult, Transport
 
 BACKENDS = {
     "winrm": "harness.transport.winrm:WinRMTransport",

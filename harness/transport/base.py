@@ -104,14 +104,33 @@ class Transport(abc.ABC):
         self.target = target
 
     # --- commands ------------------------------------------------------------------
+    @property
+    def retry_policy(self):
+        """How repeatable operations are retried on this host (from ``target.retry``)."""
+        policy = self.__dict__.get("_retry_policy")
+        if policy is None:
+            from harness.transport.retry import RetryPolicy
+
+            policy = RetryPolicy.from_settings(getattr(self.target, "retry", None))
+            self.__dict__["_retry_policy"] = policy
+        return policy
+
+    @retry_policy.setter
+    def retry_policy(self, policy) -> None:
+        self.__dict__["_retry_policy"] = policy
+
     def run(self, command: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
-            stdin: Stdin = None, check: bool = False) -> CommandResult:
+            stdin: Stdin = None, check: bool = False, repeatable: bool = False) -> CommandResult:
         """Run ``command`` (an argv, or a ready command line) through the host's cmd.exe.
 
         Raises :class:`~harness.errors.CommandTimeout` when ``timeout`` expires (after
         stopping the remote command) and a :class:`~harness.errors.TransportError` when
-        the host cannot be reached.
+        the host cannot be reached.  With ``repeatable=True`` (only for commands that may
+        run twice: reads, idempotent writes) a transient transport failure runs the whole
+        command again, up to :attr:`retry_policy`'s attempts; ``stdin`` must then be bytes.
         """
+        if repeatable:
+            return run_repeatable(self, command, timeout=timeout, stdin=stdin, check=check)
         line = self.command_line(command)
         started = time.monotonic()
         exit_code, out, err = self._run(line, timeout=timeout, stdin=stdin)
@@ -134,15 +153,32 @@ class Transport(abc.ABC):
         """Run one command line; return ``(exit_code, stdout, stderr)``."""
 
     # --- files ---------------------------------------------------------------------
-    @abc.abstractmethod
+    # Transfers are repeatable as a whole: an upload lands under a temporary name and is
+    # renamed only once verified, a download restarts its local temporary file.  So
+    # ``put``/``get`` retry transient failures; backends implement one attempt.
     def put(self, local_path: str | Path, remote_path: str, *,
             timeout: float | None = None) -> TransferResult:
         """Upload atomically: temporary name, SHA-256 verified on the host, then renamed."""
+        return self.retry_policy.call(
+            lambda: self._put(local_path, remote_path, timeout=timeout),
+            what=f"put {remote_path}", host=self.target.name)
 
-    @abc.abstractmethod
     def get(self, remote_path: str, local_path: str | Path, *,
             timeout: float | None = None) -> TransferResult:
         """Download atomically: temporary local name, SHA-256 verified, then renamed."""
+        return self.retry_policy.call(
+            lambda: self._get(remote_path, local_path, timeout=timeout),
+            what=f"get {remote_path}", host=self.target.name)
+
+    def _put(self, local_path: str | Path, remote_path: str, *,
+             timeout: float | None = None) -> TransferResult:
+        """One upload attempt (a transport that overrides ``put`` itself needs none)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot upload files")
+
+    def _get(self, remote_path: str, local_path: str | Path, *,
+             timeout: float | None = None) -> TransferResult:
+        """One download attempt (a transport that overrides ``get`` itself needs none)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot download files")
 
     # --- lifecycle -----------------------------------------------------------------
     @abc.abstractmethod
@@ -157,3 +193,37 @@ class Transport(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.target.describe()}>"
+
+
+def replayable_stdin(stdin: Stdin) -> bytes | None:
+    """``stdin`` as bytes that every attempt can send again; a stream cannot be replayed."""
+    if stdin is None or isinstance(stdin, bytes):
+        return stdin
+    if isinstance(stdin, (bytearray, memoryview)):
+        return bytes(stdin)
+    raise TypeError("a repeatable command needs its stdin as bytes (a stream or iterator "
+                    "cannot be sent again)")
+
+
+def run_repeatable(transport, command: str | Sequence[str], *, timeout: float = DEFAULT_TIMEOUT,
+                   stdin: Stdin = None, check: bool = False) -> CommandResult:
+    """Run ``command`` through ``transport.run`` until it gets an answer (any exit code).
+
+    Each attempt is a fresh call of ``transport.run`` — the reporting wrapper's when the
+    transport is wrapped, so every attempt is its own report step — with the output
+    buffered, never streamed: nothing reaches a caller from an attempt that failed.
+    """
+    from harness.transport.retry import policy_of
+
+    data = replayable_stdin(stdin)
+    line = Transport.command_line(command)
+    result = policy_of(transport).call(
+        lambda: transport.run(command, timeout=timeout, stdin=data),
+        what=f"command {_short_line(line)}",
+        host=getattr(getattr(transport, "target", None), "name", ""))
+    return result.check() if check else result
+
+
+def _short_line(line: str, limit: int = 120) -> str:
+    line = redact(line)
+    return line if len(line) <= limit else line[:limit] + "…"

@@ -132,11 +132,11 @@ class LocalTransport(Transport):
         return code, bytes(out), bytes(err)
 
     # --- files ------------------------------------------------------------------------
-    def put(self, local_path: str | Path, remote_path: str, *,
+    def _put(self, local_path: str | Path, remote_path: str, *,
             timeout: float | None = None) -> TransferResult:
         return self._copy(Path(local_path), Path(remote_path), local_path, remote_path)
 
-    def get(self, remote_path: str, local_path: str | Path, *,
+    def _get(self, remote_path: str, local_path: str | Path, *,
             timeout: float | None = None) -> TransferResult:
         return self._copy(Path(remote_path), Path(local_path), local_path, remote_path)
 

@@ -193,14 +193,24 @@ def run_script(transport: Transport, script: Script | str | Path,
                timeout: float = DEFAULT_TIMEOUT,
                catalog: ScriptCatalog = TRANSPORT_SCRIPTS,
                check: bool = True,
-               on_line: Callable[[bytes], None] | None = None) -> ScriptResult:
+               on_line: Callable[[bytes], None] | None = None,
+               repeatable: bool = False) -> ScriptResult:
     """Run ``script`` through the bootstrap with ``args`` as named parameters.
 
     ``stdin_chunks`` follow the header line on stdin.  With ``on_line``, every stdout line
     other than the result line is handed to it as it arrives instead of being kept (large
     downloads); this needs a transport with ``run_streaming``.  Raises
     :class:`~harness.errors.RemoteCommandError` for a non-zero exit when ``check``.
+
+    ``repeatable=True`` (scripts that only read, or whose effect a repeat does not change)
+    runs the whole script again after a transient transport failure — a fresh command with
+    fresh stdin (``stdin_chunks`` must then be a list or tuple), and never once a line was
+    handed to ``on_line``: what a caller already consumed cannot be taken back.
     """
+    if repeatable:
+        return _run_script_repeatable(transport, script, args, stdin_chunks=stdin_chunks,
+                                      timeout=timeout, catalog=catalog, check=check,
+                                      on_line=on_line)
     resolved = _resolve(script, catalog)
     label = describe(resolved.name, args)
     first = header_line(resolved.name, resolved.text, args)
@@ -255,3 +265,33 @@ def run_script(transport: Transport, script: Script | str | Path,
     if check and result.failed:
         raise RemoteCommandError(result)
     return ScriptResult(resolved.name, values[-1] if values else None, result)
+
+
+def _run_script_repeatable(transport: Transport, script: Script | str | Path,
+                           args: Mapping[str, Any] | None, *,
+                           stdin_chunks: Iterable[bytes] | None, timeout: float,
+                           catalog: ScriptCatalog, check: bool,
+                           on_line: Callable[[bytes], None] | None) -> ScriptResult:
+    from harness.transport.retry import is_transient, policy_of
+
+    if stdin_chunks is not None and not isinstance(stdin_chunks, (list, tuple)):
+        raise TypeError("a repeatable script needs stdin_chunks as a list or tuple "
+                        "(a stream cannot be sent again)")
+    resolved = _resolve(script, catalog)
+    delivered = 0
+
+    def counted(line: bytes) -> None:
+        nonlocal delivered
+        delivered += 1
+        on_line(line)  # type: ignore[misc]
+
+    def classify(exc: BaseException) -> str | None:
+        return "transient" if is_transient(exc) and delivered == 0 else None
+
+    return policy_of(transport).call(
+        lambda: run_script(transport, resolved, args, stdin_chunks=stdin_chunks,
+                           timeout=timeout, catalog=catalog, check=check,
+                           on_line=counted if on_line is not None else None),
+        what=f"script {resolved.name}",
+        host=getattr(getattr(transport, "target", None), "name", ""),
+        classify=classify)

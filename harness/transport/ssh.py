@@ -50,6 +50,7 @@ from harness.transport.files import (
     temporary_name,
     transfer_timeout,
 )
+from harness.transport.retry import mark_transient
 
 log = logging.getLogger("harness.transport.ssh")
 
@@ -175,7 +176,11 @@ class SSHTransport(Transport):
             client.connect(**kwargs)
         except Exception as exc:
             client.close()
-            raise self._map_connect(exc) from None
+            # A refused, reset or silent connection may be a host that is restarting its
+            # sshd; keys and credentials are answers.
+            err = self._map_connect(exc)
+            raise mark_transient(err, isinstance(exc, (OSError, EOFError)) and not isinstance(
+                err, (AuthenticationError, HostKeyError))) from None
         self._client = client
         return client
 
@@ -320,11 +325,13 @@ class SSHTransport(Transport):
             if ended:
                 closed_at = closed_at or time.monotonic()
                 if time.monotonic() - closed_at > EXIT_GRACE:
-                    raise TransportError("the SSH channel closed without an exit status",
-                                         hint="the connection may have dropped; retry")
+                    raise mark_transient(TransportError(
+                        "the SSH channel closed without an exit status",
+                        hint="the connection may have dropped; retry"))
             transport = chan.get_transport()
             if transport is None or not transport.is_active():
-                raise TransportError("the SSH connection dropped during the command")
+                raise mark_transient(TransportError(
+                    "the SSH connection dropped during the command"))
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Expired()
@@ -333,8 +340,11 @@ class SSHTransport(Transport):
                 time.sleep(0.005 if ended else 0)
 
     def _map_run(self, exc: BaseException, command_line: str) -> HarnessError:
-        return TransportError(f"{self.target.describe()}: SSH command failed "
-                              f"({type(exc).__name__}: {exc}): {_short(command_line)}")
+        """A channel that could not be opened or broke: the connection, not an answer."""
+        return mark_transient(TransportError(
+            f"{self.target.describe()}: SSH command failed "
+            f"({type(exc).__name__}: {exc}): {_short(command_line)}"),
+            isinstance(exc, (OSError, EOFError, paramiko.SSHException)))
 
     def _run(self, command_line: str, *, timeout: float, stdin: Stdin) -> tuple[int, bytes, bytes]:
         out, err = bytearray(), bytearray()
@@ -365,7 +375,7 @@ class SSHTransport(Transport):
                 raise CommandTimeout(what, timeout, hint="pass a longer timeout to put/get")
         return check
 
-    def put(self, local_path: str | Path, remote_path: str, *,
+    def _put(self, local_path: str | Path, remote_path: str, *,
             timeout: float | None = None) -> TransferResult:
         local = Path(local_path)
         started = time.monotonic()
@@ -392,8 +402,9 @@ class SSHTransport(Transport):
         except HarnessError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransferError(f"upload of {local} to {where} failed: {exc}; the destination "
-                                "was left untouched") from None
+            raise mark_transient(TransferError(f"upload of {local} to {where} failed: {exc}; "
+                                               "the destination was left untouched"),
+                                 _connection_lost(exc)) from None
         finally:
             if leftover:
                 with contextlib.suppress(Exception):
@@ -415,7 +426,7 @@ class SSHTransport(Transport):
             sftp.remove(dst)
         sftp.rename(src, dst)
 
-    def get(self, remote_path: str, local_path: str | Path, *,
+    def _get(self, remote_path: str, local_path: str | Path, *,
             timeout: float | None = None) -> TransferResult:
         local = Path(local_path)
         check_local_destination(local)
@@ -443,7 +454,8 @@ class SSHTransport(Transport):
         except HarnessError:
             raise
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            raise TransferError(f"download of {where} to {local} failed: {exc}") from None
+            raise mark_transient(TransferError(f"download of {where} to {local} failed: {exc}"),
+                                 _connection_lost(exc)) from None
         finally:
             if not done:
                 with contextlib.suppress(OSError):
@@ -482,6 +494,11 @@ class _HashingWriter:
         self.sha256.update(data)
         self.size += len(data)
         return self._f.write(data)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """An SFTP failure caused by the connection (worth a new attempt), not by the file."""
+    return isinstance(exc, (EOFError, paramiko.SSHException, ConnectionError, socket.timeout))
 
 
 def _short(line: str, limit: int = 300) -> str:

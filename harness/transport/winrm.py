@@ -50,6 +50,7 @@ from harness.transport.files import (
     upload_via_script,
     with_last,
 )
+from harness.transport.retry import mark_transient
 
 log = logging.getLogger("harness.transport.winrm")
 
@@ -61,6 +62,13 @@ SHELL_NOT_FOUND = 2150858843
 TOO_MANY_COMMANDS = 2150859174
 RESET_FAULTS = frozenset({SHELL_NOT_FOUND, TOO_MANY_COMMANDS})
 ERROR_BUSY = 170  # a WSMan fault worth repeating an idempotent request for (§1.5, §2.3)
+OPERATION_TIMED_OUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT (§1.10)
+ACCESS_DENIED = 5
+MAX_SHELLS = 2150859173  # the shells-per-user quota: asking again gets the same answer
+# Faults that are the host's considered answer, not a hiccup: never worth repeating.
+PERMANENT_FAULTS = frozenset({ACCESS_DENIED, MAX_SHELLS})
+PERMANENT_SUBCODES = ("AccessDenied", "QuotaLimit", "SchemaValidationError",
+                      "ActionNotSupported", "InvalidOptions", "EncodingLimit")
 _SHELL_GONE_TEXT = re.compile(r"shell\b.*\b(not found|no longer exists|was terminated)",
                               re.IGNORECASE | re.DOTALL)
 # requests' read timeout must outlast the server's w:OperationTimeout (§1.6).
@@ -190,14 +198,26 @@ class WinRMTransport(Transport):
 
     @staticmethod
     def _transient(exc: BaseException) -> bool:
+        """Whether asking again may get an answer: a dropped connection, a shell the host
+        forgot, a busy or internal-error fault.  Auth, TLS, quotas and malformed requests
+        are answers (python-protocol-facts.md §1.10: every WS-Man fault comes with HTTP
+        500, so the fault code decides, not the status)."""
         if isinstance(exc, (requests.exceptions.SSLError, requests.Timeout)):
             # A certificate will not become trusted, and a host that let the read timeout
             # pass will not answer a quick second try either.
             return False
+        if isinstance(exc, InvalidCredentialsError):
+            return False
         if isinstance(exc, (requests.ConnectionError, WinRMOperationTimeoutError)):
             return True
         if isinstance(exc, WSManFaultError):
-            return exc.wsman_fault_code == ERROR_BUSY
+            code = exc.wsman_fault_code
+            if code in RESET_FAULTS or code in (ERROR_BUSY, OPERATION_TIMED_OUT):
+                return True
+            if code in PERMANENT_FAULTS or exc.code in (401, 403) or \
+                    any(p in str(exc.fault_subcode or "") for p in PERMANENT_SUBCODES):
+                return False
+            return exc.code >= 500
         if isinstance(exc, WinRMTransportError):
             return exc.code >= 500
         return False
@@ -343,12 +363,12 @@ class WinRMTransport(Transport):
         return code, bytes(out), bytes(err)
 
     # --- files ------------------------------------------------------------------------
-    def put(self, local_path: str | Path, remote_path: str, *,
+    def _put(self, local_path: str | Path, remote_path: str, *,
             timeout: float | None = None) -> TransferResult:
         return upload_via_script(self, local_path, remote_path,
                                  line_raw=line_chunk(self.send_payload()), timeout=timeout)
 
-    def get(self, remote_path: str, local_path: str | Path, *,
+    def _get(self, remote_path: str, local_path: str | Path, *,
             timeout: float | None = None) -> TransferResult:
         return download_via_script(self, remote_path, local_path,
                                    line_raw=line_chunk(self.send_payload()), timeout=timeout)
@@ -373,9 +393,15 @@ class WinRMTransport(Transport):
 
     # --- errors -----------------------------------------------------------------------
     def _map(self, exc: BaseException, operation: str) -> HarnessError:
-        """Turn a pywinrm/requests failure into a harness error that says what to do."""
+        """Turn a pywinrm/requests failure into a harness error that says what to do,
+        marked transient when asking again may succeed (harness/transport/retry.py)."""
         if isinstance(exc, HarnessError):
             return exc
+        err = self._map_error(exc, operation)
+        mark_transient(err, self._transient(exc))
+        return err
+
+    def _map_error(self, exc: BaseException, operation: str) -> HarnessError:
         t = self.target
         where = f"{t.describe()}: cannot {operation}"
         url = t.winrm_url

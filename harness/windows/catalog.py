@@ -34,15 +34,18 @@ def failure_text(result: ScriptResult) -> str:
 
 def call(transport: Transport, name: str, args: Mapping[str, Any] | None = None, *,
          timeout: float, catalog: ScriptCatalog = SCRIPTS, what: str | None = None,
-         stdin_chunks: Iterable[bytes] | None = None) -> Any:
+         stdin_chunks: Iterable[bytes] | None = None, repeatable: bool = False) -> Any:
     """Run catalog script ``name`` and return its result value.
+
+    ``repeatable=True`` only for scripts that read (facts, hashes, states): a transient
+    transport failure then runs the script again (harness/transport/retry.py).
 
     Raises :class:`ElevationRequired` when the script refused for lack of elevation,
     :class:`HostScriptError` (a :class:`~harness.errors.RemoteCommandError`) for any other
     failure, and :class:`HarnessError` if a successful script wrote no result.
     """
     result = run_script(transport, name, args, timeout=timeout, catalog=catalog,
-                        check=False, stdin_chunks=stdin_chunks)
+                        check=False, stdin_chunks=stdin_chunks, repeatable=repeatable)
     host = transport.target.name
     if result.exit_code != 0:
         text = failure_text(result)

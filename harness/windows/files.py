@@ -52,10 +52,10 @@ class Files:
         return self.transport.target.name
 
     def _call(self, name: str, args: dict[str, Any], what: str,
-              timeout: float = 60.0) -> Any:
+              timeout: float = 60.0, repeatable: bool = False) -> Any:
         try:
             return call(self.transport, name, args, timeout=timeout, catalog=SCRIPTS,
-                        what=what)
+                        what=what, repeatable=repeatable)
         except HostScriptError as exc:
             raise WindowsHostError(f"{self._host}: cannot {what}: {exc.text}") from None
 
@@ -67,7 +67,8 @@ class Files:
         if not paths:
             return []
         value = self._call("path_info", {"paths": paths, "hash": bool(hashes)},
-                           f"inspect {len(paths)} path(s)", timeout=timeout)
+                           f"inspect {len(paths)} path(s)", timeout=timeout,
+                           repeatable=True)
         try:
             items = list(value["items"])
             if len(items) != len(paths):

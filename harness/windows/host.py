@@ -60,7 +60,7 @@ class WindowsHost:
         """Everything :class:`HostFacts` holds, in one round trip."""
         sent = time.time()
         value = call(self.transport, "host_facts", timeout=timeout, catalog=self.catalog,
-                     what="read the host's facts")
+                     what="read the host's facts", repeatable=True)
         # The clock was read somewhere inside the round trip; its middle is the best guess.
         return HostFacts.from_result(value, host=self.name,
                                      received_at=(sent + time.time()) / 2)

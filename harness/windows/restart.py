@@ -49,10 +49,12 @@ class RestartResult:
     attempts: int
 
 
-def boot_time(transport: Transport, *, timeout: float = ATTEMPT_TIMEOUT) -> datetime:
-    """The host's last boot time (UTC)."""
+def boot_time(transport: Transport, *, timeout: float = ATTEMPT_TIMEOUT,
+              repeatable: bool = False) -> datetime:
+    """The host's last boot time (UTC).  The restart wait polls it itself, so it is
+    repeatable only when asked (the first read, before a restart)."""
     value = call(transport, "boot_time", timeout=timeout, catalog=SCRIPTS,
-                 what="read the boot time")
+                 what="read the boot time", repeatable=repeatable)
     return parse_time(value.get("boot_time_utc") if isinstance(value, dict) else None,
                       "its boot time")
 
@@ -66,7 +68,7 @@ def restart_and_wait(transport: Transport, *, timeout: float = 900.0,
     seconds of scheduling the restart (the last failure is in the message).
     """
     host = transport.target.name
-    previous = boot_time(transport, timeout=attempt_timeout)
+    previous = boot_time(transport, timeout=attempt_timeout, repeatable=True)
     started = time.monotonic()
     deadline = started + timeout
     try:

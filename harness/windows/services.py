@@ -130,7 +130,7 @@ class Services:
         payload = {"action": action, "name": _check_name(name), **args}
         try:
             return call(self.transport, "service", payload, timeout=timeout, catalog=SCRIPTS,
-                        what=what)
+                        what=what, repeatable=action == "query")
         except HostScriptError as exc:
             if "Cannot find any service with service name" in exc.text:
                 raise ServiceNotFound(f"{self._host}: no service named {name!r} is installed",

@@ -73,6 +73,9 @@ EXIT_JOB_TERMINATED = 1
 EXIT_PROCESS_ABORTED = 1067
 ERROR_OS_MISMATCH = ("The container operating system does not match the host operating "
                      "system.")
+# An injected UVM boot failure (harness/sim/ASSUMPTIONS.md "Fault injection").
+HCS_E_CONNECTION_TIMEOUT = ("The operation timed out because a response was not received "
+                            "from the virtual machine or container.")
 BINDFLT_DLL = "C:\\Windows\\System32\\bindfltapi.dll"  # jobcontainers/storage.go:88-101
 LTSC_2022, LTSC_2025 = 20348, 26100
 # Built-in local groups every Windows Server has (groupExists in jobcontainers/logon.go).
@@ -196,6 +199,12 @@ class CriRuntime:
         if self._logger is not None:
             self._logger(level, msg, fields)
 
+    def _latency(self, rpc: str, pod: Pod) -> None:
+        """The latency model's delay for one RPC (harness/sim/latency.py); no lock held."""
+        model = getattr(self.machine, "latency", None)
+        if model is not None:
+            model.on_cri(rpc, pod.isolation)
+
     def _require_cri(self, service: str = "RuntimeService") -> CriConfig:
         if self.config is None:
             raise CriError("Unimplemented", f"unknown service runtime.v1.{service}")
@@ -222,6 +231,11 @@ class CriRuntime:
         if isinstance(exc, OSError):
             return exc.strerror or str(exc)
         return None
+
+    def reattach(self, logger: Callable[[str, str, Mapping[str, object]], None] | None) -> None:
+        """A restarted containerd took this state over after a crash (faults.py); its log."""
+        with self.lock:
+            self._logger = logger
 
     def close(self) -> None:
         """containerd is stopping: end every container process (the shims go with it)."""
@@ -368,6 +382,7 @@ class CriRuntime:
             self._log("error", f"RunPodSandbox for {_meta_text(meta)} failed",
                       error=exc.message)
             raise
+        self._latency("RunPodSandbox", pod)
         self._log("info", f'RunPodSandbox for {_meta_text(meta)} returns sandbox id "{pod_id}"')
         return pod.id
 
@@ -461,6 +476,10 @@ class CriRuntime:
     def _boot_uvm(self, pod_id: str, sandbox_image: Image) -> Uvm:
         """Create and start the pod's UVM from the pause image's OS (§2.2, §7)."""
         build = sandbox_image.uvm_os_build
+        injector = getattr(self.machine, "faults", None)  # harness/sim/faults.py
+        if injector is not None and injector.roll("cri:RunPodSandbox", ("uvm-boot-failure",),
+                                                  detail=f"pod {pod_id}"):
+            raise shim.ShimError(f"hcs::System::Start {pod_id}@vm: {HCS_E_CONNECTION_TIMEOUT}")
         if self.uvm_boot_seconds:
             time.sleep(self.uvm_boot_seconds)
         uvm = Uvm(id=f"{pod_id}@vm", os_build=build,
@@ -504,6 +523,7 @@ class CriRuntime:
         if pod.state != SANDBOX_READY:
             raise CriError("NotFound", "failed to get sandbox container task: no running task "
                            f"found: task {pod.id} not found: not found")
+        self._latency("CreateContainer", pod)
         meta = config.get("metadata") if isinstance(config, Mapping) else None
         if not meta:
             raise CriError("Unknown", "container config must include metadata")
@@ -630,6 +650,7 @@ class CriRuntime:
         if c is None:
             raise CriError("NotFound", "an error occurred when try to find container "
                            f'"{container_id}": not found')
+        self._latency("StartContainer", c.pod)
         with c.lock:
             if c.state != CONTAINER_CREATED:
                 raise CriError("Unknown", f'failed to set starting state for container '
@@ -799,6 +820,7 @@ class CriRuntime:
                            "in store: not found")
         if c.state != CONTAINER_RUNNING:
             raise CriError("Unknown", prefix + f"container is in {c.state} state")
+        self._latency("ExecSync", c.pod)
         exec_id = _new_id()
         # The exec inherits the spec's process with Args replaced, CommandLine cleared.
         process = ProcessSpec(args=list(argv), command_line=None,
@@ -845,6 +867,7 @@ class CriRuntime:
         c = self._find_container(container_id)
         if c is None:
             return
+        self._latency("StopContainer", c.pod)
         self._kill(c)
 
     def _kill(self, c: Container) -> None:
@@ -864,6 +887,7 @@ class CriRuntime:
         c = self._find_container(container_id)
         if c is None:
             return
+        self._latency("RemoveContainer", c.pod)
         with c.lock:
             if c.state == CONTAINER_RUNNING:
                 raise CriError("Unknown", f'failed to set removing state for container '
@@ -879,6 +903,8 @@ class CriRuntime:
         pod = self._find_pod(pod_id)
         if pod is None:
             return
+        if pod.state == SANDBOX_READY:  # not again inside RemovePodSandbox after a stop
+            self._latency("StopPodSandbox", pod)
         for c in self._pod_containers(pod):
             self._kill(c)
         with self.lock:
@@ -889,6 +915,7 @@ class CriRuntime:
         pod = self._find_pod(pod_id)
         if pod is None:
             return
+        self._latency("RemovePodSandbox", pod)
         self.stop_pod_sandbox(pod.id)
         for c in self._pod_containers(pod):
             self.remove_container(c.id)

@@ -46,7 +46,7 @@ NOT_RECOGNIZED = ("'{}' is not recognized as an internal or external command,\r\
                   "operable program or batch file.")
 EXIT_NOT_RECOGNIZED = 9009
 # A built-in's name ends where cmd stops reading one: "echo.", "cd..", "dir/b".
-_BUILTIN_NAME = re.compile(r"([A-Za-z]+)(?=$|[\s.:/(\\,;=+\[\]])(.*)\Z", re.S)
+_BUILTIN_NAME = re.compile(r"([A-Za-z]+)(?=$|[\s.:/(\\,;=+\[\]])(.*)\Z", re.DOTALL)
 
 
 # --- standard handles ---------------------------------------------------------------------

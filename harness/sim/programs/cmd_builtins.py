@@ -85,9 +85,9 @@ def _has_wildcard(name: str) -> bool:
 
 def _wildcard_regex(pattern: str) -> re.Pattern[str]:
     if pattern in ("*.*", "*"):
-        return re.compile(r".*", re.S)
+        return re.compile(r".*", re.DOTALL)
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body, re.IGNORECASE | re.S)
+    return re.compile(body, re.IGNORECASE | re.DOTALL)
 
 
 
@@ -203,7 +203,7 @@ def _split_pattern(sh: Shell, spec: str) -> tuple[str, str | None, str]:
 
     Wildcards are only allowed in the last component (cmd's rule for these built-ins).
     """
-    m = re.match(r"(.*[\\/:])?([^\\/:]*)\Z", spec, re.S)
+    m = re.match(r"(.*[\\/:])?([^\\/:]*)\Z", spec, re.DOTALL)
     assert m is not None
     head, leaf = m.group(1) or "", m.group(2)
     if _has_wildcard(leaf):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -34,12 +35,15 @@ from typing import TYPE_CHECKING
 from harness.sim.process import ProcessContext, Terminated
 
 if TYPE_CHECKING:
+    from harness.sim.cri.runtime import CriRuntime
     from harness.sim.machine import Machine
 
 CONTAINERD_KEY = "sim:containerd"
 SHIM_KEY = "sim:containerd-shim-runhcs-v1"
 DEFAULT_SERVICE_NAME = "containerd"
 OCI_SPEC_VERSION = "1.2.1"  # runtime-spec version the shim prints after "spec:"
+RECOVERY_DELAYS = (15.0, 15.0)  # seconds before the 1st and 2nd restart after a crash
+RECOVERY_RESET_PERIOD = 86400.0  # seconds without a crash that reset the count (assumed)
 
 _VALUE_FLAGS = {"config": "config", "c": "config", "log-file": "log-file",
                 "address": "address", "a": "address", "service-name": "service-name",
@@ -224,31 +228,88 @@ def containerd_program(ctx: ProcessContext) -> int:
     log("info", f'loading plugin "{plugin_id}"...', {"type": plugin_id.rsplit(".", 1)[0]})
     if loaded.plugin_error:
         log("warning", f"failed to load plugin {plugin_id}", {"error": loaded.plugin_error})
-    runtime = CriRuntime(machine, loaded.cri, version=version, revision=revision,
-                         address=address, plugin_error=loaded.plugin_error,
-                         shim_account=_account_of(ctx),
-                         logger=lambda level, msg, fields: log(level, msg, dict(fields)))
-    machine.cri = runtime
+    def logger(level: str, msg: str, fields: object) -> None:
+        try:
+            log(level, msg, dict(fields))  # type: ignore[call-overload]
+        except Terminated:
+            pass  # a shim's event after this process ended (stderr is gone with it)
+
+    runtime = _surviving_state(machine, loaded.cri, version, address, logger)
+    if runtime is None:
+        runtime = CriRuntime(machine, loaded.cri, version=version, revision=revision,
+                             address=address, plugin_error=loaded.plugin_error,
+                             shim_account=_account_of(ctx), logger=logger)
+    crashed = threading.Event()
     control = ctx.extra.get("service")
+    runtime.crash_requested = crashed  # set by crash() below
+    runtime.service_name = getattr(control, "name", None)  # None when not run by the SCM
+    machine.cri = runtime
     try:
         log("info", "serving...", {"address": address})
         log("info", "containerd successfully booted in 0.050000s")
         if control is not None:
             control.running()
-        while not ctx.cancelled.is_set():
+        while not ctx.cancelled.is_set() and not crashed.is_set():
             if control is not None and control.stop_requested.is_set():
                 break
             time.sleep(0.05)
     finally:
-        runtime.close()
+        if crashed.is_set():
+            # The process dies; the shims and their containers live on (the state stays
+            # on the machine for the next containerd to pick up, see _surviving_state).
+            machine.cri_state = runtime
+        else:
+            runtime.close()
         if machine.cri is runtime:
             machine.cri = None
+    if crashed.is_set():
+        # What a Go runtime fatal error leaves behind: exit code 2, no "stopped" line.
+        _emit(ctx, log, "panic: hpc-e2e simulated crash (fault injection: containerd-crash)")
+        return 2
     log("info", "Stop CRI service")
     log("info", "containerd successfully stopped" if not ctx.cancelled.is_set()
         else "received signal, exiting")
     if ctx.cancelled.is_set():
         raise Terminated()
     return 0
+
+
+def _surviving_state(machine: Machine, config: object, version: str, address: str,
+                     logger: object) -> CriRuntime | None:
+    """The CRI state a crashed containerd left, when this start can take it over.
+
+    containerd reconnects to the shims still running after a crash, so pods and
+    containers survive; the sim keeps the whole CRI model (``machine.cri_state``).  A start
+    with another config, version or pipe does not (the old containers are ended then, the
+    sim's simplification).  A host restart clears the state (Machine._restart).
+    """
+    kept = getattr(machine, "cri_state", None)
+    machine.cri_state = None
+    if kept is None:
+        return None
+    if (kept.config != config or kept.version_string != version.lstrip("v")
+            or kept.address != address):
+        kept.close()
+        return None
+    kept.reattach(logger)
+    return kept
+
+
+def crash(machine: Machine, timeout: float = 5.0) -> bool:
+    """Make the running containerd's process exit abruptly (fault ``containerd-crash``).
+
+    Returns once its pipe is gone (``machine.cri`` is None), False if none was running.
+    The SCM's recovery action restarts it (harness/sim/services.py).
+    """
+    runtime = getattr(machine, "cri", None)
+    event = getattr(runtime, "crash_requested", None)
+    if event is None:
+        return False
+    event.set()
+    deadline = time.monotonic() + timeout
+    while machine.cri is runtime and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return machine.cri is not runtime
 
 
 def _emit(ctx: ProcessContext, log: _Log, text: str) -> None:
@@ -293,6 +354,9 @@ def _service_registration(ctx: ProcessContext, flags: dict, service_name: str) -
     try:
         services.create(service_name, binary_path, display_name="Containerd",
                         start_type="Automatic", description="Container runtime")
+        # ecosystem-facts.md §2.4: recovery = restart after 15 s, twice.  The reset period
+        # is not in the reference (ASSUMPTIONS.md "Fault injection").
+        services.set_recovery(service_name, RECOVERY_DELAYS, RECOVERY_RESET_PERIOD)
     except ServiceError as exc:
         _fatal(ctx, exc.text)
         return 1

@@ -177,10 +177,8 @@ def _read_line(ctx: ProcessContext) -> str | None:
     if not raw:
         return None
     text = raw.decode("utf-8", "replace")
-    if text.endswith("\n"):
-        text = text[:-1]
-    if text.endswith("\r"):
-        text = text[:-1]
+    text = text.removesuffix("\n")
+    text = text.removesuffix("\r")
     return text
 
 

@@ -99,6 +99,7 @@ def connect(app: Crictl, endpoint: str, timeout: float, service: str) -> Client:
         dial = (f"dial tcp {address}: connectex: No connection could be made because the "
                 "target machine actively refused it.")
         raise CrictlError(prefix + str(_unavailable(dial)))
+    _maybe_crash_containerd(app)
     rt = app.ctx.machine.cri
     if rt is None or _pipe_key(address) != _pipe_key(getattr(rt, "address", "")):
         dial = f"open {address}: The system cannot find the file specified."
@@ -110,6 +111,25 @@ def connect(app: Crictl, endpoint: str, timeout: float, service: str) -> Client:
     except RpcError as exc:
         raise CrictlError(prefix + str(exc)) from None
     return client
+
+
+def _maybe_crash_containerd(app: Crictl) -> None:
+    """Fault ``containerd-crash`` (harness/sim/faults.py): rolled once per invocation, before
+    the first dial; on a hit containerd is gone and this call fails like any call during
+    its downtime.  Only rolled while the SCM would restart it, so the fault stays transient.
+    """
+    machine = app.ctx.machine
+    injector = getattr(machine, "faults", None)
+    if injector is None or getattr(app, "_fault_rolled", False):
+        return
+    app._fault_rolled = True  # type: ignore[attr-defined]
+    from harness.sim.programs.containerd import crash
+
+    service = getattr(getattr(machine, "cri", None), "service_name", None)
+    applicable = service is not None and machine.services.will_recover(service)
+    if injector.roll("crictl", ("containerd-crash",) if applicable else (),
+                     detail=" ".join(app.ctx.argv[1:])[:200]):
+        crash(machine)
 
 
 def _unavailable(dial_error: str) -> RpcError:

@@ -1,0 +1,234 @@
+"""``hpc-e2e bench`` and the sim's latency model.
+
+The benchmark's own figures are never asserted here (they are ratios for a report, and the
+machine is shared); what is tested is that it runs and says what it measured, that the ideal
+makespan and the tables are computed right, that request counting agrees with the sim's own
+log, and that the latency model puts time where it says — a hypervisor pod start on a sim
+with a UVM boot delay takes at least that delay, a process pod start does not.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from rich.console import Console
+
+from harness.bench.figures import BenchFigures
+from harness.bench.makespan import MakespanPoint, MakespanResult, grid, ideal_makespan
+from harness.bench.overhead import OverheadResult
+from harness.bench.table import render
+from harness.bench.throughput import ClientThroughput, ThroughputResult
+from harness.bench.upload import UploadFigure, UploadResult
+from harness.cli import main
+from harness.errors import EXIT_CONFIG
+from harness.sim.latency import PRESETS, LatencyModel
+
+
+# --- ideal makespan ------------------------------------------------------------------------
+def test_ideal_is_work_over_capacity():
+    durations = [4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]  # 16 s of work
+    assert ideal_makespan(durations, 1, 1, 4) == 16.0
+    assert ideal_makespan(durations, 2, 1, 4) == 8.0
+    # 8 workers but one host with 4 slots: capacity 4
+    assert ideal_makespan(durations, 8, 1, 4) == 4.0
+    assert ideal_makespan(durations, 8, 2, 4) == 4.0  # bounded by the longest test
+
+
+def test_ideal_never_below_the_longest_test():
+    assert ideal_makespan([10.0, 1.0, 1.0], 4, 4, 4) == 10.0
+    assert ideal_makespan([], 4, 1, 4) == 0.0
+    with pytest.raises(ValueError):
+        ideal_makespan([1.0], 0, 1, 4)
+
+
+def test_grid_starts_with_the_baseline_and_skips_idle_hosts():
+    points = grid((2, 4), (1, 2, 4))
+    assert points[0] == (1, 1)
+    assert (2, 4) not in points and (4, 4) in points and (2, 2) in points
+
+
+# --- the latency model ---------------------------------------------------------------------
+@pytest.mark.parametrize("spec, field", [
+    ("request=x", "request"),
+    ("uvm_boot=-1", "uvm_boot"),
+    ("scale=nan", "scale"),
+    ("uvm_bot=8", "uvm_bot"),
+    ("request=1,request=2", "request"),
+    ("fast", "fast"),
+    ("request=1,realistic", "realistic"),
+])
+@pytest.mark.bad_input
+def test_latency_parse_errors_name_the_field(spec, field):
+    with pytest.raises(ValueError, match=f"latency: .*{field}"):
+        LatencyModel.parse(spec)
+
+
+def test_latency_preset_scale_and_fields():
+    m = LatencyModel.parse("realistic,scale=0.1")
+    real = PRESETS["realistic"]
+    assert m.cri_delay("RunPodSandbox", "hyperv") == pytest.approx(real.uvm_boot * 0.1)
+    assert m.cri_delay("RunPodSandbox", "process") == pytest.approx(real.pod_start * 0.1)
+    assert m.cri_delay("ExecSync", "hyperv") > m.cri_delay("ExecSync", "process")
+    assert m.request_delay("Command") == pytest.approx(real.request * 0.1)
+    assert m.cri_delay("ListPodSandbox", "process") == 0.0
+    only = LatencyModel.parse("request=0.03,uvm_boot=8,scale=0.5")
+    assert only.cri_delay("StartContainer", "hyperv") == 0.0
+    assert only.cri_delay("RunPodSandbox", "hyperv") == 4.0
+    assert LatencyModel.parse(m.describe()) == m
+    assert LatencyModel.parse("none") == LatencyModel()
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory):
+    """A simulated WS2025 host with the sim bundle deployed, reached over WinRM."""
+    from harness.cri import Crictl
+    from harness.runtime.bundle import load_bundle
+    from harness.runtime.deploy import deploy
+    from harness.runtime.layout import RuntimeLayout
+    from harness.runtime.provision import endpoint_target
+    from harness.sim.bundle import write_sim_bundle
+    from harness.sim.host import SimHost
+    from harness.sim.hostmodel import HostProfile
+    from harness.transport.winrm import WinRMTransport
+    from harness.windows import WindowsHost
+
+    profile = HostProfile(features={"Hyper-V": "Installed", "Containers": "Installed"},
+                          hypervisor_present=True)
+    bundle = load_bundle(write_sim_bundle(tmp_path_factory.mktemp("bundle")))
+    with SimHost(tmp_path_factory.mktemp("sim"), ssh_port=None, profile=profile) as host, \
+            WinRMTransport(endpoint_target(host.endpoint)) as transport:
+        deploy(WindowsHost(transport), bundle)
+        layout = RuntimeLayout.for_bundle(bundle)
+        crictl = Crictl(transport, crictl_path=layout.crictl_exe,
+                        config_path=layout.crictl_yaml, run_id="bench-test")
+        yield host, transport, crictl
+
+
+def _timed_runp(crictl, handler: str, name: str) -> float:
+    from harness.cri import PodSpec
+
+    spec = PodSpec(name=name, host_process=True, run_as_username="NT AUTHORITY\\SYSTEM")
+    t0 = time.perf_counter()
+    pod = crictl.runp(spec, runtime_handler=handler)
+    elapsed = time.perf_counter() - t0
+    crictl.rmp(pod.id, force=True)
+    return elapsed
+
+
+def test_uvm_boot_delay_lands_on_hyperv_pods_only(deployed):
+    host, _, crictl = deployed
+    boot = 1.2
+    host.machine.latency = LatencyModel.parse(f"uvm_boot={boot * 2:g},scale=0.5")
+    try:
+        hyperv = _timed_runp(crictl, "runhcs-wcow-hypervisor", "lat-hv")
+        process = _timed_runp(crictl, "runhcs-wcow-process", "lat-proc")
+    finally:
+        host.machine.latency = None
+    assert hyperv >= boot
+    assert process < hyperv
+
+
+def test_request_counter_agrees_with_the_sims_log(deployed):
+    from harness.bench.counting import RequestCounter
+
+    host, transport, _ = deployed
+    counter = RequestCounter()
+    counter.attach(transport.protocol)
+    transport.run(["hostname"]).check()  # the shell exists already or is opened here
+    counter.reset()
+    host.winrm.reset_counters()
+    for _ in range(3):
+        transport.run(["hostname"]).check()
+    assert counter.count == host.winrm.request_count() == 9  # Command, Receive, Signal
+
+
+def test_request_delay_applies_per_request(deployed):
+    host, transport, _ = deployed
+    transport.run(["hostname"]).check()
+    host.machine.latency = LatencyModel.parse("request=0.2")
+    try:
+        t0 = time.perf_counter()
+        transport.run(["hostname"]).check()
+        slow = time.perf_counter() - t0
+    finally:
+        host.machine.latency = None
+    assert slow >= 3 * 0.2  # three requests per command
+
+
+# --- tables --------------------------------------------------------------------------------
+def _figures() -> BenchFigures:
+    tp = ThroughputResult("hostname", 10, 1, {
+        "harness": ClientThroughput("harness", 150.0, 3.0),
+        "run_cmd": ClientThroughput("run_cmd", 50.0, 5.0),
+        "shell-per-command": ClientThroughput("shell-per-command", 75.0, 5.0)})
+    up = UploadResult([1, 100], 1, {
+        m: {s: UploadFigure(m, s, speed, 60.0, 2.0, 10 * s, 1000) for s in (1, 100)}
+        for m, speed in (("harness", 18.0), ("bare", 24.0))})
+    ms = MakespanResult("realistic,scale=0.05", None, 4, 40.0, 5.0, 20, [
+        MakespanPoint(1, 1, 40.0, 40.0, 45.0, 0, {"passed": 20}),
+        MakespanPoint(4, 2, 12.5, 10.0, 17.0, 0, {"passed": 20})])
+    ov = OverheadResult(20, 0.25, 0.2, 0.1, 0.05, 5.0, None, 0)
+    return BenchFigures("hpc-e2e bench --test", False, tp, up, ms, ov)
+
+
+def test_goals_are_judged_from_the_ratios():
+    goals = {g.name: g for g in _figures().goals()}
+    assert goals["command throughput vs Session.run_cmd"].figure == pytest.approx(3.0)
+    assert goals["command throughput vs Session.run_cmd"].met
+    assert goals["upload throughput vs bare Send (100 MiB)"].figure == pytest.approx(0.75)
+    assert goals["upload throughput vs bare Send (100 MiB)"].met
+    assert goals["upload peak memory 100 MiB / 1 MiB"].met
+    mk = goals["makespan / ideal at 4 workers over 2 hosts"]
+    assert mk.figure == pytest.approx(1.25) and mk.met
+
+
+def test_tables_show_every_row_and_the_command():
+    con = Console(record=True, width=220)
+    render(_figures(), con)
+    text = con.export_text()
+    for row in ("harness", "run_cmd", "shell-per-command", "1 MiB", "100 MiB",
+                "wall (mean)", "simulated host CPU (mean)", "makespan / ideal at 4 workers"):
+        assert row in text, row
+    assert "3.00x" in text and "2.00x" in text  # harness vs run_cmd, vs shell-per-command
+    assert "75%" in text and "1.25x" in text
+    assert "hpc-e2e bench --test" in text
+
+
+# --- the verb ------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv, option", [
+    (["--only", "speed"], "--only"),
+    (["--workers", "0,2"], "--workers"),
+    (["--sim-hosts", "x"], "--sim-hosts"),
+    (["--latency", "uvm_boot=slow"], "uvm_boot"),
+])
+@pytest.mark.bad_input
+def test_bad_options_are_one_line_naming_the_option(argv, option, capsys, tmp_path):
+    code = main(["bench", "--out", str(tmp_path / "out"), *argv])
+    err = capsys.readouterr().err
+    assert code == EXIT_CONFIG
+    assert option in err.splitlines()[0] and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_quick_bench_prints_every_table_and_writes_png_and_json(tmp_path, capsys,
+                                                               monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "240")
+    out = tmp_path / "out"
+    assert main(["bench", "--quick", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    for row in ("WinRM command throughput", "run_cmd", "shell-per-command", "Upload",
+                "1 MiB", "16 MiB", "Suite makespan", "Harness overhead per scenario",
+                "wall (mean)", "Goals", "command throughput vs Session.run_cmd",
+                "upload throughput vs bare Send", "hpc-e2e bench --quick"):
+        assert row in text, row
+    data = json.loads((out / "bench.json").read_text())
+    assert data["quick"] is True and data["command"].startswith("hpc-e2e bench --quick")
+    assert data["throughput"]["clients"]["harness"]["requests_per_command"] > 0
+    assert {p["workers"] for p in data["makespan"]["points"]} == {1, 2}
+    assert all(p["outcomes"].get("passed", 0) > 0 for p in data["makespan"]["points"])
+    assert data["overhead"]["tests"] > 0
+    png = (out / "bench-makespan.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 1000
