@@ -39,6 +39,7 @@ def run_bare(hpc, command: list[str], isolation: str):
     """Exec ``command`` as given.  A runtime that cannot even start it (file not found: the
     launcher outside the silo sees no built-ins and no rootfs) lacks the wrap (§2.5)."""
     __tracebackhide__ = True
+    hpc.id  # noqa: B018 - a shared HPC is started here, so its own refusal is not taken for exec's
     try:
         return hpc.exec(command)
     except CriStageError as exc:

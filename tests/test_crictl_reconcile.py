@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cri import ContainerSpec, Crictl, CriStageError, PodSpec
+from harness.cri import ContainerSpec, Crictl, CriStageError, CriUnavailable, PodSpec
 from harness.cri.crictl import DEFAULT_CRICTL
 from harness.errors import TransportError
 from harness.plugin import categories
@@ -344,7 +344,10 @@ def test_an_exec_not_marked_repeatable_runs_once(host, crictl):
 
 def test_a_read_that_finds_containerd_down_every_time_is_infrastructure(host, crictl):
     host.fault("inspect", *["unavailable"] * 10)
-    with pytest.raises(CriStageError) as info:
+    with pytest.raises(CriUnavailable) as info:
         crictl.inspect("a" * 64)
     assert info.value.grpc_code == "Unavailable" and host.calls == ["inspect"] * 6
     assert categories.classify(info.value) == categories.INFRASTRUCTURE
+    # never mistaken for a refusal a scenario waits for with pytest.raises(CriStageError)
+    assert not isinstance(info.value, CriStageError)
+    assert isinstance(info.value.__cause__, CriStageError)

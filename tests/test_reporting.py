@@ -479,6 +479,14 @@ def test_classify_follows_explicit_causes_and_registrations():
             raise RuntimeError("wrapped") from inner
     except RuntimeError as exc:
         assert categories.classify(exc) == categories.INFRASTRUCTURE
+    # a teardown that could not remove a pod because the runtime refused: the runtime's
+    refusal = CriStageError("rmp", "rpc error: code = Unknown desc = failed to remove",
+                            grpc_code="Unknown")
+    try:
+        raise HarnessError("could not remove what the test created") from refusal
+    except HarnessError as exc:
+        assert categories.classify(exc) == categories.RUNTIME_REGRESSION
+    assert categories.classify(HarnessError("no cause")) == categories.HARNESS_ERROR
 
     class LeaseTimeout(Exception):
         pass

@@ -375,3 +375,35 @@ def test_files(make_host):
     sim.machine.fs.write_bytes(r"C:\hpc-e2e-test\plain", b"x")
     with pytest.raises(WindowsHostError, match="already exists"):
         files.mkdir(r"C:\hpc-e2e-test\plain")
+
+
+# --- a restart request whose answer or request was lost -------------------------------------
+@pytest.mark.parametrize("lost", ["answer", "request"])
+def test_a_lost_restart_request_is_reconciled_not_guessed(make_host, monkeypatch, lost):
+    """Answer lost: the repeat is refused with 1190 (already scheduled) and the host restarts
+    once.  Request lost: nothing was scheduled, so the repeat schedules it.  Before this was
+    reconciled, a lost *request* left the wait polling for a restart that never came."""
+    from harness.errors import TransportError
+    from harness.transport.retry import mark_transient
+    from harness.windows import restart as restart_mod
+
+    sim, host = make_host(HostProfile(name="LOSSY", restart_seconds=0.5))
+    real_call = restart_mod.call
+    calls = []
+
+    def lossy_call(transport, name, *args, **kw):
+        if name == "restart_host":
+            calls.append(name)
+            if len(calls) == 1:
+                if lost == "answer":
+                    real_call(transport, name, *args, **kw)
+                raise mark_transient(TransportError("sim-winrm: connection reset (test)"))
+        return real_call(transport, name, *args, **kw)
+
+    monkeypatch.setattr(restart_mod, "call", lossy_call)
+    before = sim.machine.facts.boot_count
+    result = host.restart(timeout=30)
+    assert len(calls) == 2, calls  # asked again once, then reconciled
+    assert result.boot_time > result.previous_boot
+    assert sim.machine.wait_restarted(10)
+    assert sim.machine.facts.boot_count == before + 1  # exactly one restart either way

@@ -18,7 +18,7 @@ from harness.cri.crictl import (
     LogsResult,
     PodRef,
 )
-from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError
+from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError, CriUnavailable
 from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
 from harness.cri.status import (
     HOSTPROCESS_ANNOTATION,
@@ -33,6 +33,7 @@ from harness.cri.status import (
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_CRICTL", "HOSTPROCESS_ANNOTATION", "RUN_ID_LABEL",
     "ContainerRef", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
-    "CriStageError", "Crictl", "CrictlOutputError", "ExecResult", "LogsResult", "PodRef",
+    "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult",
+    "LogsResult", "PodRef",
     "PodSpec", "PodStatus", "PodSummary", "RuntimeInfo", "RuntimeVersion", "new_run_id",
 ]

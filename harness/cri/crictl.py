@@ -46,6 +46,7 @@ from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
     CriStageError,
+    CriUnavailable,
     crictl_error_text,
     split_grpc,
 )
@@ -240,10 +241,15 @@ class Crictl:
                     raise err
             return result
 
-        if not repeatable:
-            return once()
-        return self.retry.call(once, what=f"crictl {stage}", host=self._host,
-                               classify=self._classify)
+        try:
+            if not repeatable:
+                return once()
+            return self.retry.call(once, what=f"crictl {stage}", host=self._host,
+                                   classify=self._classify)
+        except CriStageError as exc:
+            if exc.grpc_code == "Unavailable":
+                raise CriUnavailable(exc) from exc
+            raise
 
     @property
     def _host(self) -> str:
@@ -252,6 +258,8 @@ class Crictl:
     @staticmethod
     def _classify(exc: BaseException) -> str | None:
         """``runtime``: containerd unreachable; ``transient``: the way to the host; else final."""
+        if isinstance(exc, CriUnavailable):
+            return "runtime"
         if isinstance(exc, CriStageError):
             return "runtime" if exc.grpc_code == "Unavailable" else None
         return "transient" if is_transient(exc) else None

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from harness.errors import EXIT_TIMEOUT, HarnessError
+from harness.errors import EXIT_CONNECT, EXIT_TIMEOUT, HarnessError
 
 # klog's header: severity, MMDD, time, thread id, file:line]
 _KLOG = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+\s+\S+:\d+\]")
@@ -146,6 +146,31 @@ class CriStageError(HarnessError):
         code, runtime = split_grpc(text)
         return cls(stage, runtime, result=result, object_id=object_id, crictl_message=text,
                    grpc_code=code)
+
+
+class CriUnavailable(HarnessError):
+    """crictl could not reach the runtime at all (gRPC ``Unavailable``: containerd is not
+    running, or its named pipe is gone while the SCM restarts it).
+
+    Deliberately *not* a :class:`CriStageError`: nobody refused anything, and a scenario
+    that expects a refusal with ``pytest.raises(CriStageError)`` must never take an
+    unreachable runtime for the refusal it is waiting for.  Raised once the harness's
+    retries (``runtime_wait``) are used up; classified infrastructure.
+    """
+
+    exit_code = EXIT_CONNECT
+
+    def __init__(self, cause: CriStageError):
+        super().__init__(f"crictl {cause.stage}{f' {cause.object_id}' if cause.object_id else ''}"
+                         f" got no answer from the runtime: {cause.runtime_message}",
+                         hint="check that the containerd service is running on the host and "
+                              "that crictl.yaml names its endpoint (ecosystem-facts.md §3.1)")
+        self.stage = cause.stage
+        self.runtime_message = cause.runtime_message
+        self.crictl_message = cause.crictl_message
+        self.grpc_code = cause.grpc_code
+        self.object_id = cause.object_id
+        self.result = cause.result
 
 
 class CriExecTimeout(HarnessError):

@@ -21,15 +21,21 @@ The rules, in order (the first that applies wins):
 * ``CriStageError``: the runtime refused a stage the scenario did not expect it to refuse
   (an expected refusal is caught by ``pytest.raises`` and never reaches us) -> runtime
   regression; except when crictl never got an answer (gRPC ``Unavailable`` /
-  ``DeadlineExceeded``: containerd is down or too slow) or the stage is ``pull`` (a
-  registry or network problem) -> infrastructure.
+  ``DeadlineExceeded``: containerd is down or too slow), the stage is ``pull`` (a
+  registry or network problem) or RunPodSandbox failed because the host could not start
+  the utility VM (``hcs::System::Start <id>@vm``) -> infrastructure.
 * ``TransportError`` (incl. authentication, host keys), ``CommandTimeout``,
   ``CriExecTimeout`` (a deadline, not an answer), ``RemoteCommandError`` and the Windows
   layer's host errors, ``TransferError``, the plugin's ``LeaseTimeout`` -> infrastructure:
   the host, the way to it, or the host pool failed.
 * ``ConfigError``, ``CrictlOutputError`` (crictl printed its help: a wrong command line)
   and every other exception -> harness error, unless it was raised ``from`` an
-  infrastructure error (then infrastructure).
+  infrastructure error or a runtime regression (then that class: a pod the runtime would
+  not remove after the test is the runtime's failure, a lost connection the host's).
+
+A runtime regression on a host whose boot time moved during the test is infrastructure as
+well: the pods went with the restart (harness/plugin/reporting.py asks
+``HpcHost.restarted()`` only in that case).
 
 Other layers can add their own exception types with :func:`register` (the leasing code's
 timeout, say), which is checked before the rules above.
@@ -37,6 +43,7 @@ timeout, say), which is checked before the rules above.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -52,6 +59,12 @@ MARKER = "hpc-e2e failure class: "
 
 # gRPC codes with which crictl reports that it got no answer from the runtime.
 _NO_ANSWER_CODES = frozenset({"Unavailable", "DeadlineExceeded"})
+
+# The host could not start a pod's utility VM (HCS's VM start failed or timed out): the
+# hypervisor, not an HPC rule; every HPC rule of the shim is checked before the UVM boots
+# (hcsshim-hpc-behaviour.md §8.4: refusals surface at runp before the sandbox task).
+_UVM_START = re.compile(r"hcs::System::Start \S+@vm\b|failed to (?:create|start) (?:the )?UVM",
+                        re.IGNORECASE)
 
 _registered: list[tuple[type[BaseException], str]] = []
 
@@ -79,7 +92,12 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def _direct(exc: BaseException) -> str | None:
     """The class the rules give ``exc`` by its own type; None when no rule names it."""
     # Imported here: the reporting plugin loads early and these pull in the CRI layer.
-    from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError
+    from harness.cri.errors import (
+        CrictlOutputError,
+        CriExecTimeout,
+        CriStageError,
+        CriUnavailable,
+    )
     from harness.errors import (
         CommandTimeout,
         ConfigError,
@@ -101,9 +119,11 @@ def _direct(exc: BaseException) -> str | None:
     if isinstance(exc, CriStageError):
         if exc.grpc_code in _NO_ANSWER_CODES or exc.stage == "pull":
             return INFRASTRUCTURE
+        if exc.stage == "runp" and _UVM_START.search(exc.runtime_message or ""):
+            return INFRASTRUCTURE
         return RUNTIME_REGRESSION
-    if isinstance(exc, (TransportError, CommandTimeout, CriExecTimeout, RemoteCommandError,
-                        TransferError)):
+    if isinstance(exc, (TransportError, CommandTimeout, CriExecTimeout, CriUnavailable,
+                        RemoteCommandError, TransferError)):
         return INFRASTRUCTURE
     # LeaseTimeout: the host pool is busy, or a lease is held by a stuck worker
     if isinstance(exc, (WindowsHostError, LeaseTimeout)):
@@ -128,8 +148,9 @@ def classify(excinfo) -> str:
     if direct is not None:
         return direct
     for cause in list(_causes(exc))[1:]:
-        if _direct(cause) == INFRASTRUCTURE:
-            return INFRASTRUCTURE
+        found = _direct(cause)
+        if found in (INFRASTRUCTURE, RUNTIME_REGRESSION):
+            return found
     return HARNESS_ERROR
 
 

@@ -135,7 +135,8 @@ def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Ite
 
         raise HarnessError(f"{hpc_host.name}: could not remove what {item.nodeid} created: "
                            + "; ".join(str(p) for p in problems),
-                           hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})")
+                           hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"
+                           ) from problems[0]  # its class is the failure's (categories.py)
 
 
 @pytest.fixture(scope="session")

@@ -42,6 +42,7 @@ class HpcHost:
         self.capabilities = capabilities
         self._pulled: set[str] = set()
         self._pull_lock = threading.Lock()
+        self._known_boot = facts.boot_time
 
     @property
     def name(self) -> str:
@@ -75,6 +76,18 @@ class HpcHost:
                 if not self.crictl.images(image):
                     self.crictl.pull(image)
                 self._pulled.add(image)
+
+    def restarted(self):
+        """``(previous, now)`` boot times when the host has booted since the last look (the
+        facts read when this worker connected, or the previous call), else None.
+
+        Asked when a test fails as a runtime regression: pods that vanished because the host
+        restarted under the test are the host's failure, not the runtime's (the
+        classification turns it into infrastructure).  One cheap read, only on failure.
+        """
+        now = self.windows.boot_time()
+        previous, self._known_boot = self._known_boot, max(now, self._known_boot)
+        return (previous, now) if now > previous else None
 
     def close(self) -> None:
         self.transport.close()

@@ -777,6 +777,28 @@ def _safe(fn, *args) -> None:
         log.warning("reporting: %s failed: %s", getattr(fn, "__name__", fn), exc)
 
 
+def _host_restart_check(item, report, failure: str) -> str:
+    """A runtime-regression failure on a host that restarted meanwhile is infrastructure:
+    the pods went with the restart (:meth:`HpcHost.restarted`).  The report says so."""
+    host = getattr(item, "funcargs", {}).get("hpc_host")
+    restarted = getattr(host, "restarted", None)
+    if restarted is None:
+        return failure
+    try:
+        seen = restarted()
+    except Exception as exc:  # noqa: BLE001 - an unreachable host says nothing about the runtime
+        log.info("reporting: could not read the boot time of %s after a failure: %s",
+                 getattr(host, "name", "?"), exc)
+        return failure
+    if seen is None:
+        return failure
+    previous, now = seen
+    report.sections.append(("hpc-e2e", f"the host {host.name} restarted during this test "
+                                        f"(boot time {previous.isoformat()} -> "
+                                        f"{now.isoformat()}): classified infrastructure"))
+    return _categories.INFRASTRUCTURE
+
+
 class ReportingPlugin:
     def __init__(self, config):
         self.config = config
@@ -811,6 +833,8 @@ class ReportingPlugin:
         try:
             if report.failed and call.excinfo is not None:
                 failure = _categories.classify(call.excinfo)
+                if failure == _categories.RUNTIME_REGRESSION:
+                    failure = _host_restart_check(item, report, failure)
                 item.stash.setdefault(FAILURE_CLASS, failure)
                 _mark_report(report, failure)
                 # JUnit XML takes a test's properties from its *teardown* report, which is

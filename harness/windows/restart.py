@@ -12,6 +12,7 @@ until the host answers again").  Those failures are tolerated only inside this w
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,6 +35,8 @@ log = logging.getLogger("harness.windows")
 RESTART_DELAY = 2  # seconds between scheduling the restart and the host going down
 ATTEMPT_TIMEOUT = 20.0  # one poll, connection included as far as the transport allows
 POLL_INTERVAL = 1.0
+# shutdown.exe's answer while a restart is pending (ERROR_SHUTDOWN_IS_SCHEDULED)
+ALREADY_SCHEDULED = re.compile(r"\b1190\b")
 
 # Failures that will not go away by waiting: credentials, a changed host key, bad config.
 _FATAL = (AuthenticationError, HostKeyError, ConfigError, ElevationRequired)
@@ -59,6 +62,44 @@ def boot_time(transport: Transport, *, timeout: float = ATTEMPT_TIMEOUT,
                       "its boot time")
 
 
+def _schedule(transport: Transport, *, delay: int, attempt_timeout: float) -> None:
+    """Ask the host to restart, reconciling a lost answer instead of guessing.
+
+    A request whose answer was lost may or may not have scheduled the restart.  Asking again
+    tells: shutdown.exe refuses a second restart while one is scheduled (exit 1190, "A system
+    shutdown has already been scheduled"), which here means the first request worked; a
+    refused or reset connection means the host is already going down.  Only when every
+    attempt ends without an answer does the wait below decide (and name the failure).
+    """
+    from harness.transport.retry import is_transient, policy_of
+
+    host = transport.target.name
+    policy = policy_of(transport)
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            call(transport, "restart_host", {"delay_seconds": int(max(1, delay))},
+                 timeout=attempt_timeout, catalog=SCRIPTS, what="schedule a restart")
+            return
+        except _FATAL:
+            raise
+        except (TransportError, CommandTimeout, HarnessError) as exc:
+            if attempt > 1 and ALREADY_SCHEDULED.search(str(exc)):
+                log.info("%s: a restart is already scheduled (the earlier request's answer "
+                         "was lost)", host)
+                return
+            if not isinstance(exc, (TransportError, CommandTimeout)) or \
+                    (isinstance(exc, TransportError) and not is_transient(exc)):
+                raise
+            if attempt == policy.attempts:
+                log.warning("%s: no answer to the restart request (%s); waiting for the "
+                            "host anyway", host, exc)
+                return
+            pause = policy.delay(attempt)
+            log.info("%s: the restart request got no answer (%s); asking again in %.2fs",
+                     host, str(exc).splitlines()[0], pause)
+            policy.sleep(pause)
+
+
 def restart_and_wait(transport: Transport, *, timeout: float = 900.0,
                      delay: int = RESTART_DELAY, attempt_timeout: float = ATTEMPT_TIMEOUT,
                      poll_interval: float = POLL_INTERVAL) -> RestartResult:
@@ -71,14 +112,7 @@ def restart_and_wait(transport: Transport, *, timeout: float = 900.0,
     previous = boot_time(transport, timeout=attempt_timeout, repeatable=True)
     started = time.monotonic()
     deadline = started + timeout
-    try:
-        call(transport, "restart_host", {"delay_seconds": int(max(1, delay))},
-             timeout=attempt_timeout, catalog=SCRIPTS, what="schedule a restart")
-    except (TransportError, CommandTimeout) as exc:
-        # The answer may have been lost with the restart already scheduled: the wait below
-        # decides, and names this failure if the host never comes back.
-        log.warning("%s: no answer to the restart request (%s); waiting for the host anyway",
-                    host, exc)
+    _schedule(transport, delay=delay, attempt_timeout=attempt_timeout)
     log.info("%s: restart scheduled in %ss; waiting up to %gs for a new boot time", host,
              delay, timeout)
     # Nothing to learn before the host goes down.
