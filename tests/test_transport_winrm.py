@@ -94,14 +94,45 @@ def test_stdin_chunks_keep_the_bytes_and_mark_only_the_last(pieces, size):
 
 
 # --- request economy ------------------------------------------------------------------------
-def test_a_short_command_on_a_warm_shell_costs_three_requests(sim, transport):
+def test_a_short_command_on_a_warm_shell_costs_two_round_trips_and_a_background_signal(
+        sim, transport):
     transport.run("hostname", check=True)  # opens the shell
+    transport.flush_signals()
     sim.winrm.reset_counters()
     result = transport.run("hostname", check=True)
     assert result.stdout.strip() == "SIMHOST"
-    assert [a for _, a in sim.winrm.requests] == ["Command", "Receive", "Signal"]
+    transport.flush_signals()
+    requests = sim.winrm.requests
+    assert sorted(a for _, a in requests) == ["Command", "Receive", "Signal"]
     assert sim.winrm.request_count() == 3
-    assert len({conn for conn, _ in sim.winrm.requests}) == 1  # one kept-alive connection
+    by_connection: dict[int, list[str]] = {}
+    for conn, action in requests:
+        by_connection.setdefault(conn, []).append(action)
+    # the caller's connection carries Command + Receive; the terminate signal of the finished
+    # command goes on the second, kept-alive connection, off the command's path
+    assert sorted(by_connection.values()) == [["Command", "Receive"], ["Signal"]]
+
+
+def test_background_signals_are_sent_before_the_shell_is_deleted(sim, transport):
+    transport.run("hostname", check=True)  # opens the shell
+    transport.flush_signals()
+    sim.winrm.reset_counters()
+    for _ in range(5):
+        transport.run("hostname", check=True)
+    transport.close()
+    actions = [a for _, a in sim.winrm.requests]
+    assert actions.count("Signal") == 5
+    assert actions[-1] == "Delete"  # after every signal
+
+
+def test_a_command_stopped_at_its_deadline_is_signalled_before_the_next(sim, transport):
+    from harness.errors import CommandTimeout
+
+    with pytest.raises(CommandTimeout):
+        transport.run(rf"{BIN}\simsleep.exe forever", timeout=1)
+    signals = [conn for conn, a in sim.winrm.requests if a == "Signal"]
+    commands = [conn for conn, a in sim.winrm.requests if a == "Command"]
+    assert signals and signals[-1] == commands[-1]  # synchronous, on the caller's connection
 
 
 def test_pywinrm_run_cmd_costs_five_requests_for_the_same_command(sim):
@@ -142,6 +173,7 @@ def test_stdin_is_sent_in_chunks_that_fit_the_envelope(sim):
 # --- deadlines and shells --------------------------------------------------------------------
 def test_a_command_that_never_ends_is_stopped_at_its_deadline(sim, transport):
     transport.run("hostname", check=True)
+    transport.flush_signals()
     sim.winrm.reset_counters()
     started = time.monotonic()
     with pytest.raises(CommandTimeout) as info:
@@ -192,12 +224,16 @@ def test_a_script_that_outlives_its_deadline_is_named(sim, transport):
 
 def test_the_shell_is_reopened_when_the_host_lost_it(sim, transport):
     transport.run("hostname", check=True)
+    transport.flush_signals()
     assert sim.winrm.drop_shells() >= 1
     sim.winrm.reset_counters()
     assert transport.run("hostname", check=True).stdout.strip() == "SIMHOST"
-    # the refused Command, a new shell, the Command again, then Receive and Signal
-    assert [a for _, a in sim.winrm.requests] == ["Command", "Create", "Command", "Receive",
-                                                 "Signal"]
+    transport.flush_signals()
+    # the refused Command, a new shell, the Command again, then Receive (and, in the
+    # background, the finished command's Signal)
+    actions = [a for _, a in sim.winrm.requests]
+    assert [a for a in actions if a != "Signal"] == ["Command", "Create", "Command", "Receive"]
+    assert actions.count("Signal") == 1
 
 
 def test_close_is_safe_twice_and_after_the_host_dropped_the_shell(sim):

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
+from harness.errors import CommandTimeout, HarnessError, RemoteCommandError, TransportError
 from harness.runtime.bundle import (
     CONTAINERD,
     SHIM,
@@ -251,6 +251,10 @@ def _ensure_dir(host, path: str, made: set[str]) -> None:
 def _start(host, layout: RuntimeLayout) -> None:
     try:
         host.services.start(layout.service_name)
+    except (TransportError, CommandTimeout):
+        # Not the service's answer: the way to the host failed.  Raised as it is, so the
+        # caller's retry (provisioning converges) and the failure class both see it.
+        raise
     except HarnessError as exc:
         raise RuntimeDeployError(
             f"service {layout.service_name} did not start: {exc.message}",

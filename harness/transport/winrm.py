@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import random
 import re
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -102,6 +104,7 @@ class WinRMTransport(Transport):
         self._protocol: Protocol | None = None
         self._shell_id: str | None = None
         self._send_payload: int | None = None
+        self._signals = _Signaller(self)
 
     # --- connection -------------------------------------------------------------------
     def _build_protocol(self) -> Protocol:
@@ -125,7 +128,7 @@ class WinRMTransport(Transport):
             # (python-protocol-facts.md §1.7); the system store or the inventory's bundle.
             validation, ca = "validate", (str(opts.ca_bundle) if opts.ca_bundle else None)
         op = int(opts.operation_timeout)
-        return Protocol(
+        protocol = Protocol(
             endpoint=t.winrm_url,
             transport=AUTH_NAMES[opts.auth],
             username=t.user,
@@ -139,6 +142,8 @@ class WinRMTransport(Transport):
             message_encryption="auto",
             proxy=None,  # never an environment proxy between us and a lab host
         )
+        _ignore_environment(protocol)
+        return protocol
 
     @property
     def protocol(self) -> Protocol:
@@ -315,8 +320,10 @@ class WinRMTransport(Transport):
             raise
         finally:
             if finished:
-                # pywinrm's cleanup_command: lets the host release the command.
-                self._signal(shell, command_id)
+                # pywinrm's cleanup_command: lets the host release the command.  Nothing
+                # waits for its answer, so it goes on a second connection in the background
+                # and the next command does not pay a round trip for it.
+                self._signals.submit(shell, command_id)
         return code
 
     def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
@@ -374,7 +381,12 @@ class WinRMTransport(Transport):
                                    line_raw=line_chunk(self.send_payload()), timeout=timeout)
 
     # --- lifecycle --------------------------------------------------------------------
+    def flush_signals(self, timeout: float = SIGNAL_TIMEOUT) -> None:
+        """Wait until the terminate signals of finished commands have been sent."""
+        self._signals.flush(timeout)
+
     def close(self) -> None:
+        self._signals.close()
         protocol, shell = self._protocol, self._shell_id
         self._shell_id = None
         if protocol is None:
@@ -452,6 +464,101 @@ class WinRMTransport(Transport):
             return TransportError(f"{where}: the host's answer is not valid WS-Management "
                                   f"({type(exc).__name__}: {exc})")
         return TransportError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def _ignore_environment(protocol: Protocol) -> None:
+    """Make the ``requests`` session pywinrm builds ignore the environment per request.
+
+    pywinrm already merges the environment once when it builds its session (with
+    ``proxy=None`` that yields "no proxy"); with ``trust_env`` left on, ``requests`` looks up
+    proxy variables and .netrc again on *every* request, a measurable share of a short
+    command's cost and never wanted here (python-protocol-facts.md §1.7).
+    """
+    transport = protocol.transport
+    build = transport.build_session
+
+    def build_without_environment():
+        session = build()
+        session.trust_env = False
+        return session
+
+    transport.build_session = build_without_environment  # type: ignore[method-assign]
+
+
+class _Signaller:
+    """Terminate signals for *finished* commands, sent in the background on a second
+    connection (its own pywinrm ``Protocol``, same endpoint and credentials).
+
+    A finished command only needs the host to release it; nothing depends on the answer,
+    and a failed signal was only ever logged.  Sending it off the command path saves one
+    round trip per command (a short command then costs Command + Receive on the caller's
+    connection).  A command stopped at its deadline or by an error is still signalled
+    synchronously: the next command must not start before it is gone.  ``close`` sends
+    what is queued before the shell is deleted.
+    """
+
+    def __init__(self, owner: WinRMTransport):
+        self._owner = owner
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._protocol: Protocol | None = None
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._idle = threading.Condition(self._lock)
+
+    @property
+    def protocol(self) -> Protocol:
+        if self._protocol is None:
+            self._protocol = self._owner._build_protocol()
+            self._protocol.operation_timeout_sec = SIGNAL_TIMEOUT
+            self._protocol.read_timeout_sec = SIGNAL_TIMEOUT + READ_MARGIN
+            self._protocol.transport.read_timeout_sec = SIGNAL_TIMEOUT + READ_MARGIN
+        return self._protocol
+
+    def submit(self, shell: str, command_id: str) -> None:
+        with self._lock:
+            self._pending += 1
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name=f"winrm-signals-{self._owner.target.name}")
+                self._thread.start()
+        self._queue.put((shell, command_id))
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            shell, command_id = item
+            try:
+                self.protocol.cleanup_command(shell, command_id)
+            except Exception as exc:  # noqa: BLE001 - finished either way; see _signal
+                log.debug("%s: terminate signal for %s failed: %s", self._owner.target.name,
+                          command_id, _short(str(exc), 200))
+            finally:
+                with self._lock:
+                    self._pending -= 1
+                    if self._pending == 0:
+                        self._idle.notify_all()
+
+    def flush(self, timeout: float) -> None:
+        with self._lock:
+            self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            self.flush(SIGNAL_TIMEOUT + READ_MARGIN)
+            self._queue.put(None)
+            thread.join(SIGNAL_TIMEOUT)
+        self._thread = None
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            try:
+                protocol.transport.close_session()
+            except Exception as exc:  # noqa: BLE001 - closing a socket to a gone host
+                log.debug("%s: closing the signal connection: %s", self._owner.target.name,
+                          exc)
 
 
 def _cert_untrusted(exc: BaseException) -> bool:
