@@ -11,11 +11,13 @@ check failing on exactly the mistakes ecosystem-facts.md §7 lists.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import inspect
 import json
 import ntpath
 from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from checks.crictl_argv import (
@@ -27,7 +29,7 @@ from checks.crictl_argv import (
 
 from harness.cmdline import cmd_command_line
 from harness.cri import ContainerSpec, Crictl, PodSpec
-from harness.cri.crictl import ContainerRef, PodRef
+from harness.cri.crictl import ContainerRef, Launch, PodRef
 from harness.errors import HarnessError
 from harness.transport.base import CommandResult
 
@@ -110,14 +112,54 @@ class RecordingTransport:
     def __init__(self):
         self.argvs: list[list[str]] = []
         self.puts: dict[str, bytes] = {}
+        self.target = SimpleNamespace(name="recording")
 
     def run(self, argv, *, timeout, stdin=None, check=False):
+        if isinstance(argv, str):
+            return self._batch(argv, stdin)
         argv = [str(a) for a in argv]
         cmd_command_line(argv)
         self.argvs.append(argv)
         rc, out, err = _answer(argv)
         return CommandResult(command=" ".join(argv), exit_code=rc, stdout_bytes=out.encode(),
                              stderr_bytes=err.encode())
+
+    def _batch(self, line, stdin) -> CommandResult:
+        """crictl_batch.ps1 (harness/cri/batch.py): each step's argv is recorded and answered
+        like a single call; the files it writes count as uploads."""
+        from harness.sim.winparse import split_argv
+        from harness.transport.powershell import RESULT_PREFIX, bootstrap_command_line
+
+        assert line == bootstrap_command_line(), line[:200]
+        data = stdin if isinstance(stdin, bytes) else b"".join(stdin)
+        first, *contents = data.split(b"\r\n")
+        header = json.loads(base64.b64decode(first))
+        assert header["name"] == "crictl_batch"
+        args = header["args"]
+        for f, content in zip(args.get("files") or [], contents):
+            self.puts[f["path"]] = base64.b64decode(content)
+        groups: dict[int, list[dict]] = {}
+        for step in args["steps"]:
+            groups.setdefault(step["group"], []).append(step)
+        done, printed = [], {}
+        for g, steps in groups.items():
+            for i, step in enumerate(steps):
+                arguments = step["arguments"]
+                if "id_from" in step:
+                    arguments = arguments.replace("@hpc-e2e-id@",
+                                                  printed[(g, step["id_from"])].strip())
+                argv = [step["file"], *split_argv("crictl.exe " + arguments)[1:]]
+                self.argvs.append(argv)
+                rc, out, err = _answer(argv)
+                printed[(g, i)] = out
+                done.append({"group": g, "index": i, "stage": step["stage"],
+                             "command_line": arguments, "exit_code": rc, "stdout": out,
+                             "stderr": err, "timed_out": False, "start_error": None,
+                             "started": None, "ended": None})
+                if rc:
+                    break
+        out = RESULT_PREFIX + json.dumps({"files": [], "steps": done}) + "\r\n"
+        return CommandResult(command=line, exit_code=0, stdout_bytes=out.encode())
 
     def put(self, local, remote, **kw):
         with open(local, "rb") as f:
@@ -177,12 +219,19 @@ DRIVERS: dict[str, Callable[[Crictl], object]] = {
     "info": lambda c: c.info(),
     "version": lambda c: c.version(),
     "cleanup": lambda c: (c.upload("x.json", b"{}"), c.cleanup()),
+    "create_and_start": lambda c: c.create_and_start(_pod_ref(c), _ctr()),
+    "launch": lambda c: c.launch([
+        Launch(_pod(), "runhcs-wcow-hypervisor", _ctr(), start=True, cancel_timeout=60),
+        Launch(_pod(), None, _ctr(), with_pull=True), Launch(_pod()),
+        Launch(pod=_pod_ref(c), container_spec=_ctr(), start=True)]),
+    "rmp_many": lambda c: (c.rmp_many([POD_ID, "c" * 64]), c.rmp_many([POD_ID], force=False)),
 }
 # Plumbing the drivers above go through, not crictl commands of their own.
-PLUMBING = {"argv", "deadline", "global_flags", "run", "upload"}
+PLUMBING = {"argv", "deadline", "global_flags", "run", "upload", "batch", "checked", "step"}
 
 CLIENTS = {
     "defaults": {},
+    "batches": {"batch": True},  # harness/cri/batch.py: the steps of crictl_batch.ps1
     "all options": {"timeout": 90.5, "runtime_endpoint": "npipe:////./pipe/containerd-containerd",
                     "image_endpoint": "npipe:////./pipe/containerd-containerd",
                     "config_path": r"C:\Program Files\containerd\bin\crictl.yaml"},

@@ -202,3 +202,25 @@ def test_scripts_stream_their_output_lines(sim, transport):
     assert b"".join(base64.b64decode(line) for line in lines) == payload
     assert res.value["sha256"] == hashlib.sha256(payload).hexdigest()
     assert res.command.stdout_bytes == b""  # streamed, not kept
+
+
+# --- small in-memory stdin travels with the header ----------------------------------------------
+def test_small_in_memory_stdin_is_joined_to_the_header_and_a_generator_is_not():
+    head = b"HEADER\r\n"
+    assert list(ps._coalesced(head, [b"a\r\n", b"b\r\n"])) == [b"HEADER\r\na\r\nb\r\n"]
+    big = b"x" * ps.COALESCE_LIMIT
+    assert list(ps._coalesced(head, [b"a\r\n", big, b"c"])) == [b"HEADER\r\na\r\n", big, b"c"]
+    assert list(ps._coalesced(head, None)) == [head]
+    assert list(ps._coalesced(head, iter([b"a", b"b"]))) == [head, b"a", b"b"]
+
+
+def test_a_small_file_upload_by_script_costs_one_send(sim, transport):
+    data = b"hpc-e2e" * 10
+    line = base64.b64encode(data) + b"\r\n"
+    transport.flush_signals()
+    sim.winrm.reset_counters()
+    res = ps.run_script(transport, "receive_file",
+                        {"path": rf"{HOME}\small.bin", "size": len(data),
+                         "sha256": hashlib.sha256(data).hexdigest()}, stdin_chunks=[line])
+    assert res.succeeded and sim.machine.fs.read_bytes(rf"{HOME}\small.bin") == data
+    assert sim.winrm.request_count(action="Send") == 1

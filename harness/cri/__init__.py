@@ -3,6 +3,7 @@
 * :mod:`.spec` — :class:`PodSpec` / :class:`ContainerSpec` rendered to crictl's JSON
   (snake_case CRI json tags only; the run-id label on everything);
 * :mod:`.crictl` — :class:`Crictl`, one method per crictl sub-command, over a Transport;
+* :mod:`.batch` — several crictl steps (and their config files) in one remote command;
 * :mod:`.status` — typed views of ``inspectp``/``inspect``/``pods``/``ps``/``info`` output;
 * :mod:`.errors` — :class:`CriStageError` (the runtime refused a stage) and friends.
 """
@@ -15,6 +16,7 @@ from harness.cri.crictl import (
     ContainerRef,
     Crictl,
     ExecResult,
+    Launch,
     LogsResult,
     PodRef,
 )
@@ -34,6 +36,6 @@ __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_CRICTL", "HOSTPROCESS_ANNOTATION", "RUN_ID_LABEL",
     "ContainerRef", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
     "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult",
-    "LogsResult", "PodRef",
+    "Launch", "LogsResult", "PodRef",
     "PodSpec", "PodStatus", "PodSummary", "RuntimeInfo", "RuntimeVersion", "new_run_id",
 ]

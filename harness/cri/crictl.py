@@ -11,12 +11,20 @@ that timeout and then RunPodSandbox gets twice it, ExecSync it plus the exec tim
 StopContainer it plus the grace period; the transport deadline is that sum plus a margin,
 so crictl's own error (which names the stage) arrives before the harness gives up.
 
-Config files for ``runp``/``create`` go to a per-run folder on the host with
-``Transport.put`` (one ``mkdir`` per client, then one upload per file; the pod's file is
+Without batches (below), config files for ``runp``/``create`` go to a per-run folder on
+the host with ``Transport.put`` (one ``mkdir`` per client, then one upload per file; the pod's file is
 uploaded once and reused by every ``create`` in that pod).  Measured over WinRM against the
 sim, a put of a small file is 5 WS-Man requests and the ``mkdir`` 3; a hand-made write over
 stdin would need the same Command/Send/Receive/Signal exchange and lose the SHA-256 check,
 so ``put`` it is.
+
+Batches (:mod:`harness.cri.batch`): on a real transport (any
+:class:`~harness.transport.base.Transport`: it runs catalog scripts) ``runp`` and ``create``
+write their config file and run in *one* remote command, a container is created and started
+in one (:meth:`Crictl.create_and_start`), independent pods start concurrently in one
+(:meth:`Crictl.launch`), and pods are removed in one (:meth:`Crictl.rmp_many`).  Each
+step of a batch is mapped exactly as a single call would be.  A duck-typed transport that
+cannot run scripts (tests' fakes) gets one crictl call per step, with ``put`` uploads.
 
 Faults (harness/transport/retry.py): reads (``pods``, ``ps``, ``inspect[p]``, ``images``,
 ``info``, ``version``, ``logs``, ``exec`` when the caller says the command only observes)
@@ -42,6 +50,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from harness.cri.batch import (
+    ID_PLACEHOLDER,
+    BatchFile,
+    BatchStepError,
+    Step,
+    StepResult,
+    run_batch,
+)
 from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
@@ -62,8 +78,8 @@ from harness.cri.status import (
     load_json,
     status_objects,
 )
-from harness.errors import HarnessError, RemoteCommandError
-from harness.transport.base import run_repeatable
+from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
+from harness.transport.base import Transport, run_repeatable
 from harness.transport.retry import (
     RUNTIME_ATTEMPTS_FACTOR,
     RetryPolicy,
@@ -176,6 +192,91 @@ class LogsResult:
     result: object = field(repr=False)
 
 
+@dataclass
+class Launch:
+    """What :meth:`Crictl.launch` starts for one pod: a new pod (``pod_spec``, handler) or
+    an existing one (``pod``), optionally a container in it, optionally started.
+
+    Filled in as things come into existence: ``pod``, ``container``, ``started``; the
+    callbacks are called at that moment (the caller's bookkeeping for clean-up).
+    """
+
+    pod_spec: PodSpec | None = None
+    runtime_handler: str | None = None
+    container_spec: ContainerSpec | None = None
+    start: bool = False
+    pod: PodRef | None = None
+    cancel_timeout: float | None = None
+    with_pull: bool = False
+    on_pod: Callable[[PodRef], None] | None = None
+    on_container: Callable[[ContainerRef], None] | None = None
+    container: ContainerRef | None = None
+    started: bool = False
+
+
+@dataclass
+class _Link:
+    """One stage of a chain: its crictl arguments given the previous stage's ID, how its
+    output becomes an ID, and how to find out whether it happened."""
+
+    stage: str
+    args: Callable[[str | None], list[str]]
+    timeout: float
+    object_id: str | None
+    expect: Callable[[object, str | None], str]
+    find: Callable[[str | None], str | None]
+
+
+@dataclass
+class _Chain:
+    """The stages of one :class:`Launch`, and how far they got (``ids``)."""
+
+    links: list[_Link]
+    start_id: str | None
+    files: list[BatchFile]
+    in_flight: re.Pattern
+    budget: float
+    on_record: Callable[[int, str], None]
+    what: str
+    ids: list[str] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def complete(self) -> bool:
+        return len(self.ids) == len(self.links)
+
+    @property
+    def current(self) -> str | None:
+        return self.ids[-1] if self.ids else self.start_id
+
+    def record(self, object_id: str) -> None:
+        index = len(self.ids)
+        self.ids.append(object_id)
+        self.on_record(index, object_id)
+
+    def steps(self, crictl: Crictl) -> list[Step]:
+        """The remaining stages as one batch group; later ones take the ID printed before."""
+        out = []
+        for j, link in enumerate(self.links[len(self.ids):]):
+            prev = self.current if j == 0 else ID_PLACEHOLDER
+            object_id = prev if link.stage == "start" and j == 0 else link.object_id
+            out.append(Step(link.stage, tuple(crictl.argv(*link.args(prev))), link.timeout,
+                            object_id=object_id, id_from=None if j == 0 else j - 1))
+        return out
+
+    def take(self, crictl: Crictl, results: Sequence[StepResult]) -> BaseException | None:
+        """Record what the batch did for this chain; the first step's error, if any."""
+        for result in results:
+            link = self.links[len(self.ids)]
+            try:
+                named = self.current if link.stage == "start" else None
+                object_id = link.expect(crictl.checked(result, object_id=named), self.current)
+            except HarnessError as exc:
+                return exc
+            self.record(object_id)
+        return None
+
+
 def _id_of(obj: PodRef | ContainerRef | str) -> str:
     return obj.id if isinstance(obj, (PodRef, ContainerRef)) else str(obj)
 
@@ -187,7 +288,8 @@ class Crictl:
                  crictl_path: str = DEFAULT_CRICTL, config_path: str = DEFAULT_CONFIG,
                  timeout: float = DEFAULT_RPC_TIMEOUT, runtime_endpoint: str | None = None,
                  image_endpoint: str | None = None, runs_root: str = DEFAULT_RUNS_ROOT,
-                 margin: float = DEADLINE_MARGIN, retry: RetryPolicy | None = None):
+                 margin: float = DEADLINE_MARGIN, retry: RetryPolicy | None = None,
+                 batch: bool | None = None):
         go_duration(timeout)  # validates
         self.transport = transport
         self.run_id = run_id or new_run_id()
@@ -202,6 +304,8 @@ class Crictl:
         self._dir_ready = False
         self._pod_files: dict[str, str] = {}  # pod uid -> uploaded config path
         self._files = 0
+        # Batches need the PowerShell bootstrap, which every Transport backend runs.
+        self.batching = isinstance(transport, Transport) if batch is None else bool(batch)
 
     # --- plumbing -------------------------------------------------------------------
     def global_flags(self, timeout: float | None = None) -> list[str]:
@@ -342,6 +446,305 @@ class Crictl:
             raise CrictlOutputError(stage, f"ID{f' {expected}' if expected else ''}", result)
         return got
 
+    # --- batches ------------------------------------------------------------------------
+    def batch(self, groups: Sequence[Sequence[Step]], *, files: Sequence[BatchFile] = (),
+              repeatable: bool = False) -> list[list[StepResult]]:
+        """Run groups of crictl steps (and write ``files`` first) in one remote command.
+
+        Groups run concurrently on the host, a group's steps in order until one fails.
+        Step failures come back in the results (map them with :meth:`checked`); what is
+        raised is the transport's error (it is then unknown which steps ran) or the script's
+        own failure (a file that did not verify: no step ran).
+        """
+        outcome = run_batch(self.transport, groups, files=files, repeatable=repeatable)
+        if any(ntpath.dirname(f.path).lower().startswith(self.remote_dir.lower())
+               for f in files):
+            self._dir_ready = True  # the batch made the run folder: cleanup() removes it
+        return outcome.groups
+
+    def step(self, stage: str, *args: str, object_id: str | None = None,
+             rpc_factor: float = 1.0, extra: float = 0.0, id_from: int | None = None) -> Step:
+        """A batch step running ``crictl <global flags> <args>`` with the same deadline as a
+        single call of this stage."""
+        return Step(stage, tuple(self.argv(*args)), self.deadline(rpc_factor=rpc_factor,
+                                                                  extra=extra),
+                    object_id=object_id, id_from=id_from)
+
+    @staticmethod
+    def checked(result: StepResult, *, object_id: str | None = None):
+        """A batch step's CommandResult when it exited 0; else the error a single call of the
+        same stage raises (``CriStageError``, ``CriUnavailable``), or the batch's own.
+        ``object_id`` names the object in the error when the step could not know it (a
+        ``start`` of the container its group created)."""
+        step = result.step
+        if result.result is None:
+            raise HarnessError(f"crictl {step.stage} did not run: an earlier step of its "
+                               "batch group failed")
+        if result.start_error:
+            raise BatchStepError(f"crictl {step.stage} could not be started on the host: "
+                                 f"{result.start_error}",
+                                 hint="check the crictl path of the runtime layout")
+        if result.timed_out:
+            raise CommandTimeout(result.command_line or step.command_line, step.timeout)
+        if result.result.exit_code != 0:
+            err = CriStageError.from_result(step.stage, result.result,
+                                            object_id=object_id or step.object_id)
+            if err.grpc_code == "Unavailable":
+                raise CriUnavailable(err) from err
+            raise err
+        return result.result
+
+    def _run_chains(self, chains: list[_Chain], *, what: str) -> None:
+        """Run each chain's links (runp -> create -> start) as one batch group per chain,
+        all chains in one batch, and reconcile what an ambiguous failure left open.
+
+        After a transport error (or containerd unreachable) it is unknown how far a chain
+        got: each of its remaining links is *looked up* (``find``) in order and only what
+        did not happen is run again, in the next batch.  A refusal by the runtime ends that
+        chain (raised once every chain is settled, the first in order); a repeat refused
+        because an earlier attempt of ours still holds the name waits for it.
+        """
+        policy = self.retry
+        started = time.monotonic()
+        failures = waits = 0
+        unsure: list[_Chain] = []
+        while True:
+            for chain in unsure:
+                self._advance(chain)
+            unsure = []
+            pending = [c for c in chains if c.error is None and not c.complete]
+            if not pending:
+                break
+            files: dict[str, BatchFile] = {}
+            for c in pending:
+                for f in c.files:
+                    files.setdefault(f.path.lower(), f)
+            retry_exc: BaseException | None = None
+            runtime = in_flight_only = False
+            try:
+                outcome = self.batch([c.steps(self) for c in pending], files=list(files.values()))
+            except Exception as exc:  # classified right here: only a final error is raised
+                kind = self._classify(exc)
+                if kind is None:
+                    raise
+                retry_exc, runtime, unsure = exc, kind == "runtime", list(pending)
+            else:
+                for c in pending:
+                    c.files = []
+                for c, results in zip(pending, outcome):
+                    exc = c.take(self, results)
+                    if exc is None:
+                        continue
+                    kind = self._classify(exc)
+                    if kind is not None:
+                        retry_exc, runtime = exc, runtime or kind == "runtime"
+                        unsure.append(c)
+                    elif (failures and isinstance(exc, CriStageError)
+                          and c.in_flight.search(exc.runtime_message)):
+                        unsure.append(c)
+                        if retry_exc is None:
+                            retry_exc, in_flight_only = exc, True
+                    else:
+                        c.error = exc
+            if retry_exc is None:
+                continue
+            elapsed = time.monotonic() - started
+            if in_flight_only:
+                waits += 1
+                budget = max(c.budget for c in unsure)
+                if elapsed > budget or waits >= RUNTIME_ATTEMPTS_FACTOR * policy.attempts:
+                    note_attempts(retry_exc, failures + waits, what)
+                    raise retry_exc
+                reason = "an earlier attempt is still at work"
+            else:
+                failures += 1
+                if not (failures < policy.attempts
+                        or (runtime and elapsed < policy.runtime_wait
+                            and failures < RUNTIME_ATTEMPTS_FACTOR * policy.attempts)):
+                    note_attempts(retry_exc, failures, what)
+                    raise retry_exc
+                reason = _first_line(retry_exc)
+            pause = policy.delay(max(1, failures))
+            log.info("%s: %s failed on attempt %d/%d (%s); looking what happened, in %.2fs",
+                     self._host, what, failures, policy.attempts, reason, pause)
+            policy.sleep(pause)
+        for c in chains:
+            if c.error is not None:
+                raise c.error
+
+    def _advance(self, chain: _Chain) -> None:
+        """Look up how far ``chain`` got before its answer was lost."""
+        while not chain.complete:
+            link = chain.links[len(chain.ids)]
+            try:
+                found = link.find(chain.current)
+            except HarnessError as exc:
+                if self._classify(exc) is not None:
+                    raise
+                chain.error = exc  # the runtime's answer, kept where the runtime put it
+                return
+            if found is None:
+                log.info("%s: crictl %s %s: it did not happen; running it again", self._host,
+                         link.stage, link.object_id or "")
+                return
+            log.info("%s: crictl %s %s: an earlier attempt did it (%s); not running it again",
+                     self._host, link.stage, link.object_id or "", found)
+            chain.record(found)
+
+    def _pod_file(self, spec: PodSpec) -> tuple[str, list[BatchFile]]:
+        """The pod's config path, and the file to write unless a batch already wrote it."""
+        path = self._pod_files.get(spec.uid or "")
+        if path is not None:
+            return path, []
+        path = ntpath.join(self.remote_dir,
+                           _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
+        return path, [BatchFile(path, spec.render(self.run_id))]
+
+    def _ctr_file(self, pod_spec: PodSpec, spec: ContainerSpec) -> tuple[str, BatchFile]:
+        self._files += 1
+        path = ntpath.join(self.remote_dir, _SAFE_NAME.sub(
+            "_", f"ctr-{pod_spec.name}-{spec.name}-{self._files}.json"))
+        return path, BatchFile(path, spec.render(self.run_id))
+
+    def _runp_link(self, spec: PodSpec, runtime_handler: str | None,
+                   cancel_timeout: float | None, path: str) -> _Link:
+        args = ["runp"]
+        if runtime_handler:
+            args += ["--runtime", runtime_handler]
+        if cancel_timeout:
+            args += ["--cancel-timeout", go_duration(cancel_timeout)]
+        return _Link("runp", lambda _prev: [*args, path], self.deadline(rpc_factor=2.0),
+                     spec.name, lambda result, _prev: self._expect_id("runp", result),
+                     lambda _prev: self._find_pod(spec))
+
+    def _create_link(self, pod_spec: PodSpec, spec: ContainerSpec, path: str, pod_path: str,
+                     with_pull: bool = False) -> _Link:
+        pull = ["--with-pull"] if with_pull else []
+        return _Link("create", lambda pod_id: ["create", *pull, pod_id, path, pod_path],
+                     self.deadline(), spec.name,
+                     lambda result, _pod: self._expect_id("create", result),
+                     lambda pod_id: self._find_container(pod_id, spec))
+
+    def _start_link(self, spec: ContainerSpec) -> _Link:
+        return _Link("start", lambda cid: ["start", cid], self.deadline(), spec.name,
+                     lambda result, cid: self._expect_id("start", result, cid),
+                     self._find_started)
+
+    def _find_pod(self, spec: PodSpec) -> str | None:
+        # The uid is unique to this spec: a pod with it is the one this call asked for.
+        name = spec.name if _PLAIN_NAME.match(spec.name) else None
+        for pod in self.pods(name=name):
+            if pod.uid == spec.uid and pod.name == spec.name:
+                return pod.id
+        return None
+
+    def _find_container(self, pod_id: str, spec: ContainerSpec) -> str | None:
+        # Container names are unique within a pod while the container exists.
+        name = spec.name if _PLAIN_NAME.match(spec.name) else None
+        for c in self.ps(pod=pod_id, name=name):
+            if c.name == spec.name and c.attempt == spec.attempt:
+                return c.id
+        return None
+
+    def _find_started(self, cid: str) -> str | None:
+        status = self.inspect(cid)
+        if status.state == CONTAINER_CREATED:
+            return None  # the start did not happen
+        if status.exited and status.reason == START_ERROR_REASON:
+            # The runtime refused the start; its answer was lost on the way back, and
+            # containerd kept it in the container's status.
+            raise CriStageError("start", status.message or status.reason, object_id=cid,
+                                grpc_code="Unknown")
+        return cid
+
+    def launch(self, plans: Sequence[Launch]) -> None:
+        """Start independent pods (and a container in each, optionally started)
+        concurrently, in one remote command; see :class:`Launch`.
+
+        Every plan's ``pod``/``container`` is set as soon as that object exists, and its
+        ``on_pod``/``on_container`` is called then, so a caller can clean up what was
+        created even when another step of the same plan (or another plan) is refused; the
+        first refusal is raised once every plan is settled.
+        """
+        if not self.batching:
+            self._launch_one_by_one(plans)
+            return
+        chains = [self._chain_for(plan) for plan in plans]
+        if chains:
+            self._run_chains(chains, what="crictl " + ", ".join(c.what for c in chains))
+
+    def _launch_one_by_one(self, plans: Sequence[Launch]) -> None:
+        """:meth:`launch` without batches: one crictl call per step, plans in order."""
+        first: HarnessError | None = None
+        for plan in plans:
+            try:
+                if plan.pod is None:
+                    if plan.pod_spec is None:
+                        raise ValueError("a launch plan needs a pod spec or a started pod")
+                    plan.pod = self.runp(plan.pod_spec, runtime_handler=plan.runtime_handler,
+                                         cancel_timeout=plan.cancel_timeout)
+                    if plan.on_pod is not None:
+                        plan.on_pod(plan.pod)
+                if plan.container_spec is not None:
+                    plan.container = self.create(plan.pod, plan.container_spec,
+                                                 with_pull=plan.with_pull)
+                    if plan.on_container is not None:
+                        plan.on_container(plan.container)
+                    if plan.start:
+                        self.start(plan.container)
+                        plan.started = True
+            except HarnessError as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def _chain_for(self, plan: Launch) -> _Chain:
+        links: list[_Link] = []
+        files: list[BatchFile] = []
+        if plan.pod is None:
+            if plan.pod_spec is None:
+                raise ValueError("a launch plan needs a pod spec or a started pod")
+            pod_spec = plan.pod_spec.with_run_id(self.run_id)
+            plan.pod_spec = pod_spec
+        else:
+            pod_spec = plan.pod.spec
+        pod_path, pod_files = self._pod_file(pod_spec)
+        files += pod_files
+        if plan.pod is None:
+            links.append(self._runp_link(pod_spec, plan.runtime_handler, plan.cancel_timeout,
+                                         pod_path))
+        ctr_spec = ctr_path = None
+        if plan.container_spec is not None:
+            ctr_spec = plan.container_spec.with_run_id(self.run_id)
+            ctr_path, ctr_file = self._ctr_file(pod_spec, ctr_spec)
+            files.append(ctr_file)
+            links.append(self._create_link(pod_spec, ctr_spec, ctr_path, pod_path,
+                                           plan.with_pull))
+            if plan.start:
+                links.append(self._start_link(ctr_spec))
+        if not links:
+            raise ValueError("a launch plan with a started pod needs a container spec")
+
+        def recorded(index: int, object_id: str) -> None:
+            stage = links[index].stage
+            if stage == "runp":
+                plan.pod = PodRef(object_id, pod_spec, plan.runtime_handler, pod_path)
+                self._pod_files[pod_spec.uid or ""] = pod_path
+                if plan.on_pod is not None:
+                    plan.on_pod(plan.pod)
+            elif stage == "create":
+                self._pod_files[pod_spec.uid or ""] = pod_path
+                plan.container = ContainerRef(object_id, plan.pod, ctr_spec, ctr_path)
+                if plan.on_container is not None:
+                    plan.on_container(plan.container)
+            elif stage == "start":
+                plan.started = True
+
+        what = "+".join(link.stage for link in links) + " " + (
+            f"{ctr_spec.name} in {pod_spec.name}" if ctr_spec is not None else pod_spec.name)
+        return _Chain(links, plan.pod.id if plan.pod is not None else None, files,
+                      _RESERVED, self.deadline(rpc_factor=2.0), recorded, what)
+
     def _ensure_dir(self) -> None:
         if self._dir_ready:
             return
@@ -401,6 +804,11 @@ class Crictl:
     def runp(self, spec: PodSpec, *, runtime_handler: str | None = None,
              cancel_timeout: float | None = None) -> PodRef:
         """RunPodSandbox with ``runtime_handler`` (``runhcs-wcow-process`` / ``-hypervisor``)."""
+        if self.batching:
+            plan = Launch(spec, runtime_handler, cancel_timeout=cancel_timeout)
+            self.launch([plan])
+            assert plan.pod is not None
+            return plan.pod
         spec = spec.with_run_id(self.run_id)
         path = self._pod_config(spec)
         args = ["runp"]
@@ -484,6 +892,11 @@ class Crictl:
     # --- containers -----------------------------------------------------------------
     def create(self, pod: PodRef, spec: ContainerSpec, *, with_pull: bool = False) -> ContainerRef:
         """CreateContainer in ``pod`` (crictl sends the pod's config along)."""
+        if self.batching:
+            plan = Launch(pod=pod, container_spec=spec, with_pull=with_pull)
+            self.launch([plan])
+            assert plan.container is not None
+            return plan.container
         spec = spec.with_run_id(self.run_id)
         pod_path = self._pod_config(pod.spec)
         self._files += 1
@@ -505,6 +918,24 @@ class Crictl:
         cid = self._reconciled("create", f"crictl create {spec.name} in {pod.id}", attempt,
                                find, in_flight=_RESERVED, budget=self.deadline())
         return ContainerRef(cid, pod, spec, path)
+
+    def create_and_start(self, pod: PodRef, spec: ContainerSpec, *,
+                         on_created: Callable[[ContainerRef], None] | None = None
+                         ) -> ContainerRef:
+        """CreateContainer then StartContainer: one remote command with the config file
+        when batching.  ``on_created`` gets the container as soon as it exists (also when
+        its start is then refused: the refusal is raised as ``CriStageError`` stage
+        ``start``, as :meth:`start` raises it)."""
+        if not self.batching:
+            ref = self.create(pod, spec)
+            if on_created is not None:
+                on_created(ref)
+            self.start(ref)
+            return ref
+        plan = Launch(pod=pod, container_spec=spec, start=True, on_container=on_created)
+        self.launch([plan])
+        assert plan.container is not None
+        return plan.container
 
     def start(self, container: ContainerRef | str) -> None:
         cid = _id_of(container)
@@ -653,6 +1084,61 @@ class Crictl:
             raise CrictlOutputError("version", "runtime version", result)
         return v
 
+    def rmp_many(self, pods: Sequence[PodRef | str], *, force: bool = True
+                 ) -> list[HarnessError]:
+        """Remove pods (``rmp --force``, ecosystem-facts.md §3.2: crictl stops the pod, and
+        RemovePodSandbox removes the pod's containers with it, running or not — the CRI
+        contract of that RPC), all in one remote command when batching.
+
+        "Not found" counts as removed.  Steps that met a transient failure or an
+        unreachable containerd are repeated (removal is idempotent); what the runtime
+        refused is returned, not raised.
+        """
+        ids = list(dict.fromkeys(_id_of(p) for p in pods))
+        problems: list[HarnessError] = []
+        if not self.batching:
+            for pod_id in ids:
+                try:
+                    self.rmp(pod_id, force=force)
+                except HarnessError as exc:
+                    if not says_not_found(exc):
+                        problems.append(exc)
+            return problems
+        args = ["rmp"] + (["--force"] if force else [])
+        rpc = 3.0 if force else 2.0
+        left = ids
+
+        def once() -> None:
+            nonlocal left
+            groups = [[self.step("rmp", *args, pod_id, object_id=pod_id, rpc_factor=rpc)]
+                      for pod_id in left]
+            again: list[str] = []
+            retry_exc: BaseException | None = None
+            for pod_id, (result,) in zip(left, self.batch(groups)):
+                try:
+                    out = self.checked(result)
+                    if f"Removed sandbox {pod_id}" not in out.stdout:
+                        raise CrictlOutputError("rmp", f"'Removed sandbox {pod_id}'", out)
+                except HarnessError as exc:
+                    if says_not_found(exc):
+                        continue
+                    if self._classify(exc) is not None:
+                        again.append(pod_id)
+                        retry_exc = exc
+                    else:
+                        problems.append(exc)
+            left = again
+            if retry_exc is not None:
+                raise retry_exc
+
+        if left:
+            try:
+                self.retry.call(once, what=f"crictl rmp of {len(ids)} pods", host=self._host,
+                                classify=self._classify)
+            except HarnessError as exc:
+                problems.append(exc)
+        return problems
+
     # --- clean-up -------------------------------------------------------------------
     def cleanup(self) -> list[HarnessError]:
         """Remove every pod of this run (containers go with their pod) and its files.
@@ -662,11 +1148,7 @@ class Crictl:
         """
         problems: list[HarnessError] = []
         try:
-            for pod in self.pods():
-                try:
-                    self.rmp(pod.id, force=True)
-                except HarnessError as exc:
-                    problems.append(exc)
+            problems += self.rmp_many([pod.id for pod in self.pods()], force=True)
         except HarnessError as exc:
             problems.append(exc)
         if self._dir_ready:

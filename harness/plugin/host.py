@@ -42,7 +42,7 @@ class HpcHost:
         self.capabilities = capabilities
         self._pulled: set[str] = set()
         self._pull_lock = threading.Lock()
-        self._known_boot = facts.boot_time
+        self._known_boot = getattr(facts, "boot_time", None)
 
     @property
     def name(self) -> str:
@@ -86,8 +86,10 @@ class HpcHost:
         classification turns it into infrastructure).  One cheap read, only on failure.
         """
         now = self.windows.boot_time()
-        previous, self._known_boot = self._known_boot, max(now, self._known_boot)
-        return (previous, now) if now > previous else None
+        previous = self._known_boot
+        if previous is None or now > previous:
+            self._known_boot = now
+        return (previous, now) if previous is not None and now > previous else None
 
     def close(self) -> None:
         self.transport.close()

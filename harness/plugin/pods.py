@@ -2,9 +2,15 @@
 
 A scenario asks for a pod by isolation mode and gets a handle; every handle is one crictl
 call away from the runtime, so a scenario reads like the crictl session it replaces.  The
-factory remembers everything it created and removes it after the test — containers first
-(stop, then rm), then pods (stopp, then rmp) — pass or fail.  Refusals by the runtime are
+factory remembers every pod it created and removes them after the test, pass or fail, with
+one ``crictl rmp --force`` each, all in one remote command (the pod's containers go with
+it: harness/cri/crictl.py ``rmp_many``).  Refusals by the runtime are
 :class:`~harness.cri.CriStageError` (``.stage``, ``.runtime_message``), raised to the test.
+
+Round trips (issue 7): a pod's config is written and ``runp`` run in one remote command, a
+long-running container is created and started in one (:meth:`PodFactory.start_long_running`),
+and :meth:`PodFactory.run_many` / :meth:`PodFactory.start_long_running_many` start
+independent pods concurrently in one.
 
 Pods get a log directory in the run's folder on the host and containers a log file in it,
 so ``Container.logs()`` works (crictl needs a log path, ecosystem-facts.md §3.3).
@@ -16,10 +22,10 @@ import itertools
 import ntpath
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from harness.cri import ContainerSpec, ContainerStatus, ExecResult, PodSpec
-from harness.cri.crictl import says_not_found
+from harness.cri.crictl import Launch, says_not_found
 from harness.cri.status import PodStatus
 from harness.errors import HarnessError
 from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
@@ -134,23 +140,29 @@ class Pod:
         command of ``images/images.toml`` (keeps running until stopped).  The image is pulled
         first, once per worker.
         """
-        host = self.factory.host
-        image = image or host.images.probe
-        if command is None and args is None:
-            command = host.images.idle_command_for()
-        cname = name or f"c{next(self._names)}"
-        spec = ContainerSpec(
-            cname, image, command=list(command) if command is not None else None,
-            args=list(args) if args is not None else None, working_dir=working_dir,
-            envs=dict(envs) if envs is not None else None,
-            host_process=self.spec.host_process if host_process is None else host_process,
-            run_as_username=run_as_username,
-            annotations=dict(annotations or {}), log_path=f"{cname}.log")
-        host.ensure_image(image)
-        container = Container(self, self.factory.crictl.create(self.ref, spec))
+        spec = self.container_spec(command=command, args=args, image=image,
+                                   host_process=host_process, run_as_username=run_as_username,
+                                   annotations=annotations, working_dir=working_dir, envs=envs,
+                                   name=name)
+        return self._adopt(self.factory.crictl.create(self.ref, spec))
+
+    def _adopt(self, ref) -> Container:
+        container = Container(self, ref)
         self.containers.append(container)
         self.factory.containers.append(container)
         return container
+
+    def container_spec(self, *, command: Sequence[str] | None = None,
+                       args: Sequence[str] | None = None, image: str | None = None,
+                       host_process: bool | None = None, run_as_username: str | None = None,
+                       annotations: Mapping[str, str] | None = None,
+                       working_dir: str | None = None, envs: Mapping[str, str] | None = None,
+                       name: str | None = None) -> ContainerSpec:
+        """The spec :meth:`container` sends (same defaults); the image is pulled here."""
+        return container_spec(self.factory, self.spec, command=command, args=args, image=image,
+                              host_process=host_process, run_as_username=run_as_username,
+                              annotations=annotations, working_dir=working_dir, envs=envs,
+                              name=name, names=self._names)
 
     def inspect(self) -> PodStatus:
         return self.factory.crictl.inspectp(self.ref)
@@ -165,6 +177,30 @@ class Pod:
             c.removed = True
 
 
+def container_spec(factory: PodFactory, pod_spec: PodSpec, *, names: Iterator[int],
+                   command: Sequence[str] | None = None, args: Sequence[str] | None = None,
+                   image: str | None = None, host_process: bool | None = None,
+                   run_as_username: str | None = None,
+                   annotations: Mapping[str, str] | None = None,
+                   working_dir: str | None = None, envs: Mapping[str, str] | None = None,
+                   name: str | None = None) -> ContainerSpec:
+    """A container's spec with :meth:`Pod.container`'s defaults; its image is pulled first."""
+    host = factory.host
+    image = image or host.images.probe
+    if command is None and args is None:
+        command = host.images.idle_command_for()
+    cname = name or f"c{next(names)}"
+    spec = ContainerSpec(
+        cname, image, command=list(command) if command is not None else None,
+        args=list(args) if args is not None else None, working_dir=working_dir,
+        envs=dict(envs) if envs is not None else None,
+        host_process=pod_spec.host_process if host_process is None else host_process,
+        run_as_username=run_as_username,
+        annotations=dict(annotations or {}), log_path=f"{cname}.log")
+    host.ensure_image(image)
+    return spec
+
+
 class PodFactory:
     """``pods``: starts pods for one test and removes them afterwards (:meth:`cleanup`)."""
 
@@ -177,57 +213,115 @@ class PodFactory:
         self._base = base[:NAME_LENGTH].rstrip("-") or "pod"
         self._count = itertools.count()
 
-    def run(self, isolation: str, *, host_process: bool = True,
-            run_as_username: str | None = None, annotations: Mapping[str, str] | None = None,
-            name: str | None = None) -> Pod:
-        """RunPodSandbox with the handler of ``isolation`` (``"process"`` or ``"hyperv"``)."""
+    def _pod_spec(self, isolation: str, *, host_process: bool = True,
+                  run_as_username: str | None = None,
+                  annotations: Mapping[str, str] | None = None,
+                  name: str | None = None) -> PodSpec:
         if isolation not in HANDLERS:
             raise ValueError(f"isolation {isolation!r}: use one of {', '.join(HANDLERS)}")
         pod_name = name or f"{self._base}-{next(self._count)}"
         uid = str(uuid.uuid4())
-        spec = PodSpec(pod_name, uid=uid, host_process=host_process,
+        return PodSpec(pod_name, uid=uid, host_process=host_process,
                        run_as_username=run_as_username, annotations=dict(annotations or {}),
                        log_directory=ntpath.join(self.crictl.remote_dir, "logs",
                                                  f"{pod_name}-{uid[:8]}"))
-        pod = Pod(self, self.crictl.runp(spec, runtime_handler=HANDLERS[isolation]), isolation)
+
+    def _adopt(self, ref, isolation: str) -> Pod:
+        pod = Pod(self, ref, isolation)
         self.pods.append(pod)
         return pod
 
+    def run(self, isolation: str, *, host_process: bool = True,
+            run_as_username: str | None = None, annotations: Mapping[str, str] | None = None,
+            name: str | None = None) -> Pod:
+        """RunPodSandbox with the handler of ``isolation`` (``"process"`` or ``"hyperv"``)."""
+        return self.run_many([{"isolation": isolation, "host_process": host_process,
+                               "run_as_username": run_as_username,
+                               "annotations": annotations, "name": name}])[0]
+
+    def run_many(self, requests: Sequence[Mapping]) -> list[Pod]:
+        """Start independent pods concurrently, in one remote command: one :meth:`run`
+        keyword set (``isolation`` included) per pod, pods returned in that order.
+
+        A refusal is raised once all are settled; the pods that did start are this
+        factory's (removed after the test) all the same.
+        """
+        plans = []
+        for req in requests:
+            kw = dict(req)
+            isolation = kw.pop("isolation")
+            plans.append((isolation, Launch(self._pod_spec(isolation, **kw),
+                                            HANDLERS[isolation])))
+        return [pod for pod, _ in self._launch(plans)]
+
     def start_long_running(self, pod: Pod, **kw) -> Container:
-        """A started container that keeps running (the idle command unless ``command=``)."""
-        return pod.container(**kw).start()
+        """A started container that keeps running (the idle command unless ``command=``):
+        created and started in one remote command."""
+        spec = pod.container_spec(**kw)
+        container = None
+
+        def created(ref) -> None:
+            nonlocal container
+            container = pod._adopt(ref)
+
+        self.crictl.create_and_start(pod.ref, spec, on_created=created)
+        assert container is not None
+        container.started = True
+        return container
+
+    def start_long_running_many(self, requests: Sequence[Mapping]) -> list[Container]:
+        """Independent pods, each with a started long-running container, all started
+        concurrently in one remote command.  Each request holds :meth:`run`'s keywords
+        (``isolation`` included) and, under ``container``, :meth:`start_long_running`'s."""
+        plans = []
+        for req in requests:
+            kw = dict(req)
+            isolation = kw.pop("isolation")
+            ctr_kw = dict(kw.pop("container", None) or {})
+            plans.append((isolation, Launch(self._pod_spec(isolation, **kw),
+                                            HANDLERS[isolation], container_spec=None,
+                                            start=True), ctr_kw))
+        launches = []
+        for isolation, plan, ctr_kw in plans:
+            names = itertools.count()
+            plan.container_spec = container_spec(self, plan.pod_spec, names=names, **ctr_kw)
+            launches.append((isolation, plan, names))
+        return [c for _, c in self._launch(launches)]
+
+    def _launch(self, plans: Sequence[tuple]) -> list[tuple[Pod, Container | None]]:
+        """Run the plans (isolation, Launch[, the container-name counter used]); every pod
+        and container is adopted the moment it exists."""
+        out: dict[int, list] = {i: [None, None] for i in range(len(plans))}
+        for i, (isolation, plan, *names) in enumerate(plans):
+            def on_pod(ref, i=i, isolation=isolation, names=names):
+                out[i][0] = self._adopt(ref, isolation)
+                if names:  # the pod's next container name follows the one used here
+                    out[i][0]._names = names[0]
+
+            def on_container(ref, i=i):
+                out[i][1] = out[i][0]._adopt(ref)
+
+            plan.on_pod, plan.on_container = on_pod, on_container
+        self.crictl.launch([plan for _, plan, *_ in plans])
+        for i, (_, plan, *_) in enumerate(plans):
+            if plan.started and out[i][1] is not None:
+                out[i][1].started = True
+        return [(pod, ctr) for pod, ctr in out.values()]
 
     def cleanup(self) -> list[HarnessError]:
-        """Remove every container and pod created here and still present; what failed.
+        """Remove every pod created here and still present, with its containers; what failed.
 
-        Best effort: a failed stop still tries a forced removal, and "not found" counts as
-        removed (the test may have removed it by other means).
+        One ``rmp --force`` per pod, all in one remote command; "not found" counts as
+        removed (the test may have removed it by other means).  Containers the test removed
+        itself are not touched, nor are other containers: they go with their pod.
         """
-        problems: list[HarnessError] = []
-        for c in reversed(self.containers):
-            if not (c.removed or c.pod.removed):
-                _remove(problems, lambda c=c: self.crictl.stop(c.ref),
-                        lambda c=c: self.crictl.rm(c.ref, force=True))
+        pods = [p for p in reversed(self.pods) if not p.removed]
+        problems = self.crictl.rmp_many([p.ref for p in pods], force=True) if pods else []
+        for p in pods:
+            p.removed = True
+            for c in p.containers:
                 c.removed = True
-        for p in reversed(self.pods):
-            if not p.removed:
-                _remove(problems, lambda p=p: self.crictl.stopp(p.ref),
-                        lambda p=p: self.crictl.rmp(p.ref, force=True))
-                p.removed = True
         return problems
-
-
-def _remove(problems: list[HarnessError], stop, remove) -> None:
-    try:
-        stop()
-    except HarnessError as exc:
-        if _not_found(exc):
-            return
-    try:
-        remove()
-    except HarnessError as exc:
-        if not _not_found(exc):
-            problems.append(exc)
 
 
 def _not_found(exc: HarnessError) -> bool:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import contextvars
 import dataclasses
 import inspect
@@ -39,7 +40,7 @@ import ntpath
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -268,6 +269,24 @@ class ReportingTransport(Transport):
 
     def _run(self, command_line: str, *, timeout: float, stdin: Stdin) -> tuple[int, bytes, bytes]:
         return self.inner._run(command_line, timeout=timeout, stdin=stdin)
+
+    # --- steps inside one remote call (harness/cri/batch.py) ---------------------------------
+    @contextlib.contextmanager
+    def report_group(self, title: str) -> Iterator[None]:
+        """One step around a remote call that does several things (a crictl batch): the
+        call's own step and :meth:`report_substeps` go inside it."""
+        with allure.step(short_title(title)):
+            yield
+
+    def report_substeps(self, entries: Iterable[tuple[str, str, int | None]]) -> None:
+        """One step per ``(command line, transcript, exit code or None = not run)`` that a
+        remote call ran on the host, titled and attached like a call of its own (redacted);
+        no remote call is made."""
+        for command_line, text, code in entries:
+            title = short_title(command_line)
+            with allure.step(title if code is not None else short_title(f"[not run] {title}")):
+                _attach_text(text, "transcript (not run)" if code is None
+                             else f"transcript (exit {code})")
 
     # --- files ------------------------------------------------------------------------------
     def _transfer(self, verb: str, local, remote: str, call):

@@ -56,8 +56,9 @@ class SharedHpcs:
         if entry is not None:
             entry.uses += 1
             return entry, False
-        pod = self.factory.run(isolation, annotations={INHERIT_USER_ANNOTATION: "true"})
-        container = self.factory.start_long_running(pod)
+        # pod, container and start in one remote command (PodFactory.start_long_running_many)
+        (container,) = self.factory.start_long_running_many(
+            [{"isolation": isolation, "annotations": {INHERIT_USER_ANNOTATION: "true"}}])
         entry = self.entries[isolation] = SharedEntry(container, created_by=user, uses=1)
         return entry, True
 
@@ -71,15 +72,14 @@ class SharedHpcs:
         if keep:
             pod.removed = True  # not ours to remove any more: the sweep spares it
             return [pod.id]
-        try:
-            pod.stop()
-        except HarnessError as exc:
-            log.debug("stopping retired shared pod %s failed: %s", pod.name, exc)
-        try:
-            pod.remove()
-        except HarnessError as exc:
+        # one rmp --force (stops the pod and removes it with its container); "not found"
+        # counts as removed
+        for exc in self.factory.crictl.rmp_many([pod.ref], force=True):
             log.warning("removing retired shared pod %s failed (the end-of-run sweep tries "
                         "again): %s", pod.name, exc)
+        pod.removed = True
+        for c in pod.containers:
+            c.removed = True
         return []
 
     def close(self) -> list[HarnessError]:

@@ -79,7 +79,8 @@ class UnknownScript(LookupError):
 
 
 # Modules whose import registers more entries (models of other layers' script catalogs).
-MODEL_MODULES: list[str] = ["harness.sim.models.windows", "harness.sim.models.runtime"]
+MODEL_MODULES: list[str] = ["harness.sim.models.windows", "harness.sim.models.runtime",
+                             "harness.sim.models.crictl_batch"]
 
 _lock = threading.Lock()
 _entries: dict[str, CatalogEntry] = {}

@@ -187,6 +187,32 @@ def describe(name: str, args: Mapping[str, Any] | None) -> str:
     return f"[ps:{name}] {json.dumps(dict(args or {}), separators=(',', ':'), default=str)}"
 
 
+# Small stdin pieces that are already in memory travel with the header in one Send.
+COALESCE_LIMIT = 32 * 1024
+
+
+def _coalesced(first: bytes, rest: Iterable[bytes] | None) -> Iterator[bytes]:
+    """The header line and the script's stdin, with small *in-memory* pieces (a list or
+    tuple: a batch's config files) joined to the header, so that a script and its small
+    data cost one Send instead of one per piece.  A generator is streamed as it comes: its
+    pieces may not exist yet (an upload reads its file as it goes)."""
+    if not isinstance(rest, (list, tuple)):
+        yield first
+        if rest is not None:
+            yield from rest
+        return
+    head = bytearray(first)
+    pieces = iter(rest)
+    for piece in pieces:
+        if len(head) + len(piece) > COALESCE_LIMIT:
+            yield bytes(head)
+            yield piece
+            yield from pieces
+            return
+        head += piece
+    yield bytes(head)
+
+
 def run_script(transport: Transport, script: Script | str | Path,
                args: Mapping[str, Any] | None = None, *,
                stdin_chunks: Iterable[bytes] | None = None,
@@ -216,9 +242,7 @@ def run_script(transport: Transport, script: Script | str | Path,
     first = header_line(resolved.name, resolved.text, args)
 
     def stdin() -> Iterator[bytes]:
-        yield first
-        if stdin_chunks is not None:
-            yield from stdin_chunks
+        yield from _coalesced(first, stdin_chunks)
 
     values: list[Any] = []
     kept = bytearray()

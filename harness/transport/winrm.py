@@ -381,6 +381,11 @@ class WinRMTransport(Transport):
                                    line_raw=line_chunk(self.send_payload()), timeout=timeout)
 
     # --- lifecycle --------------------------------------------------------------------
+    def protocols(self) -> list[Protocol]:
+        """Every pywinrm ``Protocol`` this transport sends requests with: the command
+        connection and the background signal connection (request counting hooks both)."""
+        return [self.protocol, self._signals.protocol]
+
     def flush_signals(self, timeout: float = SIGNAL_TIMEOUT) -> None:
         """Wait until the terminate signals of finished commands have been sent."""
         self._signals.flush(timeout)
