@@ -346,7 +346,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     bench.add_argument("--sim-hosts", metavar="LIST",
                        help="makespan: simulated host counts (default 1,2,4; --quick 1)")
     bench.add_argument("--latency", metavar="SPEC",
-                       help="makespan: the sim's latency model (default realistic,scale=0.05; "
+                       help="makespan: the sim's latency model (default realistic,scale=0.1; "
                             "--quick realistic,scale=0.01; harness/sim/latency.py)")
     bench.add_argument("-k", dest="keyword", metavar="EXPR",
                        help="makespan and overhead: only scenarios matching this pytest "

@@ -4,20 +4,26 @@ The benchmark's own figures are never asserted here (they are ratios for a repor
 machine is shared); what is tested is that it runs and says what it measured, that the ideal
 makespan and the tables are computed right, that request counting agrees with the sim's own
 log, and that the latency model puts time where it says — a hypervisor pod start on a sim
-with a UVM boot delay takes at least that delay, a process pod start does not.
+with a UVM boot delay takes at least that delay, a process pod start does not.  The lab the
+suite benchmarks run against (served sims, one inventory, provisioned before any run) is
+checked end to end: its inventory names every served host, each is provisioned and has its
+images, and a run against it splits the worker's one-time setup from the scenario work.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 from rich.console import Console
 
 from harness.bench.figures import BenchFigures
-from harness.bench.makespan import MakespanPoint, MakespanResult, grid, ideal_makespan
+from harness.bench.makespan import (MakespanPoint, MakespanResult, grid, ideal_makespan,
+                                    idle_per_worker, summarize, tail_per_worker)
 from harness.bench.overhead import OverheadResult
+from harness.bench.suite import SuiteRun, TestTiming
 from harness.bench.table import render
 from harness.bench.throughput import ClientThroughput, ThroughputResult
 from harness.bench.upload import UploadFigure, UploadResult
@@ -41,6 +47,49 @@ def test_ideal_never_below_the_longest_test():
     assert ideal_makespan([], 4, 1, 4) == 0.0
     with pytest.raises(ValueError):
         ideal_makespan([1.0], 0, 1, 4)
+
+
+def test_ideal_counts_the_worker_setup_once():
+    # each worker sets up once, all at the same time: it adds, it does not divide
+    assert ideal_makespan([2.0] * 8, 4, 1, 4, setup=1.5) == 5.5
+    assert ideal_makespan([10.0, 1.0], 4, 4, 4, setup=0.5) == 10.5
+
+
+def _timing(worker, start, stop, *, host=0.0, shared=0.0, nodeid=None):
+    return TestTiming(nodeid or f"t{worker}{start}", stop - start, start, stop, 0.1, "passed",
+                      worker, host_setup=host, shared_start=shared)
+
+
+def _run(workers, hosts, tests, makespan=None):
+    return SuiteRun(workers, hosts, "realistic", None, 0, 30.0,
+                    makespan or max(t.stop for t in tests) - min(t.start for t in tests),
+                    0.5, 2.0, {}, tests)
+
+
+def test_setup_is_split_from_work_and_idle_is_per_worker():
+    base = _run(1, 1, [_timing("gw0", 0, 3, host=1.0), _timing("gw0", 3, 6, shared=1.0),
+                       _timing("gw0", 6, 8)])
+    assert base.work == [2.0, 2.0, 2.0] and base.worker_setup() == {"gw0": 2.0}
+    par = _run(2, 1, [_timing("gw0", 0, 3, host=1.0), _timing("gw1", 0, 2, host=1.0),
+                      _timing("gw1", 2, 5, shared=1.0), _timing("gw0", 3, 4)])
+    assert idle_per_worker(par) == {"gw0": 1.0, "gw1": 0.0}
+    assert tail_per_worker(par) == {"gw0": 1.0, "gw1": 0.0}
+    p = summarize(2, 1, [par], base, slots=4, cores=2)
+    # ideal: one worker's setup (2 s) + 6 s of work over 2 workers
+    assert p.ideal == pytest.approx(5.0) and p.makespan == 5.0 and p.ratio == pytest.approx(1.0)
+    assert p.setup == pytest.approx(1.5) and p.setup_max == pytest.approx(2.0)
+    assert p.work == pytest.approx(6.0) and p.work_growth == pytest.approx(1.0)
+    assert p.idle == pytest.approx(0.5) and p.tail == pytest.approx(0.5)
+    # CPU: four tests x 0.1 s in the workers, 2 s in the sims, 0.5 s in the controller
+    assert p.cpu_busy == pytest.approx((0.4 + 2.0 + 0.5) / 5.0 / 2)
+
+
+def test_repeated_point_takes_the_median():
+    base = _run(1, 1, [_timing("gw0", 2 * i, 2 * i + 2) for i in range(4)])
+    runs = [_run(4, 2, [_timing("gw0", 0, m)]) for m in (3.0, 2.5, 4.0)]
+    p = summarize(4, 2, runs, base, slots=4, cores=2)
+    assert p.makespan == 3.0 and p.runs == [3.0, 2.5, 4.0]
+    assert p.ratios == pytest.approx([1.5, 1.25, 2.0])
 
 
 def test_grid_starts_with_the_baseline_and_skips_idle_hosts():
@@ -135,13 +184,17 @@ def test_request_counter_agrees_with_the_sims_log(deployed):
 
     host, transport, _ = deployed
     counter = RequestCounter()
-    counter.attach(transport.protocol)
+    for protocol in transport.protocols():  # the background Signal's connection too
+        counter.attach(protocol)
     transport.run(["hostname"]).check()  # the shell exists already or is opened here
+    transport.flush_signals()
     counter.reset()
     host.winrm.reset_counters()
     for _ in range(3):
         transport.run(["hostname"]).check()
-    assert counter.count == host.winrm.request_count() == 9  # Command, Receive, Signal
+    transport.flush_signals()
+    # Command + Receive each (finished commands are released by replacing the shell)
+    assert counter.count == host.winrm.request_count() == 6
 
 
 def test_request_delay_applies_per_request(deployed):
@@ -154,7 +207,96 @@ def test_request_delay_applies_per_request(deployed):
         slow = time.perf_counter() - t0
     finally:
         host.machine.latency = None
-    assert slow >= 3 * 0.2  # three requests per command
+    # Command and Receive are on the command's path (its Signal goes in the background)
+    assert slow >= 2 * 0.2
+
+
+# --- the lab: served sims, one inventory, provisioned before the runs --------------------
+def test_inventory_names_every_served_host_as_winrm_over_https(tmp_path):
+    from harness.bench.lab import inventory_text
+    from harness.config.inventory import load_inventory
+    from harness.plugin.targets import SIM_MAX_LEASES, SIM_RETRY
+
+    hosts = []
+    for i, port in ((1, 50001), (2, 50002)):
+        d = tmp_path / f"sim {i}"  # a space: the paths are quoted
+        d.mkdir()
+        (d / "password").write_text(f"pw-{i}\n")
+        (d / "ca.pem").write_text("not read here\n")
+        hosts.append((f"sim-{i}", {"winrm_url": f"https://127.0.0.1:{port}/wsman",
+                                   "user": "Administrator",
+                                   "password_file": str(d / "password"),
+                                   "ca_bundle": str(d / "ca.pem")}))
+    inv = tmp_path / "inventory.toml"
+    inv.write_text(inventory_text(hosts, build=20348))
+    targets = load_inventory(inv)
+    assert [t.name for t in targets] == ["sim-1", "sim-2"]
+    for t, port in zip(targets, (50001, 50002)):
+        assert (t.transport, t.address, t.port) == ("winrm", "127.0.0.1", port)
+        assert t.winrm.scheme == "https" and t.winrm.auth == "basic"
+        assert Path(t.winrm.ca_bundle).name == "ca.pem"
+        assert t.password.reveal() == f"pw-{t.name[-1]}"
+        assert t.labels.max_leases == SIM_MAX_LEASES and t.labels.os_build == 20348
+        assert t.retry.base_delay == SIM_RETRY.base_delay
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """Two served sims, provisioned, checked and given their images (no latency)."""
+    from harness.bench.lab import Lab
+
+    with Lab(tmp_path_factory.mktemp("lab"), hosts=2, latency=None) as lab:
+        lab.prepare()
+        yield lab
+
+
+def test_lab_provisions_every_served_host_before_any_run(lab):
+    from harness.config.inventory import load_inventory
+    from harness.cri import Crictl
+    from harness.plugin.images import image_set_for
+    from harness.runtime import RuntimeLayout, load_bundle
+    from harness.transport import open_transport
+
+    targets = load_inventory(lab.inventory)
+    assert [t.name for t in targets] == lab.names == ["sim-1", "sim-2"]
+    ports = {t.port for t in targets}
+    assert len(ports) == 2  # two sim processes, not one named twice
+    assert set(lab.prepare_seconds) == {"provision", "doctor", "images"}
+    layout = RuntimeLayout.for_bundle(load_bundle(lab.bundle))
+    probe = image_set_for(lab.build).probe
+    for target in targets:
+        with open_transport(target) as transport:
+            crictl = Crictl(transport, run_id="bench-test", crictl_path=layout.crictl_exe,
+                            config_path=layout.crictl_yaml)
+            assert crictl.images(probe), f"{target.name}: no {probe}"
+    argv = lab.run_argv(1)
+    assert argv[argv.index("--inventory") + 1] == str(lab.inventory)
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--host"] == ["sim-1"]
+    with pytest.raises(ValueError):
+        lab.run_argv(3)
+
+
+def test_a_run_against_the_lab_splits_setup_from_scenario_work(lab, tmp_path):
+    from harness.bench.suite import run_suite
+
+    run = run_suite(tmp_path / "run", lab, workers=1, hosts=2,
+                    keyword="test_default_working_directory_is_c_hpc")
+    assert run.exit_code == 0, f"see {run.directory}/run.log"
+    assert len(run.tests) == 2 and run.outcomes() == {"passed": 2}
+    first, second = sorted(run.tests, key=lambda t: t.start)
+    # hpc_host is set up once per worker, in its first test; each test reads the shared HPC
+    # of its own isolation, so each started one
+    assert first.host_setup > 0 and second.host_setup == 0
+    assert first.shared_start > 0 and second.shared_start > 0
+    assert all(0 <= t.work < t.duration for t in run.tests)
+    assert run.sims_cpu > 0
+    # provisioning was the lab's: the run checked its hosts and found nothing to change
+    records = sorted((Path(run.directory) / "tmp" / "hpc-e2e").glob("provisioned-*.json"))
+    assert records, "the run recorded no provisioning check"
+    for record in records:
+        for entry in json.loads(record.read_text()).values():
+            summary = entry["summary"]
+            assert summary["changed"] is False and summary["restarted"] is False, record
 
 
 # --- tables --------------------------------------------------------------------------------

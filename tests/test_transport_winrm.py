@@ -93,36 +93,51 @@ def test_stdin_chunks_keep_the_bytes_and_mark_only_the_last(pieces, size):
         assert [last for _, last in pairs] == [False] * (len(pairs) - 1) + [True]
 
 
+RECYCLE_PLUS = 18  # more commands than one shell holds
+
+
 # --- request economy ------------------------------------------------------------------------
-def test_a_short_command_on_a_warm_shell_costs_two_round_trips_and_a_background_signal(
-        sim, transport):
+def test_a_short_command_on_a_warm_shell_costs_two_requests(sim, transport):
     transport.run("hostname", check=True)  # opens the shell
     transport.flush_signals()
     sim.winrm.reset_counters()
     result = transport.run("hostname", check=True)
     assert result.stdout.strip() == "SIMHOST"
     transport.flush_signals()
-    requests = sim.winrm.requests
-    assert sorted(a for _, a in requests) == ["Command", "Receive", "Signal"]
-    assert sim.winrm.request_count() == 3
-    by_connection: dict[int, list[str]] = {}
-    for conn, action in requests:
-        by_connection.setdefault(conn, []).append(action)
-    # the caller's connection carries Command + Receive; the terminate signal of the finished
-    # command goes on the second, kept-alive connection, off the command's path
-    assert sorted(by_connection.values()) == [["Command", "Receive"], ["Signal"]]
+    assert [a for _, a in sim.winrm.requests] == ["Command", "Receive"]
+    assert len({conn for conn, _ in sim.winrm.requests}) == 1  # one kept-alive connection
 
 
-def test_background_signals_are_sent_before_the_shell_is_deleted(sim, transport):
-    transport.run("hostname", check=True)  # opens the shell
+def test_finished_commands_are_released_by_replacing_the_shell(sim, transport):
+    from harness.transport.winrm import RECYCLE_AFTER
+
+    transport.run("hostname", check=True)
     transport.flush_signals()
     sim.winrm.reset_counters()
-    for _ in range(5):
+    n = 3 * RECYCLE_AFTER
+    for _ in range(n):
+        transport.run("hostname", check=True)
+        # the host never holds more finished commands than that in one shell
+        assert max(sim.winrm.commands_per_shell(), default=0) <= RECYCLE_AFTER
+    transport.flush_signals()
+    actions = [a for _, a in sim.winrm.requests]
+    assert actions.count("Command") == actions.count("Receive") == n
+    assert actions.count("Signal") == 0
+    # a new shell every RECYCLE_AFTER commands, the old one deleted in the background
+    assert actions.count("Create") == actions.count("Delete") == 3
+    assert len(actions) == 2 * n + 6  # 2.125 requests per command at RECYCLE_AFTER = 16
+    signal_conns = {c for c, a in sim.winrm.requests if a == "Delete"}
+    command_conns = {c for c, a in sim.winrm.requests if a == "Command"}
+    assert not signal_conns & command_conns  # Deletes never wait on the command path
+
+
+def test_close_deletes_the_shell_after_the_background_requests(sim, transport):
+    for _ in range(RECYCLE_PLUS):
         transport.run("hostname", check=True)
     transport.close()
     actions = [a for _, a in sim.winrm.requests]
-    assert actions.count("Signal") == 5
-    assert actions[-1] == "Delete"  # after every signal
+    assert actions[-1] == "Delete"
+    assert sim.winrm.shell_count == 0
 
 
 def test_a_command_stopped_at_its_deadline_is_signalled_before_the_next(sim, transport):
@@ -229,11 +244,8 @@ def test_the_shell_is_reopened_when_the_host_lost_it(sim, transport):
     sim.winrm.reset_counters()
     assert transport.run("hostname", check=True).stdout.strip() == "SIMHOST"
     transport.flush_signals()
-    # the refused Command, a new shell, the Command again, then Receive (and, in the
-    # background, the finished command's Signal)
-    actions = [a for _, a in sim.winrm.requests]
-    assert [a for a in actions if a != "Signal"] == ["Command", "Create", "Command", "Receive"]
-    assert actions.count("Signal") == 1
+    # the refused Command, a new shell, the Command again, then Receive
+    assert [a for _, a in sim.winrm.requests] == ["Command", "Create", "Command", "Receive"]
 
 
 def test_close_is_safe_twice_and_after_the_host_dropped_the_shell(sim):

@@ -22,11 +22,14 @@ START_TIMEOUT = 60.0
 
 
 class SimProcess:
-    """``python -m harness sim serve --state-dir DIR [--latency SPEC]`` until ``stop()``."""
+    """``python -m harness sim serve --state-dir DIR [--latency SPEC] [--build N]`` until
+    ``stop()``."""
 
-    def __init__(self, state_dir: Path, *, latency: str | None = None):
+    def __init__(self, state_dir: Path, *, latency: str | None = None,
+                 build: int | None = None):
         self.state_dir = Path(state_dir)
         self.latency = latency
+        self.build = build
         self.proc: subprocess.Popen | None = None
         self.endpoint: dict | None = None
 
@@ -38,6 +41,8 @@ class SimProcess:
                 str(self.state_dir)]
         if self.latency:
             argv += ["--latency", self.latency]
+        if self.build is not None:
+            argv += ["--build", str(self.build)]
         log = open(self.state_dir / "serve.log", "wb")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)

@@ -51,15 +51,24 @@ def upload_table(f: BenchFigures) -> Table:
 def makespan_table(f: BenchFigures) -> Table:
     r = f.makespan
     assert r is not None
+    prep = ", ".join(f"{k} {v:.1f}s" for k, v in r.prepare.items())
     t = Table(title=f"Suite makespan, latency {r.latency} ({r.tests} tests"
-                    f"{', -k ' + r.keyword if r.keyword else ''}; work {r.total_work:.1f}s, "
-                    f"longest test {r.longest_test:.1f}s, {r.slots_per_host} slots/host)")
-    for col in ("workers", "hosts", "makespan s", "ideal s", "makespan/ideal", "run wall s",
-                "outcomes"):
+                    f"{', -k ' + r.keyword if r.keyword else ''}"
+                    f"{', pytest ' + ' '.join(r.extra) if r.extra else ''}; "
+                    f"scenario work {r.total_work:.1f}s, longest test {r.longest_test:.1f}s, "
+                    f"worker setup {r.worker_setup:.2f}s, {r.slots_per_host} slots/host; "
+                    f"hosts prepared before the runs: {prep or '-'})")
+    for col in ("workers", "hosts", "makespan s", "ideal s", "makespan/ideal",
+                "worker setup s", "work growth", "idle/worker s", "tail/worker s",
+                f"CPU busy ({r.cores} cores)", "run wall s", "outcomes"):
         t.add_column(col, justify="right")
     for p in r.points:
+        ratio = _x(p.ratio)
+        if len(p.runs) > 1:
+            ratio += " (" + " ".join(f"{x:.2f}" for x in p.ratios) + ")"
         t.add_row(str(p.workers), str(p.hosts), f"{p.makespan:.1f}", f"{p.ideal:.1f}",
-                  _x(p.ratio), f"{p.wall:.1f}",
+                  ratio, f"{p.setup:.2f}", _x(p.work_growth), f"{p.idle:.2f}",
+                  f"{p.tail:.2f}", f"{p.cpu_busy:.0%}", f"{p.wall:.1f}",
                   " ".join(f"{k} {v}" for k, v in sorted(p.outcomes.items())))
     return t
 
@@ -74,7 +83,8 @@ def overhead_table(f: BenchFigures) -> Table:
     for name, value in (("wall (mean)", r.wall_mean), ("wall (median)", r.wall_median),
                         ("harness + pytest CPU (mean)", r.harness_cpu_mean),
                         ("simulated host CPU (mean)", r.sim_cpu_mean),
-                        ("waiting (mean wall - CPU)", r.waiting_mean)):
+                        ("waiting (mean wall - CPU)", r.waiting_mean),
+                        ("worker one-time setup (not in the rows above)", r.worker_setup)):
         t.add_row(name, f"{value * 1000:.0f}")
     return t
 

@@ -74,7 +74,8 @@ def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], by
     from harness.transport.winrm import WinRMTransport
 
     transport = WinRMTransport(target)
-    counter.attach(transport.protocol)
+    for protocol in transport.protocols():  # the background Signal's connection counts too
+        counter.attach(protocol)
 
     def harness_cmd() -> bytes:
         return transport.run([COMMAND], timeout=60).check().stdout_bytes
@@ -103,6 +104,9 @@ def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], by
             raise RuntimeError(f"{COMMAND}: exit {code}: {err!r}")
         return out
 
+    # the harness's last terminate Signal is still in flight when its loop ends: the timing
+    # and the request count wait for it (flush_signals)
+    harness_cmd.settle = transport.flush_signals  # type: ignore[attr-defined]
     return ({"harness": harness_cmd, "run_cmd": run_cmd,
              "shell-per-command": shell_per_command},
             [transport, session.protocol.transport, proto.transport])
@@ -116,12 +120,14 @@ def measure(target, *, commands: int = 100, repetitions: int = 3) -> ThroughputR
     try:
         for fn in clients.values():  # warm up: connections, the harness's shell
             fn()
+            getattr(fn, "settle", lambda: None)()
         for _ in range(repetitions):
             for name, fn in clients.items():
                 counter.reset()
                 t0 = time.perf_counter()
                 for _ in range(commands):
                     fn()
+                getattr(fn, "settle", lambda: None)()
                 elapsed = time.perf_counter() - t0
                 requests[name] += counter.reset()
                 rates[name].append(commands / elapsed)

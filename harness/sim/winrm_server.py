@@ -538,6 +538,12 @@ class WinRMServer:
     def shell_count(self) -> int:
         return self._service.count()
 
+    def commands_per_shell(self) -> list[int]:
+        """Test control: how many commands (running or finished, not yet released) each
+        open shell holds."""
+        with self._service._lock:
+            return [len(shell.commands) for shell in self._service._shells.values()]
+
     # --- bookkeeping used by the HTTP side ------------------------------------------
     def _register_connection(self, sock: socket.socket) -> int:
         with self._conn_lock:

@@ -1,12 +1,13 @@
-"""WinRM transport: pywinrm's ``Protocol``, one reused shell, deadlines enforced here.
+"""WinRM transport: pywinrm's ``Protocol``, reused shells, deadlines enforced here.
 
 pywinrm's ``Session.run_cmd`` opens and deletes a shell per command and has no deadline
 (python-protocol-facts.md §1.6, §1.8).  This transport drives ``winrm.protocol.Protocol``
-directly instead (§6): one shell for its whole life, a short command costs exactly
-Command + Receive + Signal, a Receive loop bounded by a wall clock, and a Signal
-``terminate`` when the deadline passes.  Only requests that are safe to repeat are retried:
-opening the shell, deleting it, and a Command the host refused because the shell was gone
-(then nothing started).
+directly instead (§6): a shell serves many commands, a short command costs exactly Command +
+Receive, a Receive loop bounded by a wall clock, and a Signal ``terminate`` when the deadline
+passes.  Finished commands are released by replacing the shell every few commands (its
+Delete goes in the background), not by a Signal each.  Only requests that are safe to repeat
+are retried: opening the shell, deleting it, and a Command the host refused because the
+shell was gone (then nothing started).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ ENVELOPE_SPARE = 1024
 RETRIES = 3  # attempts for idempotent requests
 RETRY_BASE = 0.5  # seconds; doubled per attempt, jittered ±50%
 SIGNAL_TIMEOUT = 10  # seconds a terminate Signal may take
+RECYCLE_AFTER = 16  # finished commands a shell holds before it is replaced (see _finished)
 AUTH_NAMES = {"ntlm": "ntlm", "basic": "basic", "kerberos": "kerberos",
               "credssp": "credssp", "certificate": "certificate"}
 
@@ -105,6 +107,7 @@ class WinRMTransport(Transport):
         self._shell_id: str | None = None
         self._send_payload: int | None = None
         self._signals = _Signaller(self)
+        self._finished_in_shell = 0  # finished commands the current shell still holds
 
     # --- connection -------------------------------------------------------------------
     def _build_protocol(self) -> Protocol:
@@ -174,6 +177,7 @@ class WinRMTransport(Transport):
                 return self.protocol.open_shell(codepage=opts.codepage, noprofile=True)
 
             self._shell_id = self._idempotent("open a shell", open_shell)
+            self._finished_in_shell = 0
             log.debug("%s: opened shell %s", self.target.name, self._shell_id)
         return self._shell_id
 
@@ -320,11 +324,26 @@ class WinRMTransport(Transport):
             raise
         finally:
             if finished:
-                # pywinrm's cleanup_command: lets the host release the command.  Nothing
-                # waits for its answer, so it goes on a second connection in the background
-                # and the next command does not pay a round trip for it.
-                self._signals.submit(shell, command_id)
+                self._finished(shell)
         return code
+
+    def _finished(self, shell: str) -> None:
+        """A command ran to its end: the host only needs to release it.
+
+        pywinrm's ``cleanup_command`` (a terminate Signal) would cost a request per
+        command.  Deleting the shell releases every command in it, so finished commands are
+        left in the shell and the shell is replaced after :data:`RECYCLE_AFTER` of them —
+        its Delete sent in the background on a second connection.  The host never holds
+        more than that many finished commands per shell: well inside WinRS's per-shell
+        quota (MaxProcessesPerShell counts *running* processes; python-protocol-facts.md
+        §1.9), and a quota fault would re-open the shell anyway (§1.10.6).  A command
+        stopped at its deadline or by an error is still signalled at once.
+        """
+        self._finished_in_shell += 1
+        if shell == self._shell_id and self._finished_in_shell >= RECYCLE_AFTER:
+            self._shell_id = None
+            self._finished_in_shell = 0
+            self._signals.submit_delete(shell)
 
     def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
         for chunk, last in with_last(iter_chunks(stdin, self.send_payload())):
@@ -491,15 +510,10 @@ def _ignore_environment(protocol: Protocol) -> None:
 
 
 class _Signaller:
-    """Terminate signals for *finished* commands, sent in the background on a second
-    connection (its own pywinrm ``Protocol``, same endpoint and credentials).
-
-    A finished command only needs the host to release it; nothing depends on the answer,
-    and a failed signal was only ever logged.  Sending it off the command path saves one
-    round trip per command (a short command then costs Command + Receive on the caller's
-    connection).  A command stopped at its deadline or by an error is still signalled
-    synchronously: the next command must not start before it is gone.  ``close`` sends
-    what is queued before the shell is deleted.
+    """Requests nothing waits for — the Delete of a replaced shell (which releases the
+    finished commands it held) — sent in the background on a second connection (its own
+    pywinrm ``Protocol``, same endpoint and credentials), so no command pays a round trip
+    for them.  ``close`` sends what is queued before the current shell is deleted.
     """
 
     def __init__(self, owner: WinRMTransport):
@@ -520,7 +534,11 @@ class _Signaller:
             self._protocol.transport.read_timeout_sec = SIGNAL_TIMEOUT + READ_MARGIN
         return self._protocol
 
-    def submit(self, shell: str, command_id: str) -> None:
+    def submit_delete(self, shell: str) -> None:
+        """Delete a shell nobody uses any more (it releases the commands it holds)."""
+        self.submit(shell, None)
+
+    def submit(self, shell: str, command_id: str | None) -> None:
         with self._lock:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
@@ -536,10 +554,14 @@ class _Signaller:
                 return
             shell, command_id = item
             try:
-                self.protocol.cleanup_command(shell, command_id)
+                if command_id is None:
+                    self.protocol.close_shell(shell, close_session=False)
+                else:
+                    self.protocol.cleanup_command(shell, command_id)
             except Exception as exc:  # noqa: BLE001 - finished either way; see _signal
-                log.debug("%s: terminate signal for %s failed: %s", self._owner.target.name,
-                          command_id, _short(str(exc), 200))
+                log.debug("%s: background %s for %s failed: %s", self._owner.target.name,
+                          "Delete" if command_id is None else "Signal",
+                          command_id or shell, _short(str(exc), 200))
             finally:
                 with self._lock:
                     self._pending -= 1
