@@ -93,7 +93,7 @@ def test_stdin_chunks_keep_the_bytes_and_mark_only_the_last(pieces, size):
         assert [last for _, last in pairs] == [False] * (len(pairs) - 1) + [True]
 
 
-RECYCLE_PLUS = 18  # more commands than one shell holds
+RECYCLE_PLUS = 34  # more commands than one shell holds
 
 
 # --- request economy ------------------------------------------------------------------------
@@ -125,7 +125,7 @@ def test_finished_commands_are_released_by_replacing_the_shell(sim, transport):
     assert actions.count("Signal") == 0
     # a new shell every RECYCLE_AFTER commands, the old one deleted in the background
     assert actions.count("Create") == actions.count("Delete") == 3
-    assert len(actions) == 2 * n + 6  # 2.125 requests per command at RECYCLE_AFTER = 16
+    assert len(actions) == 2 * n + 6  # 2 + 2/RECYCLE_AFTER requests per command
     signal_conns = {c for c, a in sim.winrm.requests if a == "Delete"}
     command_conns = {c for c, a in sim.winrm.requests if a == "Command"}
     assert not signal_conns & command_conns  # Deletes never wait on the command path

@@ -2,11 +2,11 @@
 command, on one simulated host, in one run.
 
 Three clients run the same short command (``hostname``) ``commands`` times per repetition,
-taking turns, so a slow moment of the shared machine hits all of them alike; the figure is
-the median rate over the repetitions.
+taking turns every :data:`BLOCK` commands, so a slow moment of the shared machine hits all
+of them alike; the figure is the median rate over the repetitions.
 
-* ``harness`` — :class:`harness.transport.winrm.WinRMTransport`: one shell for its life,
-  Command + Receive + Signal per command (python-protocol-facts.md §6);
+* ``harness`` — :class:`harness.transport.winrm.WinRMTransport`: reused shells, Command +
+  Receive per command, the shell replaced every 32 commands (python-protocol-facts.md §6);
 * ``run_cmd`` — ``winrm.Session.run_cmd``: a shell opened and deleted per command (§1.8);
 * ``shell-per-command`` — ``Protocol`` open_shell / run_command / get_command_output /
   cleanup_command / close_shell per command, with the harness's shell options.
@@ -28,6 +28,7 @@ from winrm.protocol import Protocol
 from harness.bench.counting import RequestCounter
 
 COMMAND = "hostname"
+BLOCK = 10  # commands a client runs before the next takes its turn
 log = logging.getLogger("harness.bench")
 CLIENTS = ("harness", "run_cmd", "shell-per-command")
 
@@ -70,12 +71,13 @@ def _protocol(target) -> Protocol:
                     server_cert_validation="validate", proxy=None)
 
 
-def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], bytes]], list]:
+def _clients(target, counters: dict[str, RequestCounter]
+             ) -> tuple[dict[str, Callable[[], bytes]], list]:
     from harness.transport.winrm import WinRMTransport
 
     transport = WinRMTransport(target)
-    for protocol in transport.protocols():  # the background Signal's connection counts too
-        counter.attach(protocol)
+    for protocol in transport.protocols():  # the background connection counts too
+        counters["harness"].attach(protocol)
 
     def harness_cmd() -> bytes:
         return transport.run([COMMAND], timeout=60).check().stdout_bytes
@@ -83,7 +85,7 @@ def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], by
     session = winrm.Session(target.winrm_url, auth=(target.user, target.password.reveal()),
                             transport="basic", server_cert_validation="validate",
                             ca_trust_path=str(target.winrm.ca_bundle), proxy=None)
-    counter.attach(session.protocol)
+    counters["run_cmd"].attach(session.protocol)
 
     def run_cmd() -> bytes:
         r = session.run_cmd(COMMAND)
@@ -91,7 +93,7 @@ def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], by
             raise RuntimeError(f"run_cmd {COMMAND}: exit {r.status_code}: {r.std_err!r}")
         return r.std_out
 
-    proto = counter.attach(_protocol(target))
+    proto = counters["shell-per-command"].attach(_protocol(target))
     codepage = target.winrm.codepage
 
     def shell_per_command() -> bytes:
@@ -113,24 +115,38 @@ def _clients(target, counter: RequestCounter) -> tuple[dict[str, Callable[[], by
 
 
 def measure(target, *, commands: int = 100, repetitions: int = 3) -> ThroughputResult:
-    counter = RequestCounter()
-    clients, closers = _clients(target, counter)
+    counters = {name: RequestCounter() for name in CLIENTS}
+    clients, closers = _clients(target, counters)
     rates: dict[str, list[float]] = {name: [] for name in clients}
     requests: dict[str, int] = dict.fromkeys(clients, 0)
+
+    def settle(fn) -> None:
+        getattr(fn, "settle", lambda: None)()
+
     try:
         for fn in clients.values():  # warm up: connections, the harness's shell
             fn()
-            getattr(fn, "settle", lambda: None)()
+            settle(fn)
+        for c in counters.values():
+            c.reset()
         for _ in range(repetitions):
-            for name, fn in clients.items():
-                counter.reset()
-                t0 = time.perf_counter()
-                for _ in range(commands):
-                    fn()
-                getattr(fn, "settle", lambda: None)()
-                elapsed = time.perf_counter() - t0
-                requests[name] += counter.reset()
-                rates[name].append(commands / elapsed)
+            elapsed = dict.fromkeys(clients, 0.0)
+            done = dict.fromkeys(clients, 0)
+            while any(n < commands for n in done.values()):
+                for name, fn in clients.items():
+                    n = min(BLOCK, commands - done[name])
+                    if n <= 0:
+                        continue
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        fn()
+                    if done[name] + n >= commands:
+                        settle(fn)  # the repetition's work includes what is in flight
+                    elapsed[name] += time.perf_counter() - t0
+                    done[name] += n
+            for name in clients:
+                rates[name].append(commands / elapsed[name])
+                requests[name] += counters[name].reset()
     finally:
         for c in closers:
             _close(c)

@@ -81,7 +81,7 @@ ENVELOPE_SPARE = 1024
 RETRIES = 3  # attempts for idempotent requests
 RETRY_BASE = 0.5  # seconds; doubled per attempt, jittered ±50%
 SIGNAL_TIMEOUT = 10  # seconds a terminate Signal may take
-RECYCLE_AFTER = 16  # finished commands a shell holds before it is replaced (see _finished)
+RECYCLE_AFTER = 32  # finished commands a shell holds before it is replaced (see _finished)
 AUTH_NAMES = {"ntlm": "ntlm", "basic": "basic", "kerberos": "kerberos",
               "credssp": "credssp", "certificate": "certificate"}
 
