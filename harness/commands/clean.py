@@ -29,7 +29,7 @@ from harness.errors import ConfigError, HarnessError
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 # A run id that is safe as one folder name (label value syntax, harness.cri.spec).
-_RUN_FOLDER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_RUN_FOLDER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?\Z")
 
 
 def parse_duration(text: str) -> timedelta:

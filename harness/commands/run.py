@@ -36,7 +36,7 @@ DEFAULT_REPORT_DIR = Path("allure-report")
 ALLURE_FILES = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json",
                 "environment.properties", "environment.xml", "categories.json",
                 "executor.json")
-_WORKERS = re.compile(r"^(?:\d+|auto|logical)$")
+_WORKERS = re.compile(r"^(?:\d+|auto|logical)\Z")
 
 
 @dataclass

@@ -100,7 +100,7 @@ DEFAULT_EXEC_TIMEOUT = 120
 DEFAULT_PULL_TIMEOUT = 3600.0  # Windows base images are gigabytes; PullImage has no RPC deadline
 DEADLINE_MARGIN = 30.0
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*\Z")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 _EXITED = re.compile(r"exited with (-?\d+)(?::\s?)?")
 # k8s.io/cri-client: ``command timed out: "<argv>" timed out after 5s`` (§3.4)
@@ -112,7 +112,7 @@ _RESERVED = re.compile(r'failed to reserve (?:sandbox|container) name .*is reser
 _START_CONFLICT = re.compile(r"container is (?:already in starting state|in "
                              r"CONTAINER_(?:RUNNING|EXITED) state)")
 # A name crictl's --name filter (a regular expression) matches literally enough.
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_-]+\Z")
 START_ERROR_REASON = "StartError"  # containerd's reason for a container whose start failed
 
 

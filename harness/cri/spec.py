@@ -38,9 +38,9 @@ USER_DATA_MAPS = frozenset({"labels", "annotations"})
 # to load a file with any other number.
 _UINT32_MAX = 2**32 - 1
 
-_SNAKE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
+_SNAKE = re.compile(r"^[a-z0-9]+(?:_[a-z0-9]+)*\Z")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?\Z")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\Z")
 
 
 def new_run_id() -> str:

@@ -65,9 +65,9 @@ PROGRAM_NAMES = {CONTAINERD: "containerd.exe", SHIM: "containerd-shim-runhcs-v1.
 DEFAULT_INSTALL_DIR = r"C:\Program Files\containerd"
 SOURCE_KINDS = ("file", "url", "installed")
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?([-+.][0-9A-Za-z.+-]+)?$")
-_CNI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_HEX64 = re.compile(r"^[0-9a-fA-F]{64}\Z")
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?([-+.][0-9A-Za-z.+-]+)?\Z")
+_CNI_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 _READ = 1 << 20
 
 

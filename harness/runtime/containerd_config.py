@@ -151,7 +151,7 @@ def to_wire(text: str) -> bytes:
 
 
 # --- a small TOML writer --------------------------------------------------------------------
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")  # fullmatch: "$" would accept a trailing newline
 
 
 def dumps(doc: dict[str, Any], *, key_quote: str = '"') -> str:
@@ -179,7 +179,7 @@ def _emit_table(table: dict[str, Any], path: list[str], out: list[str], q: str) 
 
 
 def _key(key: str, q: str) -> str:
-    if _BARE_KEY.match(key):
+    if _BARE_KEY.fullmatch(key):
         return key
     if q == "'" and _literal_ok(key):
         return f"'{key}'"

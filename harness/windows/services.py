@@ -43,7 +43,7 @@ EXIT_MEANINGS = {
     1077: "No attempts to start the service have been made since the last boot.",
 }
 # No slashes (the SCM refuses them) and no wildcards (Get-Service -Name would expand them).
-_NAME = re.compile(r"^[^/\\\x00-\x1f*?\[\]]{1,256}$")
+_NAME = re.compile(r"^[^/\\\x00-\x1f*?\[\]]{1,256}\Z")
 
 
 @dataclass(frozen=True)
