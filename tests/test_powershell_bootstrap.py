@@ -224,35 +224,3 @@ def test_a_small_file_upload_by_script_costs_one_send(sim, transport):
                          "sha256": hashlib.sha256(data).hexdigest()}, stdin_chunks=[line])
     assert res.succeeded and sim.machine.fs.read_bytes(rf"{HOME}\small.bin") == data
     assert sim.winrm.request_count(action="Send") == 1
-
-
-# --- receive_file's end line ---------------------------------------------------------------------
-def _line(data: bytes) -> bytes:
-    return base64.b64encode(data) + b"\r\n"
-
-
-def test_receive_file_takes_size_and_hash_from_the_end_line(sim, transport):
-    data = b"end-line" * 100
-    end = f"#hpc-e2e-end {len(data)} {hashlib.sha256(data).hexdigest()}\r\n".encode()
-    res = ps.run_script(transport, "receive_file", {"path": rf"{HOME}\ended.bin"},
-                        stdin_chunks=[_line(data[:300]), _line(data[300:]), end])
-    assert res.value["size"] == len(data)
-    assert sim.machine.fs.read_bytes(rf"{HOME}\ended.bin") == data
-
-
-@pytest.mark.parametrize("end, message", [
-    (None, "neither arguments nor an end line"),  # the sender stopped early
-    ("#hpc-e2e-end 5 " + "0" * 64 + "\r\n", "expected 5"),
-    ("#hpc-e2e-end 800 " + "0" * 64 + "\r\n", "sha256 of the bytes received"),
-    ("#hpc-e2e-end 800\r\n", "malformed end line"),
-])
-def test_receive_file_without_a_matching_end_line_changes_nothing(sim, transport, end, message):
-    data = b"end-line" * 100
-    sim.machine.fs.write_bytes(rf"{HOME}\kept.bin", b"old")
-    chunks = [_line(data)] + ([end.encode()] if end else [])
-    with pytest.raises(RemoteCommandError) as info:
-        ps.run_script(transport, "receive_file", {"path": rf"{HOME}\kept.bin"},
-                      stdin_chunks=chunks)
-    assert message in str(info.value)
-    assert sim.machine.fs.read_bytes(rf"{HOME}\kept.bin") == b"old"
-    assert not [n for n in sim.machine.fs.listdir(HOME) if n.startswith("kept.bin.")]

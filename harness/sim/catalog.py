@@ -124,10 +124,9 @@ _MODELS = "harness.sim.programs.powershell"
 # The transport's own scripts (docs/internals.md "Files over WinRM").
 register(CatalogEntry(
     name="receive_file",
-    sha256="7126f4cfe056315c5d91472f2c0f0b69b108ad807e323e716cb399a86836c9b1",
+    sha256="311b622c77cf3976fcc95954b67332f821b37d65f56b3cd4b16dca0817c2c262",
     implementation=f"{_MODELS}:receive_file",
-    params={"path": Param("string"), "sha256": Param("string", mandatory=False),
-            "size": Param("long", mandatory=False)},
+    params={"path": Param("string"), "sha256": Param("string"), "size": Param("long")},
     source="harness/transport/scripts/receive_file.ps1",
 ))
 register(CatalogEntry(

@@ -14,9 +14,7 @@ import binascii
 import contextlib
 import hashlib
 import os
-import queue
 import secrets
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -137,101 +135,38 @@ def line_chunk(payload: int) -> int:
 
 def upload_via_script(transport: Transport, local: str | Path, remote: str, *,
                       line_raw: int, timeout: float | None = None) -> TransferResult:
-    """Send ``local`` to ``receive_file.ps1`` as base64 lines of ``line_raw`` bytes.
-
-    The file is read, hashed and encoded once, by a producer thread a few lines ahead of
-    the sender (hashing releases the GIL, so it overlaps the wait for each Send's answer),
-    and the size and SHA-256 follow the data on an end line (``#hpc-e2e-end``): no second
-    pass over the file before the first byte leaves.  The host still checks both before it
-    renames the temporary file over the destination, and so does this side on its answer.
-    """
+    """Send ``local`` to ``receive_file.ps1`` as base64 lines of ``line_raw`` bytes."""
     from harness.transport.powershell import run_script
 
     local = Path(local)
     started = time.monotonic()
     try:
-        size = local.stat().st_size
-        handle = open(local, "rb")  # noqa: SIM115 - closed by the producer
+        size, sha = file_digest(local)
     except OSError as exc:
         raise TransferError(f"cannot read {local} for upload: {exc.strerror or exc}") from None
-    sent = _LineProducer(handle, line_raw)
+    lines = 0
+
+    def body() -> Iterator[bytes]:
+        nonlocal lines
+        with open(local, "rb") as f:
+            while chunk := f.read(line_raw):
+                lines += 1
+                yield base64.b64encode(chunk) + b"\r\n"
 
     where = f"{transport.target.name}:{remote}"
     try:
-        res = run_script(transport, "receive_file", {"path": remote},
-                         stdin_chunks=sent.lines(), timeout=transfer_timeout(size, timeout))
+        res = run_script(transport, "receive_file", {"path": remote, "sha256": sha, "size": size},
+                         stdin_chunks=body(), timeout=transfer_timeout(size, timeout))
     except RemoteCommandError as exc:
         raise TransferError(f"upload of {local} to {where} failed; the destination was "
                             f"left untouched:\n  {_tail(exc.result.stderr)}") from None
-    finally:
-        sent.stop()
-    if sent.error is not None:
-        raise TransferError(f"cannot read {local} for upload: {sent.error}") from None
     value = res.value or {}
-    if value.get("sha256") != sent.sha256 or value.get("size") != sent.size:
+    if value.get("sha256") != sha or value.get("size") != size:
         raise TransferError(f"upload of {local} to {where}: the host reported {value!r}, "
-                            f"expected size {sent.size} and sha256 {sent.sha256}")
+                            f"expected size {size} and sha256 {sha}")
     return TransferResult(local_path=local, remote_path=str(value.get("path") or remote),
-                          size=sent.size, sha256=sent.sha256,
-                          duration=time.monotonic() - started, chunks=sent.count)
-
-
-class _LineProducer:
-    """Reads, hashes and base64-encodes a file in a thread, :data:`AHEAD` lines ahead of
-    the consumer (memory stays bounded), then yields the end line with size and hash."""
-
-    AHEAD = 4
-
-    def __init__(self, handle, line_raw: int):
-        self._handle = handle
-        self._line_raw = line_raw
-        self._queue: queue.Queue = queue.Queue(maxsize=self.AHEAD)
-        self._stopped = threading.Event()
-        self.size = 0
-        self.sha256 = ""
-        self.count = 0
-        self.error: str | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="upload-reader")
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        while not self._stopped.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        h = hashlib.sha256()
-        try:
-            with self._handle as f:
-                while chunk := f.read(self._line_raw):
-                    h.update(chunk)
-                    self.size += len(chunk)
-                    self.count += 1
-                    if not self._put(base64.b64encode(chunk) + b"\r\n"):
-                        return
-            self.sha256 = h.hexdigest()
-            self._put(f"#hpc-e2e-end {self.size} {self.sha256}\r\n".encode("ascii"))
-        except OSError as exc:
-            self.error = exc.strerror or str(exc)
-        finally:
-            self._put(None)
-
-    def lines(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                # after a read error no end line was sent: receive_file.ps1 then fails and
-                # deletes its temporary file, so a short file never replaces the destination
-                return
-            yield item
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(5)
+                          size=size, sha256=sha, duration=time.monotonic() - started,
+                          chunks=lines)
 
 
 def download_via_script(transport: Transport, remote: str, local: str | Path, *,

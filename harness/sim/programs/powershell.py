@@ -264,27 +264,11 @@ def receive_file(sc: ScriptContext) -> int:
     tmp = f"{full}.{secrets.token_hex(4)}.hpce2e-tmp"
     hasher = hashlib.sha256()
     written = 0
-    # from the arguments, or from the "#hpc-e2e-end <size> <sha256>" line
-    size = sc.args.get("size")
-    size = -1 if size is None else size
-    expected = sc.args.get("sha256") or ""
     stream = sc.open(tmp, "xb")  # FileMode.CreateNew
     try:
         for line in sc.lines():
             line = line.strip()
             if not line:
-                continue
-            if line.startswith("#hpc-e2e-end "):
-                fields = line.split(" ")
-                if len(fields) != 3:
-                    raise ScriptError(f"malformed end line: {line}")
-                try:
-                    size = int(fields[1])  # [long]$fields[1]
-                except ValueError:
-                    raise ScriptError(f'Cannot convert value "{fields[1]}" to type '
-                                      '"System.Int64". Error: "Input string was not in a '
-                                      'correct format."') from None
-                expected = fields[2]
                 continue
             data = _from_base64(line)
             hasher.update(data)
@@ -292,14 +276,11 @@ def receive_file(sc: ScriptContext) -> int:
             written += len(data)
         stream.close()
         actual = hasher.hexdigest()
-        if size < 0 or not expected:
-            raise ScriptError(f"no size and sha256 for {full}: neither arguments nor an end "
-                              "line")
-        if written != size:
-            raise ScriptError(f"received {written} bytes for {full}, expected {size}")
-        if actual != expected.lower():  # PowerShell's -ne on strings ignores case
+        if written != sc.args["size"]:
+            raise ScriptError(f"received {written} bytes for {full}, expected {sc.args['size']}")
+        if actual != sc.args["sha256"].lower():
             raise ScriptError(f"sha256 of the bytes received for {full} is {actual}, "
-                              f"expected {expected}")
+                              f"expected {sc.args['sha256']}")
         try:  # [IO.File]::Replace when the destination exists, else [IO.File]::Move
             sc.fs.rename(tmp, full, replace=True)
         except OSError as exc:

@@ -1,12 +1,10 @@
 # Receive a file as base64 lines on stdin (docs/internals.md "Files over WinRM"): write a
 # temporary name beside the destination, check size and SHA-256 at EOF, then rename it
 # over the destination; on any failure delete the temporary file and fail.
-# Size and SHA-256 come as arguments, or (when the sender hashes while it sends) on a last
-# line "#hpc-e2e-end <size> <sha256>" ('#' is never part of base64).
 param(
     [Parameter(Mandatory = $true)][string]$path,
-    [string]$sha256 = '',
-    [long]$size = -1
+    [Parameter(Mandatory = $true)][string]$sha256,
+    [Parameter(Mandatory = $true)][long]$size
 )
 $ErrorActionPreference = 'Stop'
 $full = [IO.Path]::GetFullPath($path)
@@ -22,13 +20,6 @@ try {
     while ($null -ne ($line = [Console]::In.ReadLine())) {
         $line = $line.Trim()
         if ($line.Length -eq 0) { continue }
-        if ($line.StartsWith('#hpc-e2e-end ')) {
-            $fields = $line.Split(' ')
-            if ($fields.Length -ne 3) { throw "malformed end line: $line" }
-            $size = [long]$fields[1]
-            $sha256 = $fields[2]
-            continue
-        }
         $bytes = [Convert]::FromBase64String($line)
         [void]$hasher.TransformBlock($bytes, 0, $bytes.Length, $null, 0)
         $stream.Write($bytes, 0, $bytes.Length)
@@ -37,7 +28,6 @@ try {
     [void]$hasher.TransformFinalBlock((New-Object byte[] 0), 0, 0)
     $stream.Close()
     $actual = [BitConverter]::ToString($hasher.Hash).Replace('-', '').ToLowerInvariant()
-    if ($size -lt 0 -or $sha256.Length -eq 0) { throw "no size and sha256 for ${full}: neither arguments nor an end line" }
     if ($written -ne $size) { throw "received $written bytes for $full, expected $size" }
     if ($actual -ne $sha256) { throw "sha256 of the bytes received for $full is $actual, expected $sha256" }
     if ([IO.File]::Exists($full)) {
