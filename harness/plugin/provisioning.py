@@ -12,6 +12,7 @@ The session-end sweep reads the same files to know which hosts this run touched.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ class Provisioned:
 
 def record_path(run_dir: Path, host: str) -> Path:
     return Path(run_dir) / f"provisioned-{host}.json"
+
+
+PROVISION_ATTEMPTS_FACTOR = 3
 
 
 def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
@@ -64,10 +68,15 @@ def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
             return Provisioned(name, bundle.digest, done["summary"], here=False)
         try:
             # Provisioning converges (each step checks what is there first), so a transient
-            # failure runs it again as a whole (harness/transport/retry.py).
-            summary = policy_of(windows.transport).call(
-                lambda: provision_host(windows, bundle), what="provision the host",
-                host=name).to_dict()
+            # failure runs it again as a whole (harness/transport/retry.py).  It is dozens of
+            # remote steps, each exposed to the same faults, but every attempt resumes where
+            # the last one stopped: it gets PROVISION_ATTEMPTS_FACTOR times the attempts of
+            # one operation.
+            policy = policy_of(windows.transport)
+            policy = dataclasses.replace(policy,
+                                         attempts=policy.attempts * PROVISION_ATTEMPTS_FACTOR)
+            summary = policy.call(lambda: provision_host(windows, bundle),
+                                  what="provision the host", host=name).to_dict()
         except HarnessError as exc:
             records[bundle.digest] = {"error": str(exc), "by": who}
             _write_json(path, records)
