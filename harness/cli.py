@@ -78,21 +78,10 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
 
     profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
                           elevated=not args.not_elevated)
-    faults = latency = None
-    if args.faults is not None:
-        from harness.sim.faults import FaultPlan
+    from harness.commands.run import check_sim_models
 
-        try:
-            faults = FaultPlan.parse(args.faults)
-        except ValueError as exc:
-            raise ConfigError(f"--faults: {exc}") from None
-    if args.latency is not None:
-        from harness.sim.latency import LatencyModel
-
-        try:
-            latency = LatencyModel.parse(args.latency)
-        except ValueError as exc:
-            raise ConfigError(f"--latency: {exc}") from None
+    faults, latency = check_sim_models(args.faults, args.latency, faults_flag="--faults",
+                                       latency_flag="--latency")
     return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                  authorized_key_files=args.authorized_key, http_port=args.http_port,
                  flavor=flavor, profile=profile, faults=faults, latency=latency,

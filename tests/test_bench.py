@@ -187,12 +187,12 @@ def test_request_counter_agrees_with_the_sims_log(deployed):
     for protocol in transport.protocols():  # the background Signal's connection too
         counter.attach(protocol)
     transport.run(["hostname"]).check()  # the shell exists already or is opened here
-    transport.flush_signals()
+    transport.flush_background()
     counter.reset()
     host.winrm.reset_counters()
     for _ in range(3):
         transport.run(["hostname"]).check()
-    transport.flush_signals()
+    transport.flush_background()
     # Command + Receive each (finished commands are released by replacing the shell)
     assert counter.count == host.winrm.request_count() == 6
 

@@ -217,7 +217,7 @@ def test_small_in_memory_stdin_is_joined_to_the_header_and_a_generator_is_not():
 def test_a_small_file_upload_by_script_costs_one_send(sim, transport):
     data = b"hpc-e2e" * 10
     line = base64.b64encode(data) + b"\r\n"
-    transport.flush_signals()
+    transport.flush_background()
     sim.winrm.reset_counters()
     res = ps.run_script(transport, "receive_file",
                         {"path": rf"{HOME}\small.bin", "size": len(data),

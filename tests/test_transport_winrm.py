@@ -99,11 +99,11 @@ RECYCLE_PLUS = 34  # more commands than one shell holds
 # --- request economy ------------------------------------------------------------------------
 def test_a_short_command_on_a_warm_shell_costs_two_requests(sim, transport):
     transport.run("hostname", check=True)  # opens the shell
-    transport.flush_signals()
+    transport.flush_background()
     sim.winrm.reset_counters()
     result = transport.run("hostname", check=True)
     assert result.stdout.strip() == "SIMHOST"
-    transport.flush_signals()
+    transport.flush_background()
     assert [a for _, a in sim.winrm.requests] == ["Command", "Receive"]
     assert len({conn for conn, _ in sim.winrm.requests}) == 1  # one kept-alive connection
 
@@ -112,14 +112,14 @@ def test_finished_commands_are_released_by_replacing_the_shell(sim, transport):
     from harness.transport.winrm import RECYCLE_AFTER
 
     transport.run("hostname", check=True)
-    transport.flush_signals()
+    transport.flush_background()
     sim.winrm.reset_counters()
     n = 3 * RECYCLE_AFTER
     for _ in range(n):
         transport.run("hostname", check=True)
         # the host never holds more finished commands than that in one shell
         assert max(sim.winrm.commands_per_shell(), default=0) <= RECYCLE_AFTER
-    transport.flush_signals()
+    transport.flush_background()
     actions = [a for _, a in sim.winrm.requests]
     assert actions.count("Command") == actions.count("Receive") == n
     assert actions.count("Signal") == 0
@@ -188,7 +188,7 @@ def test_stdin_is_sent_in_chunks_that_fit_the_envelope(sim):
 # --- deadlines and shells --------------------------------------------------------------------
 def test_a_command_that_never_ends_is_stopped_at_its_deadline(sim, transport):
     transport.run("hostname", check=True)
-    transport.flush_signals()
+    transport.flush_background()
     sim.winrm.reset_counters()
     started = time.monotonic()
     with pytest.raises(CommandTimeout) as info:
@@ -239,11 +239,11 @@ def test_a_script_that_outlives_its_deadline_is_named(sim, transport):
 
 def test_the_shell_is_reopened_when_the_host_lost_it(sim, transport):
     transport.run("hostname", check=True)
-    transport.flush_signals()
+    transport.flush_background()
     assert sim.winrm.drop_shells() >= 1
     sim.winrm.reset_counters()
     assert transport.run("hostname", check=True).stdout.strip() == "SIMHOST"
-    transport.flush_signals()
+    transport.flush_background()
     # the refused Command, a new shell, the Command again, then Receive
     assert [a for _, a in sim.winrm.requests] == ["Command", "Create", "Command", "Receive"]
 

@@ -106,9 +106,9 @@ def _clients(target, counters: dict[str, RequestCounter]
             raise RuntimeError(f"{COMMAND}: exit {code}: {err!r}")
         return out
 
-    # the harness's last terminate Signal is still in flight when its loop ends: the timing
-    # and the request count wait for it (flush_signals)
-    harness_cmd.settle = transport.flush_signals  # type: ignore[attr-defined]
+    # a replaced shell's Delete may still be in flight when the harness's loop ends: the
+    # timing and the request count wait for it (flush_background)
+    harness_cmd.settle = transport.flush_background  # type: ignore[attr-defined]
     return ({"harness": harness_cmd, "run_cmd": run_cmd,
              "shell-per-command": shell_per_command},
             [transport, session.protocol.transport, proto.transport])

@@ -102,13 +102,9 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             raise ConfigError(f"--only: unknown section {unknown[0] if unknown else '(none)'!r}",
                               hint=f"sections: {','.join(SECTIONS)}")
         only = tuple(s for s in SECTIONS if s in wanted)
-    if args.latency is not None:
-        from harness.sim.latency import LatencyModel
+    from harness.commands.run import check_sim_models
 
-        try:
-            LatencyModel.parse(args.latency)
-        except ValueError as exc:
-            raise ConfigError(f"--latency: {exc}") from None
+    check_sim_models(None, args.latency, latency_flag="--latency")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} exists and is not a directory")

@@ -198,22 +198,26 @@ def _check_values(o: RunOptions) -> None:
         load_bundle(o.bundle)
 
 
-def check_sim_models(faults: str | None, latency: str | None) -> None:
-    """``--sim-faults`` / ``--sim-latency`` parse (the plugin parses them again)."""
+def check_sim_models(faults: str | None, latency: str | None, *,
+                     faults_flag: str = "--sim-faults", latency_flag: str = "--sim-latency"):
+    """``(FaultPlan | None, LatencyModel | None)`` parsed from their option values; a
+    :class:`ConfigError` naming the option otherwise (the plugin parses them again)."""
+    plan = model = None
     if faults is not None:
         from harness.sim.faults import FaultPlan
 
         try:
-            FaultPlan.parse(faults)
+            plan = FaultPlan.parse(faults)
         except ValueError as exc:
-            raise ConfigError(f"--sim-faults: {exc}") from None
+            raise ConfigError(f"{faults_flag}: {exc}") from None
     if latency is not None:
         from harness.sim.latency import LatencyModel
 
         try:
-            LatencyModel.parse(latency)
+            model = LatencyModel.parse(latency)
         except ValueError as exc:
-            raise ConfigError(f"--sim-latency: {exc}") from None
+            raise ConfigError(f"{latency_flag}: {exc}") from None
+    return plan, model
 
 
 def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:

@@ -122,12 +122,8 @@ def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Ite
     item.stash[POD_FACTORY] = factory
     yield factory
     if request.config.stash[SETTINGS].keep_on_failure and failed(item):
-        kept = [p.id for p in factory.pods if not p.removed]
-        if kept:
-            record_kept(hpc_run.run_dir, worker_id(request.config), hpc_host.name, kept,
-                        item.nodeid)
-            item.user_properties.append(("hpc-e2e kept pods",
-                                         f"{hpc_host.name}: {', '.join(kept)}"))
+        keep_for_inspection(request, hpc_host, hpc_run,
+                            [p.id for p in factory.pods if not p.removed])
         return
     problems = factory.cleanup()
     if problems:
@@ -137,6 +133,17 @@ def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Ite
                            + "; ".join(str(p) for p in problems),
                            hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"
                            ) from problems[0]  # its class is the failure's (categories.py)
+
+
+def keep_for_inspection(request: pytest.FixtureRequest, host: HpcHost, run: Run,
+                        pod_ids: list[str]) -> None:
+    """Pods a failed test leaves for inspection (``--keep-on-failure``): recorded so that
+    the end-of-run sweep spares them, and named in the test's report."""
+    if not pod_ids:
+        return
+    item = request.node
+    record_kept(run.run_dir, worker_id(request.config), host.name, pod_ids, item.nodeid)
+    item.user_properties.append(("hpc-e2e kept pods", f"{host.name}: {', '.join(pod_ids)}"))
 
 
 @pytest.fixture(scope="session")
@@ -156,4 +163,4 @@ def _transport_wrapper() -> Callable | None:
 
 
 __all__ = ["POD_FACTORY", "REPORTS", "expect", "failed", "hpc_host", "hpc_lease", "hpc_pool",
-           "hpc_run", "isolation", "pods"]
+           "hpc_run", "isolation", "keep_for_inspection", "pods"]

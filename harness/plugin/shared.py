@@ -153,22 +153,15 @@ def shared_hpc(request: pytest.FixtureRequest, isolation: str, hpc_host, hpc_run
                _hpc_shared: SharedHpcs) -> Iterator[SharedHpc]:
     """The standard HPC (pod: host_process, inherit-user "true"; container: the idle probe
     command) of this worker for ``isolation``, for checks that only read."""
-    from harness.plugin.fixtures import failed
+    from harness.plugin.fixtures import failed, keep_for_inspection
     from harness.plugin.options import SETTINGS
-    from harness.plugin.sweep import record_kept
-    from harness.plugin.targets import worker_id
 
     item = request.node
     handle = SharedHpc(_hpc_shared, isolation, item)
     yield handle
     if handle.used and failed(item):
         keep = request.config.stash[SETTINGS].keep_on_failure
-        kept = _hpc_shared.retire(isolation, keep=keep)
-        if kept:
-            record_kept(hpc_run.run_dir, worker_id(request.config), hpc_host.name, kept,
-                        item.nodeid)
-            item.user_properties.append(("hpc-e2e kept pods",
-                                         f"{hpc_host.name}: {', '.join(kept)}"))
+        keep_for_inspection(request, hpc_host, hpc_run, _hpc_shared.retire(isolation, keep=keep))
 
 
 def _note_reuse(container: Container, entry: SharedEntry) -> None:

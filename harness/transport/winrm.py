@@ -106,7 +106,7 @@ class WinRMTransport(Transport):
         self._protocol: Protocol | None = None
         self._shell_id: str | None = None
         self._send_payload: int | None = None
-        self._signals = _Signaller(self)
+        self._background = _BackgroundDeletes(self)
         self._finished_in_shell = 0  # finished commands the current shell still holds
 
     # --- connection -------------------------------------------------------------------
@@ -343,7 +343,7 @@ class WinRMTransport(Transport):
         if shell == self._shell_id and self._finished_in_shell >= RECYCLE_AFTER:
             self._shell_id = None
             self._finished_in_shell = 0
-            self._signals.submit_delete(shell)
+            self._background.delete(shell)
 
     def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
         for chunk, last in with_last(iter_chunks(stdin, self.send_payload())):
@@ -402,15 +402,15 @@ class WinRMTransport(Transport):
     # --- lifecycle --------------------------------------------------------------------
     def protocols(self) -> list[Protocol]:
         """Every pywinrm ``Protocol`` this transport sends requests with: the command
-        connection and the background signal connection (request counting hooks both)."""
-        return [self.protocol, self._signals.protocol]
+        connection and the background one (request counting hooks both)."""
+        return [self.protocol, self._background.protocol]
 
-    def flush_signals(self, timeout: float = SIGNAL_TIMEOUT) -> None:
-        """Wait until the terminate signals of finished commands have been sent."""
-        self._signals.flush(timeout)
+    def flush_background(self, timeout: float = SIGNAL_TIMEOUT) -> None:
+        """Wait until the queued background Deletes of replaced shells have been sent."""
+        self._background.flush(timeout)
 
     def close(self) -> None:
-        self._signals.close()
+        self._background.close()
         protocol, shell = self._protocol, self._shell_id
         self._shell_id = None
         if protocol is None:
@@ -509,7 +509,7 @@ def _ignore_environment(protocol: Protocol) -> None:
     transport.build_session = build_without_environment  # type: ignore[method-assign]
 
 
-class _Signaller:
+class _BackgroundDeletes:
     """Requests nothing waits for — the Delete of a replaced shell (which releases the
     finished commands it held) — sent in the background on a second connection (its own
     pywinrm ``Protocol``, same endpoint and credentials), so no command pays a round trip
@@ -534,34 +534,26 @@ class _Signaller:
             self._protocol.transport.read_timeout_sec = SIGNAL_TIMEOUT + READ_MARGIN
         return self._protocol
 
-    def submit_delete(self, shell: str) -> None:
+    def delete(self, shell: str) -> None:
         """Delete a shell nobody uses any more (it releases the commands it holds)."""
-        self.submit(shell, None)
-
-    def submit(self, shell: str, command_id: str | None) -> None:
         with self._lock:
             self._pending += 1
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name=f"winrm-signals-{self._owner.target.name}")
+                                                name=f"winrm-deletes-{self._owner.target.name}")
                 self._thread.start()
-        self._queue.put((shell, command_id))
+        self._queue.put(shell)
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
+            shell = self._queue.get()
+            if shell is None:
                 return
-            shell, command_id = item
             try:
-                if command_id is None:
-                    self.protocol.close_shell(shell, close_session=False)
-                else:
-                    self.protocol.cleanup_command(shell, command_id)
-            except Exception as exc:  # noqa: BLE001 - finished either way; see _signal
-                log.debug("%s: background %s for %s failed: %s", self._owner.target.name,
-                          "Delete" if command_id is None else "Signal",
-                          command_id or shell, _short(str(exc), 200))
+                self.protocol.close_shell(shell, close_session=False)
+            except Exception as exc:  # noqa: BLE001 - nobody uses that shell any more
+                log.debug("%s: background Delete of shell %s failed: %s",
+                          self._owner.target.name, shell, _short(str(exc), 200))
             finally:
                 with self._lock:
                     self._pending -= 1
@@ -584,7 +576,7 @@ class _Signaller:
             try:
                 protocol.transport.close_session()
             except Exception as exc:  # noqa: BLE001 - closing a socket to a gone host
-                log.debug("%s: closing the signal connection: %s", self._owner.target.name,
+                log.debug("%s: closing the background connection: %s", self._owner.target.name,
                           exc)
 
 
