@@ -251,6 +251,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="with --report: one self-contained HTML file")
     run.add_argument("--summary-json", type=Path, metavar="FILE",
                      help="also write the summary table as JSON to FILE")
+    run.add_argument("--all-rows", action="store_true",
+                     help="the summary table shows every scenario (default: only failures, "
+                          "errors and interrupted ones)")
     run.set_defaults(func=_delegate("run"), pytest_args=[])
 
 

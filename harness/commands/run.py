@@ -65,6 +65,7 @@ class RunOptions:
     report_dir: Path = DEFAULT_REPORT_DIR
     single_file: bool = False
     summary_json: Path | None = None
+    all_rows: bool = False  # the table shows every scenario, not only those needing attention
     pytest_args: Sequence[str] = ()
     scenarios: Path | None = None  # default: the checkout's scenarios/ (tests point elsewhere)
 
@@ -79,6 +80,7 @@ class RunOptions:
                    keyword=args.keyword, markers=args.markers, alluredir=args.alluredir,
                    junitxml=args.junitxml, report=args.report, report_dir=args.report_dir,
                    single_file=args.single_file, summary_json=args.summary_json,
+                   all_rows=getattr(args, "all_rows", False),
                    pytest_args=list(getattr(args, "pytest_args", None) or []))
 
     @property
@@ -320,7 +322,7 @@ def execute(o: RunOptions, *, out=None) -> int:
     code = pytest_main(argv, [collector])
     con = out or console()
     con.print()
-    collector.render(con)
+    collector.render(con, all_rows=o.all_rows)
     con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
                      f"{o.junit_path}"))
     if o.summary_json is not None:

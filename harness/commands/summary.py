@@ -6,6 +6,11 @@ every worker's reports through the controller's ``pytest_runtest_logreport``.  S
 reads only what a report carries across processes: node id, phase, outcome, duration and
 the crash line of a failure.
 
+A test cut short by Ctrl-C or SIGTERM is ``interrupted`` (harness/plugin/interrupts.py
+reports the phase that was cut), never ``passed``; the failure class is the harness's own
+(runtime regression, infrastructure, harness error: harness/plugin/categories.py, the JUnit
+property ``hpc-e2e.failure-class``), beside the exception's class name.
+
 The isolation mode comes from the parametrization id (``[process]``, ``[hyperv]``, possibly
 joined with other ids by ``-``), which is how the scenarios parametrize (docs/internals.md
 "The suite").  The failure class is the exception's class name from the crash line, so a
@@ -19,13 +24,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from harness.config.secrets import redact
+from harness.plugin.interrupts import is_interrupted
 
 ISOLATIONS = ("process", "hyperv")
 # Worst first: the row shows the worst phase's outcome.
-_RANK = {"error": 0, "failed": 1, "xpassed": 2, "xfailed": 3, "skipped": 4, "passed": 5}
-ORDER = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
-STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "skipped": "yellow",
-         "xfailed": "yellow", "xpassed": "red"}
+_RANK = {"error": 0, "failed": 1, "interrupted": 2, "xpassed": 3, "xfailed": 4, "skipped": 5,
+         "passed": 6}
+ORDER = ("passed", "failed", "error", "interrupted", "skipped", "xfailed", "xpassed")
+# Rows the table shows unless all rows are asked for: what needs a reader's attention.
+ATTENTION = ("failed", "error", "interrupted", "xpassed")
+STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "interrupted": "magenta",
+         "skipped": "yellow", "xfailed": "yellow", "xpassed": "red"}
+CLASS_PROPERTY = "hpc-e2e.failure-class"  # set by harness/plugin/reporting.py
 
 
 @dataclass
@@ -35,14 +45,16 @@ class ScenarioResult:
     isolation: str
     outcome: str = "passed"
     duration: float = 0.0
-    failure_class: str = ""
+    failure_class: str = ""  # the harness's class: runtime regression, infrastructure, ...
+    exception: str = ""  # the exception's class name
     message: str = ""
     phases: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"nodeid": self.nodeid, "scenario": self.scenario, "isolation": self.isolation,
                 "outcome": self.outcome, "duration": round(self.duration, 3),
-                "failure_class": self.failure_class, "message": self.message}
+                "failure_class": self.failure_class, "exception": self.exception,
+                "message": self.message}
 
 
 def split_nodeid(nodeid: str) -> tuple[str, str]:
@@ -86,6 +98,7 @@ class SummaryCollector:
         self.started = time.monotonic()
         self.finished: float | None = None
         self.exitstatus: int | None = None
+        self.interrupted = False
 
     # --- hooks ------------------------------------------------------------------------------
     def pytest_runtest_logreport(self, report) -> None:
@@ -100,15 +113,21 @@ class SummaryCollector:
             cls, message = crash_line(report)
             if outcome == "xfailed":  # the reason it is expected matters more than the crash
                 cls, message = "", str(getattr(report, "wasxfail", "") or message)
-            row.failure_class, row.message = cls, message
+            row.exception, row.message = cls, message
+        harness_class = dict(getattr(report, "user_properties", ()) or ()).get(CLASS_PROPERTY)
+        if harness_class and not row.failure_class:
+            row.failure_class = str(harness_class)
 
     def pytest_collectreport(self, report) -> None:
         if report.failed:
             scenario, isolation = split_nodeid(report.nodeid or "(collection)")
             cls, message = crash_line(report)
             self.results[report.nodeid] = ScenarioResult(
-                report.nodeid, scenario, isolation, outcome="error", failure_class=cls,
+                report.nodeid, scenario, isolation, outcome="error", exception=cls,
                 message=message or "collection failed", phases={"collect": "error"})
+
+    def pytest_keyboard_interrupt(self, excinfo) -> None:
+        self.interrupted = True
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.finished = time.monotonic()
@@ -119,8 +138,10 @@ class SummaryCollector:
     def rows(self) -> list[ScenarioResult]:
         return list(self.results.values())
 
-    def totals(self) -> Counter:
-        return Counter(r.outcome for r in self.results.values())
+    def totals(self) -> dict[str, int]:
+        """Every outcome's count, zeros included (a CI script reads a key without guessing)."""
+        counts = Counter(r.outcome for r in self.results.values())
+        return {outcome: counts[outcome] for outcome in ORDER}
 
     @property
     def elapsed(self) -> float:
@@ -132,34 +153,46 @@ class SummaryCollector:
                  for o in ORDER if counts[o]]
         if not parts:
             parts = ["no scenarios ran"]
-        return f"{', '.join(parts)} in {self.elapsed:.1f}s"
+        line = f"{', '.join(parts)} in {self.elapsed:.1f}s"
+        return f"run interrupted: {line}" if self.interrupted else line
 
     def to_dict(self) -> dict:
-        return {"totals": dict(self.totals()), "elapsed": round(self.elapsed, 3),
-                "exit_code": self.exitstatus, "scenarios": [r.to_dict() for r in self.rows]}
+        return {"totals": self.totals(), "elapsed": round(self.elapsed, 3),
+                "exit_code": self.exitstatus, "interrupted": self.interrupted,
+                "scenarios": [r.to_dict() for r in self.rows]}
 
-    def render(self, console, *, title: str = "hpc-e2e scenarios") -> None:
-        """The table and the totals line."""
+    def render(self, console, *, title: str = "hpc-e2e scenarios", all_rows: bool = False
+               ) -> None:
+        """The rows that need attention (every row with ``all_rows``) and the totals line."""
         from rich.markup import escape
         from rich.table import Table
 
+        rows = [r for r in self.rows if all_rows or r.outcome in ATTENTION]
+        if not all_rows and rows:
+            title = f"{title}: failures"
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("scenario", overflow="fold", ratio=3)
         table.add_column("isolation", no_wrap=True)
         table.add_column("outcome", no_wrap=True)
         table.add_column("duration", justify="right", no_wrap=True)
         table.add_column("failure", overflow="fold", ratio=2)
-        for row in self.rows:  # node ids and messages hold [brackets]: not rich markup
-            failure = ": ".join(x for x in (row.failure_class, row.message) if x)
+        for row in rows:  # node ids and messages hold [brackets]: not rich markup
+            failure = ": ".join(x for x in (row.exception, row.message) if x)
+            if row.outcome == "interrupted":
+                failure = row.message
+            elif row.failure_class:
+                failure = f"({row.failure_class}) {failure}"
             table.add_row(escape(row.scenario), row.isolation or "-",
                           f"[{STYLE[row.outcome]}]{row.outcome}[/]", f"{row.duration:.2f}s",
                           escape(_clip(failure, 160)))
-        if self.rows:
+        if rows:
             console.print(table)
         console.print(self.totals_line())
 
 
 def _phase_outcome(report) -> str:
+    if is_interrupted(report):
+        return "interrupted"
     if hasattr(report, "wasxfail"):
         if report.skipped:
             return "xfailed"

@@ -12,6 +12,7 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
   that only read;
 * :mod:`.leftovers` — pods earlier runs left on a host, reported (never removed);
 * :mod:`.signals` — SIGTERM interrupts like Ctrl-C, so teardown and the sweep still run;
+* :mod:`.interrupts` — the test a Ctrl-C or SIGTERM cut short is reported interrupted;
 * :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
 
 Scenarios import names from :mod:`harness.plugin.api` only.
@@ -22,7 +23,8 @@ from __future__ import annotations
 import importlib.util
 
 _CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
-         "harness.plugin.signals", "harness.plugin.leftovers",  # before fixtures imports it
+         "harness.plugin.signals", "harness.plugin.interrupts",
+         "harness.plugin.leftovers",  # before fixtures imports it
          "harness.plugin.fixtures", "harness.plugin.shared"]
 # Written alongside the core; registered once they exist in the checkout (diagnostics first:
 # reporting imports it, and a plugin imported before pytest registers it is not rewritten).

@@ -14,6 +14,9 @@ lines with a class of "space or not space" (:data:`_ANY`) instead of ``(?s)`` an
 
 The rules, in order (the first that applies wins):
 
+* A test the run's Ctrl-C or SIGTERM cut short (harness/plugin/interrupts.py) ->
+  interrupted: its outcome is unknown, so it is neither passed nor any failure's class.
+
 * An error raised because a repeatable operation ran out of attempts (transient failures
   only, harness/transport/retry.py ``is_exhausted``) -> infrastructure, whatever its type:
   the host never gave an answer; it must neither pass nor read as a regression.
@@ -51,8 +54,9 @@ import pytest
 RUNTIME_REGRESSION = "runtime regression"
 INFRASTRUCTURE = "infrastructure"
 HARNESS_ERROR = "harness error"
+INTERRUPTED = "interrupted"  # the run was stopped mid-test (harness/plugin/interrupts.py)
 SKIPPED = "skipped: prerequisites"
-FAILURE_CLASSES = (RUNTIME_REGRESSION, INFRASTRUCTURE, HARNESS_ERROR)
+FAILURE_CLASSES = (RUNTIME_REGRESSION, INFRASTRUCTURE, HARNESS_ERROR, INTERRUPTED)
 
 # The line written into a failure's trace (and JUnit text) that categories.json matches.
 MARKER = "hpc-e2e failure class: "
@@ -105,6 +109,7 @@ def _direct(exc: BaseException) -> str | None:
         TransferError,
         TransportError,
     )
+    from harness.plugin.interrupts import TestInterrupted
     from harness.plugin.leasing import LeaseTimeout
     from harness.transport.retry import is_exhausted
     from harness.windows.errors import WindowsHostError
@@ -112,6 +117,8 @@ def _direct(exc: BaseException) -> str | None:
     for exc_type, failure_class in _registered:
         if isinstance(exc, exc_type):
             return failure_class
+    if isinstance(exc, TestInterrupted):
+        return INTERRUPTED
     if is_exhausted(exc):
         return INFRASTRUCTURE
     if isinstance(exc, (AssertionError, pytest.fail.Exception)):
@@ -177,11 +184,14 @@ def categories() -> list[dict]:
         {"name": HARNESS_ERROR, "matchedStatuses": found,
          "traceRegex": _trace_regex(HARNESS_ERROR),
          "description": "the harness itself or its configuration is wrong"},
+        {"name": INTERRUPTED, "matchedStatuses": found,
+         "traceRegex": _trace_regex(INTERRUPTED),
+         "description": "the run was stopped (Ctrl-C, SIGTERM) before this test finished"},
         # An xfail is reported as skipped with a message starting "XFAIL": not a prerequisite.
         {"name": SKIPPED, "matchedStatuses": ["skipped"], "messageRegex": f"^(?!XFAIL){_ANY}$",
          "description": "the host cannot run this case (build, capability, image)"},
     ]
 
 
-__all__ = ["FAILURE_CLASSES", "HARNESS_ERROR", "INFRASTRUCTURE", "MARKER", "RUNTIME_REGRESSION",
+__all__ = ["FAILURE_CLASSES", "HARNESS_ERROR", "INFRASTRUCTURE", "INTERRUPTED", "MARKER", "RUNTIME_REGRESSION",
            "SKIPPED", "categories", "classify", "marker_line", "register"]
