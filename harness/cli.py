@@ -416,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
     except Exception as exc:  # a harness bug: say so, without leaking secrets
         print(redact(f"internal error (please report): {type(exc).__name__}: {exc}"), file=sys.stderr)
         if args.verbose:
@@ -423,6 +425,20 @@ def main(argv: list[str] | None = None) -> int:
 
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 70
+
+
+EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader has gone
+
+
+def _reader_gone() -> int:
+    """``hpc-e2e doctor | head``: the reader closed the pipe.  Point stdout at /dev/null so
+    the interpreter's final flush cannot fail again, and end quietly (Python's docs, "Note on
+    SIGPIPE" in the signal module)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_PIPE
 
 
 if __name__ == "__main__":

@@ -271,3 +271,20 @@ def test_the_default_layout_is_the_one_a_default_bundle_deploys(tmp_path):
 
     bundle = load_bundle(write_sim_bundle(tmp_path / "bundle"))
     assert RuntimeLayout.for_bundle(bundle) == default_layout()
+
+
+def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path):
+    """``hpc-e2e doctor | head``: a closed pipe is no internal error (issue 13)."""
+    import shlex
+    import subprocess
+    import sys
+
+    for args in ("doctor", "doctor --json"):
+        line = (f"{shlex.quote(sys.executable)} -m harness {args} | head -c 10 >/dev/null; "
+                "exit ${PIPESTATUS[0]}")
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True,
+                              timeout=120, check=False)
+        assert b"internal error" not in done.stderr and b"Traceback" not in done.stderr, \
+            done.stderr
+        # 128 + SIGPIPE; or doctor's own "not ready" when all fit in the pipe before head left
+        assert done.returncode in (141, 1), (args, done.returncode, done.stderr)

@@ -16,6 +16,10 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
 * :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
 
 Scenarios import names from :mod:`harness.plugin.api` only.
+
+Every module's docstring carries PYTEST_DONT_REWRITE: ``hpc-e2e run`` imports plugin modules
+to check its options before pytest starts, and pytest would warn that it can no longer
+rewrite their asserts (they hold none that need it).
 """
 
 from __future__ import annotations

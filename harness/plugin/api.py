@@ -10,6 +10,8 @@
         ...
 
 Annotation keys are hcsshim's (hcsshim-hpc-behaviour.md §1.1, ``pkg/annotations``).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

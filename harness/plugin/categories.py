@@ -42,6 +42,8 @@ well: the pods went with the restart (harness/plugin/reporting.py asks
 
 Other layers can add their own exception types with :func:`register` (the leasing code's
 timeout, say), which is checked before the rules above.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

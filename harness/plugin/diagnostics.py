@@ -17,6 +17,8 @@ Two promises:
 
 The calls go to the transport *under* the reporting wrapper, so diagnostics appear as one
 "diagnostics" step with one attachment per item, not as a dozen remote-call steps.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

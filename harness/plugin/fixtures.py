@@ -13,6 +13,8 @@ Lifetimes:
 
 The per-phase reports of a test are kept in ``item.stash[REPORTS]`` and the test's pod
 factory in ``item.stash[POD_FACTORY]`` (the diagnostics bundle reads it on failure).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ process isolation, hcsshim-hpc-behaviour.md §7 "Process-isolation compatibility
 
 This reads the file independently of the simulated host's reader (``harness/sim`` is imported
 by nothing above it), and only the keys the suite needs.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

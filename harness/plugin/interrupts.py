@@ -12,6 +12,8 @@ missing phase's report through the ordinary hooks — ``pytest_runtest_makerepor
 allure-pytest sets the status) and ``pytest_runtest_logreport`` (the terminal, JUnit, the
 summary) — from a :class:`TestInterrupted` error, marks it ``interrupted`` and lets the
 KeyboardInterrupt go on, so pytest still tears down and ends with exit code 2.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

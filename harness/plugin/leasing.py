@@ -8,6 +8,8 @@ polls every host in turn until ``--lease-timeout``; the error then names who hol
 
 Who holds a slot is written to a ``.holder`` file beside the lock (never into the lock file,
 which filelock truncates when it opens it).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

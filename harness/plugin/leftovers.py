@@ -12,6 +12,8 @@ summary (count, run ids, age, the ``hpc-e2e clean`` command that removes them) a
 They are not removed: on a host shared by several controllers (a CI matrix, a developer
 beside the nightly job) another run's pods may belong to a run that is still going.
 Removing them is a decision for ``hpc-e2e clean`` (``--run-id``, ``--older-than``).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

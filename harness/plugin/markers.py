@@ -11,6 +11,8 @@ facts show — ``containers`` and ``hyper-v`` when those features are installed,
 ``hpc-in-uvm`` when Hyper-V is installed on build 26100 or later: HPC in a UVM is a guest
 capability the PR ships for WS2025+ (hcsshim-hpc-behaviour.md §7, §2.7; ecosystem-facts.md
 §0.1).  An inventory may declare ``hpc-in-uvm`` for a build the rule does not know.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

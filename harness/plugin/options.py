@@ -5,6 +5,8 @@ contacted: a bad value is a :class:`pytest.UsageError` naming the option (a clea
 without traceback, python-protocol-facts.md §5.1).  The validated values are one
 :class:`Settings` object in ``config.stash[SETTINGS]``; each xdist worker parses the same
 command line and validates it again.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ independent pods concurrently in one.
 
 Pods get a log directory in the run's folder on the host and containers a log file in it,
 so ``Container.logs()`` works (crictl needs a log path, ecosystem-facts.md §3.3).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

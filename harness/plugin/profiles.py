@@ -21,6 +21,8 @@ that ``extends`` another, a key given in one table leaves the other table, and e
 be one of the base's: a misspelt override would otherwise change nothing, silently.  Expected
 values are strings, numbers, booleans or lists of them (what a scenario can observe); a
 profile with no keys at all is refused rather than failing every scenario later.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

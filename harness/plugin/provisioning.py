@@ -8,6 +8,8 @@ python-protocol-facts.md §4).  A failure is recorded too, so the other workers 
 instead of each retrying a slow provisioning that already failed.
 
 The session-end sweep reads the same files to know which hosts this run touched.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ XML's source) is redacted in ``pytest_runtest_makereport``.
 
 The plugin core calls :func:`register` from its ``pytest_configure``; loading this module
 as a plugin (``-p harness.plugin.reporting``) does the same.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

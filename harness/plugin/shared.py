@@ -18,6 +18,8 @@ Scenarios that check pod or container creation itself (admission, annotations, u
 rootfs locations) keep using ``pods``.  The shared pods carry the run id like every other
 pod; they are removed when the worker's session ends, and the end-of-run sweep catches
 them if the worker dies.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

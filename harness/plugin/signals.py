@@ -13,6 +13,8 @@ Only the first SIGTERM interrupts; later ones are ignored with a log line, so a 
 repeats its SIGTERM does not cut the clean-up short (SIGKILL still ends the process; then
 ``hpc-e2e clean`` is what removes the run's pods).  A handler someone else installed is
 left alone.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ never touched and the run's folder of CRI files goes too.  Pods kept for a faile
 (``--keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared,
 with their run folder.  Only a controller killed outright (SIGKILL) skips it: then
 ``hpc-e2e clean`` removes what is left, and the next run reports it (:mod:`.leftovers`).
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from it; a worker never starts a host.
 
 At session end the controller sweeps what this run left on its hosts (:mod:`.sweep`) and
 stops the simulated hosts, after every worker has finished.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations
