@@ -56,6 +56,18 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
     host.add_argument("--latency", metavar="SPEC",
                       help="latency model, e.g. realistic,scale=0.05 (harness/sim/latency.py)")
     serve.set_defaults(func=_cmd_sim_serve)
+    bundle = sim_sub.add_parser(
+        "bundle", help="write a runtime bundle of the simulated host's programs",
+        description="Write DIR/bundle.toml and the placeholder programs it names: a bundle "
+                    "that `provision --bundle` and `run --bundle` deploy to a simulated host "
+                    "exactly as they deploy a real one (docs/lab-vm.md, the rehearsal).")
+    bundle.add_argument("directory", type=Path, metavar="DIR", help="where to write the bundle")
+    bundle.add_argument("--containerd-version", metavar="X.Y.Z", default=None,
+                        help="the containerd version the bundle declares (2.x renders config "
+                             "version 3; default: the simulated host's default)")
+    bundle.add_argument("--cni", action="append", default=[], metavar="PLUGIN",
+                        help="also ship this CNI plugin (e.g. nat; repeatable)")
+    bundle.set_defaults(func=_cmd_sim_bundle)
 
 
 def _cmd_sim_serve(args: argparse.Namespace) -> int:
@@ -87,6 +99,29 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
                  flavor=flavor, profile=profile, faults=faults, latency=latency,
                  ntlm_port=(args.ntlm_port if args.ntlm_port is not None
                             else 0 if args.ntlm else None)) or 0
+
+
+def _cmd_sim_bundle(args: argparse.Namespace) -> int:
+    import re
+
+    from harness.errors import ConfigError
+    from harness.sim.bundle import write_sim_bundle
+
+    folder = Path(args.directory)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"DIR: {folder} exists and is not a folder")
+    version = args.containerd_version
+    if version is not None and not re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}", version):
+        raise ConfigError(f"--containerd-version: {version!r} is not a version like 1.7.22")
+    for plugin in args.cni:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", plugin):
+            raise ConfigError(f"--cni: {plugin!r} is not a plugin name (letters, digits, "
+                              "'.', '_', '-')")
+    manifest = write_sim_bundle(folder,
+                                versions={"containerd": version} if version else None,
+                                cni_plugins={p: "0.3.1" for p in args.cni} or None)
+    print(manifest)
+    return 0
 
 
 # --- options several verbs share -------------------------------------------------------------

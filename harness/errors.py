@@ -18,6 +18,7 @@ from harness.config.secrets import redact
 EXIT_CONFIG = 64  # EX_USAGE: bad inventory, bad option, bad manifest
 EXIT_CONNECT = 69  # EX_UNAVAILABLE: the host cannot be reached or refused us
 EXIT_REMOTE = 70  # EX_SOFTWARE: a remote command failed in a way the harness did not expect
+EXIT_OUTPUT = 73  # EX_CANTCREAT: an output path is not ours to write (or cannot be written)
 EXIT_TIMEOUT = 75  # EX_TEMPFAIL: a deadline expired
 
 

@@ -24,7 +24,7 @@ from checks.bad_input import clear_error
 
 from harness.cli import main
 from harness.commands import run as run_mod
-from harness.errors import EXIT_CONFIG, EXIT_CONNECT
+from harness.errors import EXIT_CONFIG, EXIT_CONNECT, EXIT_OUTPUT
 from harness.sim.bundle import write_sim_bundle
 
 pytest_plugins = ["checks.bad_input_count"]
@@ -121,12 +121,28 @@ CASES: dict[str, tuple[list[str], int, tuple[str, ...]]] = {
                                   ("artifact 'crictl': source: unknown source kind 'ftp'",)),
     "run lease-dir is a file": (["run", "--lease-dir", "A_FILE"], EXIT_CONFIG,
                                 ("--lease-dir:", "is not a folder")),
-    "run alluredir is a file": (["run", "--alluredir", "A_FILE"], EXIT_CONFIG,
-                                ("--alluredir:", "is not a directory")),
-    "run junitxml is a folder": (["run", "--junitxml", "A_DIR.toml"], EXIT_CONFIG,
-                                 ("--junitxml:", "is not a file")),
-    "run summary-json in no folder": (["run", "--summary-json", "nowhere/s.json"], EXIT_CONFIG,
-                                      ("--summary-json: folder nowhere does not exist",)),
+    "run alluredir is a file": (["run", "--alluredir", "A_FILE"], EXIT_OUTPUT,
+                                ("--alluredir:", "exists and is not a folder")),
+    "run alluredir not ours": (["run", "--alluredir", "THESIS", "-k", "nothing_matches"],
+                               EXIT_OUTPUT, ("--alluredir:", "is not empty and was not made by "
+                                             "hpc-e2e", "thesis-attachment-final.pdf")),
+    "run alluredir under a file": (["run", "--alluredir", "A_FILE/results"], EXIT_OUTPUT,
+                                   ("--alluredir:", "A_FILE is not a folder")),
+    "run alluredir unwritable": (["run", "--alluredir", "/proc/hpc-e2e-results"], EXIT_OUTPUT,
+                                 ("--alluredir: cannot write in /proc",)),
+    "run junitxml is a folder": (["run", "--junitxml", "A_DIR.toml"], EXIT_OUTPUT,
+                                 ("--junitxml:", "is a folder, not a file")),
+    "run junitxml unwritable": (["run", "--junitxml", "/proc/junit.xml"], EXIT_OUTPUT,
+                                ("--junitxml: cannot write in /proc",)),
+    "run junitxml a device": (["run", "--junitxml", "/dev/null"], EXIT_OUTPUT,
+                              ("--junitxml: /dev/null exists and is not a regular file",)),
+    "run summary-json under a file": (["run", "--summary-json", "A_FILE/s.json"], EXIT_OUTPUT,
+                                      ("--summary-json:", "A_FILE is not a folder")),
+    "run summary-json unwritable": (["run", "--summary-json", "/proc/s.json"], EXIT_OUTPUT,
+                                    ("--summary-json: cannot write in /proc",)),
+    "run bad -k": (["run", "-k", "identity and"], EXIT_CONFIG,
+                   ("-k: 'identity and' is not a valid expression",)),
+    "run bad -m": (["run", "-m", "(slow"], EXIT_CONFIG, ("-m: '(slow' is not a valid expression",)),
     "run report-dir is a file": (["run", "--report", "--report-dir", "A_FILE"], EXIT_CONFIG,
                                  ("--report-dir:", "is not a folder")),
     "run single-file without report": (["run", "--single-file"], EXIT_CONFIG,
@@ -237,9 +253,12 @@ def make_files(folder: Path) -> dict[str, str]:
     (folder / "inventory.toml").write_text('[hosts.lab1]\ntransport = "local"\n')
     (folder / "results").mkdir()
     (folder / "results" / "x-result.json").write_text("{}")
+    (folder / "thesis").mkdir()  # issue 17: someone's folder given as --alluredir
+    (folder / "thesis" / "thesis-attachment-final.pdf").write_bytes(b"%PDF-1.7")
+    (folder / "thesis" / "executor.json").write_text("{}")
     words = {"A_FILE": "A_FILE", "BROKEN_PY": "broken.py", "BAD_PROFILE": "bad-profile.toml",
              "BAD_INVENTORY": "bad-inventory.toml", "INVENTORY": "inventory.toml",
-             "RESULTS": "results", "BUNDLE": str(write_sim_bundle(folder / "bundle"))}
+             "RESULTS": "results", "THESIS": "thesis", "BUNDLE": str(write_sim_bundle(folder / "bundle"))}
     words.update(bad_bundles(folder))
     return words
 

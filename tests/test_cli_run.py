@@ -33,7 +33,8 @@ def fake_pytest(monkeypatch):
     def fake(argv, plugins):
         alluredir = Path(argv[argv.index("--alluredir") + 1])
         calls.append({"argv": list(argv), "plugins": plugins,
-                      "files": sorted(p.name for p in alluredir.iterdir())})
+                      "files": sorted(p.name for p in alluredir.iterdir())
+                      if alluredir.is_dir() else None})
         return fake.exit_code
 
     fake.exit_code = 0
@@ -58,7 +59,10 @@ def test_sim_run_argv(fake_pytest, tmp_path, capsys):
     argv = call["argv"]
     assert argv[0] == str(REPO / "scenarios")
     assert value(argv, "--alluredir") == str(results.resolve())
-    assert value(argv, "--junitxml") == str((tmp_path / "junit.xml").resolve())
+    # staged privately, moved beside the results once a scenario was collected (outputs.py)
+    assert Path(value(argv, "--junitxml")).name == "junit.xml"
+    assert run_mod.build_pytest_args(RunOptions(alluredir=results))[4] == \
+        str((tmp_path / "junit.xml").resolve())
     assert value(argv, "-k") == "identity and not slow"
     assert value(argv, "-m") == "not serial"
     assert value(argv, "-n") == "2"
@@ -70,7 +74,7 @@ def test_sim_run_argv(fake_pytest, tmp_path, capsys):
     assert "--inventory" not in argv
     run_id = value(argv, "--run-id")
     assert f"run id {run_id}" in capsys.readouterr().out
-    assert type(call["plugins"][0]).__name__ == "SummaryCollector"
+    assert [type(p).__name__ for p in call["plugins"]] == ["SummaryCollector", "ResultsClaim"]
 
 
 def test_inventory_run_argv_has_absolute_paths(fake_pytest, tmp_path, monkeypatch):
@@ -95,7 +99,8 @@ def test_inventory_run_argv_has_absolute_paths(fake_pytest, tmp_path, monkeypatc
     assert value(argv, "--run-id") == "nightly-7"
     assert value(argv, "--lease-dir") == str(tmp_path / "leases")
     assert value(argv, "--lease-timeout") == "90"
-    assert value(argv, "--junitxml") == str(tmp_path / "out" / "j.xml")
+    assert run_mod.build_pytest_args(RunOptions(junitxml=Path("out/j.xml")))[4] == \
+        str(tmp_path / "out" / "j.xml")  # execute() stages it, then moves it there
     assert "--keep-on-failure" in argv
     assert value(argv, "--alluredir") == str(tmp_path / "allure-results")
 
@@ -111,16 +116,11 @@ def test_a_named_profile_and_a_flavor_file_pass_as_given_or_absolute(fake_pytest
     assert value(argv, "--sim-flavor") == str(tmp_path / "flavor.py")
 
 
-def test_previous_results_are_cleaned_but_history_stays(fake_pytest, tmp_path):
+def test_nothing_is_touched_before_pytest_runs(fake_pytest, tmp_path):
     results = tmp_path / "ar"
-    (results / "history").mkdir(parents=True)
-    (results / "history" / "history-trend.json").write_text("[]")
-    for name in ("1-result.json", "1-container.json", "2-attachment.txt",
-                 "environment.properties", "categories.json", "notes.txt"):
-        (results / name).write_text("x")
     assert main(["run", "--alluredir", str(results)]) == 0
-    assert fake_pytest.calls[0]["files"] == ["history", "notes.txt"]
-    assert (results / "history" / "history-trend.json").is_file()
+    assert fake_pytest.calls[0]["files"] is None  # not even created: pytest collected nothing
+    assert not results.exists()
 
 
 @pytest.mark.parametrize("args, message", [
@@ -242,7 +242,7 @@ def run_suite(suite: Path, tmp_path: Path, capsys, pytest_args_extra=(), **kw
     code = execute(options, out=console)
     captured = capsys.readouterr()
     capsys.last_err = captured.err
-    return code, captured.out, json.loads(summary.read_text())
+    return code, captured.out, (json.loads(summary.read_text()) if summary.is_file() else {})
 
 
 EXPECTED = {
@@ -310,9 +310,13 @@ def test_a_passing_run_exits_zero(suite, tmp_path, capsys):
 
 
 def test_no_scenario_selected_is_pytests_exit_5(suite, tmp_path, capsys):
-    code, out, data = run_suite(suite, tmp_path, capsys, keyword="no_such_scenario")
+    code, out, data = run_suite(suite, tmp_path, capsys, keyword="runs_as_system")
+    assert code == 0
+    summary = (tmp_path / "summary.json").read_text()
+    code, out, _ = run_suite(suite, tmp_path, capsys, keyword="no_such_scenario")
     assert code == 5
-    assert data["scenarios"] == [] and "no scenarios ran" in out
+    assert "no scenarios ran" in out and "were left as they were" in out
+    assert (tmp_path / "summary.json").read_text() == summary  # the previous run's
 
 
 def test_a_scenario_module_that_does_not_import_is_an_error_row(suite, tmp_path, capsys):

@@ -34,6 +34,8 @@ from pathlib import Path
 PROPERTIES = "environment.properties"
 CATEGORIES = "categories.json"
 EXECUTOR = "executor.json"
+# hpc-e2e's mark on a results folder it owns (harness/plugin/outputs.py); not a result.
+RESULTS_MARKER = ".hpc-e2e-results"
 GROUP_PARAMETER = "host group"
 GROUP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$")
 
@@ -157,7 +159,7 @@ def merge(groups: dict[str, Path], output: Path, *, history: Path | None = None,
                 elif json.loads(text) != json.loads(categories[1]):
                     log(f"warning: {group}: {CATEGORIES} differs from {categories[0]}'s; "
                         f"keeping {categories[0]}'s (do the groups run one harness version?)")
-            elif name == EXECUTOR:
+            elif name in (EXECUTOR, RESULTS_MARKER):
                 continue
             else:
                 target = output / name

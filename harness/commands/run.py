@@ -6,15 +6,22 @@ with :class:`~harness.commands.summary.SummaryCollector` attached, prints the ta
 exits with pytest's own exit code, so a CI job can treat ``hpc-e2e run`` like ``pytest``.
 With no inventory the plugin starts the simulated hosts itself.
 
-Two things are done here rather than by pytest options, on purpose:
+Three things are done here rather than by pytest options, on purpose:
 
-* the results directory is emptied of the previous run's Allure files *before* pytest
-  starts, not with ``--clean-alluredir``, which every xdist worker runs again in its own
-  ``pytest_configure`` and which races (python-protocol-facts.md §3).  Only Allure's own
-  files go; ``history/`` (copied in to get trends) and anything else stay;
+* output paths are checked before pytest starts and changed only after pytest has accepted
+  its arguments and collected at least one scenario (harness/plugin/outputs.py): the
+  results folder must be new, empty or marked as hpc-e2e's, and only Allure's own files
+  are removed from it, from the collection hook, not with ``--clean-alluredir`` (which
+  every xdist worker runs again in its own ``pytest_configure``, racing, and which removes
+  the whole folder; python-protocol-facts.md §3).  JUnit XML is written to a private
+  staging file and moved into place, and ``--summary-json`` written, only when scenarios
+  were collected: a bad ``-k`` (exit 4) or one that selects nothing (exit 5) leaves the
+  previous run's results as they were;
 * JUnit XML goes beside the results directory, not into it: Allure 2 also reads JUnit XML
   files it finds among the results, and would show every scenario twice
-  (allure-framework/allure2#675).
+  (allure-framework/allure2#675);
+* the run id is chosen and printed before pytest starts, so a run killed at any point
+  can be cleaned up with ``hpc-e2e clean --run-id``.
 """
 
 from __future__ import annotations
@@ -22,20 +29,21 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from harness.errors import ConfigError, HarnessError
+from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
+                                    claim_results_dir, previous_results)
 
 DEFAULT_ALLUREDIR = Path("allure-results")
 DEFAULT_REPORT_DIR = Path("allure-report")
-# What allure-pytest writes (python-protocol-facts.md §3) plus the files the plugin's
-# reporting adds at session end.
-ALLURE_FILES = ("*-result.json", "*-container.json", "*-attachment*", "*-globals.json",
-                "environment.properties", "environment.xml", "categories.json",
-                "executor.json")
 _WORKERS = re.compile(r"^(?:\d+|auto|logical)\Z")
 
 
@@ -133,6 +141,9 @@ def check_options(o: RunOptions) -> None:
                           "of seconds")
     if o.workers is not None and not _WORKERS.match(str(o.workers)):
         raise ConfigError(f"-n: {o.workers!r} is not a number of workers, 'auto' or 'logical'")
+    for flag, text in (("-k", o.keyword), ("-m", o.markers)):
+        if text:
+            check_expression(flag, text)
     if o.single_file and not o.report:
         raise ConfigError("--single-file shapes the HTML report; add --report")
     _check_values(o)
@@ -169,16 +180,16 @@ def _check_values(o: RunOptions) -> None:
         if not o.run_id:
             raise ConfigError("--run-id: must not be empty")
     for flag, path, kind in (("--lease-dir", o.lease_dir, "folder"),
-                             ("--junitxml", o.junitxml, "file"),
-                             ("--summary-json", o.summary_json, "file"),
                              ("--report-dir", o.report_dir if o.report else None, "folder")):
         if path is None:
             continue
         path = Path(path).expanduser()
         if path.exists() and path.is_dir() != (kind == "folder"):
             raise ConfigError(f"{flag}: {path} exists and is not a {kind}")
-        if flag == "--summary-json" and not path.parent.resolve().is_dir():  # pytest makes
-            raise ConfigError(f"{flag}: folder {path.parent} does not exist")  # --junitxml's
+    check_results_dir(Path(o.alluredir), flag="--alluredir")
+    check_output_file(o.junit_path, flag="--junitxml")
+    if o.summary_json is not None:
+        check_output_file(Path(o.summary_json), flag="--summary-json")
     if o.profile is not None:
         from harness.plugin.profiles import load_profile
 
@@ -198,6 +209,18 @@ def _check_values(o: RunOptions) -> None:
         from harness.runtime.bundle import load_bundle
 
         load_bundle(o.bundle)
+
+
+def check_expression(flag: str, text: str) -> None:
+    """A ``-k``/``-m`` expression pytest would refuse (exit 4), refused here in one line."""
+    try:
+        from _pytest.mark.expression import Expression
+    except ImportError:  # pytest moved it: pytest itself says what is wrong, as exit 4
+        return
+    try:
+        Expression.compile(text)
+    except Exception as exc:  # noqa: BLE001 - pytest raises SyntaxError-like errors here
+        raise ConfigError(f"{flag}: {text!r} is not a valid expression: {exc}") from None
 
 
 def check_sim_models(faults: str | None, latency: str | None, *,
@@ -283,25 +306,46 @@ def build_pytest_args(o: RunOptions) -> list[str]:
     return argv + list(o.pytest_args)
 
 
-def clean_results(directory: Path) -> int:
-    """Delete the previous run's Allure files from ``directory`` (created if missing)."""
-    directory = Path(directory)
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--alluredir: {directory} exists and is not a directory")
-    directory.mkdir(parents=True, exist_ok=True)
-    removed = 0
-    for pattern in ALLURE_FILES:
-        for path in directory.glob(pattern):
-            if path.is_file() or path.is_symlink():
-                path.unlink()
-                removed += 1
-    return removed
+class ResultsClaim:
+    """A pytest plugin (controller only) that takes the results folder over, removing the
+    previous run's Allure files (those it held before pytest started), once pytest has
+    accepted its arguments and collected a scenario.
+
+    In one process that is after every deselection (a wrapper sees no result when one of
+    them failed: a bad ``-k`` raises ``UsageError`` there).  Under xdist a worker reports
+    its collection even when its ``-k`` failed, so the controller claims when the first
+    test starts instead (xdist/dsession.py, ``DSession.worker_logstart``); only the files
+    listed before pytest started go, so what workers wrote meanwhile stays.
+    """
+
+    def __init__(self, alluredir: Path) -> None:
+        self.alluredir = Path(alluredir)
+        self.previous = previous_results(self.alluredir)
+        self.claimed = False
+        self.removed = 0
+
+    def _claim(self) -> None:
+        if self.claimed:
+            return
+        try:
+            self.removed = claim_results_dir(self.alluredir, only=self.previous)
+        except (OutputRefused, OSError) as exc:
+            pytest.exit(f"error: {exc}", returncode=OutputRefused.exit_code)
+        self.claimed = True
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_collection_modifyitems(self, session, config, items):
+        result = yield
+        if items and not hasattr(config, "workerinput"):
+            self._claim()
+        return result
+
+    def pytest_runtest_logstart(self, nodeid, location) -> None:
+        self._claim()
 
 
 def pytest_main(argv: list[str], plugins: list) -> int:
     """``pytest.main`` (a seam the argv tests replace)."""
-    import pytest
-
     return int(pytest.main(argv, plugins=plugins))
 
 
@@ -316,18 +360,41 @@ def execute(o: RunOptions, *, out=None) -> int:
     check_options(o)
     if o.run_id is None:  # chosen here so the summary can name it (for `hpc-e2e clean`)
         o.run_id = new_run_id()
-    argv = build_pytest_args(o)
-    clean_results(o.alluredir)
-    collector = SummaryCollector()
-    code = pytest_main(argv, [collector])
     con = out or console()
+    # Before anything reaches a host: a run killed at any moment can be cleaned up by id.
+    con.print(escape(f"run id {o.run_id} (`hpc-e2e clean --run-id {o.run_id}` removes what "
+                     "it leaves if it is killed)"))
+    argv = build_pytest_args(o)
+    alluredir = Path(o.alluredir).expanduser().absolute()
+    existed = alluredir.exists()
+    claim = ResultsClaim(alluredir)
+    collector = SummaryCollector()
+    with tempfile.TemporaryDirectory(prefix="hpc-e2e-junit-") as staging:
+        staged = Path(staging) / "junit.xml"
+        argv[argv.index("--junitxml") + 1] = str(staged)
+        code = pytest_main(argv, [collector, claim])
+        if claim.claimed and staged.is_file():
+            junit = Path(o.junit_path).expanduser().absolute()
+            junit.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(staged), str(junit))
+    if not claim.claimed and not existed and alluredir.is_dir() \
+            and not any(alluredir.iterdir()):
+        alluredir.rmdir()  # allure-pytest makes it at configure time; nothing was written
     con.print()
     collector.render(con, all_rows=o.all_rows)
+    if not claim.claimed:
+        con.print(escape(f"run id {o.run_id}: no scenario was collected, so the results in "
+                         f"{o.alluredir}, {o.junit_path}"
+                         + (f" and {o.summary_json}" if o.summary_json else "")
+                         + " were left as they were"))
+        return code
     con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
                      f"{o.junit_path}"))
     if o.summary_json is not None:
         data = collector.to_dict() | {"run_id": o.run_id, "exit_code": code}
-        Path(o.summary_json).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+        summary = Path(o.summary_json).expanduser()
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if o.report:
         from harness.commands.report import generate
 
@@ -345,6 +412,6 @@ def command(args: argparse.Namespace) -> int:
     return execute(RunOptions.from_args(args))
 
 
-__all__ = ["ALLURE_FILES", "DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "RunOptions",
-           "build_pytest_args", "check_flavor", "check_options", "clean_results", "command",
+__all__ = ["DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "ResultsClaim", "RunOptions",
+           "build_pytest_args", "check_flavor", "check_options", "command",
            "execute", "scenarios_dir"]

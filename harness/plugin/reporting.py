@@ -903,6 +903,9 @@ class ReportingPlugin:
             return
         if config.option.collectonly:
             return
+        if not session.testscollected or exitstatus in (pytest.ExitCode.USAGE_ERROR,
+                                                        pytest.ExitCode.NO_TESTS_COLLECTED):
+            return  # nothing ran: the previous run's files stay as they were (outputs.py)
         try:
             write_run_files(config)
         except OSError as exc:
