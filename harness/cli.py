@@ -14,7 +14,16 @@ from pathlib import Path
 
 from harness import __version__
 from harness.config.secrets import redact
-from harness.errors import HarnessError
+from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, HarnessError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the harness's exit code for a command line that does not parse: 64, not
+    argparse's 2, which ``run`` would be confused with pytest's "interrupted"."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
 def _add_sim(sub: argparse._SubParsersAction) -> None:
@@ -393,7 +402,7 @@ def _delegate(verb: str):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="hpc-e2e",
         description="End-to-end tests for Windows HostProcess containers (hcsshim), "
                     "process-isolated and inside a Hyper-V utility VM.")
@@ -450,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _reader_gone()
     except Exception as exc:  # a harness bug: say so, without leaking secrets
@@ -460,9 +469,6 @@ def main(argv: list[str] | None = None) -> int:
 
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 70
-
-
-EXIT_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader has gone
 
 
 def _reader_gone() -> int:

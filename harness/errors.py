@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from harness.config.secrets import redact
 
-# Exit codes the CLI uses; pytest owns 0-5, so ours start above.
-EXIT_CONFIG = 64  # EX_USAGE: bad inventory, bad option, bad manifest
+# Exit codes the CLI uses (the table is in README.md, "Exit codes"); pytest owns 0-5, so
+# ours start above, at the BSD sysexits.h values where one fits.
+EXIT_USAGE = 64  # EX_USAGE: the command line does not parse (unknown verb or option, typo)
+EXIT_CONFIG = 78  # EX_CONFIG: a value is wrong: inventory, bundle, profile, option value
 EXIT_CONNECT = 69  # EX_UNAVAILABLE: the host cannot be reached or refused us
+EXIT_NOT_READY = EXIT_CONNECT  # doctor: a host answered but is not ready for the suite
 EXIT_REMOTE = 70  # EX_SOFTWARE: a remote command failed in a way the harness did not expect
 EXIT_OUTPUT = 73  # EX_CANTCREAT: an output path is not ours to write (or cannot be written)
 EXIT_TIMEOUT = 75  # EX_TEMPFAIL: a deadline expired
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: Ctrl-C or SIGTERM stopped the run
+EXIT_PIPE = 141  # 128 + SIGPIPE: the reader of stdout went away (`hpc-e2e doctor | head`)
 
 
 class HarnessError(Exception):

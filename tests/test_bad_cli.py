@@ -2,7 +2,7 @@
 
 Each case runs the real entry point (``harness.cli.main``, and a few as the installed
 ``hpc-e2e`` program in a subprocess) from an empty working folder and checks the answer:
-the documented exit code (64 for a configuration error, argparse's 2 for a malformed
+the documented exit code (78 for a configuration error, 64 for a malformed
 command line, 69 for ``report`` without an Allure tool), no traceback, one line naming the
 option, file or value; and that nothing started: no pytest run, no simulated host, no
 results folder.
@@ -24,12 +24,12 @@ from checks.bad_input import clear_error
 
 from harness.cli import main
 from harness.commands import run as run_mod
-from harness.errors import EXIT_CONFIG, EXIT_CONNECT, EXIT_OUTPUT
+from harness.errors import EXIT_CONFIG, EXIT_CONNECT, EXIT_OUTPUT, EXIT_USAGE
 from harness.sim.bundle import write_sim_bundle
 
 pytest_plugins = ["checks.bad_input_count"]
 
-ARGPARSE = 2
+ARGPARSE = EXIT_USAGE  # a command line that does not parse (argparse would say 2)
 
 # (argv, exit code, fragments of the one line). Upper-case words are files made by `files`.
 CASES: dict[str, tuple[list[str], int, tuple[str, ...]]] = {

@@ -129,7 +129,7 @@ UNKNOWN_SOURCE = "unknown source kind 'ftp'"
 BAD_INVENTORY = "host 'lab2': winrm.auth: must be one of"
 BAD_PROFILE = "expect.process.stop.exit_cod: unknown behaviour key"
 
-# (argv; STATE is the served host's state dir), fragments of the one line; exit 64 for all.
+# (argv; STATE is the served host's state dir), fragments of the one line; exit 78 (EXIT_CONFIG) for all.
 CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "provision wrong hash": (["provision", "--sim-state-dir", "STATE", "--bundle", "WRONG_HASH"],
                              (WRONG_HASH,)),

@@ -32,6 +32,7 @@ from harness.commands.doctor import (
     WARN,
     handler_problems,
 )
+from harness.errors import EXIT_CONFIG
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
 
@@ -227,7 +228,7 @@ def test_an_unreachable_host_stops_at_the_first_row(served, tmp_path, capsys):
 
 def test_an_unknown_inventory_host_is_a_usage_error(served, tmp_path, capsys):
     inv = inventory_for(served(), tmp_path)
-    assert main(["doctor", "--inventory", str(inv), "--host", "nope"]) == 64
+    assert main(["doctor", "--inventory", str(inv), "--host", "nope"]) == EXIT_CONFIG
     assert "no host named 'nope'" in capsys.readouterr().err
 
 
@@ -287,4 +288,4 @@ def test_a_reader_that_stops_early_ends_the_output_quietly(tmp_path):
         assert b"internal error" not in done.stderr and b"Traceback" not in done.stderr, \
             done.stderr
         # 128 + SIGPIPE; or doctor's own "not ready" when all fit in the pipe before head left
-        assert done.returncode in (141, 1), (args, done.returncode, done.stderr)
+        assert done.returncode in (141, EXIT_NOT_READY), (args, done.returncode, done.stderr)

@@ -17,7 +17,7 @@ import pytest
 import harness
 from harness.cli import main
 from harness.commands.run import RunOptions, execute
-from harness.errors import EXIT_OUTPUT, HarnessError
+from harness.errors import EXIT_CONFIG, EXIT_OUTPUT, HarnessError
 from harness.plugin.outputs import (ALLURE_NAME, MARKER, OutputRefused, check_output_file,
                                     check_results_dir, claim_results_dir)
 
@@ -106,7 +106,7 @@ def test_a_folder_of_someone_elses_files_is_refused_and_left_untouched(tmp_path)
 @pytest.mark.parametrize("keyword, extra, code", [
     ("nothing_matches", (), 5),  # pytest: no tests collected
     (None, ("-k", "("), 4),  # pytest: usage error (past run's own -k check, via `--`)
-    ("(", (), 64),  # run's own check of -k
+    ("(", (), EXIT_CONFIG),  # run's own check of -k
 ])
 def test_exit_4_and_5_leave_the_previous_results_untouched(suite, tmp_path, keyword, extra,
                                                            code, workers):

@@ -20,12 +20,11 @@ import logging
 import tomllib
 from dataclasses import dataclass, field
 
-from harness.errors import AuthenticationError, HarnessError
+from harness.errors import EXIT_NOT_READY, AuthenticationError, HarnessError
 
 log = logging.getLogger("harness.commands.doctor")
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "not checked"
-EXIT_NOT_READY = 1
 
 REACHABLE = "reachable"
 AUTHENTICATED = "authenticated"

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, HarnessError
+from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
 
@@ -151,7 +151,7 @@ def check_options(o: RunOptions) -> None:
 
 def _check_values(o: RunOptions) -> None:
     """What the plugin would refuse after pytest started (exit 4, a summary of nothing ran),
-    refused here with one line and exit 64; files are read, so a bad one changes no host."""
+    refused here with one line and exit 78 (EXIT_CONFIG); files are read, so a bad one changes no host."""
     import math
 
     from harness.plugin.options import MAX_SIM_HOSTS
@@ -373,6 +373,8 @@ def execute(o: RunOptions, *, out=None) -> int:
         staged = Path(staging) / "junit.xml"
         argv[argv.index("--junitxml") + 1] = str(staged)
         code = pytest_main(argv, [collector, claim])
+        if collector.interrupted and code == pytest.ExitCode.INTERRUPTED:
+            code = EXIT_INTERRUPTED  # pytest's 2 also means collection errors: tell them apart
         if claim.claimed and staged.is_file():
             junit = Path(o.junit_path).expanduser().absolute()
             junit.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+import pytest
+
 from harness.config.secrets import redact
 from harness.plugin.interrupts import is_interrupted
 
@@ -127,7 +129,10 @@ class SummaryCollector:
                 message=message or "collection failed", phases={"collect": "error"})
 
     def pytest_keyboard_interrupt(self, excinfo) -> None:
-        self.interrupted = True
+        # pytest ends a run that had collection errors, or hit -x/--maxfail, with its own
+        # Session.Interrupted (a KeyboardInterrupt): that is not a user's interrupt.
+        if not isinstance(excinfo.value, pytest.Session.Interrupted):
+            self.interrupted = True
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.finished = time.monotonic()
