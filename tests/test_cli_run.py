@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -450,6 +451,16 @@ def test_run_against_the_sim_passes_and_writes_results(tmp_path):
     assert "warning" not in out.lower(), out  # a clean install runs quietly (issue 13)
     assert len(list((tmp_path / "allure-results").glob("*-result.json"))) == 2
     assert (tmp_path / "junit.xml").is_file()
+    # The report names what a runtime engineer looks for (issue 13): the host under test,
+    # not the controller's name; the bundle's name and hashes, not a temporary path.
+    for path in (tmp_path / "allure-results").glob("*-result.json"):
+        result = json.loads(path.read_text())
+        assert [lb["value"] for lb in result["labels"] if lb["name"] == "host"] == ["sim-1"]
+    env = dict(line.split("=", 1) for line in
+               (tmp_path / "allure-results" / "environment.properties").read_text().splitlines())
+    assert env["bundle"] == "hpc-e2e-sim", env
+    assert re.fullmatch(r"1\.7\.22 sha256:[0-9a-f]{64}", env["bundle.containerd"]), env
+    assert not any("/tmp" in value or "pytest-of" in value for value in env.values()), env
 
 
 def test_run_against_a_regressed_runtime_fails_with_pytests_exit_code(tmp_path):

@@ -553,7 +553,7 @@ def test_failure_class_reaches_allure_categories_and_junit(pytester, monkeypatch
     run.assert_outcomes(failed=4, errors=1, skipped=1, xfailed=1)
     cats = json.loads((res.folder / "categories.json").read_text())
     assert [c["name"] for c in cats] == ["runtime regression", "infrastructure", "harness error",
-                                        "skipped: prerequisites"]
+                                        "interrupted", "skipped: prerequisites"]
     expected = {"test_product": ("failed", "runtime regression"),
                 "test_refused": ("broken", "runtime regression"),
                 "test_unreachable": ("broken", "infrastructure"),

@@ -469,6 +469,9 @@ def label_parameters(item) -> None:
     host = getattr(item, "funcargs", {}).get("hpc_host")
     if host is not None:
         note_host(item.config, host)
+        # allure-pytest's own ``host`` label is the controller's name; the one a reader
+        # filters by is the Windows host the scenario ran on (the writer drops the other).
+        allure.dynamic.label("host", str(getattr(host, "name", host)))
 
 
 # --- redaction of reports -----------------------------------------------------------------------
@@ -564,6 +567,7 @@ class _AllureRedaction:
         if hook_name in ("report_result", "report_container", "report_globals"):
             for value in kwargs.values():
                 _scrub(value, set())
+                _host_label(value)
         elif hook_name == "report_attached_data":
             body = kwargs.get("body")
             if isinstance(body, str):
@@ -576,6 +580,23 @@ class _AllureRedaction:
                 masked = redact(text)
                 if masked != text:
                     kwargs["body"] = masked.encode("utf-8")
+
+
+def _host_label(result) -> None:
+    """Drop allure-pytest's ``host`` label (the controller's name, ``allure_commons.utils
+    .host_tag()``) from a test result that also names the host under test."""
+    from allure_commons.utils import host_tag
+
+    labels = getattr(result, "labels", None)
+    if not isinstance(labels, list):
+        return
+    hosts = [label for label in labels if getattr(label, "name", None) == "host"]
+    if len(hosts) > 1:
+        controller = host_tag()
+        for label in hosts:
+            if label.value == controller:
+                labels.remove(label)
+                break
 
 
 # --- environment.properties ---------------------------------------------------------------------
@@ -702,7 +723,7 @@ def _from_run(config, state: dict) -> dict[str, str]:
         return env
     run = controller.run()
     env["run.id"] = str(run.run_id)
-    env["bundle"] = str(run.bundle)
+    env.update(_bundle_values(run.bundle))
     try:
         for host in provisioned_hosts(Path(run.run_dir)):
             for record in read_records(Path(run.run_dir), host).values():
@@ -714,6 +735,23 @@ def _from_run(config, state: dict) -> dict[str, str]:
     except Exception as exc:  # noqa: BLE001 - a report file must not fail the run
         log.warning("reporting: could not read the provisioning records: %s", exc)
     return env
+
+
+def _bundle_values(manifest) -> dict[str, str]:
+    """The bundle's name and each program's version and hash: what identifies the runtime
+    under test (the manifest's path is often a temporary folder, gone when the report is read).
+    """
+    from harness.runtime.bundle import load_bundle
+
+    try:
+        bundle = load_bundle(manifest)
+    except Exception as exc:  # noqa: BLE001 - a report file must not fail the run
+        log.warning("reporting: could not read the bundle %s: %s", manifest, exc)
+        return {"bundle": Path(str(manifest)).name}
+    values = {"bundle": bundle.name, "bundle.digest": bundle.digest}
+    for artifact in bundle.all_artifacts():
+        values[f"bundle.{artifact.name}"] = f"{artifact.version} sha256:{artifact.sha256}"
+    return values
 
 
 def environment(config) -> dict[str, str]:
