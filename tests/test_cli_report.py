@@ -100,7 +100,8 @@ def test_allure2_gets_generate_with_clean(fake_allure, results, tmp_path, monkey
     out = tmp_path / "report"
     code = main(["report", "--results", str(results), "--output", str(out)])
     assert code == 0, capsys.readouterr().err
-    assert fake_allure()[-1] == ["generate", str(results), "-o", str(out), "--clean"]
+    assert fake_allure()[-1] == ["generate", str(results), "-o", str(out), "--clean",
+                                 "--report-name", "hpc-e2e"]
     assert f"report: {out / 'index.html'}" in capsys.readouterr().out
 
 
@@ -110,8 +111,30 @@ def test_allure3_gets_awesome_and_single_file(fake_allure, results, tmp_path, mo
     out = tmp_path / "report"
     code = main(["report", "--results", str(results), "--output", str(out), "--single-file"])
     assert code == 0, capsys.readouterr().err
-    assert fake_allure()[-1] == ["awesome", str(results), "--output", str(out), "--single-file"]
+    assert fake_allure()[-1] == ["awesome", str(results), "--output", str(out),
+                                 "--report-name", "hpc-e2e", "--single-file"]
     assert (out / "index.html").is_file()
+
+
+ENVIRONMENT = """bundle=hpc-e2e-sim
+bundle.containerd=1.7.22 sha256:{0}
+bundle.containerd-shim-runhcs-v1=0.15.0 sha256:{0}
+run.id=20261206-120437-b91c9e
+""".format("a" * 64)
+
+
+@pytest.mark.parametrize(("version", "named"), [("2.25.0", False), ("2.26.0", True),
+                                                ("3.18.0", True)])
+def test_the_report_is_titled_with_the_run_and_the_runtime(fake_allure, results, tmp_path,
+                                                           monkeypatch, version, named):
+    """Not "Allure Report" (issue 13); Allure 2 takes a name from 2.26 on."""
+    (results / "environment.properties").write_text(ENVIRONMENT)
+    monkeypatch.setenv("FAKE_ALLURE_VERSION", version)
+    assert main(["report", "--results", str(results), "--output", str(tmp_path / "r")]) == 0
+    argv = fake_allure()[-1]
+    title = "hpc-e2e run 20261206-120437-b91c9e: containerd 1.7.22, runhcs shim 0.15.0"
+    assert (argv[argv.index("--report-name") + 1] if "--report-name" in argv else None) == \
+        (title if named else None)
 
 
 @pytest.fixture
@@ -150,7 +173,8 @@ def test_allure2_reads_the_categories_itself(fake_allure, results, with_categori
     monkeypatch.setenv("FAKE_ALLURE_VERSION", "2.46.1")
     out = tmp_path / "report"
     report.generate(results, out)
-    assert fake_allure()[-1] == ["generate", str(results), "-o", str(out), "--clean"]
+    assert fake_allure()[-1] == ["generate", str(results), "-o", str(out), "--clean",
+                                 "--report-name", "hpc-e2e"]
 
 
 def test_an_earlier_report_is_replaced_not_built_beside(fake_allure, results, tmp_path,
@@ -182,12 +206,15 @@ REAL_TRACE = "Traceback ...\nAssertionError: whoami printed local service\n" \
              "---- hpc-e2e ----\nhpc-e2e failure class: runtime regression\n"
 
 
-@pytest.mark.skipif(shutil.which("allure") is None, reason="no Allure command line on PATH")
+@pytest.mark.skipif(shutil.which("allure") is None and not os.environ.get("CI"),
+                    reason="no Allure command line on PATH (.ci/run installs one)")
 def test_a_real_allure_shows_the_harness_categories(tmp_path, monkeypatch):
+    assert shutil.which("allure"), "CI must run this test: .ci/run installs Allure 2 by npm"
     monkeypatch.chdir(tmp_path)
     results = tmp_path / "allure-results"
     results.mkdir()
     (results / "categories.json").write_text(json.dumps(categories.categories()))
+    (results / "environment.properties").write_text(ENVIRONMENT)
     for n, (status, details) in enumerate([
             ("failed", {"message": "AssertionError: whoami", "trace": REAL_TRACE}),
             ("skipped", {"message": "host sim-1 has no CNI pod network"}),
@@ -205,6 +232,9 @@ def test_a_real_allure_shows_the_harness_categories(tmp_path, monkeypatch):
     assert "runtime regression" in widget, widget[:500]
     assert "skipped: prerequisites" not in widget, "the first report is still there"
     assert "Product errors" not in widget and "Product defects" not in widget
+    summary = json.loads((index.parent / "widgets" / "summary.json").read_text())
+    assert summary["reportName"] == ("hpc-e2e run 20261206-120437-b91c9e: containerd 1.7.22, "
+                                     "runhcs shim 0.15.0")
 
 
 def test_a_failing_allure_is_an_error_with_its_output(fake_allure, results, tmp_path,

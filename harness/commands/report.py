@@ -60,16 +60,24 @@ class AllureTool:
     version: str
 
     def command(self, results: Path, output: Path, *, single_file: bool,
-                config: Path | None = None) -> list[str]:
+                config: Path | None = None, name: str | None = None) -> list[str]:
         """The generation argv for this major version (python-protocol-facts.md §3);
-        ``config`` (an Allure 3 config file) is ignored for Allure 2, which has none."""
+        ``config`` (an Allure 3 config file) is ignored for Allure 2, which has none.
+        ``name`` titles the report: Allure 3's ``--report-name``, and Allure 2's from 2.26
+        on (allure-framework/allure2#2229); older Allure 2 keeps "Allure Report"."""
         if self.major >= 3:
             argv = [self.path, "awesome", str(results), "--output", str(output)]
             if config is not None:
                 argv += ["--config", str(config)]
         else:
             argv = [self.path, "generate", str(results), "-o", str(output), "--clean"]
+        if name and (self.major >= 3 or self.at_least(2, 26)):
+            argv += ["--report-name", name]
         return argv + (["--single-file"] if single_file else [])
+
+    def at_least(self, major: int, minor: int) -> bool:
+        parts = [int(p) for p in self.version.split(".")[:2]] + [0]
+        return (parts[0], parts[1]) >= (major, minor)
 
 
 def find_allure(executable: str | None = None) -> AllureTool:
@@ -146,6 +154,32 @@ def clear_output(output: Path) -> None:
     shutil.rmtree(output)
 
 
+def report_name(results: Path) -> str:
+    """The report's title: the run id and the runtime under test, from the run's
+    ``environment.properties`` (harness/plugin/reporting.py writes it)."""
+    values: dict[str, str] = {}
+    try:
+        text = (Path(results) / "environment.properties").read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        text = ""
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            values[key.strip()] = value.strip()
+    title = "hpc-e2e"
+    if values.get("run.id"):
+        title += f" run {values['run.id']}"
+    runtime = []
+    for artifact, label in (("containerd", "containerd"),
+                            ("containerd-shim-runhcs-v1", "runhcs shim")):
+        version = values.get(f"bundle.{artifact}", "").split(" ")[0] or next(
+            (v for k, v in sorted(values.items())
+             if k.startswith("host.") and k.endswith(f".{artifact}")), "")
+        if version:
+            runtime.append(f"{label} {version}")
+    return f"{title}: {', '.join(runtime)}" if runtime else title
+
+
 def generate(results: Path = DEFAULT_RESULTS, output: Path = DEFAULT_OUTPUT, *,
              single_file: bool = False, executable: str | None = None) -> Path:
     """Build the report; returns the file to open (``<output>/index.html``)."""
@@ -157,7 +191,8 @@ def generate(results: Path = DEFAULT_RESULTS, output: Path = DEFAULT_OUTPUT, *,
     clear_output(output)
     with tempfile.TemporaryDirectory(prefix="hpc-e2e-allure-") as scratch:
         config = allure3_config(results, Path(scratch)) if tool.major >= 3 else None
-        argv = tool.command(results, output, single_file=single_file, config=config)
+        argv = tool.command(results, output, single_file=single_file, config=config,
+                            name=report_name(results))
         try:
             done = subprocess.run(argv, capture_output=True, text=True,
                                   timeout=GENERATE_TIMEOUT, env=_env(), check=False)
@@ -189,4 +224,4 @@ def command(args: argparse.Namespace) -> int:
 
 __all__ = ["ALLURE3_CONFIG_NAMES", "DEFAULT_OUTPUT", "DEFAULT_RESULTS", "EXIT_NO_ALLURE",
            "INSTALL_HINT", "AllureNotFound", "AllureTool", "allure3_config", "clear_output",
-           "command", "find_allure", "generate", "has_results"]
+           "command", "find_allure", "generate", "has_results", "report_name"]
