@@ -75,7 +75,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                         help="the containerd version the bundle declares (2.x renders config "
                              "version 3; default: the simulated host's default)")
     bundle.add_argument("--cni", action="append", default=[], metavar="PLUGIN",
-                        help="also ship this CNI plugin (e.g. nat; repeatable)")
+                        help="ship this CNI plugin (repeatable; default: nat)")
     bundle.set_defaults(func=_cmd_sim_bundle)
 
 
@@ -114,7 +114,7 @@ def _cmd_sim_bundle(args: argparse.Namespace) -> int:
     import re
 
     from harness.errors import ConfigError
-    from harness.sim.bundle import write_sim_bundle
+    from harness.sim.bundle import DEFAULT_CNI_PLUGINS, write_sim_bundle
 
     folder = Path(args.directory)
     if folder.exists() and not folder.is_dir():
@@ -128,7 +128,8 @@ def _cmd_sim_bundle(args: argparse.Namespace) -> int:
                               "'.', '_', '-')")
     manifest = write_sim_bundle(folder,
                                 versions={"containerd": version} if version else None,
-                                cni_plugins={p: "0.3.1" for p in args.cni} or None)
+                                cni_plugins={p: "0.3.1" for p in args.cni} or None
+                                if args.cni else DEFAULT_CNI_PLUGINS)
     print(manifest)
     return 0
 

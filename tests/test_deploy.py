@@ -92,12 +92,19 @@ def test_first_deployment_installs_registers_starts_and_reports(env, tmp_path):
 
     actions = {(c.item, c.action) for c in summary.changes}
     assert {("containerd.exe", "uploaded"), ("containerd-shim-runhcs-v1.exe", "uploaded"),
-            ("crictl.exe", "uploaded"), ("config.toml", "written"), ("crictl.yaml", "written"),
+            ("crictl.exe", "uploaded"), ("nat.exe", "uploaded"), ("config.toml", "written"),
+            ("crictl.yaml", "written"), ("0-containerd-nat.conf", "written"),
             ("service containerd", "registered"), ("service containerd", "started")} == actions
     assert summary.changed and summary.runtime_ready
+    nat_conf = layout.cni_conf_dir + "\\0-containerd-nat.conf"
     assert sorted(counter.puts) == sorted([layout.containerd_exe, layout.shim_exe,
                                            layout.crictl_exe, layout.config_toml,
-                                           layout.crictl_yaml])
+                                           layout.crictl_yaml, nat_conf,
+                                           layout.cni_bin_dir + "\\nat.exe"])
+    # The pod network names the host's HNS nat network (HostProfile.nat_network).
+    conf = json.loads(host_text(sim, nat_conf))
+    assert (conf["type"], conf["ipam"]["subnet"], conf["ipam"]["routes"]) == \
+        ("nat", "172.27.96.0/20", [{"gateway": "172.27.96.1"}])
     # The programs on the host are the bundle's bytes.
     for artifact in bundle.all_artifacts():
         with sim.machine.fs.open(layout.program_path(artifact), "rb") as f:
@@ -318,3 +325,36 @@ def test_split_command_line(line, expected):
 ])
 def test_version_output_is_parsed(artifact, output, version):
     assert parse_version_output(artifact, output) == version
+
+
+def test_a_host_without_a_nat_network_gets_no_cni_config_and_a_note(tmp_path):
+    sim = SimHost(tmp_path / "sim", profile=HostProfile(features=dict(READY),
+                                                        nat_network=None)).start()
+    transport = WinRMTransport(winrm_target(sim))
+    try:
+        bundle = sim_bundle(tmp_path)
+        summary = deploy(WindowsHost(transport), bundle)
+        layout = RuntimeLayout.for_bundle(bundle)
+        assert not sim.machine.fs.exists(layout.cni_conf_dir + "\\0-containerd-nat.conf")
+        assert any("no HNS network named nat" in note for note in summary.notes), summary.notes
+    finally:
+        transport.close()
+        sim.stop()
+
+
+def test_a_bundle_without_the_nat_plugin_leaves_the_cni_conf_dir_alone(env, tmp_path):
+    sim, host, _ = env
+    bundle = sim_bundle(tmp_path, cni_plugins={})
+    summary = deploy(host, bundle)
+    assert "0-containerd-nat.conf" not in {c.item for c in summary.changes}
+
+
+@pytest.mark.parametrize(("subnet", "gateway", "says"), [
+    ("172.27.96.0/20", "10.0.0.1", "is not in the subnet"),
+    ("not-a-subnet", "10.0.0.1", "does not appear to be an IPv4 or IPv6 network"),
+])
+def test_the_nat_config_refuses_a_network_that_cannot_work(subnet, gateway, says):
+    from harness.runtime.cni import nat_config
+
+    with pytest.raises(ValueError, match=says):
+        nat_config(subnet, gateway)

@@ -9,7 +9,9 @@ One deployment:
    replaced, or its service registration is stale (another binary, config or log file);
 4. uploads (``file`` sources) or has the host download (``url`` sources) only the programs
    whose hash differs; checks ``installed`` programs and never touches them;
-5. writes ``config.toml``/``crictl.yaml`` only if their hash differs;
+5. writes ``config.toml``/``crictl.yaml`` only if their hash differs, and, when the bundle
+   ships the ``nat`` CNI plugin, the pod network's config from the host's HNS ``nat``
+   network (:mod:`harness.runtime.cni`);
 6. (re-)registers the service if it is missing or stale, restarts containerd if a program or
    the config changed, starts it if it is stopped;
 7. waits until ``crictl info`` reports ``RuntimeReady`` and records every program's
@@ -36,6 +38,7 @@ from harness.runtime.bundle import (
     RuntimeBundle,
     UrlSource,
 )
+from harness.runtime.cni import CONF_NAME, NAT_PLUGIN, nat_config
 from harness.runtime.containerd_config import (
     ContainerdConfig,
     render_crictl_yaml,
@@ -90,7 +93,8 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
 
     # --- 2. one round trip: what is on the host now --------------------------------------
     programs = [_ProgramStep(a, layout.program_path(a), None) for a in bundle.all_artifacts()]
-    owned = [p.remote for p in programs] + [layout.config_toml, layout.crictl_yaml]
+    cni_conf = ntpath.join(layout.cni_conf_dir, CONF_NAME)
+    owned = [p.remote for p in programs] + [layout.config_toml, layout.crictl_yaml, cni_conf]
     hashes = _lower_keys(host.files.sha256s(owned))
     for p in programs:
         p.current = hashes.get(p.remote.lower())
@@ -155,6 +159,9 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
             host.files.write_bytes(path, to_wire(text))
             summary.changes.append(Change(label, "written", path))
 
+    if NAT_PLUGIN in bundle.cni_plugins:
+        _pod_network(host, layout, cni_conf, hashes.get(cni_conf.lower()), made, summary, say)
+
     # --- 6. service --------------------------------------------------------------------------
     if stale:
         say(f"deleting stale service {layout.service_name} ({check.reason})")
@@ -217,6 +224,29 @@ def report_versions(host, bundle: RuntimeBundle, layout: RuntimeLayout) -> list[
         out.append(ReportedVersion(artifact.name, artifact.version,
                                    parse_version_output(artifact.name, text), first))
     return out
+
+
+def _pod_network(host, layout: RuntimeLayout, path: str, current: str | None, made: set[str],
+                 summary: DeploySummary, say: Callable[[str], None]) -> None:
+    """Write the nat CNI config for the host's HNS nat network, if it differs; a host
+    without that network gets a note (non-HostProcess pods will have no network there)."""
+    network = host.nat_network()
+    if network is None:
+        summary.notes.append("the host has no HNS network named nat (the Containers feature "
+                             "makes it after its restart), so no CNI config was written: "
+                             "pods that are not HostProcess get no network")
+        return
+    try:
+        text = nat_config(*network)
+    except ValueError as exc:
+        raise RuntimeDeployError(f"the host's HNS nat network is unusable: {exc}",
+                                 hint="check `Get-HnsNetwork` on the host") from None
+    if current == sha256_text(text):
+        return
+    _ensure_dir(host, layout.cni_conf_dir, made)
+    say(f"writing {path} (HNS nat network {network[0]})")
+    host.files.write_bytes(path, to_wire(text))
+    summary.changes.append(Change(CONF_NAME, "written", f"{path}, subnet {network[0]}"))
 
 
 # --- helpers -----------------------------------------------------------------------------

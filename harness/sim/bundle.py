@@ -39,6 +39,9 @@ DEFAULT_VERSIONS = {
     "crictl": "1.31.1",
 }
 MANIFEST = "bundle.toml"
+# A lab host's usual pod network for pods that are not HostProcess: the nat plugin
+# (harness/runtime/cni.py); its placeholder is never run, containerd only needs the config.
+DEFAULT_CNI_PLUGINS = {"nat": "0.3.1"}
 
 
 def placeholder(behaviour: str, version: str, extra: Mapping[str, str] | None = None) -> bytes:
@@ -53,13 +56,14 @@ def write_sim_bundle(directory: str | os.PathLike[str], *,
                      versions: Mapping[str, str] | None = None,
                      name: str = "hpc-e2e-sim",
                      containerd_config_version: int | None = None,
-                     cni_plugins: Mapping[str, str] | None = None,
+                     cni_plugins: Mapping[str, str] | None = DEFAULT_CNI_PLUGINS,
                      install_dir: str | None = None) -> Path:
     """Write the placeholder programs and ``bundle.toml`` into ``directory``; the manifest path.
 
     ``versions`` overrides the version each program reports (and the manifest declares),
     e.g. ``{"containerd": "2.0.4"}`` for a containerd 2.x bundle (config version 3).
-    ``cni_plugins`` maps plugin names (``nat``) to versions.
+    ``cni_plugins`` maps plugin names (``nat``) to versions (default: the nat plugin; ``{}``
+    or None for none).
     """
     directory = Path(directory)
     bin_dir = directory / "bin"

@@ -58,6 +58,9 @@ class HostProfile:
     disk_size_gb: float = 127.0
     ps_version: str | None = None  # None: "5.1.<build>.<n>" as Windows PowerShell reports
     hypervisor_present: bool = False  # a hypervisor runs already (Hyper-V installed at boot)
+    # The HNS "nat" network that HNS creates once the Containers feature is installed and the
+    # host restarted (ASSUMPTIONS.md "The nat network"); None: a host without one.
+    nat_network: tuple[str, str] | None = ("172.27.96.0/20", "172.27.96.1")  # subnet, gateway
 
     def __post_init__(self) -> None:
         for name, state in self.features.items():

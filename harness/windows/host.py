@@ -65,6 +65,17 @@ class WindowsHost:
         return HostFacts.from_result(value, host=self.name,
                                      received_at=(sent + time.time()) / 2)
 
+    def nat_network(self, *, timeout: float = FACTS_TIMEOUT) -> tuple[str, str] | None:
+        """``(subnet, gateway)`` of the host's HNS ``nat`` network, or None without one."""
+        value = call(self.transport, "nat_network", timeout=timeout, catalog=self.catalog,
+                     what="read the HNS nat network", repeatable=True)
+        if not isinstance(value, dict) or not value.get("found"):
+            return None
+        subnet, gateway = value.get("subnet"), value.get("gateway")
+        if not isinstance(subnet, str) or not isinstance(gateway, str) or not subnet:
+            return None
+        return subnet, gateway
+
     def boot_time(self):
         """The last boot time (UTC datetime)."""
         return _restart.boot_time(self.transport, timeout=self.restart_attempt_timeout)

@@ -123,6 +123,18 @@ def boot_time(sc: ScriptContext) -> int:
     return 0
 
 
+# --- nat_network.ps1 -------------------------------------------------------------------------
+def nat_network(sc: ScriptContext) -> int:
+    """``Get-HnsNetwork`` has the ``nat`` network only where the Containers feature is
+    installed (a pending install has not started HNS yet) and the host has one at all."""
+    network = sc.machine.profile.nat_network
+    if network is None or sc.machine.facts.feature_state("Containers") != hostmodel.INSTALLED:
+        sc.result({"found": False, "subnet": None, "gateway": None})
+        return 0
+    sc.result({"found": True, "subnet": network[0], "gateway": network[1]})
+    return 0
+
+
 # --- enable_features.ps1 ---------------------------------------------------------------------
 def enable_features(sc: ScriptContext) -> int:
     names = _string_array("names", sc.args["names"])
@@ -381,6 +393,8 @@ def _entry(name: str, implementation, params: dict[str, Param], *, sha256: str) 
 
 _entry("host_facts", host_facts, {},
        sha256="45d95af5a0cb9b8ec929ead582d42979d07da7428cdd1cb638cb0c4a701718c6")
+_entry("nat_network", nat_network, {},
+       sha256="57c2020aa8cc21e994afb4d80eff982a6b5a560cbf5eaec236bf86042e9df426")
 _entry("boot_time", boot_time, {},
        sha256="bf499f2ff9a20e10eb6616b55a9861189f7a09d3c0d496191941c068f8747ae6")
 # [string[]] parameters are bound by the model itself (_string_array).
