@@ -543,3 +543,30 @@ def test_non_hostprocess_pods_get_a_network_on_the_default_simulated_host(tmp_pa
     assert code == 0, out
     outcomes = [r["outcome"] for r in data["scenarios"]]
     assert outcomes == ["passed", "passed"], data["scenarios"]
+
+
+def test_the_summary_reads_at_80_columns_and_shows_only_what_needs_attention(suite, tmp_path,
+                                                                             capsys):
+    """A five-column table folds every cell mid-word at 80 columns (issue 13): a narrow
+    terminal gets one block per failure instead, and passing rows only on request."""
+    from rich.console import Console
+
+    from harness.commands.summary import ScenarioResult, SummaryCollector
+
+    run_suite(suite, tmp_path, capsys)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    collector = SummaryCollector()
+    for row in data["scenarios"]:
+        collector.results[row["nodeid"]] = ScenarioResult(
+            row["nodeid"], row["scenario"], row["isolation"], outcome=row["outcome"],
+            exception=row["exception"], message=row["message"])
+    console = Console(width=80, force_terminal=False, color_system=None, record=True)
+    collector.render(console)
+    text = console.export_text()
+    lines = text.splitlines()
+    assert all(len(line.rstrip()) <= 80 for line in lines), text
+    assert any(line.startswith("FAILED  test_synthetic_outcomes.py::test_hostname_matches")
+               for line in lines), text
+    assert "hostname was SIMHOST-UVM in hyperv" in text
+    assert "test_runs_as_system" not in text  # passed: not listed by default
+    assert lines[-1].startswith("5 passed, 1 failed, 1 error")

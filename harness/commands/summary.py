@@ -37,6 +37,7 @@ ORDER = ("passed", "failed", "error", "interrupted", "skipped", "xfailed", "xpas
 ATTENTION = ("failed", "error", "interrupted", "xpassed")
 STYLE = {"passed": "green", "failed": "bold red", "error": "bold red", "interrupted": "magenta",
          "skipped": "yellow", "xfailed": "yellow", "xpassed": "red"}
+WIDE = 120  # columns from which the summary is a table rather than a list
 CLASS_PROPERTY = "hpc-e2e.failure-class"  # set by harness/plugin/reporting.py
 
 
@@ -168,13 +169,29 @@ class SummaryCollector:
 
     def render(self, console, *, title: str = "hpc-e2e scenarios", all_rows: bool = False
                ) -> None:
-        """The rows that need attention (every row with ``all_rows``) and the totals line."""
-        from rich.markup import escape
-        from rich.table import Table
-
+        """The rows that need attention (every row with ``all_rows``) and the totals line:
+        a table on a wide terminal, a list on a narrow one (a five-column table folds every
+        cell mid-word at 80 columns)."""
         rows = [r for r in self.rows if all_rows or r.outcome in ATTENTION]
         if not all_rows and rows:
             title = f"{title}: failures"
+        if rows and console.width >= WIDE:
+            console.print(self._table(rows, title))
+        elif rows:
+            self._list(console, rows, title)
+        console.print(self.totals_line())
+
+    @staticmethod
+    def _failure(row: ScenarioResult) -> str:
+        if row.outcome == "interrupted":
+            return row.message
+        text = ": ".join(x for x in (row.exception, row.message) if x)
+        return f"({row.failure_class}) {text}" if row.failure_class else text
+
+    def _table(self, rows: list[ScenarioResult], title: str):
+        from rich.markup import escape
+        from rich.table import Table
+
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("scenario", overflow="fold", ratio=3)
         table.add_column("isolation", no_wrap=True)
@@ -182,17 +199,31 @@ class SummaryCollector:
         table.add_column("duration", justify="right", no_wrap=True)
         table.add_column("failure", overflow="fold", ratio=2)
         for row in rows:  # node ids and messages hold [brackets]: not rich markup
-            failure = ": ".join(x for x in (row.exception, row.message) if x)
-            if row.outcome == "interrupted":
-                failure = row.message
-            elif row.failure_class:
-                failure = f"({row.failure_class}) {failure}"
             table.add_row(escape(row.scenario), row.isolation or "-",
                           f"[{STYLE[row.outcome]}]{row.outcome}[/]", f"{row.duration:.2f}s",
-                          escape(_clip(failure, 160)))
-        if rows:
-            console.print(table)
-        console.print(self.totals_line())
+                          escape(_clip(self._failure(row), 160)))
+        return table
+
+    def _list(self, console, rows: list[ScenarioResult], title: str) -> None:
+        """One block per row: outcome and scenario; isolation, duration and class; the
+        message, indented under the scenario."""
+        from rich.padding import Padding
+        from rich.text import Text
+
+        console.print(Text(title, style="italic"))
+        for row in rows:
+            head = Text(f"{row.outcome.upper():<8}", style=STYLE[row.outcome])
+            head.append(row.scenario)
+            console.print(head, overflow="fold")
+            facts = [row.isolation or "-", f"{row.duration:.2f}s"]
+            if row.failure_class and row.outcome != "interrupted":
+                facts.append(row.failure_class)
+            message = row.message if row.outcome == "interrupted" else \
+                ": ".join(x for x in (row.exception, row.message) if x)
+            body = Text(", ".join(facts), style="dim")
+            if message:
+                body.append("\n" + _clip(message, 400), style="default")
+            console.print(Padding(body, (0, 0, 0, 8)))
 
 
 def _phase_outcome(report) -> str:
