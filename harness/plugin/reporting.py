@@ -50,9 +50,11 @@ import allure
 import pytest
 
 from harness.config.secrets import redact
+from harness.errors import CommandTimeout, TransportError
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
 from harness.transport import retry as _retry
+from harness.transport.outage import outage_reason
 from harness.transport.base import (
     DEFAULT_TIMEOUT,
     CommandResult,
@@ -222,19 +224,33 @@ class ReportingTransport(Transport):
             return run_repeatable(self, command, timeout=timeout, stdin=stdin, check=check)
         line = self.inner.command_line(command)
         title, shown, stdin = self._describe(line, stdin)
+        waiting = outage_reason()
+        if waiting:
+            title = short_title(f"waiting ({waiting}): {title}")
         started = time.monotonic()
+        expected: BaseException | None = None
         with allure.step(title):
             try:
                 result = self.inner.run(line, timeout=timeout, stdin=stdin, check=False)
             except BaseException as exc:
                 kind = type(exc).__name__
-                _attach_text(f"$ {shown}\n[no result after {time.monotonic() - started:.3f}s: "
-                             f"{kind}: {exc}]\n", f"transcript ({kind})")
-                raise
-            shown_result = result if shown == line else dataclasses.replace(result, command=shown)
-            _attach_text(shown_result.transcript(), f"transcript (exit {result.exit_code})")
-            if check:
-                result.check()
+                text = (f"$ {shown}\n[no result after {time.monotonic() - started:.3f}s: "
+                        f"{kind}: {exc}]\n")
+                if not waiting or not isinstance(exc, (TransportError, CommandTimeout)):
+                    _attach_text(text, f"transcript ({kind})")
+                    raise
+                # The host is expected not to answer yet: a wait, shown as one (the caller
+                # still gets the error, outside the step).
+                _attach_text(text, f"no answer yet ({waiting})")
+                expected = exc
+            else:
+                shown_result = (result if shown == line
+                                else dataclasses.replace(result, command=shown))
+                _attach_text(shown_result.transcript(), f"transcript (exit {result.exit_code})")
+                if check:
+                    result.check()
+        if expected is not None:
+            raise expected
         return result
 
     def _run_streaming(self, command_line: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -249,13 +265,21 @@ class ReportingTransport(Transport):
                     callback(data)
             return feed
 
+        waiting = outage_reason()
+        if waiting:
+            title = short_title(f"waiting ({waiting}): {title}")
         started = time.monotonic()
+        expected: BaseException | None = None
         with allure.step(title):
             code: int | None = None
             try:
                 code = self.inner.run_streaming(command_line, timeout=timeout, stdin=stdin,
                                                 on_stdout=tee(out, on_stdout),
                                                 on_stderr=tee(err, on_stderr))
+            except (TransportError, CommandTimeout) as exc:
+                if not waiting:
+                    raise
+                expected = exc  # a wait, shown as one; the caller gets the error below
             finally:
                 record = CommandResult(command=shown, exit_code=-1 if code is None else code,
                                        stdout_bytes=out.kept(), stderr_bytes=err.kept(),
@@ -264,9 +288,13 @@ class ReportingTransport(Transport):
                 text = record.transcript()
                 if code is None:
                     text = text.replace("[exit -1 ", "[no exit code (the call raised) ", 1)
+                label = ("transcript (raised)" if code is None and not expected
+                         else f"no answer yet ({waiting})" if code is None
+                         else f"transcript (exit {code})")
                 _attach_text(text + f"[streamed: {out.total} bytes stdout, {err.total} bytes "
-                             "stderr]\n", "transcript (raised)" if code is None
-                             else f"transcript (exit {code})")
+                             "stderr]\n", label)
+        if expected is not None:
+            raise expected
         return code
 
     def _run(self, command_line: str, *, timeout: float, stdin: Stdin) -> tuple[int, bytes, bytes]:

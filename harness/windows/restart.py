@@ -26,6 +26,7 @@ from harness.errors import (
     TransportError,
 )
 from harness.transport.base import Transport
+from harness.transport.outage import expected_outage
 from harness.windows.catalog import SCRIPTS, call
 from harness.windows.errors import ElevationRequired, RestartTimeout
 from harness.windows.facts import parse_time
@@ -125,7 +126,9 @@ def restart_and_wait(transport: Transport, *, timeout: float = 900.0,
             break
         attempts += 1
         try:
-            now_boot = boot_time(transport, timeout=max(1.0, min(attempt_timeout, remaining)))
+            with expected_outage("the host is restarting"):
+                now_boot = boot_time(transport,
+                                     timeout=max(1.0, min(attempt_timeout, remaining)))
             if now_boot > previous:
                 seconds = time.monotonic() - started
                 log.info("%s: back after %.1fs (booted %s)", host, seconds,
