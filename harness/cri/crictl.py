@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import math
-import ntpath
 import os
 import re
 import tempfile
@@ -80,6 +79,7 @@ from harness.cri.status import (
 )
 from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
 from harness.transport.base import Transport, run_repeatable
+from harness.transport.hostfiles import host_files_of
 from harness.transport.retry import (
     RUNTIME_ATTEMPTS_FACTOR,
     RetryPolicy,
@@ -298,14 +298,19 @@ class Crictl:
         self.timeout = float(timeout)
         self.runtime_endpoint = runtime_endpoint
         self.image_endpoint = image_endpoint
-        self.remote_dir = ntpath.join(runs_root, self.run_id)
+        # The host's path rules and file commands (Windows unless the transport says
+        # otherwise): harness/transport/hostfiles.py.
+        self.files = host_files_of(transport)
+        self.remote_dir = self.files.join(runs_root, self.run_id)
         self.margin = margin
         self.retry = retry or policy_of(transport)
         self._dir_ready = False
         self._pod_files: dict[str, str] = {}  # pod uid -> uploaded config path
         self._files = 0
-        # Batches need the PowerShell bootstrap, which every Transport backend runs.
-        self.batching = isinstance(transport, Transport) if batch is None else bool(batch)
+        # Batches need the PowerShell bootstrap, which every Transport backend to a
+        # Windows host runs.
+        self.batching = (self.files.batches and isinstance(transport, Transport)) \
+            if batch is None else bool(batch)
 
     # --- plumbing -------------------------------------------------------------------
     def global_flags(self, timeout: float | None = None) -> list[str]:
@@ -457,8 +462,7 @@ class Crictl:
         own failure (a file that did not verify: no step ran).
         """
         outcome = run_batch(self.transport, groups, files=files, repeatable=repeatable)
-        if any(ntpath.dirname(f.path).lower().startswith(self.remote_dir.lower())
-               for f in files):
+        if any(self.files.is_under(f.path, self.remote_dir) for f in files):
             self._dir_ready = True  # the batch made the run folder: cleanup() removes it
         return outcome.groups
 
@@ -596,13 +600,13 @@ class Crictl:
         path = self._pod_files.get(spec.uid or "")
         if path is not None:
             return path, []
-        path = ntpath.join(self.remote_dir,
-                           _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
+        path = self.files.join(self.remote_dir,
+                               _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
         return path, [BatchFile(path, spec.render(self.run_id))]
 
     def _ctr_file(self, pod_spec: PodSpec, spec: ContainerSpec) -> tuple[str, BatchFile]:
         self._files += 1
-        path = ntpath.join(self.remote_dir, _SAFE_NAME.sub(
+        path = self.files.join(self.remote_dir, _SAFE_NAME.sub(
             "_", f"ctr-{pod_spec.name}-{spec.name}-{self._files}.json"))
         return path, BatchFile(path, spec.render(self.run_id))
 
@@ -749,9 +753,10 @@ class Crictl:
         if self._dir_ready:
             return
         # Repeatable: a second mkdir answers "already exists", which is accepted.
-        result = run_repeatable(self.transport, ["mkdir", self.remote_dir],
+        result = run_repeatable(self.transport, self.files.mkdir(self.remote_dir),
                                 timeout=60.0 + self.margin)
-        if result.exit_code != 0 and "already exists" not in (result.stderr + result.stdout):
+        if result.exit_code != 0 and \
+                self.files.exists_message not in (result.stderr + result.stdout):
             raise RemoteCommandError(result, hint=f"the harness keeps CRI config files in "
                                                   f"{self.remote_dir}; check that it can be created")
         self._dir_ready = True
@@ -759,7 +764,7 @@ class Crictl:
     def upload(self, name: str, data: bytes) -> str:
         """Put ``data`` in this run's folder on the host; returns the remote path."""
         self._ensure_dir()
-        remote = ntpath.join(self.remote_dir, _SAFE_NAME.sub("_", name))
+        remote = self.files.join(self.remote_dir, _SAFE_NAME.sub("_", name))
         fd, local = tempfile.mkstemp(prefix="hpc-e2e-cri-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -1153,7 +1158,7 @@ class Crictl:
             problems.append(exc)
         if self._dir_ready:
             try:
-                result = run_repeatable(self.transport, ["del", "/q", self.remote_dir],
+                result = run_repeatable(self.transport, self.files.remove_tree(self.remote_dir),
                                         timeout=60.0 + self.margin)
                 if result.exit_code != 0:
                     problems.append(RemoteCommandError(result))
