@@ -57,6 +57,7 @@ from harness.cri.batch import (
     StepResult,
     run_batch,
 )
+from harness.cri.imageref import matching
 from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
@@ -128,12 +129,23 @@ def go_duration(seconds: float) -> str:
 def split_exec_output(text: str) -> tuple[str, str]:
     """``(stdout, stderr)`` from ``crictl exec -s`` output on success.
 
-    crictl prints the command's stdout and then its stderr, each followed by ``\\n``, both
-    on its own stdout (ecosystem-facts.md §3.4).  Windows programs end lines with CRLF, so
-    the separator is taken to be the last LF not preceded by CR; with an empty stderr
-    that is always exact.  A stderr that itself ends in a bare LF cannot be told apart.
+    crictl prints the command's stdout and then its stderr, each with ``fmt.Println``, both
+    on its own stdout (cri-tools v1.37.0 cmd/crictl/exec.go ExecSync; ecosystem-facts.md
+    §3.4): the text is ``stdout + "\\n" + stderr + "\\n"`` and the separator is one of its
+    LFs.  Programs end their lines (LF, or CRLF on Windows), so the separator is the last
+    LF that leaves both parts empty or ending in a line end: ``out\\n`` and ``err\\n`` come
+    back apart, and an empty stderr is always exact.  Only output with blank lines can be
+    split more than one way, and then the shortest stderr is taken.  When no split leaves
+    whole lines (a program that ends without a newline) the last LF not preceded by CR is
+    the separator.
     """
     body = text.removesuffix("\n")
+    for i in range(len(body) - 1, -1, -1):
+        if body[i] != "\n":
+            continue
+        out, err = body[:i], body[i + 1:]
+        if (not out or out.endswith("\n")) and (not err or err.endswith("\n")):
+            return out, err
     i = len(body) - 1
     while i >= 0:
         if body[i] == "\n" and (i == 0 or body[i - 1] != "\r"):
@@ -793,17 +805,21 @@ class Crictl:
         return m.group(1)
 
     def images(self, ref: str | None = None) -> list[dict]:
-        """ListImages (``crictl images -o json [REF]``): the runtime's image records.
+        """ListImages (``crictl images -o json``): the runtime's image records; with
+        ``ref``, only the image it names.
 
-        A reference matches an image's ``repoTags`` after normalisation by crictl (a short
-        name gains ``docker.io/``), so a locally imported image is found under its name.
+        containerd ignores the CRI image filter and lists every image, so the filtering is
+        done here (:mod:`harness.cri.imageref`): a short name matches after Docker
+        normalisation, so a locally imported image is found under its name.
         """
+        # REF still goes to crictl: a runtime that honours the filter answers with less.
         args = ["images", "-o", "json"] + ([ref] if ref else [])
         result = self.run("images", *args, object_id=ref, repeatable=True)
         data = load_json("images", result)
         if not isinstance(data, dict) or not isinstance(data.get("images", []), list):
             raise CrictlOutputError("images", "JSON object with an images list", result)
-        return data.get("images") or []
+        records = data.get("images") or []
+        return matching(records, ref) if ref else records
 
     # --- pods -----------------------------------------------------------------------
     def runp(self, spec: PodSpec, *, runtime_handler: str | None = None,

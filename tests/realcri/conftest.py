@@ -36,6 +36,7 @@ KEEP_RUNNING = ["/bin/sh", "-c", "echo started; echo warming >&2; exec sleep 100
 class Stack:
     crictl_version: str
     crictl: str
+    flavor: str  # containerd: "2" or "1.6"
     containerd: RealContainerd
     registry: Registry
     folder: Path
@@ -118,7 +119,7 @@ def stack(request, real_tools, registry, containerds, tmp_path) -> Stack:
     path = real_tools.crictl.get(crictl_version)
     if path is None:
         lane_tools.missing(f"no crictl {crictl_version} in tools.json")
-    return Stack(crictl_version, path, containerds(flavor), registry, tmp_path)
+    return Stack(crictl_version, path, flavor, containerds(flavor), registry, tmp_path)
 
 
 @pytest.fixture
