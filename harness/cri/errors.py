@@ -86,7 +86,11 @@ def crictl_error_text(stderr: str) -> str:
     errors: list[str] = []
     plain: list[str] = []
     for line in stderr.splitlines():
-        if not line.strip() or _KLOG.match(line):
+        if not line.strip():
+            if plain:
+                plain.append("")  # a blank line inside plain text is part of it
+            continue
+        if _KLOG.match(line):
             continue
         kv_level = _LOGRUS_KV.search(line)
         if kv_level and line.lstrip().startswith(("time=", "level=")):
@@ -105,7 +109,11 @@ def crictl_error_text(stderr: str) -> str:
     if errors:
         with_status = [e for e in errors if _GRPC.search(e)]
         return (with_status or errors)[-1]
-    return "\n".join(plain).strip()
+    # Plain text: crictl 1.32-1.35 print the errors of rm/exec/rmp with fmt.Fprintln
+    # (urfave/cli v2's MultiError handling), so the last LF is Fprintln's and a blank line
+    # before it is the end of the command's own stderr ("exited with 3: err\n").
+    text = "\n".join(plain).strip(" \t\n")
+    return text + "\n" if plain and plain[-1] == "" and text else text
 
 
 def split_grpc(text: str) -> tuple[str | None, str]:

@@ -129,3 +129,42 @@ def real(stack):
     yield client
     with contextlib.suppress(Exception):
         client.cleanup()
+
+
+# --- the differential table -----------------------------------------------------------------
+_DIFF_ROWS: list[dict] = []
+
+
+@pytest.fixture
+def diff_table() -> list[dict]:
+    """Rows of the sim-versus-real comparison, printed at the end of the run."""
+    return _DIFF_ROWS
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not _DIFF_ROWS:
+        return
+    tr = terminalreporter
+    tr.section("simulated crictl vs real crictl + containerd")
+    rows = [("operation", "field", "real stack", "sim", "real", "verdict")]
+    for r in _DIFF_ROWS:
+        if r["verdict"] == "same" and r["field"] != "outcome":
+            continue  # one line per agreeing operation: its outcome
+        rows.append((r["op"], r["field"], r["stack"], _short(r["sim"]), _short(r["real"]),
+                     r["verdict"]))
+    widths = [min(max(len(str(row[i])) for row in rows), 60) for i in range(5)]
+    for row in rows:
+        cells = [str(c)[:w].ljust(w) for c, w in zip(row, widths)]
+        tr.write_line(" | ".join(cells + [str(row[5])]))
+    ops = {r["op"] for r in _DIFF_ROWS}
+    stacks = {r["stack"] for r in _DIFF_ROWS}
+    different = [r for r in _DIFF_ROWS if r["verdict"] != "same"]
+    tr.write_line(f"{len(ops)} operations x {len(stacks)} real stacks compared; "
+                  f"{len(different)} differing fields "
+                  f"({sum(r['verdict'].startswith('RECORDED') for r in different)} recorded, "
+                  f"{sum(not r['verdict'].startswith('RECORDED') for r in different)} not)")
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text.replace("\n", "\\n")
