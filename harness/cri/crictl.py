@@ -842,15 +842,9 @@ class Crictl:
             result = self.run("runp", *args, path, object_id=spec.name, rpc_factor=2.0)
             return self._expect_id("runp", result)
 
-        def find() -> str | None:
-            # The uid is unique to this spec: a pod with it is the one this call asked for.
-            name = spec.name if _PLAIN_NAME.match(spec.name) else None
-            for pod in self.pods(name=name):
-                if pod.uid == spec.uid and pod.name == spec.name:
-                    return pod.id
-            return None
-
-        pod_id = self._reconciled("runp", f"crictl runp {spec.name}", attempt, find,
+        # The same look-up as a batched launch (_runp_link): one reconcile rule, not two.
+        pod_id = self._reconciled("runp", f"crictl runp {spec.name}", attempt,
+                                  lambda: self._find_pod(spec),
                                   in_flight=_RESERVED, budget=self.deadline(rpc_factor=2.0))
         return PodRef(pod_id, spec, runtime_handler, path)
 
@@ -928,16 +922,9 @@ class Crictl:
         def attempt() -> str:
             return self._expect_id("create", self.run("create", *args, object_id=spec.name))
 
-        def find() -> str | None:
-            # Container names are unique within a pod while the container exists.
-            name = spec.name if _PLAIN_NAME.match(spec.name) else None
-            for c in self.ps(pod=pod.id, name=name):
-                if c.name == spec.name and c.attempt == spec.attempt:
-                    return c.id
-            return None
-
         cid = self._reconciled("create", f"crictl create {spec.name} in {pod.id}", attempt,
-                               find, in_flight=_RESERVED, budget=self.deadline())
+                               lambda: self._find_container(pod.id, spec),
+                               in_flight=_RESERVED, budget=self.deadline())
         return ContainerRef(cid, pod, spec, path)
 
     def create_and_start(self, pod: PodRef, spec: ContainerSpec, *,
@@ -964,18 +951,8 @@ class Crictl:
         def attempt() -> str:
             return self._expect_id("start", self.run("start", "start", cid, object_id=cid), cid)
 
-        def find() -> str | None:
-            status = self.inspect(cid)
-            if status.state == CONTAINER_CREATED:
-                return None  # the start did not happen
-            if status.exited and status.reason == START_ERROR_REASON:
-                # The runtime refused the start; its answer was lost on the way back, and
-                # containerd kept it in the container's status.
-                raise CriStageError("start", status.message or status.reason, object_id=cid,
-                                    grpc_code="Unknown")
-            return cid
-
-        self._reconciled("start", f"crictl start {cid}", attempt, find,
+        self._reconciled("start", f"crictl start {cid}", attempt,
+                         lambda: self._find_started(cid),
                          in_flight=_START_CONFLICT, budget=self.deadline())
 
     def exec(self, container: ContainerRef | str, argv: Sequence[str], *,

@@ -10,6 +10,7 @@ Linux, ``cmd /c`` on Windows) but do the same thing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,7 +86,6 @@ def s_images_filter(env, c):
     c.pull(env.image)
     everything = c.images()
     raw = c.run("images", "images", "-o", "json", env.missing_image, repeatable=True)
-    import json
     listed = json.loads(raw.stdout).get("images") or []
     return {"crictl_lists_for_an_absent_ref": "all" if len(listed) == len(everything)
             else len(listed),

@@ -16,6 +16,8 @@ from harness.cri.errors import CriUnavailable
 from harness.errors import TransportError
 from harness.transport.retry import RetryPolicy, mark_transient
 
+from realcri.registry import ImageStore, Registry
+
 pytestmark = pytest.mark.real_cri
 
 
@@ -71,8 +73,6 @@ def test_pull_of_a_missing_image_names_the_runtime_answer(real, stack):
 
 
 def test_pull_from_a_registry_that_is_down(real, stack):
-    from realcri.registry import ImageStore, Registry
-
     dead = Registry(ImageStore()).start()
     host = dead.host
     dead.stop()
