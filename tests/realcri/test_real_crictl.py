@@ -8,12 +8,16 @@ exit codes, the error class, stage, gRPC code and the runtime's own message.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from harness.cri import RUN_ID_LABEL, CriExecTimeout, CriStageError
 from harness.cri.crictl import _RESERVED, Launch
 from harness.cri.errors import CriUnavailable
 from harness.errors import TransportError
+from harness.runtime.bundle import CONTAINERD, CRICTL
+from harness.runtime.versions import parse_version_output
 from harness.transport.retry import RetryPolicy, mark_transient
 
 from realcri.registry import ImageStore, Registry
@@ -268,3 +272,15 @@ def test_a_lost_answer_is_reconciled_by_looking_not_by_running_again(stack, sub)
     finally:
         client.transport = lossy._t
         client.cleanup()
+
+
+# --- what the real programs say their version is (harness/runtime/versions.py) -------------
+def test_version_output_of_the_real_programs_is_read(real_tools):
+    for version, path in real_tools.crictl.items():
+        out = subprocess.run([path, "--version"], capture_output=True, text=True).stdout
+        assert parse_version_output(CRICTL, out) == version, out
+    for version, spec in real_tools.containerd.items():
+        if spec.get("config_version") != 3:
+            continue  # Debian's build says "1.6.20~ds1": not a release the harness deploys
+        out = subprocess.run([spec["bin"], "--version"], capture_output=True, text=True).stdout
+        assert parse_version_output(CONTAINERD, out).split("+")[0] == version, out
