@@ -349,6 +349,44 @@ def test_split_exec_output(text, expected):
     assert split_exec_output(text) == expected
 
 
+@pytest.mark.parametrize("stdout,stderr", [
+    ("out\n", "err\n"), ("out\r\n", "err\r\n"), ("", "err\n"), ("a\nb\n", ""),
+    ("a\n\nb\n", ""), ("a\nb\n", "c\nd\n"), ("", ""), ("out\n", ""),
+])
+def test_split_exec_output_undoes_crictls_two_printlns(stdout, stderr):
+    """crictl prints ``fmt.Println(stdout); fmt.Println(stderr)`` (cri-tools v1.37.0
+    cmd/crictl/exec.go ExecSync); a stderr ending in a bare LF used to land in stdout
+    (seen with real crictl: tests/realcri test_exec_success_keeps_stdout_and_stderr_apart)."""
+    assert split_exec_output(f"{stdout}\n{stderr}\n") == (stdout, stderr)
+
+
+def test_the_last_error_with_a_grpc_status_wins_over_a_summary():
+    """crictl before 1.34 logs each object's error, then ends ``rm`` with a summary that
+    has no runtime answer (cri-tools v1.31 cmd/crictl/container.go)."""
+    stderr = (logrus('removing container "x" failed: rpc error: code = NotFound desc = an '
+                     'error occurred when try to find container "x": not found')
+              + logrus("unable to remove container(s)", "fatal"))
+    assert crictl_error_text(stderr).endswith('find container "x": not found')
+    err = CriStageError.from_result("rm", CommandResult("crictl rm x", 1,
+                                                        stderr_bytes=stderr.encode()))
+    assert err.grpc_code == "NotFound"
+    assert err.runtime_message == 'an error occurred when try to find container "x": not found'
+
+
+def test_a_pull_error_with_code_unknown_gets_its_code_back():
+    """The CRI client strips code Unknown from PullImage errors (kubernetes cri-client
+    pkg/remote_image.go PullImage), crictl prefixes "pulling image: "."""
+    msg = ('failed to pull and unpack image "r/x:1": failed to resolve image: failed to do '
+           'request: Head "http://r/v2/x/manifests/1": dial tcp: connect: connection refused')
+    err = CriStageError.from_result("pull", CommandResult(
+        "crictl pull r/x:1", 1, stderr_bytes=logrus("pulling image: " + msg).encode()))
+    assert (err.grpc_code, err.runtime_message) == ("Unknown", msg)
+    # another stage's text is left alone
+    other = CriStageError.from_result("rm", CommandResult(
+        "crictl rm x", 1, stderr_bytes=logrus("pulling image: " + msg).encode()))
+    assert other.grpc_code is None and other.runtime_message.startswith("pulling image: ")
+
+
 def test_exec_failure_recovers_the_commands_exit_code_and_stderr(crictl, fake):
     argv = ["cmd", "/c", "dir", "C:\\nope"]
     msg = (f"execing command in container {CTR_ID} synchronously: command "
@@ -637,6 +675,21 @@ def test_images_lists_by_reference_and_checks_the_shape(crictl, fake):
     assert sub_args(fake.crictl_calls("images")[0]) == ["-o", "json", "hpc-e2e/probe:ltsc2025"]
     fake.answer("images", stdout='{"images": []}')
     assert crictl.images("absent:tag") == []
+    fake.answer("images", stdout='{"images": []}')
+    assert crictl.images("absent:tag") == []
+    # containerd ignores the filter and lists everything: the client picks the image
+    everything = json.dumps({"images": [
+        {"id": "sha256:" + "1" * 64, "repoTags": ["docker.io/library/busybox:latest"],
+         "repoDigests": ["docker.io/library/busybox@sha256:" + "d" * 64]},
+        {"id": "sha256:" + "2" * 64, "repoTags": ["127.0.0.1:5000/hpc-e2e/pause:1"]}]})
+    for ref, want in [("busybox", "1"), ("library/busybox:latest", "1"),
+                      ("busybox@sha256:" + "d" * 64, "1"), ("1" * 12, "1"),
+                      ("sha256:" + "2" * 64, "2"), ("127.0.0.1:5000/hpc-e2e/pause:1", "2"),
+                      ("absent:tag", None), ("busybox:other", None),
+                      ("127.0.0.1:5000/hpc-e2e/pause:2", None)]:
+        fake.answer("images", stdout=everything)
+        found = crictl.images(ref)
+        assert [i["id"][7] for i in found] == ([want] if want else []), ref
     fake.answer("images", stdout="NAME TAG\n")  # a table instead of JSON: never an empty list
     with pytest.raises(CrictlOutputError):
         crictl.images()

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import math
-import ntpath
 import os
 import re
 import tempfile
@@ -58,6 +57,7 @@ from harness.cri.batch import (
     StepResult,
     run_batch,
 )
+from harness.cri.imageref import matching
 from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
@@ -80,6 +80,7 @@ from harness.cri.status import (
 )
 from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
 from harness.transport.base import Transport, run_repeatable
+from harness.transport.hostfiles import host_files_of
 from harness.transport.retry import (
     RUNTIME_ATTEMPTS_FACTOR,
     RetryPolicy,
@@ -128,12 +129,23 @@ def go_duration(seconds: float) -> str:
 def split_exec_output(text: str) -> tuple[str, str]:
     """``(stdout, stderr)`` from ``crictl exec -s`` output on success.
 
-    crictl prints the command's stdout and then its stderr, each followed by ``\\n``, both
-    on its own stdout (ecosystem-facts.md §3.4).  Windows programs end lines with CRLF, so
-    the separator is taken to be the last LF not preceded by CR; with an empty stderr
-    that is always exact.  A stderr that itself ends in a bare LF cannot be told apart.
+    crictl prints the command's stdout and then its stderr, each with ``fmt.Println``, both
+    on its own stdout (cri-tools v1.37.0 cmd/crictl/exec.go ExecSync; ecosystem-facts.md
+    §3.4): the text is ``stdout + "\\n" + stderr + "\\n"`` and the separator is one of its
+    LFs.  Programs end their lines (LF, or CRLF on Windows), so the separator is the last
+    LF that leaves both parts empty or ending in a line end: ``out\\n`` and ``err\\n`` come
+    back apart, and an empty stderr is always exact.  Only output with blank lines can be
+    split more than one way, and then the shortest stderr is taken.  When no split leaves
+    whole lines (a program that ends without a newline) the last LF not preceded by CR is
+    the separator.
     """
     body = text.removesuffix("\n")
+    for i in range(len(body) - 1, -1, -1):
+        if body[i] != "\n":
+            continue
+        out, err = body[:i], body[i + 1:]
+        if (not out or out.endswith("\n")) and (not err or err.endswith("\n")):
+            return out, err
     i = len(body) - 1
     while i >= 0:
         if body[i] == "\n" and (i == 0 or body[i - 1] != "\r"):
@@ -298,14 +310,19 @@ class Crictl:
         self.timeout = float(timeout)
         self.runtime_endpoint = runtime_endpoint
         self.image_endpoint = image_endpoint
-        self.remote_dir = ntpath.join(runs_root, self.run_id)
+        # The host's path rules and file commands (Windows unless the transport says
+        # otherwise): harness/transport/hostfiles.py.
+        self.files = host_files_of(transport)
+        self.remote_dir = self.files.join(runs_root, self.run_id)
         self.margin = margin
         self.retry = retry or policy_of(transport)
         self._dir_ready = False
         self._pod_files: dict[str, str] = {}  # pod uid -> uploaded config path
         self._files = 0
-        # Batches need the PowerShell bootstrap, which every Transport backend runs.
-        self.batching = isinstance(transport, Transport) if batch is None else bool(batch)
+        # Batches need the PowerShell bootstrap, which every Transport backend to a
+        # Windows host runs.
+        self.batching = (self.files.batches and isinstance(transport, Transport)) \
+            if batch is None else bool(batch)
 
     # --- plumbing -------------------------------------------------------------------
     def global_flags(self, timeout: float | None = None) -> list[str]:
@@ -457,8 +474,7 @@ class Crictl:
         own failure (a file that did not verify: no step ran).
         """
         outcome = run_batch(self.transport, groups, files=files, repeatable=repeatable)
-        if any(ntpath.dirname(f.path).lower().startswith(self.remote_dir.lower())
-               for f in files):
+        if any(self.files.is_under(f.path, self.remote_dir) for f in files):
             self._dir_ready = True  # the batch made the run folder: cleanup() removes it
         return outcome.groups
 
@@ -596,13 +612,13 @@ class Crictl:
         path = self._pod_files.get(spec.uid or "")
         if path is not None:
             return path, []
-        path = ntpath.join(self.remote_dir,
-                           _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
+        path = self.files.join(self.remote_dir,
+                               _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
         return path, [BatchFile(path, spec.render(self.run_id))]
 
     def _ctr_file(self, pod_spec: PodSpec, spec: ContainerSpec) -> tuple[str, BatchFile]:
         self._files += 1
-        path = ntpath.join(self.remote_dir, _SAFE_NAME.sub(
+        path = self.files.join(self.remote_dir, _SAFE_NAME.sub(
             "_", f"ctr-{pod_spec.name}-{spec.name}-{self._files}.json"))
         return path, BatchFile(path, spec.render(self.run_id))
 
@@ -749,9 +765,10 @@ class Crictl:
         if self._dir_ready:
             return
         # Repeatable: a second mkdir answers "already exists", which is accepted.
-        result = run_repeatable(self.transport, ["mkdir", self.remote_dir],
+        result = run_repeatable(self.transport, self.files.mkdir(self.remote_dir),
                                 timeout=60.0 + self.margin)
-        if result.exit_code != 0 and "already exists" not in (result.stderr + result.stdout):
+        if result.exit_code != 0 and \
+                self.files.exists_message not in (result.stderr + result.stdout):
             raise RemoteCommandError(result, hint=f"the harness keeps CRI config files in "
                                                   f"{self.remote_dir}; check that it can be created")
         self._dir_ready = True
@@ -759,7 +776,7 @@ class Crictl:
     def upload(self, name: str, data: bytes) -> str:
         """Put ``data`` in this run's folder on the host; returns the remote path."""
         self._ensure_dir()
-        remote = ntpath.join(self.remote_dir, _SAFE_NAME.sub("_", name))
+        remote = self.files.join(self.remote_dir, _SAFE_NAME.sub("_", name))
         fd, local = tempfile.mkstemp(prefix="hpc-e2e-cri-", suffix=".json")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -788,17 +805,21 @@ class Crictl:
         return m.group(1)
 
     def images(self, ref: str | None = None) -> list[dict]:
-        """ListImages (``crictl images -o json [REF]``): the runtime's image records.
+        """ListImages (``crictl images -o json``): the runtime's image records; with
+        ``ref``, only the image it names.
 
-        A reference matches an image's ``repoTags`` after normalisation by crictl (a short
-        name gains ``docker.io/``), so a locally imported image is found under its name.
+        containerd ignores the CRI image filter and lists every image, so the filtering is
+        done here (:mod:`harness.cri.imageref`): a short name matches after Docker
+        normalisation, so a locally imported image is found under its name.
         """
+        # REF still goes to crictl: a runtime that honours the filter answers with less.
         args = ["images", "-o", "json"] + ([ref] if ref else [])
         result = self.run("images", *args, object_id=ref, repeatable=True)
         data = load_json("images", result)
         if not isinstance(data, dict) or not isinstance(data.get("images", []), list):
             raise CrictlOutputError("images", "JSON object with an images list", result)
-        return data.get("images") or []
+        records = data.get("images") or []
+        return matching(records, ref) if ref else records
 
     # --- pods -----------------------------------------------------------------------
     def runp(self, spec: PodSpec, *, runtime_handler: str | None = None,
@@ -821,15 +842,9 @@ class Crictl:
             result = self.run("runp", *args, path, object_id=spec.name, rpc_factor=2.0)
             return self._expect_id("runp", result)
 
-        def find() -> str | None:
-            # The uid is unique to this spec: a pod with it is the one this call asked for.
-            name = spec.name if _PLAIN_NAME.match(spec.name) else None
-            for pod in self.pods(name=name):
-                if pod.uid == spec.uid and pod.name == spec.name:
-                    return pod.id
-            return None
-
-        pod_id = self._reconciled("runp", f"crictl runp {spec.name}", attempt, find,
+        # The same look-up as a batched launch (_runp_link): one reconcile rule, not two.
+        pod_id = self._reconciled("runp", f"crictl runp {spec.name}", attempt,
+                                  lambda: self._find_pod(spec),
                                   in_flight=_RESERVED, budget=self.deadline(rpc_factor=2.0))
         return PodRef(pod_id, spec, runtime_handler, path)
 
@@ -907,16 +922,9 @@ class Crictl:
         def attempt() -> str:
             return self._expect_id("create", self.run("create", *args, object_id=spec.name))
 
-        def find() -> str | None:
-            # Container names are unique within a pod while the container exists.
-            name = spec.name if _PLAIN_NAME.match(spec.name) else None
-            for c in self.ps(pod=pod.id, name=name):
-                if c.name == spec.name and c.attempt == spec.attempt:
-                    return c.id
-            return None
-
         cid = self._reconciled("create", f"crictl create {spec.name} in {pod.id}", attempt,
-                               find, in_flight=_RESERVED, budget=self.deadline())
+                               lambda: self._find_container(pod.id, spec),
+                               in_flight=_RESERVED, budget=self.deadline())
         return ContainerRef(cid, pod, spec, path)
 
     def create_and_start(self, pod: PodRef, spec: ContainerSpec, *,
@@ -943,18 +951,8 @@ class Crictl:
         def attempt() -> str:
             return self._expect_id("start", self.run("start", "start", cid, object_id=cid), cid)
 
-        def find() -> str | None:
-            status = self.inspect(cid)
-            if status.state == CONTAINER_CREATED:
-                return None  # the start did not happen
-            if status.exited and status.reason == START_ERROR_REASON:
-                # The runtime refused the start; its answer was lost on the way back, and
-                # containerd kept it in the container's status.
-                raise CriStageError("start", status.message or status.reason, object_id=cid,
-                                    grpc_code="Unknown")
-            return cid
-
-        self._reconciled("start", f"crictl start {cid}", attempt, find,
+        self._reconciled("start", f"crictl start {cid}", attempt,
+                         lambda: self._find_started(cid),
                          in_flight=_START_CONFLICT, budget=self.deadline())
 
     def exec(self, container: ContainerRef | str, argv: Sequence[str], *,
@@ -1153,7 +1151,7 @@ class Crictl:
             problems.append(exc)
         if self._dir_ready:
             try:
-                result = run_repeatable(self.transport, ["del", "/q", self.remote_dir],
+                result = run_repeatable(self.transport, self.files.remove_tree(self.remote_dir),
                                         timeout=60.0 + self.margin)
                 if result.exit_code != 0:
                     problems.append(RemoteCommandError(result))

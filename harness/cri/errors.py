@@ -31,6 +31,7 @@ _LOGRUS_TTY = re.compile(r"^(?P<level>PANI|FATA|ERRO|WARN|INFO|DEBU|TRAC)\[\d+\]
 _ERROR_LEVELS = {"error", "fatal", "panic", "ERRO", "FATA", "PANI"}
 _OTHER_LEVELS = {"warning", "warn", "info", "debug", "trace", "WARN", "INFO", "DEBU", "TRAC"}
 _GRPC = re.compile(r"rpc error: code = (?P<code>\w+) desc = ")
+_PULLING = "pulling image: "
 
 _GO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
                "\\": "\\", '"': '"', "'": "'"}
@@ -71,15 +72,25 @@ def go_unquote(body: str) -> str:
 
 
 def crictl_error_text(stderr: str) -> str:
-    """The text of crictl's error: the last error-level log entry, unquoted.
+    """The text of crictl's error: the last error-level log entry that carries a gRPC
+    status, else the last error-level entry, unquoted.
 
-    Without any log entry the whole stderr (klog lines removed) is the text, so an error
-    printed by something other than crictl (cmd.exe's "is not recognized") is kept whole.
+    Commands that act on several objects log each object's error and then end with a
+    summary without the runtime's answer: crictl before v1.34 ends ``rm`` with ``unable to
+    remove container(s)`` after ``removing container "<id>" failed: rpc error: ...``
+    (cri-tools v1.31 cmd/crictl/container.go, removeContainerCommand), so the entry with
+    the status is the error.  Without any log entry the whole stderr (klog lines removed)
+    is the text, so an error printed by something other than crictl (cmd.exe's "is not
+    recognized") is kept whole.
     """
     errors: list[str] = []
     plain: list[str] = []
     for line in stderr.splitlines():
-        if not line.strip() or _KLOG.match(line):
+        if not line.strip():
+            if plain:
+                plain.append("")  # a blank line inside plain text is part of it
+            continue
+        if _KLOG.match(line):
             continue
         kv_level = _LOGRUS_KV.search(line)
         if kv_level and line.lstrip().startswith(("time=", "level=")):
@@ -96,8 +107,13 @@ def crictl_error_text(stderr: str) -> str:
             continue
         plain.append(line.rstrip())
     if errors:
-        return errors[-1]
-    return "\n".join(plain).strip()
+        with_status = [e for e in errors if _GRPC.search(e)]
+        return (with_status or errors)[-1]
+    # Plain text: crictl 1.32-1.35 print the errors of rm/exec/rmp with fmt.Fprintln
+    # (urfave/cli v2's MultiError handling), so the last LF is Fprintln's and a blank line
+    # before it is the end of the command's own stderr ("exited with 3: err\n").
+    text = "\n".join(plain).strip(" \t\n")
+    return text + "\n" if plain and plain[-1] == "" and text else text
 
 
 def split_grpc(text: str) -> tuple[str | None, str]:
@@ -144,6 +160,12 @@ class CriStageError(HarnessError):
         if not text:
             text = f"crictl exited with {result.exit_code} and printed nothing"
         code, runtime = split_grpc(text)
+        if stage == "pull" and code is None and text.startswith(_PULLING):
+            # The CRI client drops the status of a PullImage error with code Unknown and
+            # keeps only its message (kubernetes cri-client v0.37.0 pkg/remote_image.go
+            # PullImage: "We can strip the code from unknown status errors"); crictl then
+            # prefixes "pulling image: " (cri-tools v1.37.0 cmd/crictl/image.go).
+            code, runtime = "Unknown", text[len(_PULLING):].strip()
         return cls(stage, runtime, result=result, object_id=object_id, crictl_message=text,
                    grpc_code=code)
 

@@ -48,7 +48,14 @@ from harness.sim.programs.crictl.cli import COMMANDS, _help_exit, _show_help
 from harness.sim.programs.crictl.client import parse_endpoint
 from harness.sim.programs.crictl.command_table import _command
 from harness.sim.programs.crictl.config import GLOBAL_FLAGS, _before, read_crictl_yaml
-from harness.sim.programs.crictl.errors import CrictlError, ExitCoder, GoPanic, Unmodelled, _Done
+from harness.sim.programs.crictl.errors import (
+    AggregateError,
+    CrictlError,
+    ExitCoder,
+    GoPanic,
+    Unmodelled,
+    _Done,
+)
 from harness.sim.programs.crictl.flags import (
     HELP_FLAG,
     Flag,
@@ -95,6 +102,13 @@ def crictl_program(ctx: ProcessContext) -> int:
         ctx.stderr.write(f"panic: {exc}\n[signal 0xc0000005 code=0x0 addr=0x0 pc=0x0]\n\n"
                          "goroutine 1 [running]:\nmain.CreateContainer(...)\n")
         return 2
+    except AggregateError as exc:
+        if app.v >= (1, 36):  # errors.Join: one fatal entry
+            app.logrus("fatal", "\n".join(exc.errors))
+        else:  # a urfave/cli v2 MultiError: each error on its own, plain
+            for error in exc.errors:
+                ctx.stderr.write(f"{error}\n")
+        return 1
     except CrictlError as exc:
         app.logrus("fatal", str(exc))
         return 1

@@ -16,7 +16,14 @@ from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, image_client, runtime_client
 from harness.sim.programs.crictl.cri_configs import load_container_config, load_pod_config
-from harness.sim.programs.crictl.errors import CrictlError, GoPanic, RpcError, Unmodelled, _wrap
+from harness.sim.programs.crictl.errors import (
+    CrictlError,
+    GoPanic,
+    RpcError,
+    Unmodelled,
+    _raise_aggregate,
+    _wrap,
+)
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import ZERO_TIME, go_quote, human_duration, rfc3339_nano
 from harness.sim.programs.crictl.listing import _go_log_fatal, _labels, _regex_match, _select
@@ -119,6 +126,8 @@ def cmd_rm(app: Crictl, p: Parsed) -> int | None:
             app.logrus("info", "No containers to remove")
             return None
         return _help_exit(app, COMMANDS["rm"])
+    if app.v >= (1, 32):
+        return _rm_aggregated(app, client, p, ids)
     errored = False
     for cid in ids:
         try:
@@ -151,6 +160,38 @@ def cmd_rm(app: Crictl, p: Parsed) -> int | None:
     if errored:
         raise CrictlError("unable to remove container(s)")
     return None
+
+
+def _rm_aggregated(app: Crictl, client: Client, p: Parsed, ids: list[str]) -> None:
+    """``rm`` from v1.32: each container's error is returned, not logged, and the
+    errors end as an aggregate (cri-tools v1.34.0 cmd/crictl/container.go,
+    removeContainerCommand)."""
+    errors: list[str] = []
+    for cid in ids:
+        try:
+            try:
+                status = _container_status(client, cid)
+            except RpcError as exc:
+                raise _wrap(f"getting container status {go_quote(cid)}", exc) from None
+            if (status.get("status") or {}).get("state") == "CONTAINER_RUNNING":
+                if not p["force"]:
+                    raise CrictlError(f"container {go_quote(cid)} is running, please stop "
+                                      "it first")
+                try:
+                    _stop_container(app, client, cid, 0)
+                except CrictlError as exc:
+                    raise _wrap(f"stopping the container {go_quote(cid)}", exc) from None
+            try:
+                client.call(lambda cid=cid: client.rt.remove_container(cid),
+                            deadline=client.timeout,
+                            klog="RemoveContainer from runtime service failed",
+                            kv=[("containerID", cid)])
+            except RpcError as exc:
+                raise _wrap(f"removing container {go_quote(cid)}", exc) from None
+            app.println(cid)
+        except CrictlError as exc:
+            errors.append(str(exc))
+    _raise_aggregate(errors)
 
 
 def _list_containers_rpc(client: Client, flt: Mapping[str, Any] | None) -> list[dict]:

@@ -60,6 +60,8 @@ def cmd_exec(app: Crictl, p: Parsed) -> int | None:
             errors.append(f"execing command in {where}: {exc}")
     if new and p["ignore-errors"]:
         return None
+    if not new and errors:  # one container, no aggregate before 1.32
+        raise CrictlError(errors[0])
     _raise_aggregate(errors)
     return None
 

@@ -52,14 +52,11 @@ def cmd_images(app: Crictl, p: Parsed) -> int | None:
                              klog="ListImages with filter from image service failed")
     except RpcError as exc:
         raise _wrap("listing images", exc) from None
-    if p.args:
-        from harness.sim.cri.images import InvalidReference, normalize_ref
-        try:
-            wanted = normalize_ref(p.args[0])
-        except InvalidReference:
-            wanted = p.args[0]
-        images = [i for i in images if wanted in i.get("repoTags", ())
-                  or i.get("id") == p.args[0]]
+    # An IMAGE argument goes to ListImages as the CRI filter, and containerd ignores that
+    # filter: every image is listed (containerd v2.4.2 internal/cri/server/images/
+    # image_list.go ListImages, "TODO(random-liu): Add image list filters ..."; crictl
+    # v1.37.0 cmd/crictl/image.go ListImages filters nothing itself).  Seen with real
+    # crictl 1.34/1.37 and containerd 1.6/2.4 (tests/realcri).
     images = sorted(images, key=_image_sort_key)
     if p["output"] == "json":
         app.println(protojson_indent({"images": images}))

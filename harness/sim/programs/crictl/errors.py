@@ -53,9 +53,25 @@ def _wrap(prefix: str, exc: CrictlError) -> CrictlError:
     return new
 
 
+class AggregateError(CrictlError):
+    """The errors of a command that acts on several objects at once (crictl's
+    ``AggregateGoroutines``), printed by ``crictl_program`` as the version does.
+
+    Up to v1.35 it is a k8s ``utilerrors.Aggregate``, which has ``Errors()`` and so is a
+    urfave/cli v2 ``MultiError``: ``HandleExitCoder`` prints each error with
+    ``fmt.Fprintln`` (no logrus) and exits 1 before crictl's ``logrus.Fatal`` is reached
+    (urfave/cli v2.27.7 errors.go HandleExitCoder/handleMultiError; cri-tools v1.34.0
+    cmd/crictl/{container,exec,image,sandbox}.go; seen with real crictl 1.34.0).  From
+    v1.36 it is ``errors.Join`` (cri-tools v1.36.0 cmd/crictl/util.go): one logrus entry
+    with the messages joined by newlines.
+    """
+
+    def __init__(self, errors: list[str]):
+        self.errors = list(errors)
+        super().__init__(errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]")
+
+
 def _raise_aggregate(errors: list[str]) -> None:
-    """k8s ``utilerrors.Aggregate``: one error as itself, several as ``[a, b]``."""
-    if len(errors) == 1:
-        raise CrictlError(errors[0])
+    """Raise the command's :class:`AggregateError`, if it has errors."""
     if errors:
-        raise CrictlError("[" + ", ".join(errors) + "]")
+        raise AggregateError(errors)
