@@ -151,6 +151,27 @@ def wait_for_exit():
     return wait
 
 
+@pytest.fixture
+def wait_for_log():
+    """``wait_for_log(container, timeout=60)``: the first line a running container logged
+    (its init process writes it while it keeps running; the log fills asynchronously)."""
+
+    def wait(container, timeout: float = 60.0) -> str:
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        while True:
+            text = container.logs().strip()
+            if text:
+                return text.splitlines()[0].strip()
+            if time.monotonic() > deadline:
+                status = container.inspect()
+                pytest.fail(f"container {status.name} logged nothing within {timeout:g}s "
+                            f"(state {status.state}, exit code {status.exit_code})")
+            time.sleep(EXIT_POLL_SECONDS)
+
+    return wait
+
+
 # --- pods that are not HostProcess ------------------------------------------------------
 @pytest.fixture
 def pod_network(hpc_host) -> None:

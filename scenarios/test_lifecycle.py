@@ -26,11 +26,13 @@ NO_ANSWER = ("Unavailable", "DeadlineExceeded")
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
-    """StopContainer ends a running HPC; its exit code is the profile's.
+    """StopContainer ends a running HPC with a failure exit code that stays put.
 
     Pod: host_process, inherit-user.  Container: the idle HPC, running.  Action: crictl stop.
-    Expected: state CONTAINER_EXITED; exit code ``<isolation>.stop.exit_code`` (1 for a
-    job container, §3.3 Terminate; unknown for an HPC in a UVM).
+    Expected: state CONTAINER_EXITED; a non-zero exit code (the process was killed, it did
+    not complete: docs/behaviour/runtime.md §9.4), reason ``Error``, the same in a second
+    inspect; the profile's ``<isolation>.stop.exit_code`` (1 for a job container, §3.3
+    Terminate; the exact value for an HPC in a UVM is not known).
     """
     pod = pods.run(isolation, annotations=INHERIT)
     hpc = pods.start_long_running(pod)
@@ -39,6 +41,14 @@ def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
     status = hpc.inspect()
     assert status.exited, f"{isolation}: a stopped HPC must be CONTAINER_EXITED; it is " \
                           f"{status.state}"
+    assert status.exit_code != 0 and status.reason == "Error", (
+        f"{isolation}: exit code lost: a stopped HPC was killed and must report a non-zero "
+        f"exit code with reason Error (§9.4); it reports exit code {status.exit_code}, "
+        f"reason {status.reason!r}")
+    again = hpc.inspect()
+    assert (again.exit_code, again.reason) == (status.exit_code, status.reason), (
+        f"{isolation}: a stopped HPC's exit code must stay put (§9.4): {status.exit_code} "
+        f"then {again.exit_code}")
     expect.check(f"{isolation}.stop.exit_code", status.exit_code)
 
 

@@ -115,3 +115,32 @@ def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(shared_hpc, isola
     assert set(seen) == set(host_ipv4), (
         f"PI-HPC: the HPC must see the host's adapters ({', '.join(host_ipv4)}); "
         f"ipconfig lists {', '.join(seen) or 'none'}")
+
+
+@pytest.mark.reference("docs/behaviour/runtime.md §9.1")
+@pytest.mark.parametrize("isolation", HYPERV_ONLY)
+def test_uvm_hpc_has_its_own_hostname(shared_hpc, isolation, placement, host_view):
+    """An HPC in a UVM sees the UVM's own host name, never the host's.
+
+    Pod: host_process, inherit-user, hypervisor isolation.  Container: the shared idle HPC.
+    Commands: exec ``hostname`` twice, and ``cmd /c echo %COMPUTERNAME%``.
+    Expected: a name that differs from the host's (``hostname`` on the host itself), the same
+    in every exec, and the computer name agreeing with it (§9.1: the HPC runs in the UVM's
+    namespace, a Windows instance of its own; its exact name is not known, so only this
+    consistency is asserted).
+    """
+    hpc = shared_hpc
+    first = hpc.exec(["hostname"])
+    assert first.exit_code == 0 and first.stdout.strip(), (
+        f"HV-HPC: hostname must run in the UVM (exit {first.exit_code}: "
+        f"{first.stderr.strip()})")
+    name = first.stdout.strip()
+    assert name.lower() != host_view.hostname.lower(), (
+        f"HV-HPC: the HPC must see the UVM's own host name (§9.1), but hostname prints the "
+        f"host's ({name})")
+    again = hpc.exec(["hostname"]).stdout.strip()
+    computer = hpc.exec(["cmd", "/c", "echo", "%COMPUTERNAME%"]).stdout.strip()
+    assert again == name and computer.lower() == name.lower()[:15], (
+        f"HV-HPC: the UVM's host name must be stable and match COMPUTERNAME (§9.1); "
+        f"hostname printed {name!r} then {again!r}, COMPUTERNAME is {computer!r}")
+    placement.check(hpc, isolation)

@@ -202,6 +202,38 @@ def test_explicit_cmd_is_not_wrapped_twice_through_exec(shared_hpc, isolation, p
     placement.check(hpc, isolation)
 
 
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.parametrize("spelling", [
+    pytest.param("CMD", id="upper-case"),
+    pytest.param("Cmd.exe", id="mixed-case-exe"),
+    pytest.param("C:\\Windows\\System32\\cmd.exe", id="full-path"),
+])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_cmd_in_any_spelling_is_not_wrapped_twice(shared_hpc, isolation, placement, spelling):
+    """Whether an exec already starts with cmd is decided case-insensitively on the base name.
+
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Command: exec
+    ``<spelling> /c echo %CMDCMDLINE%`` with ``CMD``, ``Cmd.exe`` or
+    ``C:\\Windows\\System32\\cmd.exe``.
+    Expected: in a UVM the outer command line is the command itself (§2.5: the shim compares
+    ``strings.ToLower(filepath.Base(arg0))`` with ``cmd``/``cmd.exe``); a process-isolated
+    HPC on a bind-filter host always gets one ``cmd /c`` in front (§3.3, §8 item 9).
+    """
+    hpc = shared_hpc
+    result = hpc.exec([spelling, "/c", "echo", "%CMDCMDLINE%"])
+    assert result.exit_code == 0, (
+        f"{isolation}: {spelling} /c echo must run (exit {result.exit_code}: "
+        f"{result.stderr.strip()})")
+    outer = result.stdout.strip()
+    twice = outer.lower().startswith(f"cmd /c {spelling.lower()} ")
+    assert twice == WRAPPED_TWICE[isolation], (
+        f"{isolation}: an exec starting with {spelling!r} must "
+        f"{'' if WRAPPED_TWICE[isolation] else 'not '}be wrapped in a further cmd /c (§2.5: "
+        f"the cmd check is case-insensitive on the base name; §3.3); the outer command line "
+        f"was {outer!r}")
+    placement.check(hpc, isolation)
+
+
 # --- the init process: Args and CommandLine ---------------------------------------------------
 def form_image(hpc_host, form: str) -> str:
     """An image whose process should reach the shim as ``form`` (§4.3): the probe image has

@@ -405,7 +405,7 @@ def image_volume(files: Mapping[str, bytes]) -> FileSystem:
 class SubtreeVolume:
     """A host folder or file as a mount shows it: its ``C:\\`` is ``source`` on ``disk``.
 
-    How a container sees a CRI mount (docs/behaviour/runtime.md §9.3-§9.5): the bind
+    How a container sees a CRI mount (docs/behaviour/runtime.md §9.5-§9.7): the bind
     filter's file binding (a job container), a VSMB share mapped into a UVM, or a symlink;
     each is a live view of the host's folder, so what one side writes the other reads.
     ``readonly`` refuses every change with ERROR_ACCESS_DENIED (bindflt's read-only binding,
@@ -746,7 +746,7 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
         bindflt = bind_filter_supported(machine)
         mounts = flavor.guest_mounts("job", list(container.shim_mounts))
         # With the bind filter a mount is bound at its destination and linked under the
-        # rootfs; without it, only linked under the rootfs (§9.4, mounts.go).
+        # rootfs; without it, only linked under the rootfs (§9.6, mounts.go).
         points = _mount_points(container, machine.fs, mounts, at_destination=bindflt,
                                rootfs=location)
         fs = ContainerFileSystem(machine.fs, ([(location, volume)] if location else [])
@@ -766,7 +766,7 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
             location = container.rootfs_location or UVM_DEFAULT_ROOTFS
             shown = flavor.guest_rootfs_location("uvm", location)
             mounts = flavor.guest_mounts("uvm", list(container.shim_mounts))
-            # VSMB shares mapped at each destination (§9.5); no rootfs link in a UVM.
+            # VSMB shares mapped at each destination (§9.7); no rootfs link in a UVM.
             points = _mount_points(container, machine.fs, mounts, at_destination=True,
                                    rootfs=None)
             fs = ContainerFileSystem(guest.fs, ([(shown, volume)] if shown else []) + points)

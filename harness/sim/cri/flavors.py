@@ -148,7 +148,7 @@ class Flavor:
     def container_mounts(self, where: Where, mounts: list[Mount]) -> list[Mount]:
         """The OCI mounts the shim sets up for a container (``jobcontainers`` bind filter
         for a job container, VSMB shares plus MappedDirectories for a UVM; docs/behaviour/
-        runtime.md §9.3-§9.5).  Return the mounts to set up."""
+        runtime.md §9.5-§9.7).  Return the mounts to set up."""
         return list(mounts)
 
     # --- a process-isolated HPC (internal/jobcontainers) ----------------------------------
@@ -213,7 +213,7 @@ class Flavor:
         return location
 
     def guest_mounts(self, where: Where, mounts: list[Mount]) -> list[Mount]:
-        """The mounts the processes see, as the guest applied them (§9.3-§9.5)."""
+        """The mounts the processes see, as the guest applied them (§9.5-§9.7)."""
         return list(mounts)
 
     def guest_streams(self, where: Where, stdout: bytes, stderr: bytes, *,
@@ -225,7 +225,7 @@ class Flavor:
     def guest_exit_status(self, where: Where, code: int, *, killed: bool, init: bool) -> int:
         """The exit status a UVM or normal container's process reports: ERROR_PROCESS_ABORTED
         (1067) when it was killed by StopContainer, else the process's own
-        (docs/behaviour/runtime.md §9.2 for an HPC in a UVM)."""
+        (docs/behaviour/runtime.md §9.4 for an HPC in a UVM)."""
         return 1067 if killed else code
 
     def __repr__(self) -> str:

@@ -171,7 +171,7 @@ class ProcessSpec:
 @dataclass(frozen=True)
 class Mount:
     """One OCI mount as containerd puts it in a Windows container's spec
-    (``WithWindowsMounts``, docs/behaviour/runtime.md §9.3): the host's ``source`` (resolved,
+    (``WithWindowsMounts``, docs/behaviour/runtime.md §9.5): the host's ``source`` (resolved,
     cleaned), the ``destination`` inside the container (``C:`` added to a rooted path) and
     whether it is read-only (option ``ro``, else ``rw``)."""
 
@@ -247,7 +247,7 @@ class Container:
     process: SimProcess | None = None
     """The running init process (from guest.launch), None before start."""
     mounts: list[Mount] = field(default_factory=list)
-    """The OCI mounts containerd built from the CRI ``mounts`` (§9.3); what the shim and
+    """The OCI mounts containerd built from the CRI ``mounts`` (§9.5); what the shim and
     the guest set up is the flavor's ``container_mounts`` / ``guest_mounts`` of these."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 

@@ -633,7 +633,7 @@ class CriRuntime:
         return container
 
     def _oci_mount(self, mount: Any, spec_err: str) -> Mount:
-        """``WithWindowsMounts`` / ``parseMount`` (docs/behaviour/runtime.md §9.3): the
+        """``WithWindowsMounts`` / ``parseMount`` (docs/behaviour/runtime.md §9.5): the
         source must exist on the host and is cleaned; a rooted destination gets ``C:``;
         ``readonly`` becomes option ``ro``, else ``rw``."""
         src = str(_g(mount, "host_path", default=""))
