@@ -14,7 +14,14 @@ Annotation keys are hcsshim's (hcsshim-hpc-behaviour.md §1.1, ``pkg/annotations
 
 from __future__ import annotations
 
-from harness.cri import ContainerStatus, CriExecTimeout, CriStageError, ExecResult, PodStatus
+from harness.cri import (
+    ContainerStatus,
+    CriExecTimeout,
+    CriStageError,
+    ExecResult,
+    HostMount,
+    PodStatus,
+)
 from harness.cri.status import HOSTPROCESS_ANNOTATION
 from harness.plugin.host import HpcHost
 from harness.plugin.images import ImageSet
@@ -36,5 +43,5 @@ __all__ = ["DISABLE_HOSTPROCESS_ANNOTATION", "DISABLE_HPC", "DISABLE_UNSAFE",
            "HPC_IN_UVM", "HYPERV", "INHERIT_USER", "INHERIT_USER_ANNOTATION", "ISOLATIONS",
            "ISOLATION_MODES", "PROCESS", "ROOTFS_LOCATION", "ROOTFS_LOCATION_ANNOTATION",
            "UNVERIFIED", "Container", "ContainerStatus", "CriExecTimeout", "CriStageError",
-           "ExecResult", "Expectations", "HpcHost", "ImageSet", "Pod", "PodFactory",
+           "ExecResult", "Expectations", "HostMount", "HpcHost", "ImageSet", "Pod", "PodFactory",
            "PodStatus"]

@@ -1027,7 +1027,8 @@ class CriRuntime:
             status = {**self._container_summary(c),
                       "startedAt": str(c.started_at), "finishedAt": str(c.finished_at),
                       "exitCode": c.exit_code or 0, "reason": c.reason,
-                      "message": c.message, "mounts": [], "logPath": c.log_path,
+                      "message": c.message, "mounts": _cri_mounts(c.config),
+                      "logPath": c.log_path,
                       "resources": None}
             h = self.config.handler(c.pod.handler) if self.config else None
             info = {"sandboxID": c.pod.id,
@@ -1110,6 +1111,14 @@ class CriRuntime:
     def _pod_containers(self, pod: Pod) -> list[Container]:
         with self.lock:
             return [c for c in self.containers.values() if c.pod is pod]
+
+
+def _cri_mounts(config: Mapping) -> list[dict]:
+    """ContainerStatus.mounts: the CRI mounts as configured, in crictl's JSON."""
+    return [{"containerPath": str(m.get("container_path", "")),
+             "hostPath": str(m.get("host_path", "")), "readonly": bool(m.get("readonly")),
+             "selinuxRelabel": False, "propagation": "PROPAGATION_PRIVATE"}
+            for m in (config.get("mounts") or []) if isinstance(m, Mapping)]
 
 
 def _state_matches(state: str, wanted: object) -> bool:
