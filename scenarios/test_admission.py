@@ -95,34 +95,40 @@ def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolat
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.7")
-@pytest.mark.requires("hyper-v")  # not the isolation marker: that skips hosts without the gate
-@pytest.mark.parametrize("isolation", [HYPERV])
-def test_uvm_without_capability_refuses_each_hpc_at_start(pods, isolation, expect):
+@pytest.mark.parametrize("isolation", [HYPERV])  # no isolation marker: the host is chosen here
+def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, isolation):
     """A UVM without HostProcess support starts the pod but refuses each HPC at start.
 
+    Host: one whose UVMs lack HostProcessContainerSupported (Hyper-V on a build before 26100;
+    the simulated setup's Windows Server 2022 side host, ``uvm_without_hpc_pods``).
     Pod: host_process, inherit-user, hypervisor isolation.  Containers: two HPCs, each started.
-    Expected: the pod is ready; each StartContainer fails with "UVM does not support
-    HostProcess containers" (§2.3 rule 1: the gate runs per container; §8 item 5).
-    Runs where the profile says the host's UVM lacks the capability
-    (``hyperv.uvm.hpc_capability = false``); elsewhere the refusal cannot be provoked.
+    Expected: the pod is ready; each HPC is created, then StartContainer fails with "UVM does
+    not support HostProcess containers" (§2.3 rule 1: the gate runs per container at the
+    shim's task create; §8 items 4-5).
     """
-    if expect.value("hyperv.uvm.hpc_capability") is not False:
-        pytest.skip(f"profile {expect.profile.name!r} expects this host's UVM to advertise "
-                    "HostProcessContainerSupported (hyperv.uvm.hpc_capability), so the "
-                    "refusal cannot be provoked here; use a profile for a UVM without it")
+    pods = uvm_without_hpc_pods
     pod = pods.run(isolation, annotations=INHERIT)
     assert pod.inspect().ready, ("HV-HPC: a hypervisor HPC pod must start even when its UVM "
                                  "cannot run HPCs: the gate is per container (§8 item 5)")
     for name in ("first", "second"):
-        hpc = pod.container(name=name)
-        with pytest.raises(CriStageError) as refused:
+        try:
+            hpc = pod.container(name=name)
+        except CriStageError as exc:
+            pytest.fail(f"HV-HPC: capability refusal at create instead of start: container "
+                        f"{name!r} was refused at {exc.stage} (§8 item 4: the gate runs at "
+                        f"StartContainer): {exc.runtime_message}")
+        try:
             hpc.start()
-        assert refused.value.stage == "start", (
-            f"HV-HPC: the capability gate must refuse at StartContainer (§8 item 4), "
-            f"not at {refused.value.stage}")
-        assert UVM_WITHOUT_CAPABILITY in refused.value.runtime_message, (
+        except CriStageError as exc:
+            refused = exc
+        else:
+            pytest.fail(f"HV-HPC: capability gate missing: container {name!r} started in a UVM "
+                        f"without HostProcess support on {pods.host.name} (§2.3 rule 1, §2.7)")
+        assert refused.stage == "start", (
+            f"HV-HPC: capability refusal at {refused.stage} instead of start (§8 item 4)")
+        assert UVM_WITHOUT_CAPABILITY in refused.runtime_message, (
             f"HV-HPC: container {name!r} must be refused with {UVM_WITHOUT_CAPABILITY!r} "
-            f"(§2.3 rule 1); got: {refused.value.runtime_message}")
+            f"(§2.3 rule 1); got: {refused.runtime_message}")
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")

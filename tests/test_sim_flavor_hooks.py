@@ -93,7 +93,7 @@ def test_job_exec_user_and_exit_hooks():
 def test_guest_hooks_shape_what_processes_see():
     """Host name, streams and exit status come from the guest hooks (the real guest)."""
     class Guest(Flavor):
-        def guest_hostname(self, where, name):
+        def guest_hostname(self, where, name, *, host_name):
             return "SAME-AS-HOST" if where == "uvm" else name
 
         def guest_streams(self, where, stdout, stderr, *, init):

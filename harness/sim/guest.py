@@ -755,10 +755,12 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
         # with it, only processes inside the silo see it (§3.3, path.go comment).
         launcher = machine.fs if bindflt else fs
         return ContainerView(machine, container, kind="job", fs=fs, launcher_fs=launcher,
-                             name=flavor.guest_hostname("job", machine.name),
+                             name=flavor.guest_hostname("job", machine.name,
+                                                        host_name=machine.name),
                              os_version=machine.os_version,
-                             adapters=tuple(flavor.guest_adapters("job",
-                                                                  host_adapters(machine))),
+                             adapters=tuple(flavor.guest_adapters(
+                                 "job", host_adapters(machine),
+                                 host_adapters=host_adapters(machine))),
                              rootfs_location=container.rootfs_location, launches=[])
     if container.uvm is not None:
         guest = guest_os(machine, container.uvm)
@@ -771,9 +773,11 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
                                    rootfs=None)
             fs = ContainerFileSystem(guest.fs, ([(shown, volume)] if shown else []) + points)
             return ContainerView(machine, container, kind="uvm", fs=fs, launcher_fs=guest.fs,
-                                 name=flavor.guest_hostname("uvm", guest.hostname),
+                                 name=flavor.guest_hostname("uvm", guest.hostname,
+                                                            host_name=machine.name),
                                  os_version=guest.os_version,
-                                 adapters=tuple(flavor.guest_adapters("uvm", ())),
+                                 adapters=tuple(flavor.guest_adapters(
+                                     "uvm", (), host_adapters=host_adapters(machine))),
                                  rootfs_location=location,
                                  launches=guest.launches, guest=guest)
         return _normal_view(machine, container, volume, guest.os_version, flavor)
@@ -797,9 +801,11 @@ def _normal_view(machine: Machine, container: Container, volume: FileSystem,
     fs = ContainerFileSystem(volume)
     return ContainerView(machine, container, kind="container", fs=fs, launcher_fs=fs,
                          name=flavor.guest_hostname("container",
-                                                    hostname or container.id[:12].upper()),
+                                                    hostname or container.id[:12].upper(),
+                                                    host_name=machine.name),
                          os_version=os_version,
-                         adapters=tuple(flavor.guest_adapters("container", adapters)),
+                         adapters=tuple(flavor.guest_adapters(
+                             "container", adapters, host_adapters=host_adapters(machine))),
                          rootfs_location="C:\\", launches=[])
 
 

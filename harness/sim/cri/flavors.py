@@ -197,14 +197,16 @@ class Flavor:
         return True
 
     # --- what the guest exposes -------------------------------------------------------------
-    def guest_hostname(self, where: Where, name: str) -> str:
-        """The host name the container's processes see: the host's for a job container,
-        the UVM's own for an HPC in a UVM (docs/behaviour/runtime.md §9.1)."""
+    def guest_hostname(self, where: Where, name: str, *, host_name: str) -> str:
+        """The host name the container's processes see (``name``): the host's for a job
+        container, the UVM's own for an HPC in a UVM (docs/behaviour/runtime.md §9.1).
+        ``host_name`` is the host's, whatever ``where`` is."""
         return name
 
-    def guest_adapters(self, where: Where, adapters: tuple) -> tuple:
+    def guest_adapters(self, where: Where, adapters: tuple, *, host_adapters: tuple) -> tuple:
         """The network adapters the processes see (§6): the host's for a job container,
-        none in a UVM, the pod's endpoint for a normal container."""
+        none in a UVM, the pod's endpoint for a normal container.  ``host_adapters`` are the
+        host's, whatever ``where`` is."""
         return adapters
 
     def guest_rootfs_location(self, where: Where, location: str | None) -> str | None:
