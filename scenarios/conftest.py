@@ -29,7 +29,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.plugin.api import HYPERV, INHERIT_USER_ANNOTATION, PROCESS
+from harness.plugin.api import (
+    HYPERV,
+    INHERIT_USER_ANNOTATION,
+    PROCESS,
+    CriStageError,
+    UnexpectedRefusal,
+)
 
 EXIT_POLL_SECONDS = 0.5
 
@@ -51,7 +57,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         isolation = pyfuncitem.callspec.params.get("isolation") \
             if hasattr(pyfuncitem, "callspec") else None
         where = f" [{isolation}]" if isolation else ""
-        exc.add_note(f"behaviour under test{where}: {behaviour_of(pyfuncitem)}")
+        note = f"behaviour under test{where}: {behaviour_of(pyfuncitem)}"
+        if isinstance(exc, CriStageError) and not isinstance(exc, UnexpectedRefusal):
+            # A refusal nobody expected: its first line names the behaviour, the stage and
+            # what the runtime said (harness/plugin/refusals.py); same class, same category.
+            prefix = f"{isolation}: " if isolation else ""
+            unexpected = UnexpectedRefusal(exc, prefix + behaviour_of(pyfuncitem))
+            unexpected.add_note(note)
+            raise unexpected from exc
+        exc.add_note(note)
         raise
 
 

@@ -23,6 +23,15 @@ PROCESS_ONLY = [case for case in ISOLATIONS if PROCESS in case.values]  # with i
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
 _IPV4_LINE = re.compile(r"^\s*IPv4 Address[ .]*:\s*([0-9.]+)", re.MULTILINE)
+# ping's statistics line: "Packets: Sent = 1, Received = 0, Lost = 1 (100% loss),"
+_RECEIVED = re.compile(r"Received = (\d+)")
+
+
+def _summary(ping_output: str) -> str:
+    """ping's statistics line (or its last line)."""
+    lines = [line.strip() for line in ping_output.strip().splitlines() if line.strip()]
+    stats = [line for line in lines if "Received =" in line]
+    return (stats or lines or ["no output"])[-1]
 
 
 def ipv4_addresses(ipconfig_output: str) -> tuple[str, ...]:
@@ -90,8 +99,14 @@ def test_pinging_the_host_fails_inside_the_uvm(shared_hpc, isolation, placement,
     hpc = shared_hpc
     for address in host_ipv4:
         result = hpc.exec(["ping", "-n", "1", address])
+        received = _RECEIVED.search(result.stdout)
+        replies = int(received.group(1)) if received else None
+        assert not replies, (
+            f"HV-HPC: the UVM has no network (§6), yet ping {address} (the host) got "
+            f"{replies} replies: {_summary(result.stdout)}")
         assert result.exit_code != 0, (
-            f"HV-HPC: the UVM has no network (§6), yet ping {address} (the host) succeeds")
+            f"HV-HPC: exit code lost: ping {address} got no reply ({_summary(result.stdout)}) "
+            f"yet exited 0 (§2.5: the wrapping cmd ends with the command's code)")
     placement.check(hpc, isolation)
 
 

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cri import CriStageError
-from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS, ROOTFS_LOCATION_ANNOTATION
+from harness.plugin.api import (
+    INHERIT_USER_ANNOTATION,
+    ISOLATIONS,
+    ROOTFS_LOCATION_ANNOTATION,
+    CriStageError,
+    explain_refusal,
+)
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
 # the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
@@ -35,6 +40,18 @@ def lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.strip().splitlines()]
 
 
+def could_not_start(isolation: str, what: str, refused: CriStageError) -> str:
+    """Why ``what`` could not start: a missing working directory (a rootfs not mounted, a
+    wrong working directory) is not the wrap's fault; a program not found is (§2.5)."""
+    meaning = explain_refusal(refused.runtime_message)
+    if "working directory" in meaning:
+        return (f"{isolation}: {what} could not start: {meaning} (§1.4, §3.3); the runtime "
+                f"said: {refused.runtime_message}")
+    return (f"{isolation}: {what} must run through the cmd /c wrap (§2.5), but the runtime "
+            f"could not start it{f' ({meaning})' if meaning else ''}: "
+            f"{refused.runtime_message}")
+
+
 def run_bare(hpc, command: list[str], isolation: str):
     """Exec ``command`` as given.  A runtime that cannot even start it (file not found: the
     launcher outside the silo sees no built-ins and no rootfs) lacks the wrap (§2.5)."""
@@ -44,8 +61,7 @@ def run_bare(hpc, command: list[str], isolation: str):
         return hpc.exec(command)
     except CriStageError as exc:
         refused = exc  # failed below, outside the handler: the failure is the message
-    pytest.fail(f"{isolation}: {' '.join(command)!r} must run through the cmd /c wrap (§2.5), "
-                f"but the runtime could not start it: {refused.runtime_message}")
+    pytest.fail(could_not_start(isolation, repr(" ".join(command)), refused))
 
 
 def start_bare(container, isolation: str) -> None:
@@ -56,9 +72,8 @@ def start_bare(container, isolation: str) -> None:
         return
     except CriStageError as exc:
         refused = exc
-    pytest.fail(f"{isolation}: the container command {' '.join(container.spec.command)!r} "
-                f"must run through the cmd /c wrap (§2.5), but the runtime could not start "
-                f"it: {refused.runtime_message}")
+    pytest.fail(could_not_start(
+        isolation, f"the container command {' '.join(container.spec.command)!r}", refused))
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
