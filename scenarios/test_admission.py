@@ -47,9 +47,14 @@ def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
     created in the UVM, a process-isolated one as a job object on the host).
     """
     pod = pods.run(isolation, annotations=INHERIT)
-    assert pod.inspect().ready, f"{isolation}: an HPC pod must be ready after RunPodSandbox"
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"{isolation}: an HPC pod must be ready after RunPodSandbox (§2.2); it is {state}")
     hpc = pods.start_long_running(pod)
-    assert hpc.inspect().running, f"{isolation}: an HPC in an HPC pod must be running"
+    status = hpc.inspect()
+    assert status.running, (
+        f"{isolation}: an HPC in an HPC pod must be running (§2.2, §3.4); it is {status.state} "
+        f"(exit code {status.exit_code}, {status.reason}: {status.message})")
     placement.check(hpc, isolation)
 
 
@@ -104,8 +109,10 @@ def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, 
     """
     pods = uvm_without_hpc_pods
     pod = pods.run(isolation, annotations=INHERIT)
-    assert pod.inspect().ready, ("HV-HPC: a hypervisor HPC pod must start even when its UVM "
-                                 "cannot run HPCs: the gate is per container (§8 item 5)")
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"HV-HPC: a hypervisor HPC pod must start even when its UVM cannot run HPCs: the gate "
+        f"is per container (§8 item 5); the pod is {state}")
     for name in ("first", "second"):
         with expect_refusal("start", f"HV-HPC: capability gate: container {name!r} in a UVM "
                             f"without HostProcess support on {pods.host.name} (§2.3 rule 1, "

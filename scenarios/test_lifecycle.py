@@ -98,7 +98,10 @@ def test_remove_forgets_a_stopped_hpc(pods, isolation, placement):
     assert gone.grpc_code == "NotFound", (
         f"{isolation}: a removed HPC must be unknown to the runtime (NotFound); got "
         f"{gone.grpc_code}: {gone.runtime_message}")
-    assert pod.inspect().ready, f"{isolation}: removing a container must leave its pod ready"
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"{isolation}: removing a container must leave its pod ready "
+        f"(ecosystem-facts.md §3.3); the pod is {state}")
 
 
 @pytest.mark.reference("ecosystem-facts.md §3.3")

@@ -44,6 +44,7 @@ __all__ = ["DISABLE_HOSTPROCESS_ANNOTATION", "DISABLE_HPC", "DISABLE_UNSAFE",
            "DISABLE_UNSAFE_ANNOTATION", "HANDLERS", "HOSTPROCESS", "HOSTPROCESS_ANNOTATION",
            "HPC_IN_UVM", "HYPERV", "INHERIT_USER", "INHERIT_USER_ANNOTATION", "ISOLATIONS",
            "ISOLATION_MODES", "PROCESS", "ROOTFS_LOCATION", "ROOTFS_LOCATION_ANNOTATION",
-           "UNVERIFIED", "explain_refusal", "Container", "ContainerStatus", "CriExecTimeout", "CriStageError",
+           "UNVERIFIED", "explain_refusal", "Container", "ContainerStatus", "CriExecTimeout",
+           "CriStageError",
            "ExecResult", "Expectations", "HostMount", "HpcHost", "ImageSet", "Pod", "PodFactory",
            "PodStatus", "Refusal", "UnexpectedRefusal", "expect_refusal"]

@@ -110,5 +110,6 @@ def skip_reason(item: pytest.Item, host) -> str | None:
     return None
 
 
-__all__ = ["CONTAINERS", "HPC_IN_UVM", "HPC_IN_UVM_MIN_BUILD", "HYPERV", "UVM_WITHOUT_HPC", "ISOLATIONS", "ISOLATION_MODES",
+__all__ = ["CONTAINERS", "HPC_IN_UVM", "HPC_IN_UVM_MIN_BUILD", "HYPERV", "UVM_WITHOUT_HPC",
+           "ISOLATIONS", "ISOLATION_MODES",
            "MARKERS", "check_markers", "host_capabilities", "marked", "skip_reason"]

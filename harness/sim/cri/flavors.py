@@ -31,9 +31,10 @@ environment, exit code, temporary-user clean-up) and what the guest exposes (hos
 adapters, rootfs mount, mounts, output streams, exit status); whether a container is a
 HostProcess container is what the shim's annotations say at task create, so a flavor can
 start an HPC as a normal container.  ``tests/regression_flavors/`` holds single-rule
-regressions written this way, each caught by the suite (tests/test_regression_self_test.py).  Errors are
-:class:`~harness.sim.cri.shim.ShimError` with the shim's text; containerd's wrapping and the
-stage (RunPodSandbox / StartContainer / ExecSync) are added by the runtime.  Example::
+regressions written this way, each caught by the suite (tests/test_regression_self_test.py).
+Errors are :class:`~harness.sim.cri.shim.ShimError` with the shim's text; containerd's
+wrapping and the stage (RunPodSandbox, StartContainer or CreateContainer as
+:meth:`Flavor.task_create_stage` says, ExecSync) are added by the runtime.  Example::
 
     from harness.sim.cri.flavors import Flavor
 

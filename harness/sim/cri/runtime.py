@@ -849,7 +849,8 @@ class CriRuntime:
             raise shim.LogonFailure(1326, WIN32_TEXT[1326])
 
         return shim.resolve_job_container_user(
-            username, c.id, inherit_user=inherit_user, shim_account=self.shim_account, group_exists=group_exists,
+            username, c.id, inherit_user=inherit_user, shim_account=self.shim_account,
+            group_exists=group_exists,
             create_group_user=create_group_user, logon=logon)
 
     def _release_temp_user(self, c: Container) -> None:
