@@ -29,7 +29,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from harness.plugin.api import HYPERV, INHERIT_USER_ANNOTATION, PROCESS
+from harness.plugin.api import (
+    HYPERV,
+    INHERIT_USER_ANNOTATION,
+    PROCESS,
+    CriStageError,
+    UnexpectedRefusal,
+)
 
 EXIT_POLL_SECONDS = 0.5
 
@@ -51,7 +57,15 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function):
         isolation = pyfuncitem.callspec.params.get("isolation") \
             if hasattr(pyfuncitem, "callspec") else None
         where = f" [{isolation}]" if isolation else ""
-        exc.add_note(f"behaviour under test{where}: {behaviour_of(pyfuncitem)}")
+        note = f"behaviour under test{where}: {behaviour_of(pyfuncitem)}"
+        if isinstance(exc, CriStageError) and not isinstance(exc, UnexpectedRefusal):
+            # A refusal nobody expected: its first line names the behaviour, the stage and
+            # what the runtime said (harness/plugin/refusals.py); same class, same category.
+            prefix = f"{isolation}: " if isolation else ""
+            unexpected = UnexpectedRefusal(exc, prefix + behaviour_of(pyfuncitem))
+            unexpected.add_note(note)
+            raise unexpected from exc
+        exc.add_note(note)
         raise
 
 
@@ -146,6 +160,27 @@ def wait_for_exit():
             if time.monotonic() > deadline:
                 pytest.fail(f"container {status.name} did not exit within {timeout:g}s "
                             f"(state {status.state})")
+            time.sleep(EXIT_POLL_SECONDS)
+
+    return wait
+
+
+@pytest.fixture
+def wait_for_log():
+    """``wait_for_log(container, timeout=60)``: the first line a running container logged
+    (its init process writes it while it keeps running; the log fills asynchronously)."""
+
+    def wait(container, timeout: float = 60.0) -> str:
+        __tracebackhide__ = True
+        deadline = time.monotonic() + timeout
+        while True:
+            text = container.logs().strip()
+            if text:
+                return text.splitlines()[0].strip()
+            if time.monotonic() > deadline:
+                status = container.inspect()
+                pytest.fail(f"container {status.name} logged nothing within {timeout:g}s "
+                            f"(state {status.state}, exit code {status.exit_code})")
             time.sleep(EXIT_POLL_SECONDS)
 
     return wait

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cri import CriStageError
 from harness.plugin.api import (
     DISABLE_HOSTPROCESS_ANNOTATION,
     HOSTPROCESS_ANNOTATION,
     HYPERV,
     INHERIT_USER_ANNOTATION,
     ISOLATIONS,
+    expect_refusal,
 )
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
@@ -47,9 +47,14 @@ def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
     created in the UVM, a process-isolated one as a job object on the host).
     """
     pod = pods.run(isolation, annotations=INHERIT)
-    assert pod.inspect().ready, f"{isolation}: an HPC pod must be ready after RunPodSandbox"
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"{isolation}: an HPC pod must be ready after RunPodSandbox (§2.2); it is {state}")
     hpc = pods.start_long_running(pod)
-    assert hpc.inspect().running, f"{isolation}: an HPC in an HPC pod must be running"
+    status = hpc.inspect()
+    assert status.running, (
+        f"{isolation}: an HPC in an HPC pod must be running (§2.2, §3.4); it is {status.state} "
+        f"(exit code {status.exit_code}, {status.reason}: {status.message})")
     placement.check(hpc, isolation)
 
 
@@ -64,14 +69,12 @@ def test_host_process_mismatch_is_refused_at_create(pods, isolation):
     HostProcess field set to be valid" (§4.3; §8 item 1: containerd refuses, not the shim).
     """
     pod = pods.run(isolation, annotations=INHERIT)
-    with pytest.raises(CriStageError) as refused:
-        pod.container(host_process=False)
-    assert refused.value.stage == "create", (
-        f"{isolation}: a HostProcess mismatch must be refused at CreateContainer (§8 item 4), "
-        f"not at {refused.value.stage}")
-    assert HOST_PROCESS_MISMATCH in refused.value.runtime_message, (
+    with expect_refusal("create", f"{isolation}: a non-HPC container in an HPC pod (§4.3)") \
+            as refused:
+        pod.container(host_process=False).start()
+    assert HOST_PROCESS_MISMATCH in refused.runtime_message, (
         f"{isolation}: a HostProcess mismatch must be refused with containerd's text (§4.3); "
-        f"got: {refused.value.runtime_message}")
+        f"got: {refused.runtime_message}")
 
 
 @pytest.mark.independent_of_uvm_support
@@ -84,45 +87,40 @@ def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolat
     Expected: crictl runp fails with the shim's conflict text, both values quoted (§1.3:
     ProcessAnnotations runs on the sandbox spec too; §8 item 4).
     """
-    with pytest.raises(CriStageError) as refused:
+    with expect_refusal("runp", f"{isolation}: an HPC pod that disables HostProcess (§1.3)") \
+            as refused:
         pods.run(isolation, annotations={DISABLE_HOSTPROCESS_ANNOTATION: "true"})
-    assert refused.value.stage == "runp", (
-        f"{isolation}: the disable-hostprocess conflict must be refused at RunPodSandbox "
-        f"(§1.3, §8 item 4), not at {refused.value.stage}")
-    assert DISABLE_CONFLICT in refused.value.runtime_message, (
+    assert DISABLE_CONFLICT in refused.runtime_message, (
         f"{isolation}: the disable-hostprocess conflict must be refused with the shim's exact "
-        f"text (§1.3); got: {refused.value.runtime_message}")
+        f"text (§1.3); got: {refused.runtime_message}")
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.7")
-@pytest.mark.requires("hyper-v")  # not the isolation marker: that skips hosts without the gate
-@pytest.mark.parametrize("isolation", [HYPERV])
-def test_uvm_without_capability_refuses_each_hpc_at_start(pods, isolation, expect):
+@pytest.mark.parametrize("isolation", [HYPERV])  # no isolation marker: the host is chosen here
+def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, isolation):
     """A UVM without HostProcess support starts the pod but refuses each HPC at start.
 
+    Host: one whose UVMs lack HostProcessContainerSupported (Hyper-V on a build before 26100;
+    the simulated setup's Windows Server 2022 side host, ``uvm_without_hpc_pods``).
     Pod: host_process, inherit-user, hypervisor isolation.  Containers: two HPCs, each started.
-    Expected: the pod is ready; each StartContainer fails with "UVM does not support
-    HostProcess containers" (§2.3 rule 1: the gate runs per container; §8 item 5).
-    Runs where the profile says the host's UVM lacks the capability
-    (``hyperv.uvm.hpc_capability = false``); elsewhere the refusal cannot be provoked.
+    Expected: the pod is ready; each HPC is created, then StartContainer fails with "UVM does
+    not support HostProcess containers" (§2.3 rule 1: the gate runs per container at the
+    shim's task create; §8 items 4-5).
     """
-    if expect.value("hyperv.uvm.hpc_capability") is not False:
-        pytest.skip(f"profile {expect.profile.name!r} expects this host's UVM to advertise "
-                    "HostProcessContainerSupported (hyperv.uvm.hpc_capability), so the "
-                    "refusal cannot be provoked here; use a profile for a UVM without it")
+    pods = uvm_without_hpc_pods
     pod = pods.run(isolation, annotations=INHERIT)
-    assert pod.inspect().ready, ("HV-HPC: a hypervisor HPC pod must start even when its UVM "
-                                 "cannot run HPCs: the gate is per container (§8 item 5)")
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"HV-HPC: a hypervisor HPC pod must start even when its UVM cannot run HPCs: the gate "
+        f"is per container (§8 item 5); the pod is {state}")
     for name in ("first", "second"):
-        hpc = pod.container(name=name)
-        with pytest.raises(CriStageError) as refused:
-            hpc.start()
-        assert refused.value.stage == "start", (
-            f"HV-HPC: the capability gate must refuse at StartContainer (§8 item 4), "
-            f"not at {refused.value.stage}")
-        assert UVM_WITHOUT_CAPABILITY in refused.value.runtime_message, (
+        with expect_refusal("start", f"HV-HPC: capability gate: container {name!r} in a UVM "
+                            f"without HostProcess support on {pods.host.name} (§2.3 rule 1, "
+                            f"§2.7)") as refused:
+            pod.container(name=name).start()
+        assert UVM_WITHOUT_CAPABILITY in refused.runtime_message, (
             f"HV-HPC: container {name!r} must be refused with {UVM_WITHOUT_CAPABILITY!r} "
-            f"(§2.3 rule 1); got: {refused.value.runtime_message}")
+            f"(§2.3 rule 1); got: {refused.runtime_message}")
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")

@@ -159,3 +159,31 @@ def test_process_isolated_hpc_as_a_group_runs_as_a_temporary_user(pods, isolatio
     assert domain == host_view.hostname.lower()[:COMPUTER_NAME_LIMIT], (
         f"PI-HPC: the temporary user is local to the host {host_view.hostname}; whoami "
         f"prints {user}")
+
+
+@pytest.mark.reference("docs/behaviour/runtime.md §9.3")
+@pytest.mark.parametrize("inherit", [pytest.param(True, id="inherit-user"),
+                                     pytest.param(False, id="named-user")])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_exec_runs_as_the_init_process_user(pods, hpc_host, isolation, placement, inherit,
+                                            wait_for_log):
+    """An exec into an HPC runs as the same user as the container's own (init) process.
+
+    Pod: host_process; inherit-user "true", or none.  Container: run_as_username
+    ``NT AUTHORITY\\Local service``, command ``cmd /c whoami & <idle command>`` (the init
+    process writes its user to the log, then keeps running).  Command: exec ``whoami``.
+    Expected: the exec's user is the init process's (§9.3: an exec inherits the spec's user
+    and the shim applies the same rules to it, §2.5 in a UVM; a job container reuses the
+    init process's token, §3.3).  The exact user in a UVM without inherit-user is not known
+    (§8 item 10), so only the agreement is asserted.
+    """
+    pod = pods.run(isolation, annotations={INHERIT_USER_ANNOTATION: "true"} if inherit else None)
+    hpc = pods.start_long_running(
+        pod, run_as_username=LOCAL_SERVICE,
+        command=["cmd", "/c", "whoami", "&", *hpc_host.images.idle_command_for()])
+    init_user = wait_for_log(hpc)
+    exec_user = whoami(hpc)
+    assert exec_user == init_user, (
+        f"{isolation}: an exec must run as the init process's user (§9.3): the init process "
+        f"is {init_user}, the exec runs as {exec_user}")
+    placement.check(hpc, isolation)

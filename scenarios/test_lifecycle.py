@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cri import CriStageError
-from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS
+from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS, expect_refusal
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
 # the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
@@ -26,11 +25,13 @@ NO_ANSWER = ("Unavailable", "DeadlineExceeded")
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
-    """StopContainer ends a running HPC; its exit code is the profile's.
+    """StopContainer ends a running HPC with a failure exit code that stays put.
 
     Pod: host_process, inherit-user.  Container: the idle HPC, running.  Action: crictl stop.
-    Expected: state CONTAINER_EXITED; exit code ``<isolation>.stop.exit_code`` (1 for a
-    job container, §3.3 Terminate; unknown for an HPC in a UVM).
+    Expected: state CONTAINER_EXITED; a non-zero exit code (the process was killed, it did
+    not complete: docs/behaviour/runtime.md §9.4), reason ``Error``, the same in a second
+    inspect; the profile's ``<isolation>.stop.exit_code`` (1 for a job container, §3.3
+    Terminate; the exact value for an HPC in a UVM is not known).
     """
     pod = pods.run(isolation, annotations=INHERIT)
     hpc = pods.start_long_running(pod)
@@ -39,6 +40,14 @@ def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
     status = hpc.inspect()
     assert status.exited, f"{isolation}: a stopped HPC must be CONTAINER_EXITED; it is " \
                           f"{status.state}"
+    assert status.exit_code != 0 and status.reason == "Error", (
+        f"{isolation}: exit code lost: a stopped HPC was killed and must report a non-zero "
+        f"exit code with reason Error (§9.4); it reports exit code {status.exit_code}, "
+        f"reason {status.reason!r}")
+    again = hpc.inspect()
+    assert (again.exit_code, again.reason) == (status.exit_code, status.reason), (
+        f"{isolation}: a stopped HPC's exit code must stay put (§9.4): {status.exit_code} "
+        f"then {again.exit_code}")
     expect.check(f"{isolation}.stop.exit_code", status.exit_code)
 
 
@@ -56,15 +65,12 @@ def test_exec_after_stop_fails_cleanly(pods, isolation, placement, expect):
     hpc = pods.start_long_running(pod)
     placement.check(hpc, isolation)
     hpc.stop()
-    with pytest.raises(CriStageError) as refused:
+    with expect_refusal("exec", f"{isolation}: an exec into a stopped HPC") as refused:
         hpc.exec(["whoami"], timeout=30)
-    assert refused.value.stage == "exec", (
-        f"{isolation}: an exec into a stopped HPC must be refused by ExecSync, not at "
-        f"{refused.value.stage}")
-    assert refused.value.grpc_code not in NO_ANSWER, (
+    assert refused.grpc_code not in NO_ANSWER, (
         f"{isolation}: an exec into a stopped HPC must be refused, not time out "
-        f"({refused.value.grpc_code}: {refused.value.runtime_message})")
-    expect.check("cri.exec_after_stop.message", refused.value.runtime_message,
+        f"({refused.grpc_code}: {refused.runtime_message})")
+    expect.check("cri.exec_after_stop.message", refused.runtime_message,
                  normalize=_exited_state)
 
 
@@ -87,12 +93,15 @@ def test_remove_forgets_a_stopped_hpc(pods, isolation, placement):
     placement.check(hpc, isolation)
     hpc.stop()
     hpc.remove()
-    with pytest.raises(CriStageError) as gone:
+    with expect_refusal("inspect", f"{isolation}: inspect of a removed HPC") as gone:
         hpc.inspect()
-    assert gone.value.grpc_code == "NotFound", (
+    assert gone.grpc_code == "NotFound", (
         f"{isolation}: a removed HPC must be unknown to the runtime (NotFound); got "
-        f"{gone.value.grpc_code}: {gone.value.runtime_message}")
-    assert pod.inspect().ready, f"{isolation}: removing a container must leave its pod ready"
+        f"{gone.grpc_code}: {gone.runtime_message}")
+    state = pod.inspect().state
+    assert state == "SANDBOX_READY", (
+        f"{isolation}: removing a container must leave its pod ready "
+        f"(ecosystem-facts.md §3.3); the pod is {state}")
 
 
 @pytest.mark.reference("ecosystem-facts.md §3.3")
@@ -113,11 +122,11 @@ def test_stop_and_remove_an_hpc_pod(pods, isolation, placement):
                              f"{status.state}"
     assert hpc.inspect().exited, f"{isolation}: stopping the pod must end its HPCs"
     pod.remove()
-    with pytest.raises(CriStageError) as gone:
+    with expect_refusal("inspectp", f"{isolation}: inspectp of a removed pod") as gone:
         pod.inspect()
-    assert gone.value.grpc_code == "NotFound", (
+    assert gone.grpc_code == "NotFound", (
         f"{isolation}: a removed pod must be unknown to the runtime (NotFound); got "
-        f"{gone.value.grpc_code}: {gone.value.runtime_message}")
+        f"{gone.grpc_code}: {gone.runtime_message}")
 
 
 @pytest.mark.reference("ecosystem-facts.md §1.4")
@@ -138,6 +147,8 @@ def test_logs_hold_the_hpcs_output(pods, isolation, placement, wait_for_exit):
     assert status.exit_code == 0, f"{isolation}: the logging HPC must exit 0; exited " \
                                   f"{status.exit_code} ({status.message})"
     log = hpc.logs()
-    for line in ("hpc-e2e to stdout", "hpc-e2e to stderr"):
-        assert line in log, f"{isolation}: {line!r} must be in the container log; got {log!r}"
+    for line, stream in (("hpc-e2e to stdout", "stdout"), ("hpc-e2e to stderr", "stderr")):
+        assert line in log, (
+            f"{isolation}: {stream} lost: {line!r}, written to {stream}, must be in the "
+            f"container log (ecosystem-facts.md §1.4, §3.3); the log is {log!r}")
     placement.check(pod, isolation)

@@ -23,6 +23,15 @@ PROCESS_ONLY = [case for case in ISOLATIONS if PROCESS in case.values]  # with i
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
 _IPV4_LINE = re.compile(r"^\s*IPv4 Address[ .]*:\s*([0-9.]+)", re.MULTILINE)
+# ping's statistics line: "Packets: Sent = 1, Received = 0, Lost = 1 (100% loss),"
+_RECEIVED = re.compile(r"Received = (\d+)")
+
+
+def _summary(ping_output: str) -> str:
+    """ping's statistics line (or its last line)."""
+    lines = [line.strip() for line in ping_output.strip().splitlines() if line.strip()]
+    stats = [line for line in lines if "Received =" in line]
+    return (stats or lines or ["no output"])[-1]
 
 
 def ipv4_addresses(ipconfig_output: str) -> tuple[str, ...]:
@@ -90,8 +99,14 @@ def test_pinging_the_host_fails_inside_the_uvm(shared_hpc, isolation, placement,
     hpc = shared_hpc
     for address in host_ipv4:
         result = hpc.exec(["ping", "-n", "1", address])
+        received = _RECEIVED.search(result.stdout)
+        replies = int(received.group(1)) if received else None
+        assert not replies, (
+            f"HV-HPC: the UVM has no network (§6), yet ping {address} (the host) got "
+            f"{replies} replies: {_summary(result.stdout)}")
         assert result.exit_code != 0, (
-            f"HV-HPC: the UVM has no network (§6), yet ping {address} (the host) succeeds")
+            f"HV-HPC: exit code lost: ping {address} got no reply ({_summary(result.stdout)}) "
+            f"yet exited 0 (§2.5: the wrapping cmd ends with the command's code)")
     placement.check(hpc, isolation)
 
 
@@ -115,3 +130,32 @@ def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(shared_hpc, isola
     assert set(seen) == set(host_ipv4), (
         f"PI-HPC: the HPC must see the host's adapters ({', '.join(host_ipv4)}); "
         f"ipconfig lists {', '.join(seen) or 'none'}")
+
+
+@pytest.mark.reference("docs/behaviour/runtime.md §9.1")
+@pytest.mark.parametrize("isolation", HYPERV_ONLY)
+def test_uvm_hpc_has_its_own_hostname(shared_hpc, isolation, placement, host_view):
+    """An HPC in a UVM sees the UVM's own host name, never the host's.
+
+    Pod: host_process, inherit-user, hypervisor isolation.  Container: the shared idle HPC.
+    Commands: exec ``hostname`` twice, and ``cmd /c echo %COMPUTERNAME%``.
+    Expected: a name that differs from the host's (``hostname`` on the host itself), the same
+    in every exec, and the computer name agreeing with it (§9.1: the HPC runs in the UVM's
+    namespace, a Windows instance of its own; its exact name is not known, so only this
+    consistency is asserted).
+    """
+    hpc = shared_hpc
+    first = hpc.exec(["hostname"])
+    assert first.exit_code == 0 and first.stdout.strip(), (
+        f"HV-HPC: hostname must run in the UVM (exit {first.exit_code}: "
+        f"{first.stderr.strip()})")
+    name = first.stdout.strip()
+    assert name.lower() != host_view.hostname.lower(), (
+        f"HV-HPC: the HPC must see the UVM's own host name (§9.1), but hostname prints the "
+        f"host's ({name})")
+    again = hpc.exec(["hostname"]).stdout.strip()
+    computer = hpc.exec(["cmd", "/c", "echo", "%COMPUTERNAME%"]).stdout.strip()
+    assert again == name and computer.lower() == name.lower()[:15], (
+        f"HV-HPC: the UVM's host name must be stable and match COMPUTERNAME (§9.1); "
+        f"hostname printed {name!r} then {again!r}, COMPUTERNAME is {computer!r}")
+    placement.check(hpc, isolation)

@@ -14,8 +14,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness.cri import CriStageError
-from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS, ROOTFS_LOCATION_ANNOTATION
+from harness.plugin.api import (
+    INHERIT_USER_ANNOTATION,
+    ISOLATIONS,
+    ROOTFS_LOCATION_ANNOTATION,
+    CriStageError,
+    explain_refusal,
+)
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
 # the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
@@ -35,6 +40,18 @@ def lines(text: str) -> list[str]:
     return [line.rstrip() for line in text.strip().splitlines()]
 
 
+def could_not_start(isolation: str, what: str, refused: CriStageError) -> str:
+    """Why ``what`` could not start: a missing working directory (a rootfs not mounted, a
+    wrong working directory) is not the wrap's fault; a program not found is (§2.5)."""
+    meaning = explain_refusal(refused.runtime_message)
+    if "working directory" in meaning:
+        return (f"{isolation}: {what} could not start: {meaning} (§1.4, §3.3); the runtime "
+                f"said: {refused.runtime_message}")
+    return (f"{isolation}: {what} must run through the cmd /c wrap (§2.5), but the runtime "
+            f"could not start it{f' ({meaning})' if meaning else ''}: "
+            f"{refused.runtime_message}")
+
+
 def run_bare(hpc, command: list[str], isolation: str):
     """Exec ``command`` as given.  A runtime that cannot even start it (file not found: the
     launcher outside the silo sees no built-ins and no rootfs) lacks the wrap (§2.5)."""
@@ -44,8 +61,7 @@ def run_bare(hpc, command: list[str], isolation: str):
         return hpc.exec(command)
     except CriStageError as exc:
         refused = exc  # failed below, outside the handler: the failure is the message
-    pytest.fail(f"{isolation}: {' '.join(command)!r} must run through the cmd /c wrap (§2.5), "
-                f"but the runtime could not start it: {refused.runtime_message}")
+    pytest.fail(could_not_start(isolation, repr(" ".join(command)), refused))
 
 
 def start_bare(container, isolation: str) -> None:
@@ -56,9 +72,8 @@ def start_bare(container, isolation: str) -> None:
         return
     except CriStageError as exc:
         refused = exc
-    pytest.fail(f"{isolation}: the container command {' '.join(container.spec.command)!r} "
-                f"must run through the cmd /c wrap (§2.5), but the runtime could not start "
-                f"it: {refused.runtime_message}")
+    pytest.fail(could_not_start(
+        isolation, f"the container command {' '.join(container.spec.command)!r}", refused))
 
 
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
@@ -199,6 +214,38 @@ def test_explicit_cmd_is_not_wrapped_twice_through_exec(shared_hpc, isolation, p
         f"{isolation}: an explicit cmd /c exec must {'' if WRAPPED_TWICE[isolation] else 'not '}"
         f"be wrapped in a second cmd /c (§2.5, §3.3); the outer command line was "
         f"{result.stdout.strip()!r}")
+    placement.check(hpc, isolation)
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.parametrize("spelling", [
+    pytest.param("CMD", id="upper-case"),
+    pytest.param("Cmd.exe", id="mixed-case-exe"),
+    pytest.param("C:\\Windows\\System32\\cmd.exe", id="full-path"),
+])
+@pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_cmd_in_any_spelling_is_not_wrapped_twice(shared_hpc, isolation, placement, spelling):
+    """Whether an exec already starts with cmd is decided case-insensitively on the base name.
+
+    Pod: host_process, inherit-user.  Container: the shared idle HPC.  Command: exec
+    ``<spelling> /c echo %CMDCMDLINE%`` with ``CMD``, ``Cmd.exe`` or
+    ``C:\\Windows\\System32\\cmd.exe``.
+    Expected: in a UVM the outer command line is the command itself (§2.5: the shim compares
+    ``strings.ToLower(filepath.Base(arg0))`` with ``cmd``/``cmd.exe``); a process-isolated
+    HPC on a bind-filter host always gets one ``cmd /c`` in front (§3.3, §8 item 9).
+    """
+    hpc = shared_hpc
+    result = hpc.exec([spelling, "/c", "echo", "%CMDCMDLINE%"])
+    assert result.exit_code == 0, (
+        f"{isolation}: {spelling} /c echo must run (exit {result.exit_code}: "
+        f"{result.stderr.strip()})")
+    outer = result.stdout.strip()
+    twice = outer.lower().startswith(f"cmd /c {spelling.lower()} ")
+    assert twice == WRAPPED_TWICE[isolation], (
+        f"{isolation}: an exec starting with {spelling!r} must "
+        f"{'' if WRAPPED_TWICE[isolation] else 'not '}be wrapped in a further cmd /c (§2.5: "
+        f"the cmd check is case-insensitive on the base name; §3.3); the outer command line "
+        f"was {outer!r}")
     placement.check(hpc, isolation)
 
 

@@ -603,7 +603,7 @@ def test_flavor_from_a_file(tmp_path):
         "from harness.sim.cri.flavors import Flavor\n"
         "class NoWrap(Flavor):\n"
         "    name = 'no-wrap'\n"
-        "    def isolated_job_process(self, task_annotations, process):\n"
+        "    def isolated_job_process(self, task_annotations, process, *, init):\n"
         "        return process\n"
         "FLAVOR = NoWrap()\n")
     rt, _ = make(v2_config(), flavor=str(path))

@@ -262,7 +262,7 @@ def test_logs_needs_a_log_path(host):
 class NoWrap(Flavor):
     name = "no-wrap"
 
-    def isolated_job_process(self, task_annotations, process):
+    def isolated_job_process(self, task_annotations, process, *, init):
         return process
 
 

@@ -21,7 +21,7 @@ from harness.cri.crictl import (
     PodRef,
 )
 from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError, CriUnavailable
-from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
+from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, HostMount, PodSpec, new_run_id
 from harness.cri.status import (
     HOSTPROCESS_ANNOTATION,
     ContainerStatus,
@@ -35,7 +35,7 @@ from harness.cri.status import (
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_CRICTL", "HOSTPROCESS_ANNOTATION", "RUN_ID_LABEL",
     "ContainerRef", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
-    "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult",
+    "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult", "HostMount",
     "Launch", "LogsResult", "PodRef",
     "PodSpec", "PodStatus", "PodSummary", "RuntimeInfo", "RuntimeVersion", "new_run_id",
 ]

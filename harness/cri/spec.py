@@ -230,6 +230,25 @@ def _envs(envs: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> list[di
     return out
 
 
+@dataclass(frozen=True)
+class HostMount:
+    """A host file or folder mounted into a container (CRI ``Mount``): ``host_path`` on the
+    host, ``container_path`` inside the container, read-only or not."""
+
+    host_path: str
+    container_path: str
+    readonly: bool = False
+
+    def to_cri(self) -> dict[str, Any]:
+        for what in ("host_path", "container_path"):
+            value = getattr(self, what)
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"mount {self.host_path!r} -> {self.container_path!r}: "
+                                  f"{what} must be a non-empty path")
+        return {"container_path": self.container_path, "host_path": self.host_path,
+                "readonly": bool(self.readonly)}
+
+
 @dataclass
 class ContainerSpec:
     """A container as crictl's ``create`` file describes it (CRI ``ContainerConfig``).
@@ -251,11 +270,18 @@ class ContainerSpec:
     log_path: str | None = None
     attempt: int = 0
     run_id: str | None = None
+    mounts: list[HostMount] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.name:
             raise ConfigError("a container needs a name")
+        if self.mounts is not None:
+            if not all(isinstance(m, HostMount) for m in self.mounts):
+                raise ConfigError(f"container {self.name}: mounts is a list of HostMount")
+            self.mounts = list(self.mounts)
+            for m in self.mounts:
+                m.to_cri()
         if not self.image:
             raise ConfigError(f"container {self.name} needs an image")
         _check_attempt(self.attempt, f"container {self.name}")
@@ -294,6 +320,8 @@ class ContainerSpec:
             config["envs"] = envs
         if self.log_path is not None:
             config["log_path"] = self.log_path
+        if self.mounts:
+            config["mounts"] = [m.to_cri() for m in self.mounts]
         _merge(config, self.extra)
         check_schema_keys(config)
         return config

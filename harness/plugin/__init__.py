@@ -10,6 +10,8 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
   :mod:`.leasing`, :mod:`.provisioning`, :mod:`.host`, :mod:`.pods`, :mod:`.profiles`);
 * :mod:`.shared` — ``shared_hpc``: one standard HPC per worker and isolation for checks
   that only read;
+* :mod:`.sidehosts` — ``uvm_without_hpc_pods``: pods on a host whose UVMs lack HostProcess
+  support (the simulated side host by default);
 * :mod:`.leftovers` — pods earlier runs left on a host, reported (never removed);
 * :mod:`.signals` — SIGTERM interrupts like Ctrl-C, so teardown and the sweep still run;
 * :mod:`.interrupts` — the test a Ctrl-C or SIGTERM cut short is reported interrupted;
@@ -29,7 +31,7 @@ import importlib.util
 _CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
          "harness.plugin.signals", "harness.plugin.interrupts",
          "harness.plugin.leftovers",  # before fixtures imports it
-         "harness.plugin.fixtures", "harness.plugin.shared"]
+         "harness.plugin.fixtures", "harness.plugin.shared", "harness.plugin.sidehosts"]
 # Written alongside the core; registered once they exist in the checkout (diagnostics first:
 # reporting imports it, and a plugin imported before pytest registers it is not rewritten).
 _REPORTING = ["harness.plugin.diagnostics", "harness.plugin.reporting"]

@@ -16,13 +16,22 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 
 from __future__ import annotations
 
-from harness.cri import ContainerStatus, CriExecTimeout, CriStageError, ExecResult, PodStatus
+from harness.cri import (
+    ContainerStatus,
+    CriExecTimeout,
+    CriStageError,
+    ExecResult,
+    HostMount,
+    PodStatus,
+)
 from harness.cri.status import HOSTPROCESS_ANNOTATION
 from harness.plugin.host import HpcHost
 from harness.plugin.images import ImageSet
 from harness.plugin.markers import HPC_IN_UVM, ISOLATION_MODES, ISOLATIONS
 from harness.plugin.pods import HANDLERS, Container, Pod, PodFactory
 from harness.plugin.profiles import UNVERIFIED, Expectations
+from harness.plugin.refusals import Refusal, UnexpectedRefusal, expect_refusal
+from harness.plugin.refusals import reading as explain_refusal
 
 PROCESS, HYPERV = ISOLATION_MODES  # the values of ``isolation``
 
@@ -37,6 +46,7 @@ __all__ = ["DISABLE_HOSTPROCESS_ANNOTATION", "DISABLE_HPC", "DISABLE_UNSAFE",
            "DISABLE_UNSAFE_ANNOTATION", "HANDLERS", "HOSTPROCESS", "HOSTPROCESS_ANNOTATION",
            "HPC_IN_UVM", "HYPERV", "INHERIT_USER", "INHERIT_USER_ANNOTATION", "ISOLATIONS",
            "ISOLATION_MODES", "PROCESS", "ROOTFS_LOCATION", "ROOTFS_LOCATION_ANNOTATION",
-           "UNVERIFIED", "Container", "ContainerStatus", "CriExecTimeout", "CriStageError",
-           "ExecResult", "Expectations", "HpcHost", "ImageSet", "Pod", "PodFactory",
-           "PodStatus"]
+           "UNVERIFIED", "explain_refusal", "Container", "ContainerStatus", "CriExecTimeout",
+           "CriStageError",
+           "ExecResult", "Expectations", "HostMount", "HpcHost", "ImageSet", "Pod", "PodFactory",
+           "PodStatus", "Refusal", "UnexpectedRefusal", "expect_refusal"]

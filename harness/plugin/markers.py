@@ -8,7 +8,8 @@
 
 Capabilities of a host: what its inventory declares in ``labels.capabilities``, plus what its
 facts show — ``containers`` and ``hyper-v`` when those features are installed, and
-``hpc-in-uvm`` when Hyper-V is installed on build 26100 or later: HPC in a UVM is a guest
+``hpc-in-uvm`` when Hyper-V is installed on build 26100 or later (``uvm-without-hpc`` when
+it is installed on an older build): HPC in a UVM is a guest
 capability the PR ships for WS2025+ (hcsshim-hpc-behaviour.md §7, §2.7; ecosystem-facts.md
 §0.1).  An inventory may declare ``hpc-in-uvm`` for a build the rule does not know.
 
@@ -23,6 +24,10 @@ from harness.errors import ConfigError
 
 ISOLATION_MODES = ("process", "hyperv")
 HPC_IN_UVM = "hpc-in-uvm"
+# Hyper-V on a build older than HPC_IN_UVM_MIN_BUILD: hypervisor pods boot a UVM that does not
+# advertise HostProcessContainerSupported, so each HPC is refused (hcsshim-hpc-behaviour.md
+# §2.7): the host the capability refusal runs on.
+UVM_WITHOUT_HPC = "uvm-without-hpc"
 HYPERV = "hyper-v"
 CONTAINERS = "containers"
 HPC_IN_UVM_MIN_BUILD = 26100  # LTSC2025 (hcsshim-hpc-behaviour.md §7)
@@ -58,6 +63,8 @@ def host_capabilities(declared, facts) -> frozenset[str]:
         caps.add(HYPERV)
         if facts.build >= HPC_IN_UVM_MIN_BUILD:
             caps.add(HPC_IN_UVM)
+        else:
+            caps.add(UVM_WITHOUT_HPC)
     return frozenset(caps)
 
 
@@ -105,5 +112,6 @@ def skip_reason(item: pytest.Item, host) -> str | None:
     return None
 
 
-__all__ = ["CONTAINERS", "HPC_IN_UVM", "HPC_IN_UVM_MIN_BUILD", "HYPERV", "ISOLATIONS", "ISOLATION_MODES",
+__all__ = ["CONTAINERS", "HPC_IN_UVM", "HPC_IN_UVM_MIN_BUILD", "HYPERV", "UVM_WITHOUT_HPC",
+           "ISOLATIONS", "ISOLATION_MODES",
            "MARKERS", "check_markers", "host_capabilities", "marked", "skip_reason"]

@@ -26,7 +26,7 @@ import re
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 
-from harness.cri import ContainerSpec, ContainerStatus, ExecResult, PodSpec
+from harness.cri import ContainerSpec, ContainerStatus, ExecResult, HostMount, PodSpec
 from harness.cri.crictl import Launch, says_not_found
 from harness.cri.status import PodStatus
 from harness.errors import HarnessError
@@ -131,7 +131,8 @@ class Pod:
                   args: Sequence[str] | None = None, image: str | None = None,
                   host_process: bool | None = None, run_as_username: str | None = None,
                   annotations: Mapping[str, str] | None = None, working_dir: str | None = None,
-                  envs: Mapping[str, str] | None = None, name: str | None = None) -> Container:
+                  envs: Mapping[str, str] | None = None, name: str | None = None,
+                  mounts: Sequence[HostMount] | None = None) -> Container:
         """Create a container (not started).
 
         Defaults: the probe image; the pod's ``host_process`` (containerd refuses a
@@ -145,7 +146,7 @@ class Pod:
         spec = self.container_spec(command=command, args=args, image=image,
                                    host_process=host_process, run_as_username=run_as_username,
                                    annotations=annotations, working_dir=working_dir, envs=envs,
-                                   name=name)
+                                   name=name, mounts=mounts)
         return self._adopt(self.factory.crictl.create(self.ref, spec))
 
     def _adopt(self, ref) -> Container:
@@ -159,12 +160,13 @@ class Pod:
                        host_process: bool | None = None, run_as_username: str | None = None,
                        annotations: Mapping[str, str] | None = None,
                        working_dir: str | None = None, envs: Mapping[str, str] | None = None,
-                       name: str | None = None) -> ContainerSpec:
+                       name: str | None = None,
+                       mounts: Sequence[HostMount] | None = None) -> ContainerSpec:
         """The spec :meth:`container` sends (same defaults); the image is pulled here."""
         return container_spec(self.factory, self.spec, command=command, args=args, image=image,
                               host_process=host_process, run_as_username=run_as_username,
                               annotations=annotations, working_dir=working_dir, envs=envs,
-                              name=name, names=self._names)
+                              name=name, names=self._names, mounts=mounts)
 
     def inspect(self) -> PodStatus:
         return self.factory.crictl.inspectp(self.ref)
@@ -185,7 +187,8 @@ def container_spec(factory: PodFactory, pod_spec: PodSpec, *, names: Iterator[in
                    run_as_username: str | None = None,
                    annotations: Mapping[str, str] | None = None,
                    working_dir: str | None = None, envs: Mapping[str, str] | None = None,
-                   name: str | None = None) -> ContainerSpec:
+                   name: str | None = None,
+                   mounts: Sequence[HostMount] | None = None) -> ContainerSpec:
     """A container's spec with :meth:`Pod.container`'s defaults; its image is pulled first."""
     host = factory.host
     image = image or host.images.probe
@@ -198,7 +201,8 @@ def container_spec(factory: PodFactory, pod_spec: PodSpec, *, names: Iterator[in
         envs=dict(envs) if envs is not None else None,
         host_process=pod_spec.host_process if host_process is None else host_process,
         run_as_username=run_as_username,
-        annotations=dict(annotations or {}), log_path=f"{cname}.log")
+        annotations=dict(annotations or {}), log_path=f"{cname}.log",
+        mounts=list(mounts) if mounts is not None else None)
     host.ensure_image(image)
     return spec
 

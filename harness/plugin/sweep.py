@@ -68,7 +68,7 @@ def sweep_run(config, run) -> SweepResult:
         if not hosts:
             return result
         layout = RuntimeLayout.for_bundle(load_bundle(run.bundle))
-        by_name = {t.name: t for t in targets(config, run)}
+        by_name = {t.name: t for t in targets(config, run, side=True)}
         kept = read_kept(run.run_dir)
     except HarnessError as exc:
         result.problems.append(f"cannot sweep run {run.run_id}: {exc}")

@@ -29,6 +29,14 @@ from harness.plugin.options import SETTINGS, Settings
 log = logging.getLogger("harness.plugin")
 
 WORKERINPUT_KEY = "hpc_e2e"
+# A simulated host started beside the pool by default: a Windows Server 2022 host with
+# Hyper-V, whose utility VMs boot 20348 and so lack HostProcess support
+# (hcsshim-hpc-behaviour.md §2.7, §7).  Scenarios that need such a UVM (the capability
+# refusal) run on it through ``uvm_without_hpc_pods`` (harness/plugin/sidehosts.py); it never
+# joins the pool the other scenarios lease from.
+SIDE_HOST = "sim-ws2022"
+SIDE_HOST_BUILD = 20348
+POOL, SIDE = "pool", "side"
 SIM_MAX_LEASES = 4  # a simulated host takes several concurrent pods
 SIM_RESTART_SECONDS = 0.2
 # A simulated host answers in milliseconds: short pauses between retries (a real host's
@@ -44,7 +52,7 @@ class Run:
     run_dir: str
     lease_dir: str
     bundle: str
-    sim_hosts: list[dict[str, Any]] = field(default_factory=list)  # name, build, endpoint
+    sim_hosts: list[dict[str, Any]] = field(default_factory=list)  # name, build, endpoint, role
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,16 +119,22 @@ class Controller:
         names = [f"sim-{i}" for i in range(1, s.sim_hosts + 1)]
         if s.host_names:
             names = [n for n in names if n in s.host_names]
+        # The side host is never leased by the pool, so --hpc-hosts does not choose it.
+        hosts = [(name, s.sim_build, POOL) for name in names] + \
+            [(SIDE_HOST, SIDE_HOST_BUILD, SIDE)]
+        names = [h[0] for h in hosts]
         out = []
         try:
-            for name in names:
-                profile = HostProfile(name=name.upper(), build=s.sim_build,
+            for name, build, role in hosts:
+                profile = HostProfile(name=name.upper(), build=build,
                                       restart_seconds=SIM_RESTART_SECONDS)
+                seed_name = name if role == POOL else f"sim-{s.sim_hosts + 1}"
                 sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
-                              flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, name),
+                              flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, seed_name),
                               latency=s.sim_latency)
                 self.sims.append(sim.start())
-                out.append({"name": name, "build": s.sim_build, "endpoint": dict(sim.endpoint)})
+                out.append({"name": name, "build": build, "role": role,
+                            "endpoint": dict(sim.endpoint)})
         except BaseException:
             self.stop()
             raise
@@ -163,8 +177,9 @@ def current_run(config: pytest.Config) -> Run:
     return config.stash[CONTROLLER].run()
 
 
-def targets(config: pytest.Config, run: Run) -> list[Target]:
-    """The Targets this process leases from, sorted by name (deterministic across workers)."""
+def targets(config: pytest.Config, run: Run, *, side: bool = False) -> list[Target]:
+    """The Targets this process leases from, sorted by name (deterministic across workers);
+    with ``side``, also the simulated side hosts (:data:`SIDE_HOST`)."""
     settings = config.stash[SETTINGS]
     if not settings.simulated:
         return sorted(settings.targets, key=lambda t: t.name)
@@ -172,6 +187,8 @@ def targets(config: pytest.Config, run: Run) -> list[Target]:
 
     out = []
     for sim in run.sim_hosts:
+        if sim.get("role", POOL) != POOL and not side:
+            continue
         base = endpoint_target(sim["endpoint"])
         out.append(base.model_copy(update={
             "name": sim["name"], "source": "simulated host (--sim-hosts)",
@@ -233,5 +250,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         controller.stop()
 
 
-__all__ = ["CONTROLLER", "WORKERINPUT_KEY", "Controller", "Run", "current_run", "is_worker",
+__all__ = ["CONTROLLER", "POOL", "SIDE", "SIDE_HOST", "SIDE_HOST_BUILD", "WORKERINPUT_KEY",
+           "Controller", "Run", "current_run", "is_worker",
            "targets", "worker_id", "worker_index"]

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.sim import winparse
+from harness.sim.cri.flavors import Flavor
 from harness.sim.filesystem import (
     ERROR_ACCESS_DENIED,
     ERROR_ALREADY_EXISTS,
@@ -401,6 +402,118 @@ def image_volume(files: Mapping[str, bytes]) -> FileSystem:
     return volume
 
 
+class SubtreeVolume:
+    """A host folder or file as a mount shows it: its ``C:\\`` is ``source`` on ``disk``.
+
+    How a container sees a CRI mount (docs/behaviour/runtime.md §9.5-§9.7): the bind
+    filter's file binding (a job container), a VSMB share mapped into a UVM, or a symlink;
+    each is a live view of the host's folder, so what one side writes the other reads.
+    ``readonly`` refuses every change with ERROR_ACCESS_DENIED (bindflt's read-only binding,
+    VSMB's ``ReadOnly`` share option).  A file mount's root is the file itself.
+    """
+
+    def __init__(self, disk: FileSystem, source: str, readonly: bool):
+        self.disk = disk
+        self.source = disk.resolve(source).rstrip("\\")
+        self.readonly = readonly
+
+    @property
+    def lock(self) -> threading.RLock:
+        return self.disk.lock
+
+    def _host(self, path: str) -> str:
+        rest = path[3:] if len(path) > 3 else ""
+        return self.source + ("\\" + rest if rest else "")
+
+    def _writable(self, path: str) -> None:
+        if self.readonly:
+            raise win_error(PermissionError, ERROR_ACCESS_DENIED, path)
+
+    def exists(self, path: str) -> bool:
+        return self.disk.exists(self._host(path))
+
+    def is_dir(self, path: str) -> bool:
+        return self.disk.is_dir(self._host(path))
+
+    def is_file(self, path: str) -> bool:
+        return self.disk.is_file(self._host(path))
+
+    def stat(self, path: str) -> FileStat:
+        return self.disk.stat(self._host(path))
+
+    def real_path(self, path: str) -> str:
+        real = self.disk.real_path(self._host(path))
+        return "C:\\" + real[len(self.source):].lstrip("\\")
+
+    def scandir(self, path: str) -> list[tuple[str, FileStat]]:
+        return self.disk.scandir(self._host(path))
+
+    def mkdir(self, path: str, parents: bool = False, exist_ok: bool = False) -> None:
+        self._writable(path)
+        self.disk.mkdir(self._host(path), parents=parents, exist_ok=exist_ok)
+
+    def rmdir(self, path: str) -> None:
+        self._writable(path)
+        self.disk.rmdir(self._host(path))
+
+    def rmtree(self, path: str) -> None:
+        self._writable(path)
+        self.disk.rmtree(self._host(path))
+
+    def open(self, path: str, mode: str = "rb"):
+        if any(c in mode for c in "wax+"):
+            self._writable(path)
+        return self.disk.open(self._host(path), mode)
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.disk.read_bytes(self._host(path))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        self._writable(path)
+        self.disk.write_bytes(self._host(path), data)
+
+    def remove(self, path: str) -> None:
+        self._writable(path)
+        self.disk.remove(self._host(path))
+
+    def rename(self, src: str, dst: str, replace: bool = True) -> None:
+        self._writable(src)
+        self.disk.rename(self._host(src), self._host(dst), replace=replace)
+
+
+def strip_drive_letter(name: str) -> str:
+    """``stripDriveLetter`` (internal/jobcontainers/mounts.go): ``C:`` -> ``.``,
+    ``C:\\x`` -> ``\\x``."""
+    if len(name) == 2 and name[1] == ":":
+        return "."
+    if len(name) > 2 and name[1] == ":":
+        return name[2:]
+    return name
+
+
+def _mount_points(container: Container, host: FileSystem, mounts: Sequence[Any], *,
+                  at_destination: bool, rootfs: str | None) -> list[tuple[str, Any]]:
+    """Where each mount appears: at its destination (bind filter, UVM) and, for a job
+    container, also under the rootfs (``setupMounts``' backwards-compatible symlink, or
+    ``fallbackMountSetup`` without the bind filter)."""
+    from harness.sim.cri.shim import windows_clean
+
+    out: list[tuple[str, Any]] = []
+    for m in mounts:
+        if not host.exists(m.source):
+            # ApplyFileBinding / AddVSMB of a source that vanished after CreateContainer.
+            raise LaunchError(f"failed to set up mount {m.source} -> {m.destination} for "
+                              f"container {container.id}: "
+                              f"{WIN_MESSAGES[ERROR_FILE_NOT_FOUND]}", ERROR_FILE_NOT_FOUND)
+        volume = SubtreeVolume(host, m.source, m.readonly)
+        if at_destination:
+            out.append((m.destination, volume))
+        if rootfs is not None:
+            out.append((windows_clean(rootfs + "\\" + strip_drive_letter(m.destination)),
+                        volume))
+    return out
+
+
 # --- the UVM's own disk ------------------------------------------------------------------------
 _UVM_FOLDERS = (SYSTEM32, rf"{SYSTEM32}\config\systemprofile\AppData\Local\Temp",
                 rf"{WINDOWS}\Temp", rf"{WINDOWS}\System", r"C:\ProgramData",
@@ -596,13 +709,15 @@ def _program_in(machine: Machine, fs: Any, path: str) -> Program:
 
 
 # --- views of containers ---------------------------------------------------------------------
-def container_view(machine: Machine, container: Container) -> ContainerView:
-    """The container's view, built at its first process and kept with the container."""
+def container_view(machine: Machine, container: Container,
+                   flavor: Flavor | None = None) -> ContainerView:
+    """The container's view, built at its first process and kept with the container.
+    ``flavor``'s guest hooks decide what the view exposes (today's guest when None)."""
     with _guest_lock:
         view = container.__dict__.get("_hpc_e2e_view")
         if view is not None:
             return view
-    view = _build_view(machine, container)
+    view = _build_view(machine, container, flavor or Flavor())
     with _guest_lock:
         return container.__dict__.setdefault("_hpc_e2e_view", view)
 
@@ -613,47 +728,67 @@ def _is_absolute_drive_path(path: str) -> bool:
         and path[2] in "\\/"
 
 
-def _build_view(machine: Machine, container: Container) -> ContainerView:
+def _build_view(machine: Machine, container: Container, flavor: Flavor) -> ContainerView:
     """Where the container's processes run, as the runtime decided at start
-    (``Container.host_job`` / ``Container.uvm``)."""
+    (``Container.host_job`` / ``Container.uvm``), exposed as the flavor's guest says."""
     volume = image_volume(container.image.files)
     if container.host_job:
         if not container.rootfs_location:
             raise LaunchError(f"the simulated guest got job container {container.id} "
                               "without a rootfs location (the runtime sets it at start)")
-        location = container.rootfs_location
-        if not _is_absolute_drive_path(location):
+        location = flavor.guest_rootfs_location("job", container.rootfs_location)
+        if location is not None and not _is_absolute_drive_path(location):
             # PI-HPC takes the location verbatim, unsanitised (§8.7); binding a volume at a
             # relative path cannot work.  The text is the sim's guess (ASSUMPTIONS.md).
             raise LaunchError(f"failed to bind the container's rootfs at {location!r}: "
                               "The filename, directory name, or volume label syntax is "
                               "incorrect.", winerror=123)
-        fs = ContainerFileSystem(machine.fs, [(location, volume)])
+        bindflt = bind_filter_supported(machine)
+        mounts = flavor.guest_mounts("job", list(container.shim_mounts))
+        # With the bind filter a mount is bound at its destination and linked under the
+        # rootfs; without it, only linked under the rootfs (§9.6, mounts.go).
+        points = _mount_points(container, machine.fs, mounts, at_destination=bindflt,
+                               rootfs=location)
+        fs = ContainerFileSystem(machine.fs, ([(location, volume)] if location else [])
+                                 + points)
         # Without the bind filter the volume is mounted on a host folder the shim can see;
         # with it, only processes inside the silo see it (§3.3, path.go comment).
-        launcher = machine.fs if bind_filter_supported(machine) else fs
+        launcher = machine.fs if bindflt else fs
         return ContainerView(machine, container, kind="job", fs=fs, launcher_fs=launcher,
-                             name=machine.name, os_version=machine.os_version,
-                             adapters=host_adapters(machine), rootfs_location=location,
-                             launches=[])
+                             name=flavor.guest_hostname("job", machine.name,
+                                                        host_name=machine.name),
+                             os_version=machine.os_version,
+                             adapters=tuple(flavor.guest_adapters(
+                                 "job", host_adapters(machine),
+                                 host_adapters=host_adapters(machine))),
+                             rootfs_location=container.rootfs_location, launches=[])
     if container.uvm is not None:
         guest = guest_os(machine, container.uvm)
         if container.is_hpc:
             location = container.rootfs_location or UVM_DEFAULT_ROOTFS
-            fs = ContainerFileSystem(guest.fs, [(location, volume)])
+            shown = flavor.guest_rootfs_location("uvm", location)
+            mounts = flavor.guest_mounts("uvm", list(container.shim_mounts))
+            # VSMB shares mapped at each destination (§9.7); no rootfs link in a UVM.
+            points = _mount_points(container, machine.fs, mounts, at_destination=True,
+                                   rootfs=None)
+            fs = ContainerFileSystem(guest.fs, ([(shown, volume)] if shown else []) + points)
             return ContainerView(machine, container, kind="uvm", fs=fs, launcher_fs=guest.fs,
-                                 name=guest.hostname, os_version=guest.os_version,
-                                 adapters=(), rootfs_location=location,
+                                 name=flavor.guest_hostname("uvm", guest.hostname,
+                                                            host_name=machine.name),
+                                 os_version=guest.os_version,
+                                 adapters=tuple(flavor.guest_adapters(
+                                     "uvm", (), host_adapters=host_adapters(machine))),
+                                 rootfs_location=location,
                                  launches=guest.launches, guest=guest)
-        return _normal_view(machine, container, volume, guest.os_version)
+        return _normal_view(machine, container, volume, guest.os_version, flavor)
     if container.is_hpc:
         raise LaunchError(f"the simulated guest got HostProcess container {container.id} "
                           "that runs neither as a host job nor in a UVM")
-    return _normal_view(machine, container, volume, machine.os_version)
+    return _normal_view(machine, container, volume, machine.os_version, flavor)
 
 
 def _normal_view(machine: Machine, container: Container, volume: FileSystem,
-                 os_version: str) -> ContainerView:
+                 os_version: str, flavor: Flavor) -> ContainerView:
     """A Windows Server container: the image is its C: drive; the pod IP its only address."""
     pod = container.pod
     hostname = (pod.config.get("hostname") or "") if isinstance(pod.config, dict) else ""
@@ -665,24 +800,33 @@ def _normal_view(machine: Machine, container: Container, volume: FileSystem,
                             link_local="fe80::1%30"),)
     fs = ContainerFileSystem(volume)
     return ContainerView(machine, container, kind="container", fs=fs, launcher_fs=fs,
-                         name=hostname or container.id[:12].upper(), os_version=os_version,
-                         adapters=adapters, rootfs_location="C:\\", launches=[])
+                         name=flavor.guest_hostname("container",
+                                                    hostname or container.id[:12].upper(),
+                                                    host_name=machine.name),
+                         os_version=os_version,
+                         adapters=tuple(flavor.guest_adapters(
+                             "container", adapters, host_adapters=host_adapters(machine))),
+                         rootfs_location="C:\\", launches=[])
 
 
 # --- process creation ------------------------------------------------------------------------
 def launch(machine: Machine, container: Container, process: ProcessSpec, *,
-           codepage: int = 65001) -> SimProcess:
+           codepage: int = 65001, flavor: Flavor | None = None,
+           init: bool = False) -> SimProcess:
     """Start ``process`` in ``container``; raises :class:`LaunchError` as HCS/the shim would.
 
     ``process`` is the shim's final process (after the §2.5 wrap and user rules) as it
     reaches the compute system: for a process-isolated HPC this function then applies
     ``JobContainer.CreateProcess`` (§3.2, §3.3); for a UVM it is the guest's process
     creation.  The returned process's stdout/stderr are the container's pipes.
+    ``flavor`` (today's when None) decides the job container's rules and what the guest
+    exposes; ``init`` says the process is the container's init process, not an exec.
     """
     register_behaviours(machine)
-    view = container_view(machine, container)
+    flavor = flavor or Flavor()
+    view = container_view(machine, container, flavor)
     if view.kind == "job":
-        return _launch_job_process(view, process, codepage)
+        return _launch_job_process(view, process, codepage, flavor, init)
     return _launch_compute_system_process(view, process, codepage)
 
 
@@ -692,13 +836,11 @@ def _effective_command_line(process: ProcessSpec) -> str:
     return effective_command_line(process)
 
 
-def _launch_job_process(view: ContainerView, process: ProcessSpec,
-                        codepage: int) -> SimProcess:
-    from harness.sim.cri import shim
-
+def _launch_job_process(view: ContainerView, process: ProcessSpec, codepage: int,
+                        flavor: Flavor, init: bool) -> SimProcess:
     machine, location = view.machine, view.rootfs_location
     bindflt = bind_filter_supported(machine)
-    workdir = shim.job_container_working_dir(process.cwd or "", location, bindflt)
+    workdir = flavor.job_working_dir(process.cwd or "", location, bindflt, init=init)
     try:
         view.fs.makedirs(workdir)  # MkdirAll (jobcontainer.go 256-261)
         workdir = view.fs.real_path(workdir)
@@ -712,12 +854,13 @@ def _launch_job_process(view: ContainerView, process: ProcessSpec,
         raise LaunchError("failed to create user process token: failed to logon user: "
                           f"{exc}") from None
     env = Environ()
-    for entry in shim.job_container_env(default_block, process.env, location):
+    for entry in flavor.job_environment(default_block, list(process.env), location,
+                                        init=init):
         name, sep, value = entry.partition("=")
         if sep and name:
             env[name] = value
     original = _effective_command_line(process)
-    command_line = shim.job_container_command_line(original, location, bindflt)
+    command_line = flavor.job_command_line(original, location, bindflt, init=init)
     image, command_line = _application_name(view, original, command_line, workdir,
                                             env.get("PATH", ""))
     return _start(view, image, command_line, env, workdir, account, codepage)

@@ -168,6 +168,23 @@ class ProcessSpec:
         return out
 
 
+@dataclass(frozen=True)
+class Mount:
+    """One OCI mount as containerd puts it in a Windows container's spec
+    (``WithWindowsMounts``, docs/behaviour/runtime.md §9.5): the host's ``source`` (resolved,
+    cleaned), the ``destination`` inside the container (``C:`` added to a rooted path) and
+    whether it is read-only (option ``ro``, else ``rw``)."""
+
+    source: str
+    destination: str
+    readonly: bool = False
+
+    def oci(self) -> dict:
+        """The spec's JSON form (what ``crictl inspect`` shows under ``runtimeSpec``)."""
+        return {"destination": self.destination, "source": self.source,
+                "options": ["ro" if self.readonly else "rw"]}
+
+
 @dataclass
 class Container:
     """A container as containerd created it and (after start) the shim configured it."""
@@ -186,7 +203,9 @@ class Container:
     config: dict
     """The CRI ContainerConfig exactly as received."""
     is_hpc: bool
-    """Runs as a HostProcess container (``hostprocess-container`` == "true" exactly)."""
+    """Runs as a HostProcess container (``hostprocess-container`` == "true" exactly): what
+    containerd asked for at create, then what the shim's task decided (the annotations the
+    shim kept), so a shim that drops it starts a normal container."""
     working_dir: str
     """The OCI process cwd containerd chose: config, then image, then ``C:\\hpc`` for HPC."""
     init_process: ProcessSpec
@@ -210,6 +229,11 @@ class Container:
     guest picks its default (§1.4).  Set at start."""
     shim_annotations: dict[str, str] = field(default_factory=dict)
     """The annotations after the shim's passthrough/inherit-user rules (set at start)."""
+    shim_mounts: list[Mount] = field(default_factory=list)
+    """The mounts the shim set up for the container (set with the task)."""
+    task_process: ProcessSpec | None = None
+    """The shim-rewritten init process once the task exists (created at CreateContainer or
+    StartContainer, as the flavor's ``task_create_stage`` says)."""
     state: str = CONTAINER_CREATED
     exit_code: int | None = None
     reason: str = ""
@@ -222,8 +246,9 @@ class Container:
     finished_at: int = 0
     process: SimProcess | None = None
     """The running init process (from guest.launch), None before start."""
-    mounts: list[dict] = field(default_factory=list)
-    """CRI mounts as configured (``container_path``, ``host_path``, ``readonly``)."""
+    mounts: list[Mount] = field(default_factory=list)
+    """The OCI mounts containerd built from the CRI ``mounts`` (§9.5); what the shim and
+    the guest set up is the flavor's ``container_mounts`` / ``guest_mounts`` of these."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
@@ -247,6 +272,7 @@ __all__ = [
     "ExecResult",
     "Image",
     "Isolation",
+    "Mount",
     "Pod",
     "ProcessSpec",
     "Uvm",

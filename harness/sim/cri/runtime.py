@@ -52,6 +52,7 @@ from harness.sim.cri.model import (
     Container,
     ExecResult,
     Image,
+    Mount,
     Pod,
     ProcessSpec,
     Uvm,
@@ -67,10 +68,7 @@ Launcher = Callable[["Machine", Container, ProcessSpec], "SimProcess"]
 # containerd's start-failure bookkeeping (container_start.go: errorStartExitCode/Reason).
 START_ERROR_EXIT_CODE = 128
 START_ERROR_REASON = "StartError"
-# Exit codes of a killed init process (§3.3: a job container's Terminate uses 1; ordinary
-# WCOW containers report ERROR_PROCESS_ABORTED).
-EXIT_JOB_TERMINATED = 1
-EXIT_PROCESS_ABORTED = 1067
+# Exit codes of a killed init process: the flavor's job_exit_code / guest_exit_status.
 ERROR_OS_MISMATCH = ("The container operating system does not match the host operating "
                      "system.")
 # An injected UVM boot failure (harness/sim/ASSUMPTIONS.md "Fault injection").
@@ -214,7 +212,8 @@ class CriRuntime:
         """A shim error as containerd's client sees it after ttrpc (§4.3, module doc)."""
         return text if self.two else f"{text}: unknown"
 
-    def _launch(self, container: Container, process: ProcessSpec) -> SimProcess:
+    def _launch(self, container: Container, process: ProcessSpec, *,
+                init: bool) -> SimProcess:
         if self._launcher is not None:
             return self._launcher(self.machine, container, process)
         try:
@@ -222,7 +221,18 @@ class CriRuntime:
         except ImportError as exc:
             raise CriError("Unknown", "the simulated host has no guest model "
                            f"(harness.sim.guest cannot be imported: {exc})") from None
-        return guest.launch(self.machine, container, process)
+        return guest.launch(self.machine, container, process, flavor=self.flavor, init=init)
+
+    @staticmethod
+    def _where(c: Container) -> str:
+        """The flavor hooks' ``where`` for a started container."""
+        return "job" if c.host_job else ("uvm" if c.is_hpc and c.uvm is not None
+                                         else "container")
+
+    def _exit_code(self, c: Container, code: int, *, killed: bool, init: bool) -> int:
+        if c.host_job:
+            return self.flavor.job_exit_code(code, killed=killed, init=init)
+        return self.flavor.guest_exit_status(self._where(c), code, killed=killed, init=init)
 
     @staticmethod
     def _launch_error_text(exc: BaseException) -> str | None:
@@ -539,6 +549,8 @@ class CriRuntime:
             self._container_names[name] = cid
         try:
             container = self._build_container(cfg, pod, cid, config, sandbox_config or {})
+            if self.flavor.task_create_stage() == "create":
+                container.task_process = self._create_task(container)
         except CriError as exc:
             with self.lock:
                 self._container_names.pop(name, None)
@@ -595,6 +607,7 @@ class CriRuntime:
             "io.kubernetes.cri.image-name": image_ref,
             shim.CONTAINER_TYPE: "container",
         })
+        mounts = [self._oci_mount(m, spec_err) for m in (config.get("mounts") or [])]
         init = ProcessSpec(args=process.get("args"), command_line=process.get("commandLine"),
                            user=user, cwd=cwd, env=env)
         spec = {"ociVersion": "1.1.0",
@@ -602,6 +615,7 @@ class CriRuntime:
                             "env": env, "cwd": cwd},
                 "hostname": sandbox_config.get("hostname") or "",
                 "annotations": dict(annotations),
+                "mounts": [m.oci() for m in mounts],
                 "windows": {"network": {"networkNamespace": "" if sandbox_hpc
                                         else f"ns-{pod.id[:12]}"}}}
         log_dir = str(sandbox_config.get("log_directory") or "")
@@ -613,10 +627,35 @@ class CriRuntime:
             labels=dict(config.get("labels") or {}), config=copy.deepcopy(config),
             is_hpc=shim.is_job_container(annotations), working_dir=cwd, init_process=init,
             user=user, log_path=f"{log_dir}\\{log_path}" if log_dir and log_path else log_path,
-            mounts=list(config.get("mounts") or []))
+            mounts=mounts)
         with self.lock:
             self._specs[cid] = spec
         return container
+
+    def _oci_mount(self, mount: Any, spec_err: str) -> Mount:
+        """``WithWindowsMounts`` / ``parseMount`` (docs/behaviour/runtime.md §9.5): the
+        source must exist on the host and is cleaned; a rooted destination gets ``C:``;
+        ``readonly`` becomes option ``ro``, else ``rw``."""
+        src = str(_g(mount, "host_path", default=""))
+        dst = str(_g(mount, "container_path", default=""))
+        if not src or not dst:
+            raise CriError("Unknown", spec_err + "invalid OCI spec - a mount must have both "
+                           f"source and a destination: {src!r} -> {dst!r}")
+        fs = self.machine.fs
+        if not src.startswith("\\\\.\\pipe\\"):
+            if not fs.exists(src):
+                raise CriError("Unknown", spec_err + f'failed to stat "{src}": '
+                               "CreateFile " + src + ": The system cannot find the file "
+                               "specified.")
+            src = fs.real_path(src)
+            if len(dst) == 2 and dst[1] == ":":
+                if dst[0] in "cC":
+                    raise CriError("Unknown", spec_err + "destination path can not be C drive")
+            else:
+                dst = shim.windows_clean(dst)
+                if dst.startswith("\\"):
+                    dst = "C:" + dst
+        return Mount(source=src, destination=dst, readonly=bool(mount.get("readonly")))
 
     @staticmethod
     def _oci_process(image: Image, config: dict, spec_err: str) -> dict:
@@ -658,7 +697,7 @@ class CriRuntime:
             if c.pod.state != SANDBOX_READY:
                 raise CriError("Unknown", f'sandbox container "{c.pod.id}" is not running')
             try:
-                process = self._create_task(c)
+                process = c.task_process or self._create_task(c)
                 self._start_task(c, process)
             except CriError as exc:
                 c.state, c.exit_code = CONTAINER_EXITED, START_ERROR_EXIT_CODE
@@ -685,14 +724,16 @@ class CriRuntime:
                 None if pod.uvm is None else pod.uvm.hpc_capable)
             is_job = shim.is_job_container(ann)
             host_job = self.flavor.job_container_on_host(is_job, isolated)
+            where = "job" if host_job else ("uvm" if is_job and isolated else "container")
+            mounts = self.flavor.container_mounts(where, list(c.mounts))
             process = dataclasses.replace(c.init_process,
                                           env=[e for e in c.init_process.env
                                                if e.partition("=")[2] != ""])
             rootfs: str | None = None
             if host_job:
-                rootfs = shim.job_container_rootfs_location(c.id, ann, self._bind_filter())
+                rootfs = self.flavor.job_rootfs_location(c.id, ann, self._bind_filter())
             elif is_job and isolated:
-                process = self.flavor.isolated_job_process(ann, process)
+                process = self.flavor.isolated_job_process(ann, process, init=True)
                 rootfs = self.flavor.isolated_rootfs_path(ann)
             elif isolated:
                 if c.image.uvm_os_build > (pod.uvm.os_build if pod.uvm else self.host_build):
@@ -704,6 +745,8 @@ class CriRuntime:
             raise CriError("Unknown", "failed to create containerd task: failed to create "
                            "shim task: " + self._shim_text(exc.message)) from None
         c.shim_annotations = ann
+        c.shim_mounts = mounts
+        c.is_hpc = is_job
         c.host_job = host_job
         c.uvm = None if host_job else pod.uvm
         c.rootfs_location = rootfs
@@ -724,7 +767,7 @@ class CriRuntime:
         c.user = process.user
         c.init_process = process
         try:
-            proc = self._launch(c, process)
+            proc = self._launch(c, process, init=True)
         except CriError:
             raise
         except Exception as exc:
@@ -743,17 +786,19 @@ class CriRuntime:
 
     def _monitor(self, c: Container, proc: SimProcess) -> None:
         """The task exit monitor: the container's log, then its exit (§3.3 exit codes)."""
+        where = self._where(c)
         while True:
             out, err, done = proc.read_output(1 << 16, 0.2)
             if out or err:
+                out, err = self.flavor.guest_streams(where, out, err, init=True)
                 with c.lock:
                     c.log += out + err
             if done:
                 break
         code = proc.exit_code if proc.exit_code is not None else 1
         with c.lock:
-            if c.__dict__.get("_killed"):
-                code = EXIT_JOB_TERMINATED if c.host_job else EXIT_PROCESS_ABORTED
+            code = self._exit_code(c, code, killed=bool(c.__dict__.get("_killed")),
+                                   init=True)
             c.exit_code = code
             c.state = CONTAINER_EXITED
             c.finished_at = now_ns()
@@ -763,6 +808,12 @@ class CriRuntime:
 
     # --- PI-HPC tokens (§3.3) ----------------------------------------------------------------
     def _job_user(self, c: Container, username: str) -> shim.JobUser:
+        return self.flavor.job_user(
+            username, c.id, inherit_user=shim.inherit_user_is_set(c.shim_annotations),
+            resolve=lambda name, inherit: self._resolve_job_user(c, name, inherit))
+
+    def _resolve_job_user(self, c: Container, username: str,
+                          inherit_user: bool) -> shim.JobUser:
         machine = self.machine
 
         def group_exists(name: str) -> bool:
@@ -798,15 +849,15 @@ class CriRuntime:
             raise shim.LogonFailure(1326, WIN32_TEXT[1326])
 
         return shim.resolve_job_container_user(
-            username, c.id, inherit_user=shim.inherit_user_is_set(c.shim_annotations),
-            shim_account=self.shim_account, group_exists=group_exists,
+            username, c.id, inherit_user=inherit_user, shim_account=self.shim_account,
+            group_exists=group_exists,
             create_group_user=create_group_user, logon=logon)
 
     def _release_temp_user(self, c: Container) -> None:
         """``JobContainer.Close`` deletes the group user (§3.3)."""
         name = self._temp_users.pop(c.id, None)
         remove = getattr(self.machine, "remove_user", None)
-        if name is not None and callable(remove):
+        if name is not None and callable(remove) and self.flavor.delete_temporary_user(name):
             remove(name)
 
     # --- ExecSync -----------------------------------------------------------------------------
@@ -828,12 +879,12 @@ class CriRuntime:
                               cwd=c.working_dir,
                               env=[e for e in self._specs[c.id]["process"]["env"]
                                    if e.partition("=")[2] != ""])
-        if c.host_job:
-            process.user = c.user  # the init process's token is reused (§3.3)
+        if c.host_job:  # the init process's token is reused (§3.3)
+            process.user = self.flavor.job_exec_user(c.user, process.user)
         elif c.is_hpc and c.uvm is not None:
-            process = self.flavor.isolated_job_process(c.shim_annotations, process)
+            process = self.flavor.isolated_job_process(c.shim_annotations, process, init=False)
         try:
-            proc = self._launch(c, process)
+            proc = self._launch(c, process, init=False)
         except CriError:
             raise
         except Exception as exc:
@@ -857,8 +908,11 @@ class CriRuntime:
                 raise CriError("DeadlineExceeded", prefix + f"timeout {go_duration(timeout)} "
                                "exceeded: context deadline exceeded")
         code = proc.exit_code if proc.exit_code is not None else 1
+        code = self._exit_code(c, code, killed=False, init=False)
+        stdout, stderr = self.flavor.guest_streams(self._where(c), bytes(out), bytes(err),
+                                                   init=False)
         self._log("info", f'ExecSync for "{c.id}" returns with exit code {code}')
-        return ExecResult(code, bytes(out), bytes(err))
+        return ExecResult(code, stdout, stderr)
 
     # --- stop / remove ------------------------------------------------------------------------
     def stop_container(self, container_id: str, timeout: float = 0) -> None:
@@ -974,7 +1028,8 @@ class CriRuntime:
             status = {**self._container_summary(c),
                       "startedAt": str(c.started_at), "finishedAt": str(c.finished_at),
                       "exitCode": c.exit_code or 0, "reason": c.reason,
-                      "message": c.message, "mounts": [], "logPath": c.log_path,
+                      "message": c.message, "mounts": _cri_mounts(c.config),
+                      "logPath": c.log_path,
                       "resources": None}
             h = self.config.handler(c.pod.handler) if self.config else None
             info = {"sandboxID": c.pod.id,
@@ -1057,6 +1112,14 @@ class CriRuntime:
     def _pod_containers(self, pod: Pod) -> list[Container]:
         with self.lock:
             return [c for c in self.containers.values() if c.pod is pod]
+
+
+def _cri_mounts(config: Mapping) -> list[dict]:
+    """ContainerStatus.mounts: the CRI mounts as configured, in crictl's JSON."""
+    return [{"containerPath": str(m.get("container_path", "")),
+             "hostPath": str(m.get("host_path", "")), "readonly": bool(m.get("readonly")),
+             "selinuxRelabel": False, "propagation": "PROPAGATION_PRIVATE"}
+            for m in (config.get("mounts") or []) if isinstance(m, Mapping)]
 
 
 def _state_matches(state: str, wanted: object) -> bool:
