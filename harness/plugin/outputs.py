@@ -14,6 +14,8 @@ and run before pytest starts; the sweep (:func:`claim_results_dir`) runs only on
 has accepted its arguments and collected at least one scenario (``hpc-e2e run`` calls it
 from its collection hooks), so a bad ``-k`` (exit 4) or one that selects nothing (exit 5)
 leaves the previous run's results as they were.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

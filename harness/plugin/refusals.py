@@ -16,6 +16,8 @@ A refusal nobody expected (a :class:`~harness.cri.CriStageError` leaving the tes
 :class:`UnexpectedRefusal`: the same error (same stage, gRPC code and text, so it is
 classified as before, harness/plugin/categories.py) whose first line names the behaviour
 under test, the stage and what the runtime said, with a reading of well-known Win32 texts.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations

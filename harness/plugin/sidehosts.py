@@ -9,6 +9,8 @@ run's hosts: the simulated side host the controller starts by default
 or declare the capability.  The host is opened once per worker (connection, provisioning),
 a lease slot is held for the test, and the pods are removed afterwards like ``pods``'.
 Without such a host the scenario skips, saying how to provide one.
+
+PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
 
 from __future__ import annotations
