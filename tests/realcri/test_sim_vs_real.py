@@ -119,7 +119,8 @@ def test_sim_and_real_agree(op, stack, sim_envs, diff_table):
         same = sim.get(key) == real.get(key)
         if not same:
             found.add(key)
-        diff_table.append({"op": op, "field": key, "stack": real_side.name,
+        diff_table.append({"op": op, "field": key,
+                           "stack": f"{real_side.name} vs {sim_side.name}",
                            "sim": sim.get(key), "real": real.get(key),
                            "verdict": "same" if same and not expected else
                            ("RECORDED: " + known[1] if not same and expected else
