@@ -168,12 +168,12 @@ MISSING = "0" * 64
 # containerd 2.x answers StopContainer and StopPodSandbox of an unknown ID with success:
 # "The StopContainer RPC is idempotent" (containerd v2.4.2 internal/cri/server/
 # container_stop.go StopContainer; sandbox_stop.go StopPodSandbox likewise); 1.6 says NotFound.
-IDEMPOTENT_ON_2 = {"stop", "stopp"}
+IDEMPOTENT_BUT_ON_16 = {"stop", "stopp"}
 
 
 @pytest.mark.parametrize("op", ["stop", "rm", "stopp", "rmp", "inspect", "inspectp"])
 def test_operations_on_missing_objects(real, stack, op):
-    if stack.flavor == "2" and op in IDEMPOTENT_ON_2:
+    if stack.flavor != "1.6" and op in IDEMPOTENT_BUT_ON_16:
         getattr(real, op)(MISSING)  # crictl prints the ID / "Stopped sandbox": accepted
         return
     with pytest.raises(CriStageError) as e:
