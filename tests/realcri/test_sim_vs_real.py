@@ -22,7 +22,7 @@ from realcri.scenarios import SCENARIOS, Env, observe
 pytestmark = pytest.mark.real_cri
 
 NANOSERVER = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
-SIM_VERSIONS = ("1.31.1", "1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
+SIM_VERSIONS = ("1.31.1", "1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0")
 
 # (operation, field) -> (the containerd flavors it shows with, why; ASSUMPTIONS.md entry)
 _ON_2, _ON_16, _BOTH = frozenset({"2"}), frozenset({"1.6"}), frozenset({"2", "1.6"})
@@ -43,7 +43,7 @@ KNOWN: dict[tuple[str, str], tuple[frozenset[str], str]] = {
 
 
 def _sim_version(real: str) -> str:
-    """The simulated crictl closest to the real one (the sim models 1.31.1 to 1.36.0)."""
+    """The simulated crictl closest to the real one (the sim models 1.31.1 to 1.37.0)."""
     return real if real in SIM_VERSIONS else SIM_VERSIONS[-1]
 
 
