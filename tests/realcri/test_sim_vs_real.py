@@ -16,8 +16,8 @@ import pytest
 from harness.cri import ContainerSpec, Crictl, PodSpec
 
 from realcri import simhost
-from realcri.conftest import KEEP_RUNNING
 from realcri.scenarios import SCENARIOS, Env, observe
+from realcri.stack import KEEP_RUNNING
 
 pytestmark = pytest.mark.real_cri
 
