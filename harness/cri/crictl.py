@@ -57,7 +57,6 @@ from harness.cri.batch import (
     StepResult,
     run_batch,
 )
-from harness.cri.imageref import matching
 from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
@@ -66,6 +65,7 @@ from harness.cri.errors import (
     crictl_error_text,
     split_grpc,
 )
+from harness.cri.imageref import matching
 from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
 from harness.cri.status import (
     CONTAINER_CREATED,
@@ -612,8 +612,8 @@ class Crictl:
         path = self._pod_files.get(spec.uid or "")
         if path is not None:
             return path, []
-        path = self.files.join(self.remote_dir,
-                               _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
+        name = _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json")
+        path = self.files.join(self.remote_dir, name)
         return path, [BatchFile(path, spec.render(self.run_id))]
 
     def _ctr_file(self, pod_spec: PodSpec, spec: ContainerSpec) -> tuple[str, BatchFile]:
