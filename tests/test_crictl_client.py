@@ -373,6 +373,17 @@ def test_the_last_error_with_a_grpc_status_wins_over_a_summary():
     assert err.runtime_message == 'an error occurred when try to find container "x": not found'
 
 
+def test_crictl_1_34_prints_exec_errors_plain_and_the_commands_stderr_is_kept_whole(crictl, fake):
+    """crictl 1.32-1.35 print rm/exec/rmp errors with fmt.Fprintln (urfave/cli v2 handles
+    a k8s aggregate itself; seen with real crictl 1.34): the last LF is Fprintln's."""
+    argv = ["/bin/sh", "-c", "echo err >&2; exit 3"]
+    fake.answer("exec", 1, "", klog("ExecSync cmd from runtime service failed") +
+                f"execing command in container {CTR_ID} synchronously: command "
+                f"'{' '.join(argv)}' exited with 3: err\n\n")
+    res = crictl.exec(CTR_ID, argv)
+    assert (res.exit_code, res.stderr) == (3, "err\n")
+
+
 def test_a_pull_error_with_code_unknown_gets_its_code_back():
     """The CRI client strips code Unknown from PullImage errors (kubernetes cri-client
     pkg/remote_image.go PullImage), crictl prefixes "pulling image: "."""

@@ -325,7 +325,7 @@ def test_the_fixture_covers_the_sim_bundles_crictl_and_the_newest_release():
 
     versions = crictl_versions()
     assert DEFAULT_VERSIONS["crictl"] in versions
-    assert versions[-1] == "1.36.0"
+    assert versions[-1] == "1.37.0"
     for v in versions:
         assert crictl_flags()["versions"][v]["commit"], v
 
@@ -352,8 +352,6 @@ def _argv(*args: str) -> list[str]:
 @pytest.mark.parametrize("argv, expected", [
     (_argv("runp", "--no-such-flag", "pod.json"), "flag provided but not defined: -no-such-flag"),
     ([CRICTL, "--no-such-flag", "version"], "flag provided but not defined: -no-such-flag"),
-    # --max-retries exists only on cri-tools' development branch (ecosystem-facts.md §7)
-    ([CRICTL, "--max-retries", "3", "info"], "flag provided but not defined: -max-retries"),
     # global --timeout is a Go duration; exec --timeout whole seconds (§7 "three timeouts")
     ([CRICTL, "--timeout", "300", "info"], 'invalid value "300" for flag -timeout (duration)'),
     (_argv("exec", "--sync", "--timeout", "5s", CTR_ID, "cmd"),
@@ -371,6 +369,19 @@ def test_unknown_flags_and_bad_values_are_caught(argv, expected):
         with pytest.raises(ArgvProblem) as info:
             parse_crictl_argv(argv, version)
         assert expected in str(info.value), version
+
+
+def test_max_retries_is_a_flag_from_crictl_1_37_only():
+    """--max-retries was on cri-tools' development branch (ecosystem-facts.md §7) and is in
+    the v1.37.0 release (cmd/crictl/main.go; the real binary lists it: tests/realcri)."""
+    argv = [CRICTL, "--max-retries", "3", "info"]
+    for version in crictl_versions():
+        if version == "1.37.0":
+            parse_crictl_argv(argv, version)
+            continue
+        with pytest.raises(ArgvProblem) as info:
+            parse_crictl_argv(argv, version)
+        assert "flag provided but not defined: -max-retries" in str(info.value), version
 
 
 @pytest.mark.parametrize("argv, expected", [

@@ -511,3 +511,14 @@ def test_errors_of_commands_on_several_objects_print_as_the_release_does(version
         text = err.rstrip("\n").split("\n")[-1] if plain else fatal_message(err)
         assert text.startswith('getting container status "0123456789ab": rpc error: code = '
                                "NotFound desc = ")
+
+
+def test_crictl_1_37_logs_its_final_error_at_level_error():
+    """cri-tools v1.37.0 cmd/crictl/main.go: ``logrus.Error(err); os.Exit(1)`` (the real
+    binary prints ``level=error``: tests/realcri)."""
+    code, _, err = Host(crictl_version="1.37.0").crictl(f"{C} start 0123456789ab")
+    assert code == 1
+    last = err.rstrip("\n").split("\n")[-1]
+    assert " level=error msg=" in last and 'starting the container \\"0123456789ab\\"' in last
+    code, _, err = Host(crictl_version="1.36.0").crictl(f"{C} start 0123456789ab")
+    assert fatal_message(err).startswith('starting the container "0123456789ab"')

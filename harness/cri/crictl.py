@@ -57,7 +57,6 @@ from harness.cri.batch import (
     StepResult,
     run_batch,
 )
-from harness.cri.imageref import matching
 from harness.cri.errors import (
     CrictlOutputError,
     CriExecTimeout,
@@ -66,6 +65,7 @@ from harness.cri.errors import (
     crictl_error_text,
     split_grpc,
 )
+from harness.cri.imageref import matching
 from harness.cri.spec import RUN_ID_LABEL, ContainerSpec, PodSpec, new_run_id
 from harness.cri.status import (
     CONTAINER_CREATED,
@@ -80,7 +80,7 @@ from harness.cri.status import (
 )
 from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
 from harness.transport.base import Transport, run_repeatable
-from harness.transport.hostfiles import host_files_of
+from harness.transport.hostfiles import WINDOWS, host_files_of
 from harness.transport.retry import (
     RUNTIME_ATTEMPTS_FACTOR,
     RetryPolicy,
@@ -95,7 +95,7 @@ DEFAULT_CRICTL = r"C:\Program Files\containerd\bin\crictl.exe"
 # Beside the executable, where crictl also looks when its default is missing
 # (ecosystem-facts.md §3.1), so a person running crictl by hand gets the same settings.
 DEFAULT_CONFIG = r"C:\Program Files\containerd\bin\crictl.yaml"
-DEFAULT_RUNS_ROOT = r"C:\ProgramData\hpc-e2e\runs"
+DEFAULT_RUNS_ROOT = WINDOWS.runs_root  # a POSIX host has its own (hostfiles.POSIX)
 DEFAULT_RPC_TIMEOUT = 300.0  # a UVM boots in seconds to minutes; crictl's 2 s is no use
 DEFAULT_EXEC_TIMEOUT = 120
 DEFAULT_PULL_TIMEOUT = 3600.0  # Windows base images are gigabytes; PullImage has no RPC deadline
@@ -299,7 +299,7 @@ class Crictl:
     def __init__(self, transport, *, run_id: str | None = None,
                  crictl_path: str = DEFAULT_CRICTL, config_path: str = DEFAULT_CONFIG,
                  timeout: float = DEFAULT_RPC_TIMEOUT, runtime_endpoint: str | None = None,
-                 image_endpoint: str | None = None, runs_root: str = DEFAULT_RUNS_ROOT,
+                 image_endpoint: str | None = None, runs_root: str | None = None,
                  margin: float = DEADLINE_MARGIN, retry: RetryPolicy | None = None,
                  batch: bool | None = None):
         go_duration(timeout)  # validates
@@ -313,7 +313,7 @@ class Crictl:
         # The host's path rules and file commands (Windows unless the transport says
         # otherwise): harness/transport/hostfiles.py.
         self.files = host_files_of(transport)
-        self.remote_dir = self.files.join(runs_root, self.run_id)
+        self.remote_dir = self.files.join(runs_root or self.files.runs_root, self.run_id)
         self.margin = margin
         self.retry = retry or policy_of(transport)
         self._dir_ready = False
@@ -612,8 +612,8 @@ class Crictl:
         path = self._pod_files.get(spec.uid or "")
         if path is not None:
             return path, []
-        path = self.files.join(self.remote_dir,
-                               _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json"))
+        name = _SAFE_NAME.sub("_", f"pod-{spec.name}-{(spec.uid or '')[:8]}.json")
+        path = self.files.join(self.remote_dir, name)
         return path, [BatchFile(path, spec.render(self.run_id))]
 
     def _ctr_file(self, pod_spec: PodSpec, spec: ContainerSpec) -> tuple[str, BatchFile]:

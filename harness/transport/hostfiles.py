@@ -30,6 +30,7 @@ class HostFiles:
     remove_tree: Callable[[str], list[str]]
     exists_message: str  # what ``mkdir`` says when the folder exists (it then fails)
     batches: bool
+    runs_root: str  # where the CRI client keeps each run's config files by default
 
     def join(self, *parts: str) -> str:
         return self.path.join(*parts)
@@ -43,10 +44,11 @@ class HostFiles:
 # cmd.exe: ``mkdir`` makes missing parents (command extensions are on by default) and
 # fails with "A subdirectory or file ... already exists."; ``del /q`` empties the folder.
 WINDOWS = HostFiles("windows", ntpath, lambda d: ["mkdir", d], lambda d: ["del", "/q", d],
-                    "already exists", batches=True)
+                    "already exists", batches=True, runs_root=r"C:\ProgramData\hpc-e2e\runs")
 # POSIX sh: ``mkdir -p`` succeeds when the folder exists; ``rm -rf`` removes it whole.
 POSIX = HostFiles("posix", posixpath, lambda d: ["mkdir", "-p", d],
-                  lambda d: ["rm", "-rf", "--", d], "File exists", batches=False)
+                  lambda d: ["rm", "-rf", "--", d], "File exists", batches=False,
+                  runs_root="/var/tmp/hpc-e2e/runs")
 
 
 def host_files_of(transport) -> HostFiles:

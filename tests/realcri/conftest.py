@@ -9,66 +9,14 @@ with its own run id, driving a real crictl through :class:`PosixLocalTransport`;
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from harness.config.target import Target
-from harness.cri import ContainerSpec, Crictl, PodSpec
-from harness.transport.local_posix import PosixLocalTransport
-
 from realcri import tools as lane_tools
 from realcri.containerd import RealContainerd
 from realcri.registry import ImageStore, Registry
-
-# (crictl, containerd): the oldest and newest crictl against containerd 2.x, and the
-# oldest crictl against Debian's containerd 1.6 (the runtime the issue's mismatches
-# were seen with).
-STACKS = [("1.34.0", "2"), ("1.37.0", "2"), ("1.34.0", "1.6")]
-CRICTL_VERSIONS = sorted({c for c, _ in STACKS})
-RPC_TIMEOUT = 30.0
-HOST_NETWORK = {"linux": {"security_context": {"namespace_options": {"network": 2}}}}
-KEEP_RUNNING = ["/bin/sh", "-c", "echo started; echo warming >&2; exec sleep 100000"]
-
-
-@dataclass
-class Stack:
-    crictl_version: str
-    crictl: str
-    flavor: str  # containerd: "2" or "1.6"
-    containerd: RealContainerd
-    registry: Registry
-    folder: Path
-
-    @property
-    def busybox(self) -> str:
-        return f"{self.registry.host}/hpc-e2e/busybox:1"
-
-    @property
-    def pause(self) -> str:
-        return f"{self.registry.host}/hpc-e2e/pause:1"
-
-    def client(self, **kw) -> Crictl:
-        yaml = self.folder / "crictl.yaml"
-        yaml.write_text(f"runtime-endpoint: {self.containerd.endpoint}\n"
-                        f"image-endpoint: {self.containerd.endpoint}\n")
-        transport = PosixLocalTransport(Target(name="real-cri", transport="local"))
-        options = dict(crictl_path=self.crictl, config_path=str(yaml), timeout=RPC_TIMEOUT,
-                       runtime_endpoint=self.containerd.endpoint,
-                       image_endpoint=self.containerd.endpoint,
-                       runs_root=str(self.folder / "runs"))
-        options.update(kw)
-        return Crictl(transport, **options)
-
-    def pod_spec(self, name: str = "p", **kw) -> PodSpec:
-        logs = self.folder / "logs" / name
-        logs.mkdir(parents=True, exist_ok=True)
-        return PodSpec(name=name, log_directory=str(logs), extra=HOST_NETWORK, **kw)
-
-    def ctr_spec(self, name: str = "c", command: list[str] | None = None, **kw) -> ContainerSpec:
-        return ContainerSpec(name=name, image=self.busybox, command=command or KEEP_RUNNING,
-                             log_path=f"{name}.log", **kw)
+from realcri.stack import STACKS, Stack
 
 
 @pytest.fixture(scope="session")
@@ -88,13 +36,13 @@ def registry(real_tools):
 
 @pytest.fixture(scope="session")
 def containerds(real_tools, registry):
-    """``get(flavor)``: the containerd of that flavor ("2" or "1.6"), started once."""
+    """``get(major)``: the containerd of that major release ("2" or "1"), started once."""
     started: dict[str, RealContainerd] = {}
     crictl = next(iter(real_tools.crictl.values()))
 
     def get(flavor: str) -> RealContainerd:
         if flavor not in started:
-            version, spec = _containerd_build(real_tools, flavor)
+            version, spec = real_tools.containerd_build(flavor)
             ctrd = RealContainerd(spec["bin"], spec["config_version"], registry.host,
                                   f"{registry.host}/hpc-e2e/pause:1")
             started[flavor] = ctrd.start(crictl)
@@ -105,21 +53,15 @@ def containerds(real_tools, registry):
         ctrd.stop()
 
 
-def _containerd_build(real_tools, flavor: str) -> tuple[str, dict]:
-    for version, spec in real_tools.containerd.items():
-        if version == flavor or (flavor == "2" and spec.get("config_version") == 3):
-            return version, spec
-    lane_tools.missing(f"no containerd {flavor} in tools.json")
-    raise AssertionError("unreachable")
-
-
 @pytest.fixture(params=[pytest.param(s, id=f"crictl-{s[0]}-containerd-{s[1]}") for s in STACKS])
 def stack(request, real_tools, registry, containerds, tmp_path) -> Stack:
-    crictl_version, flavor = request.param
+    crictl_version, major = request.param
     path = real_tools.crictl.get(crictl_version)
     if path is None:
         lane_tools.missing(f"no crictl {crictl_version} in tools.json")
-    return Stack(crictl_version, path, flavor, containerds(flavor), registry, tmp_path)
+    version, _ = real_tools.containerd_build(major)
+    flavor = major if major != "1" else ".".join(version.split(".")[:2])
+    return Stack(crictl_version, path, flavor, containerds(major), registry, tmp_path)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,7 +131,9 @@ def s_exec_timeout(env, c):
 
 def s_logs(env, c):
     _, ctr = env.started(c)
-    c.exec(ctr, env.out_err)
+    end = time.monotonic() + 30  # the runtime writes the log file on its own schedule
+    while not c.logs(ctr).stdout.strip() and time.monotonic() < end:
+        time.sleep(0.1)
     return {"has_output": bool(c.logs(ctr).stdout.strip())}
 
 

@@ -16,13 +16,13 @@ import pytest
 from harness.cri import ContainerSpec, Crictl, PodSpec
 
 from realcri import simhost
-from realcri.conftest import KEEP_RUNNING
 from realcri.scenarios import SCENARIOS, Env, observe
+from realcri.stack import KEEP_RUNNING
 
 pytestmark = pytest.mark.real_cri
 
 NANOSERVER = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
-SIM_VERSIONS = ("1.31.1", "1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0")
+SIM_VERSIONS = ("1.31.1", "1.32.0", "1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0")
 
 # (operation, field) -> (the containerd flavors it shows with, why; ASSUMPTIONS.md entry)
 _ON_2, _ON_16, _BOTH = frozenset({"2"}), frozenset({"1.6"}), frozenset({"2", "1.6"})
@@ -43,7 +43,7 @@ KNOWN: dict[tuple[str, str], tuple[frozenset[str], str]] = {
 
 
 def _sim_version(real: str) -> str:
-    """The simulated crictl closest to the real one (the sim models 1.31.1 to 1.36.0)."""
+    """The simulated crictl closest to the real one (the sim models 1.31.1 to 1.37.0)."""
     return real if real in SIM_VERSIONS else SIM_VERSIONS[-1]
 
 
@@ -119,7 +119,8 @@ def test_sim_and_real_agree(op, stack, sim_envs, diff_table):
         same = sim.get(key) == real.get(key)
         if not same:
             found.add(key)
-        diff_table.append({"op": op, "field": key, "stack": real_side.name,
+        diff_table.append({"op": op, "field": key,
+                           "stack": f"{real_side.name} vs {sim_side.name}",
                            "sim": sim.get(key), "real": real.get(key),
                            "verdict": "same" if same and not expected else
                            ("RECORDED: " + known[1] if not same and expected else

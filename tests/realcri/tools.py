@@ -34,6 +34,14 @@ class Tools:
     images: dict[str, str]            # name -> OCI archive
     versions: dict[str, str]
 
+    def containerd_build(self, major: str) -> tuple[str, dict]:
+        """``(version, spec)`` of the containerd of that major release ("1" or "2")."""
+        for version, spec in self.containerd.items():
+            if version.split(".")[0] == major:
+                return version, spec
+        missing(f"no containerd {major}.x in tools.json")
+        raise AssertionError("unreachable")
+
 
 def missing(reason: str) -> None:
     """Fail in CI, skip elsewhere; either way say how to get the tools."""

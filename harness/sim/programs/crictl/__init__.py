@@ -7,7 +7,11 @@ below were read from the cri-tools sources at the release tags).  The behaviour 
 the version in the placeholder file (``hpc-e2e-sim program=sim:crictl version=1.31.1``):
 
 * 1.32+: ``exec`` names the container in its error and takes container filters;
-* 1.34+: a pod config without ``metadata.uid`` gets one generated (before: an error).
+* 1.34+: a pod config without ``metadata.uid`` gets one generated (before: an error);
+* 1.31-1.35: ``rmp`` (and from 1.32 ``rm``/``exec``) print their errors plain (a k8s
+  aggregate that urfave/cli prints itself); 1.36 joins them into one logrus entry;
+* 1.37: the final error is logged at ``level=error``, not ``fatal`` (its new global
+  ``--max-retries`` is not modelled: an unknown flag here).
 
 What it does, as crictl does:
 
@@ -18,7 +22,7 @@ What it does, as crictl does:
   given the wrong number of arguments prints its help and **exits 0** (§7);
 * ``crictl.yaml`` comes from ``--config``/``CRI_CONFIG_FILE``, else
   ``%USERPROFILE%\\.crictl\\crictl.yaml``, else the executable's folder (§3.1);
-* every failure ends as logrus' fatal line on stderr,
+* every failure ends as logrus' fatal line on stderr (an error line from 1.37),
   ``time="<RFC3339>" level=fatal msg="<Go-quoted error>"``, exit code 1 (crictl's ``main``
   calls ``logrus.Fatal``; the output is not a terminal over WinRM/SSH, so logrus uses its
   key=value form).  A failed RPC is preceded by the CRI client's klog error line
@@ -103,15 +107,22 @@ def crictl_program(ctx: ProcessContext) -> int:
                          "goroutine 1 [running]:\nmain.CreateContainer(...)\n")
         return 2
     except AggregateError as exc:
-        if app.v >= (1, 36):  # errors.Join: one fatal entry
-            app.logrus("fatal", "\n".join(exc.errors))
+        if app.v >= (1, 36):  # errors.Join: one entry
+            app.logrus(_final_level(app), "\n".join(exc.errors))
         else:  # a urfave/cli v2 MultiError: each error on its own, plain
             for error in exc.errors:
                 ctx.stderr.write(f"{error}\n")
         return 1
     except CrictlError as exc:
-        app.logrus("fatal", str(exc))
+        app.logrus(_final_level(app), str(exc))
         return 1
+
+
+def _final_level(app: Crictl) -> str:
+    """``logrus.Fatal(err)`` in ``main`` up to 1.36; from 1.37 ``main`` logs the error with
+    ``logrus.Error`` and exits 1 (cri-tools v1.37.0 cmd/crictl/main.go; seen with the real
+    binary: ``level=error``)."""
+    return "error" if app.v >= (1, 37) else "fatal"
 
 
 def _main(app: Crictl) -> int | None:
