@@ -187,3 +187,36 @@ def test_exec_runs_as_the_init_process_user(pods, hpc_host, isolation, placement
         f"{isolation}: an exec must run as the init process's user (§9.3): the init process "
         f"is {init_user}, the exec runs as {exec_user}")
     placement.check(hpc, isolation)
+
+
+def host_has_user(hpc_host, name: str) -> bool:
+    """``net user NAME`` on the host itself: 0 when the account exists, 2 when it does not."""
+    __tracebackhide__ = True
+    result = hpc_host.transport.run(["net", "user", name], timeout=60, repeatable=True)
+    assert result.exit_code in (0, 2), (
+        f"reading the host's accounts failed: net user {name} exited {result.exit_code}: "
+        f"{result.stderr.strip()}")
+    return result.exit_code == 0
+
+
+@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.parametrize("isolation", PROCESS_ONLY)
+def test_the_temporary_user_goes_with_its_container(pods, isolation, hpc_host):
+    """The temporary user a group-named HPC runs as is deleted with the container.
+
+    Pod: host_process, no inherit-user.  Container: run_as_username = the local group
+    ``Users``, the idle probe HPC, then stopped and removed.
+    Command: ``net user <container id[:20]>`` on the host, before and after.
+    Expected: the account exists while the HPC runs and is gone after its removal (§3.3:
+    ``JobContainer.Close`` deletes the local user it created for the group).
+    """
+    hpc = pods.start_long_running(pods.run(isolation), run_as_username=LOCAL_GROUP)
+    name = hpc.id[:USER_NAME_CHAR_LIMIT]
+    assert host_has_user(hpc_host, name), (
+        f"PI-HPC: a group as the user must create the temporary user {name} on the host "
+        f"(§3.3); net user {name} does not find it")
+    hpc.stop()
+    hpc.remove()
+    assert not host_has_user(hpc_host, name), (
+        f"PI-HPC: temporary user left behind: {name}, made for the group {LOCAL_GROUP}, must "
+        f"be deleted with its container (§3.3 JobContainer.Close); net user still finds it")

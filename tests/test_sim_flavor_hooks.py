@@ -124,3 +124,15 @@ def test_user_clean_up_hook_keeps_the_temporary_user():
     rt.remove_container(cid)
     assert cid[:20].upper() in (u.upper() for u in rt.machine.users)
     assert SYSTEM  # the module's constants stay imported for readers
+
+
+def test_the_temporary_user_is_deleted_with_its_container_today():
+    """Seen failing before Machine.remove_user existed: the runtime's clean-up silently did
+    nothing (found by scenarios/test_identity.py::test_the_temporary_user_goes_with_...)."""
+    rt, _ = make(v2_config())
+    _, cid = run(rt, PROCESS, pod=pod_config(),
+                 ctr=ctr_config(NANO[26100], run_as="Users"))
+    assert cid[:20].upper() in (u.upper() for u in rt.machine.users)
+    rt.stop_container(cid)
+    rt.remove_container(cid)
+    assert cid[:20].upper() not in (u.upper() for u in rt.machine.users)

@@ -184,6 +184,13 @@ class Machine:
             self.fs.makedirs(f"{account.profile}\\{sub}")
         return account
 
+    def remove_user(self, name: str) -> bool:
+        """Delete a local account (its profile folder stays, as on Windows); False if absent.
+        The shim deletes the temporary user of a group-named job container with it
+        (hcsshim-hpc-behaviour.md §3.3)."""
+        with self.lock:
+            return self._users.pop(name.upper(), None) is not None
+
     @property
     def users(self) -> list[str]:
         with self.lock:

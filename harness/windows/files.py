@@ -94,14 +94,19 @@ class Files:
 
     # --- changes ---------------------------------------------------------------------------
     def mkdir(self, path: str) -> bool:
-        """Create the directory and its parents; True if it did not exist."""
-        value = self._call("make_directory", {"path": path}, f"create directory {path}")
+        """Create the directory and its parents; True if it did not exist.  Repeated after a
+        transient failure (the script converges), so after a lost answer the flag may say
+        the directory existed already."""
+        value = self._call("make_directory", {"path": path}, f"create directory {path}",
+                           repeatable=True)
         return bool(value.get("created"))
 
     def remove(self, path: str, *, recurse: bool = False) -> bool:
-        """Delete a file or directory (its contents only with ``recurse``); False if absent."""
+        """Delete a file or directory (its contents only with ``recurse``); False if absent.
+        Repeated after a transient failure like :meth:`mkdir` (then False may mean an
+        earlier attempt removed it)."""
         value = self._call("remove_path", {"path": path, "recurse": bool(recurse)},
-                           f"remove {path}")
+                           f"remove {path}", repeatable=True)
         return bool(value.get("removed"))
 
     # --- small text files ------------------------------------------------------------------

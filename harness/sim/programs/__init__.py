@@ -5,8 +5,8 @@ Each module holds the behaviour of one program or one family of them, as callabl
 the machine's disk and registers its behaviour (:meth:`Machine.register_program`).
 
 Windows programs: ``cmd.exe`` (:mod:`.cmd`, its built-ins in :mod:`.cmd_builtins`),
-``hostname.exe`` and ``whoami.exe`` (:mod:`.identity`), ``waitfor.exe`` (:mod:`.waitfor`, the
-suite's idle command), ``powershell.exe``
+``hostname.exe``, ``whoami.exe`` and ``net.exe user`` (:mod:`.identity`), ``waitfor.exe``
+(:mod:`.waitfor`, the suite's idle command), ``powershell.exe``
 (:mod:`.powershell`, imported only when it runs, so the machine works without it).
 
 Sim-only diagnostic programs live in ``C:\\hpc-e2e-sim\\bin`` (:mod:`.simtools`); they are
@@ -40,6 +40,7 @@ def install_standard_programs(machine: Machine) -> None:
     machine.register_program(CMD_EXE, cmd.cmd_program)
     machine.register_program(rf"{SYSTEM32}\hostname.exe", identity.hostname_program)
     machine.register_program(rf"{SYSTEM32}\whoami.exe", identity.whoami_program)
+    machine.register_program(rf"{SYSTEM32}\net.exe", identity.net_program)
     machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
     machine.register_program(POWERSHELL_EXE, _powershell)
     for name, program in simtools.PROGRAMS.items():
