@@ -123,6 +123,7 @@ def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, 
             f"(§2.3 rule 1); got: {refused.runtime_message}")
 
 
+@pytest.mark.independent_of_uvm_support  # a normal pod: no HPC, in a UVM or not
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_hostprocess_annotation_True_does_not_make_an_hpc(pods, isolation, pod_network):

@@ -97,6 +97,7 @@ def test_inherit_user_True_is_not_inherit(pods, isolation, placement, expect):
     placement.check(hpc, isolation)
 
 
+@pytest.mark.independent_of_uvm_support  # a normal container: no HPC, in a UVM or not
 @pytest.mark.reference("hcsshim-hpc-behaviour.md §2.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_non_hpc_container_never_gains_system(pods, isolation, pod_network):

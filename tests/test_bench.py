@@ -186,7 +186,14 @@ def test_request_counter_agrees_with_the_sims_log(deployed):
     counter = RequestCounter()
     for protocol in transport.protocols():  # the background Signal's connection too
         counter.attach(protocol)
-    transport.run(["hostname"]).check()  # the shell exists already or is opened here
+    # Start the window in an open shell with room for three more commands, so neither a
+    # shell replacement (every RECYCLE_AFTER commands) nor the next shell's Create falls
+    # inside it, whatever the module's earlier tests ran.
+    from harness.transport.winrm import RECYCLE_AFTER
+
+    transport.run(["hostname"]).check()
+    while not 0 < transport._finished_in_shell < RECYCLE_AFTER - 3:
+        transport.run(["hostname"]).check()
     transport.flush_background()
     counter.reset()
     host.winrm.reset_counters()
@@ -194,7 +201,7 @@ def test_request_counter_agrees_with_the_sims_log(deployed):
         transport.run(["hostname"]).check()
     transport.flush_background()
     # Command + Receive each (finished commands are released by replacing the shell)
-    assert counter.count == host.winrm.request_count() == 6
+    assert counter.count == host.winrm.request_count() == 6, host.winrm.requests
 
 
 def test_request_delay_applies_per_request(deployed):
