@@ -232,6 +232,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="host lease lock directory shared by concurrent runs")
     run.add_argument("--lease-timeout", type=float, metavar="SECONDS",
                      help="how long a worker waits for a free host")
+    run.add_argument("--provision-timeout", type=float, metavar="SECONDS",
+                     help="deadline of a host's provisioning (features, restarts, deployment), "
+                          "which runs outside the per-test limit (default: 3600)")
     run.add_argument("-n", dest="workers", metavar="N",
                      help="pytest-xdist workers (a number, auto or logical)")
     run.add_argument("-k", dest="keyword", metavar="EXPR",

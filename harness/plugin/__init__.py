@@ -11,6 +11,8 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
 * :mod:`.shared` — ``shared_hpc``: one standard HPC per worker and isolation for checks
   that only read;
 * :mod:`.leftovers` — pods earlier runs left on a host, reported (never removed);
+* :mod:`.limits` — the per-test limit (pytest-timeout's timer, taken over) and
+  provisioning's own deadline outside it, each naming its cause;
 * :mod:`.signals` — SIGTERM interrupts like Ctrl-C, so teardown and the sweep still run;
 * :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
 
@@ -21,7 +23,8 @@ from __future__ import annotations
 
 import importlib.util
 
-_CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
+_CORE = ["harness.plugin.options", "harness.plugin.limits", "harness.plugin.targets",
+         "harness.plugin.markers",
          "harness.plugin.signals", "harness.plugin.leftovers",  # before fixtures imports it
          "harness.plugin.fixtures", "harness.plugin.shared"]
 # Written alongside the core; registered once they exist in the checkout (diagnostics first:

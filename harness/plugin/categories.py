@@ -14,6 +14,9 @@ lines with a class of "space or not space" (:data:`_ANY`) instead of ``(?s)`` an
 
 The rules, in order (the first that applies wins):
 
+* A limit that expired (harness/plugin/limits.py: the per-test limit, provisioning's own
+  deadline; or pytest-timeout's own ``Failed``) -> infrastructure, with the limit and what
+  was in flight in the message: the host did not answer in time, whatever was asked.
 * An error raised because a repeatable operation ran out of attempts (transient failures
   only, harness/transport/retry.py ``is_exhausted``) -> infrastructure, whatever its type:
   the host never gave an answer; it must neither pass nor read as a regression.
@@ -106,6 +109,7 @@ def _direct(exc: BaseException) -> str | None:
         TransportError,
     )
     from harness.plugin.leasing import LeaseTimeout
+    from harness.plugin.limits import LimitExpired, is_pytest_timeout
     from harness.transport.retry import is_exhausted
     from harness.windows.errors import WindowsHostError
 
@@ -114,6 +118,8 @@ def _direct(exc: BaseException) -> str | None:
             return failure_class
     if is_exhausted(exc):
         return INFRASTRUCTURE
+    if isinstance(exc, LimitExpired) or is_pytest_timeout(exc):
+        return INFRASTRUCTURE  # a limit cut it off: the host did not answer in time
     if isinstance(exc, (AssertionError, pytest.fail.Exception)):
         return RUNTIME_REGRESSION
     if isinstance(exc, CriStageError):

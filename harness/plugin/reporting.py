@@ -50,6 +50,7 @@ import pytest
 from harness.config.secrets import redact
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
+from harness.plugin.limits import IN_FLIGHT, describe_limits
 from harness.transport import retry as _retry
 from harness.transport.base import (
     DEFAULT_TIMEOUT,
@@ -221,7 +222,7 @@ class ReportingTransport(Transport):
         line = self.inner.command_line(command)
         title, shown, stdin = self._describe(line, stdin)
         started = time.monotonic()
-        with allure.step(title):
+        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
             try:
                 result = self.inner.run(line, timeout=timeout, stdin=stdin, check=False)
             except BaseException as exc:
@@ -248,7 +249,7 @@ class ReportingTransport(Transport):
             return feed
 
         started = time.monotonic()
-        with allure.step(title):
+        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
             code: int | None = None
             try:
                 code = self.inner.run_streaming(command_line, timeout=timeout, stdin=stdin,
@@ -678,6 +679,7 @@ def _from_options(config) -> dict[str, str]:
             env["inventory"] = str(settings.inventory)
         if settings.run_id:
             env["run.id"] = str(settings.run_id)
+        env["limits"] = describe_limits(config, settings.provision_timeout)
         return env
     for key, option in (("profile", "--profile"), ("run.id", "--run-id"),
                         ("inventory", "--inventory")):

@@ -112,8 +112,10 @@ class Controller:
         out = []
         try:
             for name in names:
+                restart = SIM_RESTART_SECONDS if s.sim_latency is None else \
+                    s.sim_latency.restart_seconds(SIM_RESTART_SECONDS)
                 profile = HostProfile(name=name.upper(), build=s.sim_build,
-                                      restart_seconds=SIM_RESTART_SECONDS)
+                                      restart_seconds=restart)
                 sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
                               flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, name),
                               latency=s.sim_latency)
