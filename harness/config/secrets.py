@@ -3,12 +3,15 @@
 A :class:`Secret` is read from the environment or a file, never from a command line
 (DESIGN.md "Secrets").  Creating one registers its value; :func:`redact` masks every
 registered value in any text, and is applied wherever text leaves the process (logs,
-reports, exception messages, command transcripts).
+reports, exception messages, command transcripts).  Credentials written into a URL
+(``https://user:pass@host/...``, a bundle source say) are masked by the same call whether
+or not anyone registered them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -31,10 +34,29 @@ def register(value: str) -> None:
         _pattern_cache = None
 
 
+# The user-information part of a URL (RFC 3986 §3.2.1: ``scheme://user:password@host``):
+# a credential whoever wrote it, registered or not.  The scheme stays; what lies between
+# ``//`` and the authority's last ``@`` (a password may hold an unencoded ``@``) is masked.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s'\"<>]+@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked
+    (``https://user:pass@host/x`` -> ``https://********@host/x``)."""
+    if not text or "@" not in text:
+        return text
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
 def redact(text: str) -> str:
-    """Return ``text`` with every registered secret replaced by a mask."""
+    """Return ``text`` with every registered secret, and every credential inside a URL,
+    replaced by a mask."""
     global _pattern_cache
-    if not text or not _values:
+    if not text:
+        return text
+    if "@" in text:
+        text = redact_urls(text)
+    if not _values:
         return text
     with _lock:
         if _pattern_cache is None:

@@ -51,6 +51,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.config.secrets import redact_urls
 from harness.errors import ConfigError
 
 CONTAINERD = "containerd"
@@ -149,7 +150,25 @@ class UrlSource(_ArchiveFields):
             raise ValueError("must be an https:// URL (plain http cannot be trusted)")
         if any(c.isspace() for c in v) or "'" in v or '"' in v:
             raise ValueError("must not contain spaces or quotes")
+        _register_url_credentials(v)
         return v
+
+
+def _register_url_credentials(url: str) -> None:
+    """A password (or token) inside the URL is a secret from now on, in every spelling the
+    harness might print it (as written and percent-decoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    from harness.config.secrets import register
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    for value in (parts.password, parts.username if parts.password is None else None):
+        if value:
+            register(value)
+            register(unquote(value))
 
 
 class InstalledSource(_Strict):
@@ -195,7 +214,7 @@ class Artifact(_Strict):
 
     def describe_source(self) -> str:
         s = self.source
-        text = {"file": lambda: str(s.file), "url": lambda: s.url,
+        text = {"file": lambda: str(s.file), "url": lambda: redact_urls(s.url),
                 "installed": lambda: s.installed}[s.kind]()
         member = getattr(s, "member", None)
         return f"{s.kind}:{text}" + (f"!{member}" if member else "")
