@@ -94,15 +94,28 @@ class Secret:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Secret:
+        from harness.config.files import MAX_SECRET_BYTES, file_kind_problem, read_text
+
         p = Path(path).expanduser()
+        problem = file_kind_problem(p)
+        if problem is not None:  # a FIFO or a device is refused before it is opened
+            raise LookupError(f"secret file {p} {problem}")
         try:
-            value = p.read_text(encoding="utf-8").rstrip("\r\n")
-        except FileNotFoundError:
-            raise LookupError(f"secret file {p} does not exist") from None
-        except OSError as exc:
-            raise LookupError(f"secret file {p} cannot be read: {exc.strerror}") from None
+            # UTF-8 with or without a BOM, or UTF-16 with one (PowerShell 5's `>`)
+            value = read_text(p, what="secret file", max_bytes=MAX_SECRET_BYTES, utf16=True)
+        except Exception as exc:  # noqa: BLE001 - InputFileError; one line, no value shown
+            raise LookupError(str(exc).replace(f"{p}: secret file", f"secret file {p}")) \
+                from None
+        value = value.rstrip("\r\n")
         if not value:
             raise LookupError(f"secret file {p} is empty")
+        if "\n" in value or "\r" in value:
+            raise LookupError(f"secret file {p} holds more than one line; a password file "
+                              "holds the password alone")
+        bad = next((c for c in value if not c.isprintable()), None)
+        if bad is not None:
+            raise LookupError(f"secret file {p} holds an invisible or control character "
+                              f"(U+{ord(bad):04X}); save the password alone, as plain text")
         return cls(value, source=f"file:{p}")
 
     def reveal(self) -> str:

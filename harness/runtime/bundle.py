@@ -43,7 +43,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -51,6 +50,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.config.files import file_kind_problem, load_toml
 from harness.config.secrets import redact_urls
 from harness.errors import ConfigError
 
@@ -276,18 +276,11 @@ class RuntimeBundle(_Strict):
 def load_bundle(path: str | Path) -> RuntimeBundle:
     """Read and fully validate a manifest (local files hashed); ConfigError with one line."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if file_kind_problem(path) == "does not exist":
         raise ConfigError(f"{path}: bundle manifest does not exist",
                           hint="pass --bundle with an existing file, or omit it to use the "
-                               "simulated bundle") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: bundle manifest is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read bundle manifest: {exc.strerror}") from None
+                               "simulated bundle")
+    raw = load_toml(path, what="bundle manifest")
     return parse_bundle(raw, source=str(path), base_dir=path.parent)
 
 
