@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.files import file_kind_problem
 from harness.errors import ConfigError, HarnessError
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
@@ -118,8 +119,9 @@ def check_options(o: RunOptions) -> None:
     if o.hosts and o.inventory is None:
         raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
     if o.inventory is not None:
-        if not Path(o.inventory).is_file():
-            raise ConfigError(f"--inventory: {o.inventory} does not exist")
+        problem = file_kind_problem(Path(o.inventory))
+        if problem is not None:  # a FIFO is refused here, never opened
+            raise ConfigError(f"--inventory: {o.inventory} {problem}")
         sim_only = [flag for flag, value in (("--sim-hosts", o.sim_hosts),
                                              ("--sim-flavor", o.sim_flavor),
                                              ("--sim-build", o.sim_build),
@@ -130,8 +132,9 @@ def check_options(o: RunOptions) -> None:
             raise ConfigError(f"{', '.join(sim_only)} only apply to simulated hosts, "
                               f"not to an --inventory")
     for flag, path in (("--bundle", o.bundle),):
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{flag}: {path} does not exist")
+        problem = None if path is None else file_kind_problem(Path(path))
+        if problem is not None:
+            raise ConfigError(f"{flag}: {path} {problem}")
     if o.sim_flavor is not None:
         check_flavor(o.sim_flavor)
     check_sim_models(o.sim_faults, o.sim_latency)
@@ -271,8 +274,9 @@ def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
         raise ConfigError(f"{option}: unknown runtime flavor {text!r}",
                           hint=f"use one of {', '.join(BUILTIN)}, or the path of a .py file "
                                "defining FLAVOR (see harness/sim/cri/flavors.py)")
-    if not Path(text).is_file():
-        raise ConfigError(f"{option}: {text} does not exist")
+    problem = file_kind_problem(Path(text))
+    if problem is not None:
+        raise ConfigError(f"{option}: {text} {problem}")
     try:
         resolve_flavor(_abs(text))  # import it now: a broken file fails here, not mid-run
     except FlavorError as exc:

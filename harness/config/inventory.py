@@ -151,6 +151,10 @@ def _first_error(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling)"
+    elif err["type"] in ("int_type", "int_from_float", "int_parsing"):
+        msg = "must be a whole number"
+    elif err["type"] in ("float_type", "float_parsing", "finite_number"):
+        msg = "must be a finite number"
     elif err["type"] == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         msg = f"must be one of {expected}"

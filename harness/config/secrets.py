@@ -90,6 +90,10 @@ class Secret:
             raise LookupError(f"environment variable {name} is not set") from None
         if not value:
             raise LookupError(f"environment variable {name} is empty")
+        bad = next((c for c in value if not c.isprintable()), None)
+        if bad is not None:
+            raise LookupError(f"environment variable {name} holds an invisible or control "
+                              f"character (U+{ord(bad):04X}); set the password alone")
         return cls(value, source=f"env:{name}")
 
     @classmethod

@@ -412,8 +412,9 @@ def _verify_local(artifact: Artifact, source: str) -> None:
         return
     where = (f"{source}: artifact {artifact.name!r}" if artifact.name in REQUIRED_ARTIFACTS
              else f"{source}: cni plugin {artifact.name!r}")
-    if not src.file.is_file():
-        raise ConfigError(f"{where}: source: file {src.file} does not exist")
+    problem = file_kind_problem(src.file)  # a folder or /dev/zero: refused, never read
+    if problem is not None:
+        raise ConfigError(f"{where}: source: file {src.file} {problem}")
     if src.member is None:
         actual = sha256_file(src.file)
         if actual != artifact.sha256:
