@@ -161,7 +161,11 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     if extends is not None:
         if not isinstance(extends, str) or not extends:
             raise ProfileError(f"{path}: profile.extends: must be a profile name or path")
-        base_path = _relative(extends, path.parent)
+        try:
+            base_path = _relative(extends, path.parent)
+        except ProfileError as exc:  # the extending file is where the mistake is
+            raise ProfileError(f"{path}: profile.extends: {exc.message}", hint=exc.hint) \
+                from None
         if not base_path.is_file() and base_path not in _seen:
             raise ProfileError(f"{path}: profile.extends: {extends!r}: no such profile "
                                f"({base_path} does not exist)")
