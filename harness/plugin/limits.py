@@ -23,8 +23,9 @@ it polls); and pytest caches an outcome raised by a session fixture as it caches
 (a bare ``BaseException`` would break its setup state for the next scenario).
 
 Only the ``signal`` method in the main thread is taken over; pytest-timeout keeps
-``thread`` (and a timer in another thread), and its ``Failed`` message is still recognised
-by the classification.
+``thread`` (and a timer in another thread, and every timer on Windows, which has no
+SIGALRM: there provisioning is not paused and has no deadline of its own), and its
+``Failed`` message is still recognised by the classification.
 """
 
 from __future__ import annotations
@@ -162,7 +163,10 @@ def _scenario_expired(signum, frame) -> None:
 
 
 def _in_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+    """Whether this thread can take a SIGALRM timer: the main thread, on a system that has
+    SIGALRM (not Windows, where pytest-timeout's thread method and its own timer stay)."""
+    return hasattr(signal, "SIGALRM") and \
+        threading.current_thread() is threading.main_thread()
 
 
 class LimitsPlugin:
