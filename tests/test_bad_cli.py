@@ -353,7 +353,8 @@ PLUGIN_CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "inventory broken": (["--inventory", "BAD_INVENTORY"], ("--inventory:", "TOML syntax error")),
     "inventory and sim-build": (["--inventory", "INVENTORY", "--bundle", "BUNDLE",
                                  "--sim-build", "20348"], ("--sim-build: applies to simulated",)),
-    "profile is a folder": (["--profile", "A_DIR.toml"], ("--profile:", "profile is a folder, not a file")),
+    "profile is a folder": (["--profile", "A_DIR.toml"],
+                            ("--profile:", "profile is a folder, not a file")),
     "profile not a name": (["--profile", "a b"], ("--profile: 'a b' is neither",)),
 }
 

@@ -98,7 +98,8 @@ CASES: dict[str, tuple[dict[str, str | bytes], str, tuple[str, ...]]] = {
                           ("TOML syntax error",)),
     "json": ({"p.toml": '{"expect": {"a.b": 1}}\n'}, "p.toml", ("TOML syntax error",)),
     "missing file": ({}, "missing.toml", ("missing.toml: profile file does not exist",)),
-    "a folder": ({"folder.toml/x": ""}, "folder.toml", ("folder.toml: profile is a folder, not a file",)),
+    "a folder": ({"folder.toml/x": ""}, "folder.toml",
+                 ("folder.toml: profile is a folder, not a file",)),
     "not a name": ({}, "a b", ("'a b' is neither a profile name nor a .toml path",)),
     "unknown name": ({}, "nightly", ("nightly.toml: profile file does not exist",)),
 }

@@ -44,7 +44,8 @@ def load_inventory(path: str | Path) -> list[Target]:
     path = Path(path)
     if file_kind_problem(path) == "does not exist":
         raise ConfigError(f"{path}: inventory file does not exist",
-                          hint="pass --inventory with an existing file, or omit it to use the simulated host")
+                          hint="pass --inventory with an existing file, or omit it to use "
+                               "the simulated host")
     raw = load_toml(path, what="inventory")
     return parse_inventory(raw, source=str(path), base_dir=path.parent)
 

@@ -288,5 +288,6 @@ def pytest_configure(config) -> None:
 
 
 __all__ = ["DEFAULT_PROVISION_TIMEOUT", "IN_FLIGHT", "LimitExpired", "LimitsPlugin",
-           "ProvisioningTimeout", "STEPS", "ScenarioTimeout", "describe_limits", "is_pytest_timeout",
+           "ProvisioningTimeout", "STEPS", "ScenarioTimeout", "describe_limits",
+           "is_pytest_timeout",
            "outside_scenario_limit", "register"]

@@ -44,7 +44,7 @@ class Settings:
     targets: tuple = ()  # the inventory's Targets, selected; empty for simulated hosts
     sim_faults: object = None  # harness.sim.faults.FaultPlan of --sim-faults, or None
     sim_latency: object = None  # harness.sim.latency.LatencyModel of --sim-latency, or None
-    provision_timeout: float = PROVISION_TIMEOUT  # provisioning's own deadline (harness/plugin/limits.py)
+    provision_timeout: float = PROVISION_TIMEOUT  # provisioning's own deadline (limits.py)
 
     @property
     def simulated(self) -> bool:
