@@ -38,6 +38,9 @@ def check_address(value: str) -> str:
         name = unicodedata.name(bad, "")
         raise ValueError(f"contains an invisible or space character U+{ord(bad):04X}"
                          + (f" ({name})" if name else "") + "; retype the address")
+    if "@" in value or "/" in value:
+        raise ValueError("must be a host name or IP address alone (no user@, no URL, "
+                         "no path)")
     if value.startswith("["):
         inner, sep, rest = value[1:].partition("]")
         if not sep:
@@ -57,8 +60,6 @@ def check_address(value: str) -> str:
                 raise ValueError(f"holds a port (:{m.group(1)}); write the host alone and "
                                  f"port = {int(m.group(1))}") from None
             raise ValueError("is not an IPv6 address, and a host name has no ':'") from None
-    if "@" in value or "/" in value:
-        raise ValueError("must be a host name or IP address alone (no user@, no URL)")
     if re.fullmatch(r"[0-9.]+", value):
         try:
             return str(ipaddress.IPv4Address(value))
