@@ -83,13 +83,23 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError
     from harness.sim.host import serve
 
-    for port, flag in ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
-                       (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port")):
+    ports = ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
+             (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port"))
+    for port, flag in ports:
         if port is not None and not 0 <= port <= 65535:
             raise ConfigError(f"{flag}: {port} is not a TCP port (0-65535)")
+    given = [(port, flag) for port, flag in ports if port]
+    for i, (port, flag) in enumerate(given):
+        twin = next((f for p, f in given[:i] if p == port), None)
+        if twin is not None:
+            raise ConfigError(f"{flag}: port {port} is also given to {twin}")
+        _check_port_free(port, flag)
+    from harness.config.files import file_kind_problem
+
     for key in args.authorized_key:
-        if not key.is_file():
-            raise ConfigError(f"--authorized-key: {key} does not exist")
+        problem = file_kind_problem(key)
+        if problem is not None:
+            raise ConfigError(f"--authorized-key: {key} {problem}")
     flavor = None
     if args.sim_flavor is not None:
         from harness.commands.run import check_flavor
@@ -103,11 +113,33 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
 
     faults, latency = check_sim_models(args.faults, args.latency, faults_flag="--faults",
                                        latency_flag="--latency")
-    return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
-                 authorized_key_files=args.authorized_key, http_port=args.http_port,
-                 flavor=flavor, profile=profile, faults=faults, latency=latency,
-                 ntlm_port=(args.ntlm_port if args.ntlm_port is not None
-                            else 0 if args.ntlm else None)) or 0
+    try:
+        return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
+                     authorized_key_files=args.authorized_key, http_port=args.http_port,
+                     flavor=flavor, profile=profile, faults=faults, latency=latency,
+                     ntlm_port=(args.ntlm_port if args.ntlm_port is not None
+                                else 0 if args.ntlm else None)) or 0
+    except OSError as exc:  # a port taken between the check and the listen, say
+        raise ConfigError(f"sim serve: cannot listen: {exc.strerror or exc}") from None
+
+
+def _check_port_free(port: int, flag: str) -> None:
+    """Refuse a loopback port something else listens on, in one line (the simulated host
+    listens on 127.0.0.1 only)."""
+    import errno
+    import socket
+
+    from harness.errors import ConfigError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"{flag}: port {port} is already in use on 127.0.0.1",
+                                  hint="pick another port, or 0 for a free one") from None
+            raise ConfigError(f"{flag}: cannot listen on port {port}: "
+                              f"{exc.strerror or exc}") from None
 
 
 def _cmd_sim_bundle(args: argparse.Namespace) -> int:
@@ -277,6 +309,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="host lease lock directory shared by concurrent runs")
     run.add_argument("--lease-timeout", type=float, metavar="SECONDS",
                      help="how long a worker waits for a free host")
+    run.add_argument("--provision-timeout", type=float, metavar="SECONDS",
+                     help="deadline of a host's provisioning (features, restarts, deployment), "
+                          "which runs outside the per-test limit (default: 3600)")
     run.add_argument("-n", dest="workers", metavar="N",
                      help="pytest-xdist workers (a number, auto or logical)")
     run.add_argument("-k", dest="keyword", metavar="EXPR",

@@ -92,9 +92,9 @@ CASES: dict[str, tuple[list[str], int, tuple[str, ...]]] = {
     "run profile not a name": (["run", "--profile", "a b"], EXIT_CONFIG,
                                ("--profile: 'a b' is neither",)),
     "run profile is a folder": (["run", "--profile", "A_DIR.toml"], EXIT_CONFIG,
-                                ("--profile:", "cannot read profile")),
+                                ("--profile:", "profile is a folder, not a file")),
     "run profile broken": (["run", "--profile", "BAD_PROFILE"], EXIT_CONFIG,
-                           ("--profile:", "bad-profile.toml: cannot parse")),
+                           ("--profile:", "bad-profile.toml: TOML syntax error")),
     "run inventory missing": (["run", "--inventory", "missing.toml"], EXIT_CONFIG,
                               ("--inventory: missing.toml does not exist",)),
     "run inventory broken": (["run", "--inventory", "BAD_INVENTORY", "--bundle", "BUNDLE"],
@@ -353,7 +353,8 @@ PLUGIN_CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "inventory broken": (["--inventory", "BAD_INVENTORY"], ("--inventory:", "TOML syntax error")),
     "inventory and sim-build": (["--inventory", "INVENTORY", "--bundle", "BUNDLE",
                                  "--sim-build", "20348"], ("--sim-build: applies to simulated",)),
-    "profile is a folder": (["--profile", "A_DIR.toml"], ("--profile:", "cannot read profile")),
+    "profile is a folder": (["--profile", "A_DIR.toml"],
+                            ("--profile:", "profile is a folder, not a file")),
     "profile not a name": (["--profile", "a b"], ("--profile: 'a b' is neither",)),
 }
 

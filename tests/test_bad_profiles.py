@@ -25,9 +25,9 @@ GOOD_KEY = "process.stop.exit_code"  # a key of fixtures/profiles/current.toml
 # id -> ({file name: content}, the --profile value, fragments the one line must hold).
 # Content is text (written as UTF-8) or bytes (written as they are).
 CASES: dict[str, tuple[dict[str, str | bytes], str, tuple[str, ...]]] = {
-    "toml syntax": ({"p.toml": "[expect\n"}, "p.toml", ("p.toml", "cannot parse")),
+    "toml syntax": ({"p.toml": "[expect\n"}, "p.toml", ("p.toml", "TOML syntax error")),
     "duplicate key": ({"p.toml": f'[expect]\n"{GOOD_KEY}" = 1\n"{GOOD_KEY}" = 2\n'},
-                      "p.toml", ("p.toml", "cannot parse")),
+                      "p.toml", ("p.toml", "TOML syntax error")),
     "array of tables": ({"p.toml": f'[[expect]]\n"{GOOD_KEY}" = 1\n'}, "p.toml",
                         ("p.toml", "expect: must be a table")),
     "unknown table": ({"p.toml": f'[expects]\n"{GOOD_KEY}" = 1\n'}, "p.toml",
@@ -79,7 +79,7 @@ CASES: dict[str, tuple[dict[str, str | bytes], str, tuple[str, ...]]] = {
                             ("profile.extends: circular",)),
     "extends a broken base": ({"p.toml": '[profile]\nextends = "base.toml"\n',
                                "base.toml": "[expect\n"}, "p.toml",
-                              ("base.toml: cannot parse",)),
+                              ("base.toml: TOML syntax error",)),
     "unknown scenario key": ({"p.toml": '[profile]\nextends = "current"\n[expect]\n'
                                         '"process.stop.exit_cod" = 1\n'}, "p.toml",
                              ("expect.process.stop.exit_cod: unknown behaviour key",
@@ -95,10 +95,11 @@ CASES: dict[str, tuple[dict[str, str | bytes], str, tuple[str, ...]]] = {
     "latin-1": ({"p.toml": '[unverified]\n"a.b" = "caf\xe9"\n'.encode("latin-1")}, "p.toml",
                 ("not UTF-8 text",)),
     "control character": ({"p.toml": f'[expect]\n"{GOOD_KEY}" = "a\x00b"\n'}, "p.toml",
-                          ("cannot parse",)),
-    "json": ({"p.toml": '{"expect": {"a.b": 1}}\n'}, "p.toml", ("cannot parse",)),
+                          ("TOML syntax error",)),
+    "json": ({"p.toml": '{"expect": {"a.b": 1}}\n'}, "p.toml", ("TOML syntax error",)),
     "missing file": ({}, "missing.toml", ("missing.toml: profile file does not exist",)),
-    "a folder": ({"folder.toml/x": ""}, "folder.toml", ("folder.toml: cannot read profile",)),
+    "a folder": ({"folder.toml/x": ""}, "folder.toml",
+                 ("folder.toml: profile is a folder, not a file",)),
     "not a name": ({}, "a b", ("'a b' is neither a profile name nor a .toml path",)),
     "unknown name": ({}, "nightly", ("nightly.toml: profile file does not exist",)),
 }

@@ -179,6 +179,43 @@ def test_run_id_selects_one_run(host, make, capsys):
     assert labels[RUN_ID_LABEL] == "run-other"
 
 
+def orphan_folder(host, make, run_id: str) -> None:
+    """What a run killed between two tests leaves: its folder, no pod."""
+    pod = make.run(run_id)
+    make.crictl("x").rmp(pod, force=True)
+    assert make.folder_exists(run_id) and pod not in make.pods()
+
+
+def test_the_folder_of_a_run_that_died_without_pods_goes_too(host, make, capsys):
+    clean(capsys, host)  # what earlier tests left (their folders, now found as well)
+    orphan_folder(host, make, "run-killed")
+    orphan_folder(host, make, "20200101-000000-abcdef")  # an id the harness made in 2020
+    code = main(["clean", "--dry-run", "--sim-state-dir", str(host[0].state_dir)])
+    assert code == 0
+    assert "would remove 0 pod(s) with 0 container(s) and 2 run folder(s)" in \
+        capsys.readouterr().out
+    assert make.folder_exists("run-killed")
+    code, data = clean(capsys, host, "--older-than", "1d")  # only the id that tells its age
+    assert [f["path"] for f in data["hosts"][0]["folders"]] == \
+        [ntpath.join(DEFAULT_RUNS_ROOT, "20200101-000000-abcdef")]
+    assert make.folder_exists("run-killed")
+    code, data = clean(capsys, host, "--run-id", "other-run")
+    assert data["hosts"][0]["folders"] == [] and make.folder_exists("run-killed")
+    code, data = clean(capsys, host)
+    assert code == 0
+    assert data["hosts"][0]["folders"] == [
+        {"path": ntpath.join(DEFAULT_RUNS_ROOT, "run-killed"), "action": "removed", "error": ""}]
+    assert not make.folder_exists("run-killed")
+
+
+def test_a_run_folder_of_a_live_pod_stays_when_another_run_is_cleaned(host, make, capsys):
+    live = make.run("run-live")
+    orphan_folder(host, make, "run-dead")
+    code, data = clean(capsys, host, "--run-id", "run-dead")
+    assert code == 0 and set(make.pods()) == {live}
+    assert make.folder_exists("run-live") and not make.folder_exists("run-dead")
+
+
 def test_nothing_served_means_nothing_to_clean(tmp_path, capsys):
     code = main(["clean", "--sim-state-dir", str(tmp_path / "none")])
     assert code == 0

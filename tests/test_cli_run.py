@@ -117,6 +117,15 @@ def test_a_named_profile_and_a_flavor_file_pass_as_given_or_absolute(fake_pytest
     assert value(argv, "--sim-flavor") == str(tmp_path / "flavor.py")
 
 
+def test_the_run_id_is_printed_before_pytest_starts(monkeypatch, tmp_path, capsys):
+    # A run killed at any point (SIGKILL) has said which id `hpc-e2e clean --run-id` takes.
+    printed = []
+    monkeypatch.setattr(run_mod, "pytest_main",
+                        lambda argv, plugins: printed.append(capsys.readouterr().out) or 0)
+    assert main(["run", "--alluredir", str(tmp_path / "ar"), "--run-id", "rid-7"]) == 0
+    assert printed[0].startswith("run id rid-7 (`hpc-e2e clean --run-id rid-7`")
+
+
 def test_nothing_is_touched_before_pytest_runs(fake_pytest, tmp_path):
     results = tmp_path / "ar"
     assert main(["run", "--alluredir", str(results)]) == 0

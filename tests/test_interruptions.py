@@ -208,10 +208,9 @@ class Outcome:
 
     @property
     def clean(self) -> bool:
-        # A killed run's folder stays when it had no pod at that moment: `hpc-e2e clean`
-        # only removes the folders of runs whose pods it removed (a live run needs its own).
-        folder_ok = not self.folder_left or self.mode == "kill-run"
-        return (self.pods_left == 0 and self.containers_left == 0 and folder_ok
+        # A killed run's folder goes too, with or without pods at that moment: `hpc-e2e
+        # clean` lists the run folders on the host (issue 17).
+        return (self.pods_left == 0 and self.containers_left == 0 and not self.folder_left
                 and self.processes_left == 0 and self.foreign_intact and not self.note)
 
     def line(self, total: int) -> str:

@@ -31,7 +31,7 @@ def fake_windows(attempts: int):
 def test_provisioning_gets_more_attempts_than_one_operation(tmp_path, monkeypatch, failures, ok):
     calls = []
 
-    def provision_host(windows, bundle):
+    def provision_host(windows, bundle, progress=None):
         calls.append(1)
         if len(calls) <= failures:
             raise mark_transient(TransportError("lab1: connection reset (test)"))

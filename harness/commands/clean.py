@@ -9,7 +9,10 @@ A pod without the label is never touched, whoever made it.
 
 Pods go with ``crictl rmp --force`` (stop, then remove; containerd removes the pod's
 containers with it).  The per-run folder of CRI config files under
-``C:\\ProgramData\\hpc-e2e\\runs\\<run id>`` goes when no pod of that run is left.
+``C:\\ProgramData\\hpc-e2e\\runs\\<run id>`` goes when no pod of that run is left,
+including the folders of runs that died with no pod on the host (listed on the host, not
+only inferred from the pods removed): with ``--older-than`` such a folder goes when its
+run id tells its age (the harness's own ids start with the UTC start time).
 ``--older-than`` compares the pod's ``createdAt`` (the host's clock) with this machine's
 clock; skew between them shifts the cut-off by the same amount.
 """
@@ -26,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 from harness.errors import ConfigError, HarnessError
 
+MAX_AGE = timedelta(days=100 * 365)  # older than any host's clock can make a pod look
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 # A run id that is safe as one folder name (label value syntax, harness.cri.spec).
@@ -45,6 +49,9 @@ def parse_duration(text: str) -> timedelta:
         raise ConfigError(f"--older-than: {text!r} is not a duration",
                           hint="a number and a unit, e.g. 30m, 2h, 1d, 1h30m "
                                "(units: s, m, h, d, w)")
+    if seconds > MAX_AGE.total_seconds():
+        raise ConfigError(f"--older-than: {text!r} is more than {MAX_AGE.days} days",
+                          hint="nothing on a host is that old; give a shorter duration")
     return timedelta(seconds=seconds)
 
 
@@ -126,6 +133,39 @@ def select(pods, *, run_id: str | None, older_than: timedelta | None,
     return chosen, kept
 
 
+def run_folders(transport, root: str) -> list[str]:
+    """The names of the run folders under ``root`` on the host (``dir /b /ad``, a cmd.exe
+    built-in: one name a line; "File Not Found" when there is none, and "The system cannot
+    find the path specified" when ``root`` itself is missing, both exit 1)."""
+    result = transport.run(["dir", "/b", "/ad", root], timeout=60, repeatable=True)
+    text = (result.stdout or "").strip()
+    if result.exit_code != 0:
+        said = f"{result.stderr or ''} {text}"
+        if re.search(r"File Not Found|cannot find the (?:path|file) specified", said,
+                     re.IGNORECASE):
+            return []
+        raise HarnessError(f"{transport.target.name}: cannot list {root}: exit "
+                           f"{result.exit_code}: {said.strip()[:200]}")
+    return [name for name in (line.strip() for line in text.splitlines())
+            if _RUN_FOLDER.match(name) and ".." not in name]
+
+
+_RUN_ID_TIME = re.compile(r"^(\d{8}-\d{6})-")
+
+
+def _older(run_id: str, cutoff: datetime) -> bool:
+    """Whether a run id made by the harness (``YYYYMMDD-HHMMSS-xxxxxx``, UTC: harness.cri
+    .spec.new_run_id) is older than ``cutoff``; False when the id does not say."""
+    m = _RUN_ID_TIME.match(run_id)
+    if m is None:
+        return False
+    try:
+        started = datetime.strptime(m.group(1), "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return False
+    return started < cutoff
+
+
 def clean_host(target, layout, *, run_id: str | None = None,
                older_than: timedelta | None = None, dry_run: bool = False,
                now: datetime | None = None, spare: Collection[str] = ()) -> HostClean:
@@ -165,10 +205,18 @@ def clean_host(target, layout, *, run_id: str | None = None,
                 except HarnessError as exc:
                     item.action, item.error = "failed", exc.message
 
-            # Folders of runs with no pod left (an explicit --run-id counts even without pods).
+            # Folders of runs with no pod left: those whose pods went now, and those of runs
+            # that died with no pod on the host (a killed run's folder outlives its pods;
+            # an explicit --run-id counts even when its folder is not listed).
             gone = {p.run_id for p in result.pods if p.action in ("removed", "would remove")}
             if run_id is not None and older_than is None:
                 gone.add(run_id)
+            for name in run_folders(transport, DEFAULT_RUNS_ROOT):
+                if run_id is not None and name != run_id:
+                    continue
+                if older_than is not None and not _older(name, now - older_than):
+                    continue  # an age it cannot tell is never "old" (like a pod's)
+                gone.add(name)
             gone -= {p.labels[RUN_ID_LABEL] for p in kept}
             gone -= {p.run_id for p in result.pods if p.action == "failed"}
             folders = [(r, ntpath.join(DEFAULT_RUNS_ROOT, r)) for r in sorted(gone)
@@ -262,4 +310,4 @@ def command(args: argparse.Namespace) -> int:
 
 
 __all__ = ["HostClean", "PodItem", "clean_host", "command", "labelled_containers",
-           "labelled_pods", "parse_duration", "render", "select"]
+           "labelled_pods", "parse_duration", "render", "run_folders", "select"]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.files import file_kind_problem
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
@@ -64,6 +65,7 @@ class RunOptions:
     sim_latency: str | None = None  # --sim-latency SPEC (harness/sim/latency.py)
     lease_dir: Path | None = None
     lease_timeout: float | None = None
+    provision_timeout: float | None = None
     workers: str | None = None  # pytest-xdist -n
     keyword: str | None = None  # -k
     markers: str | None = None  # -m
@@ -84,7 +86,9 @@ class RunOptions:
                    run_id=args.run_id, sim_hosts=args.sim_hosts, sim_flavor=args.sim_flavor,
                    sim_build=args.sim_build, sim_faults=getattr(args, "sim_faults", None),
                    sim_latency=getattr(args, "sim_latency", None), lease_dir=args.lease_dir,
-                   lease_timeout=args.lease_timeout, workers=args.workers,
+                   lease_timeout=args.lease_timeout,
+                   provision_timeout=getattr(args, "provision_timeout", None),
+                   workers=args.workers,
                    keyword=args.keyword, markers=args.markers, alluredir=args.alluredir,
                    junitxml=args.junitxml, report=args.report, report_dir=args.report_dir,
                    single_file=args.single_file, summary_json=args.summary_json,
@@ -117,8 +121,9 @@ def check_options(o: RunOptions) -> None:
     if o.hosts and o.inventory is None:
         raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
     if o.inventory is not None:
-        if not Path(o.inventory).is_file():
-            raise ConfigError(f"--inventory: {o.inventory} does not exist")
+        problem = file_kind_problem(Path(o.inventory))
+        if problem is not None:  # a FIFO is refused here, never opened
+            raise ConfigError(f"--inventory: {o.inventory} {problem}")
         sim_only = [flag for flag, value in (("--sim-hosts", o.sim_hosts),
                                              ("--sim-flavor", o.sim_flavor),
                                              ("--sim-build", o.sim_build),
@@ -129,16 +134,17 @@ def check_options(o: RunOptions) -> None:
             raise ConfigError(f"{', '.join(sim_only)} only apply to simulated hosts, "
                               f"not to an --inventory")
     for flag, path in (("--bundle", o.bundle),):
-        if path is not None and not Path(path).is_file():
-            raise ConfigError(f"{flag}: {path} does not exist")
+        problem = None if path is None else file_kind_problem(Path(path))
+        if problem is not None:
+            raise ConfigError(f"{flag}: {path} {problem}")
     if o.sim_flavor is not None:
         check_flavor(o.sim_flavor)
     check_sim_models(o.sim_faults, o.sim_latency)
     if o.sim_hosts is not None and o.sim_hosts < 1:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
-    if o.lease_timeout is not None and o.lease_timeout <= 0:
-        raise ConfigError(f"--lease-timeout: {o.lease_timeout:g} is not a positive number "
-                          "of seconds")
+    for flag, seconds in (("--lease-timeout", o.lease_timeout),
+                          ("--provision-timeout", o.provision_timeout)):
+        check_seconds(flag, seconds)
     if o.workers is not None and not _WORKERS.match(str(o.workers)):
         raise ConfigError(f"-n: {o.workers!r} is not a number of workers, 'auto' or 'logical'")
     for flag, text in (("-k", o.keyword), ("-m", o.markers)):
@@ -165,8 +171,6 @@ def _check_values(o: RunOptions) -> None:
             image_set_for(o.sim_build)
         except ConfigError as exc:
             raise ConfigError(f"--sim-build: {exc.message}", hint=exc.hint) from None
-    if o.lease_timeout is not None and not math.isfinite(o.lease_timeout):
-        raise ConfigError(f"--lease-timeout: {o.lease_timeout:g} is not a number of seconds")
     if o.run_id is not None:
         from harness.cri.spec import check_label
 
@@ -209,6 +213,21 @@ def _check_values(o: RunOptions) -> None:
         from harness.runtime.bundle import load_bundle
 
         load_bundle(o.bundle)
+
+
+def check_seconds(flag: str, seconds: float | None) -> None:
+    """A deadline option: a finite number of seconds above 0, at most a week."""
+    import math
+
+    from harness.plugin.options import MAX_SECONDS
+
+    if seconds is None:
+        return
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ConfigError(f"{flag}: {seconds:g} is not a positive number of seconds")
+    if seconds > MAX_SECONDS:
+        raise ConfigError(f"{flag}: {seconds:g} seconds is more than a week "
+                          f"({MAX_SECONDS:g} s)")
 
 
 def check_expression(flag: str, text: str) -> None:
@@ -257,8 +276,9 @@ def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
         raise ConfigError(f"{option}: unknown runtime flavor {text!r}",
                           hint=f"use one of {', '.join(BUILTIN)}, or the path of a .py file "
                                "defining FLAVOR (see harness/sim/cri/flavors.py)")
-    if not Path(text).is_file():
-        raise ConfigError(f"{option}: {text} does not exist")
+    problem = file_kind_problem(Path(text))
+    if problem is not None:
+        raise ConfigError(f"{option}: {text} {problem}")
     try:
         resolve_flavor(_abs(text))  # import it now: a broken file fails here, not mid-run
     except FlavorError as exc:
@@ -297,6 +317,8 @@ def build_pytest_args(o: RunOptions) -> list[str]:
         argv += ["--lease-dir", _abs(o.lease_dir)]
     if o.lease_timeout is not None:
         argv += ["--lease-timeout", f"{o.lease_timeout:g}"]
+    if o.provision_timeout is not None:
+        argv += ["--provision-timeout", f"{o.provision_timeout:g}"]
     if o.workers is not None:
         argv += ["-n", str(o.workers)]
     if o.keyword:

@@ -22,12 +22,12 @@ Passwords come only from ``password_env`` or ``password_file`` (DESIGN.md "Secre
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from harness.config.files import file_kind_problem, load_toml
 from harness.config.secrets import Secret
 from harness.config.target import Target
 from harness.errors import ConfigError
@@ -42,17 +42,11 @@ _PATH_FIELDS = {"winrm": ("ca_bundle", "cert_pem", "cert_key_pem"), "ssh": ("key
 def load_inventory(path: str | Path) -> list[Target]:
     """Read and validate ``path``; return the hosts sorted by name (deterministic for xdist)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if file_kind_problem(path) == "does not exist":
         raise ConfigError(f"{path}: inventory file does not exist",
-                          hint="pass --inventory with an existing file, or omit it to use the simulated host") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: inventory is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read inventory: {exc.strerror}") from None
+                          hint="pass --inventory with an existing file, or omit it to use "
+                               "the simulated host")
+    raw = load_toml(path, what="inventory")
     return parse_inventory(raw, source=str(path), base_dir=path.parent)
 
 
@@ -158,6 +152,10 @@ def _first_error(exc: ValidationError) -> str:
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling)"
+    elif err["type"] in ("int_type", "int_from_float", "int_parsing"):
+        msg = "must be a whole number"
+    elif err["type"] in ("float_type", "float_parsing", "finite_number"):
+        msg = "must be a finite number"
     elif err["type"] == "literal_error":
         expected = err.get("ctx", {}).get("expected", "")
         msg = f"must be one of {expected}"

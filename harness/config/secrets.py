@@ -3,12 +3,15 @@
 A :class:`Secret` is read from the environment or a file, never from a command line
 (DESIGN.md "Secrets").  Creating one registers its value; :func:`redact` masks every
 registered value in any text, and is applied wherever text leaves the process (logs,
-reports, exception messages, command transcripts).
+reports, exception messages, command transcripts).  Credentials written into a URL
+(``https://user:pass@host/...``, a bundle source say) are masked by the same call whether
+or not anyone registered them.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -31,10 +34,29 @@ def register(value: str) -> None:
         _pattern_cache = None
 
 
+# The user-information part of a URL (RFC 3986 §3.2.1: ``scheme://user:password@host``):
+# a credential whoever wrote it, registered or not.  The scheme stays; what lies between
+# ``//`` and the authority's last ``@`` (a password may hold an unencoded ``@``) is masked.
+_URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s'\"<>]+@")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked
+    (``https://user:pass@host/x`` -> ``https://********@host/x``)."""
+    if not text or "@" not in text:
+        return text
+    return _URL_USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
+
+
 def redact(text: str) -> str:
-    """Return ``text`` with every registered secret replaced by a mask."""
+    """Return ``text`` with every registered secret, and every credential inside a URL,
+    replaced by a mask."""
     global _pattern_cache
-    if not text or not _values:
+    if not text:
+        return text
+    if "@" in text:
+        text = redact_urls(text)
+    if not _values:
         return text
     with _lock:
         if _pattern_cache is None:
@@ -68,19 +90,36 @@ class Secret:
             raise LookupError(f"environment variable {name} is not set") from None
         if not value:
             raise LookupError(f"environment variable {name} is empty")
+        bad = next((c for c in value if not c.isprintable()), None)
+        if bad is not None:
+            raise LookupError(f"environment variable {name} holds an invisible or control "
+                              f"character (U+{ord(bad):04X}); set the password alone")
         return cls(value, source=f"env:{name}")
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Secret:
+        from harness.config.files import MAX_SECRET_BYTES, file_kind_problem, read_text
+
         p = Path(path).expanduser()
+        problem = file_kind_problem(p)
+        if problem is not None:  # a FIFO or a device is refused before it is opened
+            raise LookupError(f"secret file {p} {problem}")
         try:
-            value = p.read_text(encoding="utf-8").rstrip("\r\n")
-        except FileNotFoundError:
-            raise LookupError(f"secret file {p} does not exist") from None
-        except OSError as exc:
-            raise LookupError(f"secret file {p} cannot be read: {exc.strerror}") from None
+            # UTF-8 with or without a BOM, or UTF-16 with one (PowerShell 5's `>`)
+            value = read_text(p, what="secret file", max_bytes=MAX_SECRET_BYTES, utf16=True)
+        except Exception as exc:  # noqa: BLE001 - InputFileError; one line, no value shown
+            raise LookupError(str(exc).replace(f"{p}: secret file", f"secret file {p}")) \
+                from None
+        value = value.rstrip("\r\n")
         if not value:
             raise LookupError(f"secret file {p} is empty")
+        if "\n" in value or "\r" in value:
+            raise LookupError(f"secret file {p} holds more than one line; a password file "
+                              "holds the password alone")
+        bad = next((c for c in value if not c.isprintable()), None)
+        if bad is not None:
+            raise LookupError(f"secret file {p} holds an invisible or control character "
+                              f"(U+{ord(bad):04X}); save the password alone, as plain text")
         return cls(value, source=f"file:{p}")
 
     def reveal(self) -> str:

@@ -8,12 +8,81 @@ objects.  Field names here are the inventory's keys.
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import unicodedata
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from harness.config.secrets import Secret
+
+# Numbers are typed: TOML's true is not a port, 1e11 is not an envelope size (pydantic's
+# lax mode would make them 1 and 100000000000).  Floats accept integers, never booleans.
+Int = StrictInt
+Seconds = Annotated[float, Field(allow_inf_nan=False)]
+# The largest SOAP envelope a Windows host accepts by default: MaxEnvelopeSizekb = 500
+# (Microsoft Learn, "Installation and configuration for Windows Remote Management",
+# MaxEnvelopeSizekb).  A larger size needs the host's setting raised first.
+MAX_ENVELOPE_SIZE = 500 * 1024
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\Z")
+_PORT_SUFFIX = re.compile(r":(\d{1,5})\Z")
+
+
+def check_address(value: str) -> str:
+    """A host name, an IPv4 address or an IPv6 address (with or without brackets, which
+    are dropped); ValueError saying what is wrong otherwise."""
+    bad = next((c for c in value if unicodedata.category(c)[0] in "CZ"), None)
+    if bad is not None:
+        name = unicodedata.name(bad, "")
+        raise ValueError(f"contains an invisible or space character U+{ord(bad):04X}"
+                         + (f" ({name})" if name else "") + "; retype the address")
+    if "@" in value or "/" in value:
+        raise ValueError("must be a host name or IP address alone (no user@, no URL, "
+                         "no path)")
+    if value.startswith("["):
+        inner, sep, rest = value[1:].partition("]")
+        if not sep:
+            raise ValueError("has '[' without ']'")
+        if rest:
+            raise ValueError(f"holds {rest!r} after the IPv6 address; a port goes in port")
+        try:
+            return str(ipaddress.IPv6Address(inner))
+        except ValueError:
+            raise ValueError(f"[{inner}] is not an IPv6 address") from None
+    if ":" in value:
+        try:
+            return str(ipaddress.IPv6Address(value))
+        except ValueError:
+            m = _PORT_SUFFIX.search(value)
+            if m and value.count(":") == 1:
+                raise ValueError(f"holds a port (:{m.group(1)}); write the host alone and "
+                                 f"port = {int(m.group(1))}") from None
+            raise ValueError("is not an IPv6 address, and a host name has no ':'") from None
+    if re.fullmatch(r"[0-9.]+", value):
+        try:
+            return str(ipaddress.IPv4Address(value))
+        except ValueError:
+            raise ValueError("is not an IPv4 address") from None
+    try:
+        value.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("holds non-ASCII letters; write an internationalised name in its "
+                         "xn-- (punycode) form") from None
+    name = value[:-1] if value.endswith(".") else value
+    if len(name) > 253:
+        raise ValueError(f"is {len(name)} characters; a host name has at most 253")
+    for label in name.split("."):
+        if not label:
+            raise ValueError("has an empty label (two dots in a row, or a leading dot)")
+        if len(label) > 63:
+            raise ValueError(f"has a label of {len(label)} characters ({label[:12]}...); "
+                             "a DNS label has at most 63")
+        if not _LABEL.match(label):
+            raise ValueError(f"label {label!r} may hold letters, digits and inner hyphens "
+                             "only")
+    return value
 
 TransportName = Literal["winrm", "ssh", "local"]
 WinRMAuth = Literal["ntlm", "basic", "kerberos", "credssp", "certificate"]
@@ -22,6 +91,18 @@ SSHAuth = Literal["key", "agent", "password"]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        """true/false only where a field is a boolean (pydantic would make true a 1.0)."""
+        if isinstance(data, dict):
+            for key, value in data.items():
+                info = cls.model_fields.get(key)
+                if isinstance(value, bool) and info is not None and \
+                        info.annotation in (float, Seconds, float | None):
+                    raise ValueError(f"{key}: must be a number of seconds, not {value!r}")
+        return data
 
 
 class WinRMOptions(_Strict):
@@ -38,11 +119,11 @@ class WinRMOptions(_Strict):
     cert_key_pem: Path | None = None
     # How long the server may hold one Receive (w:OperationTimeout); the HTTP read
     # timeout is derived from it (python-protocol-facts.md §1.6).
-    operation_timeout: int = Field(default=20, ge=1, le=3600)
-    codepage: int = 65001
+    operation_timeout: Int = Field(default=20, ge=1, le=3600)
+    codepage: Int = Field(default=65001, ge=1, le=65535)
     # Largest SOAP envelope the server accepts (MaxEnvelopeSizekb × 1024); file chunks
     # are sized against it.  153600 is the Windows default.
-    max_envelope_size: int = Field(default=153600, ge=8192)
+    max_envelope_size: Int = Field(default=153600, ge=8192, le=MAX_ENVELOPE_SIZE)
 
     @model_validator(mode="after")
     def _check(self) -> WinRMOptions:
@@ -68,7 +149,7 @@ class SSHOptions(_Strict):
     known_hosts: Path | None = None  # default: ~/.ssh/known_hosts
     # Unknown host keys are refused unless the inventory explicitly accepts them.
     accept_unknown_host_key: bool = False
-    connect_timeout: float = Field(default=15.0, gt=0)
+    connect_timeout: float = Field(default=15.0, gt=0, le=3600, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _check(self) -> SSHOptions:
@@ -84,7 +165,7 @@ class RetrySettings(_Strict):
     (harness/transport/retry.py).  The defaults suit a real host; a simulated one answers
     in milliseconds and can use a smaller ``base_delay``."""
 
-    attempts: int = Field(default=6, ge=1, le=50)
+    attempts: Int = Field(default=6, ge=1, le=50)
     base_delay: float = Field(default=0.5, ge=0, le=60)  # seconds; doubled per attempt
     max_delay: float = Field(default=10.0, ge=0, le=600)  # no single pause is longer
     # seconds crictl may find containerd unreachable (restarting) before giving up
@@ -101,17 +182,17 @@ class Labels(_Strict):
     """Free facts about a host, used for selection and skips."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    os_build: int | None = Field(default=None, ge=10240)
+    os_build: Int | None = Field(default=None, ge=10240, le=99999)
     capabilities: tuple[str, ...] = ()
-    max_leases: int = Field(default=1, ge=1, le=64)
+    max_leases: Int = Field(default=1, ge=1, le=64)
     group: str | None = None
 
 
 class Target(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-    address: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[^\s/@]+$")
+    address: str | None = Field(default=None, min_length=1, max_length=255)
     transport: TransportName = "winrm"
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Int | None = Field(default=None, ge=1, le=65535)
     user: str | None = None
     password: Secret | None = None
     winrm: WinRMOptions = WinRMOptions()
@@ -120,6 +201,11 @@ class Target(_Strict):
     retry: RetrySettings = RetrySettings()
     # Where the inventory came from, for error messages.
     source: str = "<inline>"
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value)
 
     @property
     def effective_port(self) -> int:

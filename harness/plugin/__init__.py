@@ -13,6 +13,8 @@ Like pytest's own plugins, one module per concern, each registered as a plugin h
 * :mod:`.sidehosts` — ``uvm_without_hpc_pods``: pods on a host whose UVMs lack HostProcess
   support (the simulated side host by default);
 * :mod:`.leftovers` — pods earlier runs left on a host, reported (never removed);
+* :mod:`.limits` — the per-test limit (pytest-timeout's timer, taken over) and
+  provisioning's own deadline outside it, each naming its cause;
 * :mod:`.signals` — SIGTERM interrupts like Ctrl-C, so teardown and the sweep still run;
 * :mod:`.interrupts` — the test a Ctrl-C or SIGTERM cut short is reported interrupted;
 * :mod:`.reporting`, :mod:`.diagnostics` — Allure labels, steps, diagnostics on failure.
@@ -28,7 +30,8 @@ from __future__ import annotations
 
 import importlib.util
 
-_CORE = ["harness.plugin.options", "harness.plugin.targets", "harness.plugin.markers",
+_CORE = ["harness.plugin.options", "harness.plugin.limits", "harness.plugin.targets",
+         "harness.plugin.markers",
          "harness.plugin.signals", "harness.plugin.interrupts",
          "harness.plugin.leftovers",  # before fixtures imports it
          "harness.plugin.fixtures", "harness.plugin.shared", "harness.plugin.sidehosts"]

@@ -16,7 +16,9 @@ The rules, in order (the first that applies wins):
 
 * A test the run's Ctrl-C or SIGTERM cut short (harness/plugin/interrupts.py) ->
   interrupted: its outcome is unknown, so it is neither passed nor any failure's class.
-
+* A limit that expired (harness/plugin/limits.py: the per-test limit, provisioning's own
+  deadline; or pytest-timeout's own ``Failed``) -> infrastructure, with the limit and what
+  was in flight in the message: the host did not answer in time, whatever was asked.
 * An error raised because a repeatable operation ran out of attempts (transient failures
   only, harness/transport/retry.py ``is_exhausted``) -> infrastructure, whatever its type:
   the host never gave an answer; it must neither pass nor read as a regression.
@@ -113,6 +115,7 @@ def _direct(exc: BaseException) -> str | None:
     )
     from harness.plugin.interrupts import TestInterrupted
     from harness.plugin.leasing import LeaseTimeout
+    from harness.plugin.limits import LimitExpired, is_pytest_timeout
     from harness.transport.retry import is_exhausted
     from harness.windows.errors import WindowsHostError
 
@@ -123,6 +126,8 @@ def _direct(exc: BaseException) -> str | None:
         return INTERRUPTED
     if is_exhausted(exc):
         return INFRASTRUCTURE
+    if isinstance(exc, LimitExpired) or is_pytest_timeout(exc):
+        return INFRASTRUCTURE  # a limit cut it off: the host did not answer in time
     if isinstance(exc, (AssertionError, pytest.fail.Exception)):
         return RUNTIME_REGRESSION
     if isinstance(exc, CriStageError):

@@ -29,6 +29,7 @@ import pytest
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, Lease, Leaser
 from harness.plugin.leftovers import survey_host
+from harness.plugin.limits import outside_scenario_limit
 from harness.plugin.markers import ISOLATIONS, check_markers, marked, skip_reason
 from harness.plugin.options import SETTINGS
 from harness.plugin.pods import PodFactory
@@ -73,12 +74,17 @@ def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> I
     from harness.runtime import load_bundle
 
     bundle = load_bundle(hpc_run.bundle)
+    settings = pytestconfig.stash[SETTINGS]
     with hpc_pool.lease(purpose="connecting and provisioning") as lease:
-        host = open_host(hpc_pool.targets[lease.host], bundle, run_id=hpc_run.run_id,
-                         run_dir=hpc_run.run_dir, who=worker_id(pytestconfig),
-                         wrap=_transport_wrapper())
-        if host.provisioned.here:  # once per host and run: report what earlier runs left
-            survey_host(host, hpc_run.run_dir)
+        target = hpc_pool.targets[lease.host]
+        # Outside the per-test limit, under provisioning's own deadline (limits.py): a
+        # feature install's restart may take longer than any one scenario may.
+        with outside_scenario_limit(target.name, settings.provision_timeout):
+            host = open_host(target, bundle, run_id=hpc_run.run_id,
+                             run_dir=hpc_run.run_dir, who=worker_id(pytestconfig),
+                             wrap=_transport_wrapper())
+            if host.provisioned.here:  # once per host and run: what earlier runs left
+                survey_host(host, hpc_run.run_dir)
     yield host
     host.close()
 

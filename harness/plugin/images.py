@@ -14,10 +14,10 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 from __future__ import annotations
 
 import secrets
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.files import file_kind_problem, load_toml
 from harness.errors import ConfigError
 
 IMAGES_FILE = Path(__file__).resolve().parents[2] / "images" / "images.toml"
@@ -83,12 +83,9 @@ def image_set_for(build: int, images_file: Path = IMAGES_FILE) -> ImageSet:
 
 
 def _read(path: Path) -> dict:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path} does not exist; it lists the suite's images") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {exc}") from None
+    if file_kind_problem(path) == "does not exist":
+        raise ConfigError(f"{path} does not exist; it lists the suite's images")
+    return load_toml(path, what="images list")
 
 
 def _text(table: dict, key: str, where: str) -> str:

@@ -24,6 +24,8 @@ GROUP = "hpc-e2e"
 SIM_BUILD = 26100
 MAX_SIM_HOSTS = 16
 LEASE_TIMEOUT = 1800.0  # a test on a real host takes minutes; a queue of them longer
+PROVISION_TIMEOUT = 3600.0  # features, restarts (each up to 900 s) and a deployment
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: any longer deadline is a typo, not a plan
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class Settings:
     targets: tuple = ()  # the inventory's Targets, selected; empty for simulated hosts
     sim_faults: object = None  # harness.sim.faults.FaultPlan of --sim-faults, or None
     sim_latency: object = None  # harness.sim.latency.LatencyModel of --sim-latency, or None
+    provision_timeout: float = PROVISION_TIMEOUT  # provisioning's own deadline (limits.py)
 
     @property
     def simulated(self) -> bool:
@@ -87,6 +90,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "hosts (default: a folder of this run)")
     group.addoption("--lease-timeout", metavar="SECONDS", default=None,
                     help=f"longest wait for a free host (default: {LEASE_TIMEOUT:g})")
+    group.addoption("--provision-timeout", metavar="SECONDS", default=None,
+                    help="deadline of a host's provisioning (features, restarts, "
+                         "deployment), which runs outside the per-test limit "
+                         f"(default: {PROVISION_TIMEOUT:g})")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,7 +149,9 @@ def read_settings(config: pytest.Config) -> Settings:
         lease_dir=Path(lease_dir).expanduser().resolve() if lease_dir else None,
         lease_timeout=_seconds(timeout) if timeout is not None else LEASE_TIMEOUT,
         targets=targets, sim_faults=_sim_faults(opt("--sim-faults")),
-        sim_latency=_sim_latency(opt("--sim-latency")))
+        sim_latency=_sim_latency(opt("--sim-latency")),
+        provision_timeout=(_seconds(opt("--provision-timeout"), "--provision-timeout")
+                           if opt("--provision-timeout") is not None else PROVISION_TIMEOUT))
 
 
 def _sim_faults(spec: str | None) -> object:
@@ -208,13 +217,16 @@ def _int_option(value: str | None, flag: str, default: int, low: int, high: int)
     return number
 
 
-def _seconds(value: str) -> float:
+def _seconds(value: str, flag: str = "--lease-timeout") -> float:
     try:
         seconds = float(value)
     except ValueError:
-        raise pytest.UsageError(f"--lease-timeout: {value!r} is not a number of seconds") from None
+        raise pytest.UsageError(f"{flag}: {value!r} is not a number of seconds") from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise pytest.UsageError(f"--lease-timeout: must be more than 0 seconds (got {value})")
+        raise pytest.UsageError(f"{flag}: must be more than 0 seconds (got {value})")
+    if seconds > MAX_SECONDS:
+        raise pytest.UsageError(f"{flag}: {value} seconds is more than a week "
+                                f"({MAX_SECONDS:g} s)")
     return seconds
 
 

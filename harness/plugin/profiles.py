@@ -30,7 +30,6 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-import tomllib
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
 
+from harness.config.files import file_kind_problem, load_toml
 from harness.errors import ConfigError, HarnessError
 
 log = logging.getLogger("harness.plugin")
@@ -47,6 +47,7 @@ DEFAULT_PROFILE = "current"
 
 _TOP = {"profile", "expect", "unverified"}
 _META = {"name", "description", "extends"}
+MAX_EXTENDS = 16  # profiles in one extends chain (a longer one is a mistake, or a loop)
 _KEY = re.compile(r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\Z")
 
@@ -114,18 +115,18 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     path = value if isinstance(value, Path) else profile_path(value)
     if path in _seen:
         raise ProfileError(f"{path}: profile.extends: circular ({' -> '.join(map(str, _seen))})")
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if len(_seen) >= MAX_EXTENDS:
+        raise ProfileError(f"{_seen[0]}: profile.extends: a chain of more than {MAX_EXTENDS} "
+                           f"profiles (reached {path})",
+                           hint="a profile extends one that extends another...: keep it short")
+    if file_kind_problem(path) == "does not exist":
         known = ", ".join(sorted(p.stem for p in PROFILES_DIR.glob("*.toml"))) or "none"
         raise ProfileError(f"{path}: profile file does not exist",
-                           hint=f"profiles in {PROFILES_DIR}: {known}") from None
-    except UnicodeDecodeError:
-        raise ProfileError(f"{path}: profile is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path}: cannot parse: {exc}") from None
-    except OSError as exc:  # a folder, no permission...: one line, never a traceback
-        raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from None
+                           hint=f"profiles in {PROFILES_DIR}: {known}")
+    try:
+        raw = load_toml(path, what="profile")
+    except ConfigError as exc:  # a FIFO, a folder, bad bytes, too deep: one line
+        raise ProfileError(exc.message, hint=exc.hint) from None
     unknown = sorted(set(raw) - _TOP)
     if unknown:
         raise ProfileError(f"{path}: {unknown[0]}: unknown table or key (expected [profile], "
@@ -162,7 +163,11 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     if extends is not None:
         if not isinstance(extends, str) or not extends:
             raise ProfileError(f"{path}: profile.extends: must be a profile name or path")
-        base_path = _relative(extends, path.parent)
+        try:
+            base_path = _relative(extends, path.parent)
+        except ProfileError as exc:  # the extending file is where the mistake is
+            raise ProfileError(f"{path}: profile.extends: {exc.message}", hint=exc.hint) \
+                from None
         if not base_path.is_file() and base_path not in _seen:
             raise ProfileError(f"{path}: profile.extends: {extends!r}: no such profile "
                                f"({base_path} does not exist)")

@@ -24,6 +24,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from harness.errors import HarnessError
+from harness.plugin.limits import STEPS, LimitExpired
 
 PROVISION_TIMEOUT = 3 * 3600.0  # features, a restart and a deployment of a real host
 
@@ -77,9 +78,10 @@ def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
             policy = policy_of(windows.transport)
             policy = dataclasses.replace(policy,
                                          attempts=policy.attempts * PROVISION_ATTEMPTS_FACTOR)
-            summary = policy.call(lambda: provision_host(windows, bundle),
+            summary = policy.call(lambda: provision_host(
+                windows, bundle, progress=lambda message: STEPS.note(name, message)),
                                   what="provision the host", host=name).to_dict()
-        except HarnessError as exc:
+        except (HarnessError, LimitExpired) as exc:  # the other workers report it
             records[bundle.digest] = {"error": str(exc), "by": who}
             _write_json(path, records)
             raise

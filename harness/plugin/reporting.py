@@ -53,6 +53,7 @@ from harness.config.secrets import redact
 from harness.errors import CommandTimeout, TransportError
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
+from harness.plugin.limits import IN_FLIGHT, describe_limits
 from harness.transport import retry as _retry
 from harness.transport.outage import outage_reason
 from harness.transport.base import (
@@ -229,7 +230,7 @@ class ReportingTransport(Transport):
             title = short_title(f"waiting ({waiting}): {title}")
         started = time.monotonic()
         expected: BaseException | None = None
-        with allure.step(title):
+        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
             try:
                 result = self.inner.run(line, timeout=timeout, stdin=stdin, check=False)
             except BaseException as exc:
@@ -270,7 +271,7 @@ class ReportingTransport(Transport):
             title = short_title(f"waiting ({waiting}): {title}")
         started = time.monotonic()
         expected: BaseException | None = None
-        with allure.step(title):
+        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
             code: int | None = None
             try:
                 code = self.inner.run_streaming(command_line, timeout=timeout, stdin=stdin,
@@ -729,6 +730,7 @@ def _from_options(config) -> dict[str, str]:
             env["inventory"] = str(settings.inventory)
         if settings.run_id:
             env["run.id"] = str(settings.run_id)
+        env["limits"] = describe_limits(config, settings.provision_timeout)
         return env
     for key, option in (("profile", "--profile"), ("run.id", "--run-id"),
                         ("inventory", "--inventory")):

@@ -126,8 +126,9 @@ class Controller:
         out = []
         try:
             for name, build, role in hosts:
-                profile = HostProfile(name=name.upper(), build=build,
-                                      restart_seconds=SIM_RESTART_SECONDS)
+                restart = SIM_RESTART_SECONDS if s.sim_latency is None else \
+                    s.sim_latency.restart_seconds(SIM_RESTART_SECONDS)
+                profile = HostProfile(name=name.upper(), build=build, restart_seconds=restart)
                 seed_name = name if role == POOL else f"sim-{s.sim_hosts + 1}"
                 sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
                               flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, seed_name),

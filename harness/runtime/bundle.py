@@ -43,7 +43,6 @@ import re
 import shutil
 import tarfile
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
@@ -51,6 +50,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.config.files import file_kind_problem, load_toml
+from harness.config.secrets import redact_urls
 from harness.errors import ConfigError
 
 CONTAINERD = "containerd"
@@ -149,7 +150,25 @@ class UrlSource(_ArchiveFields):
             raise ValueError("must be an https:// URL (plain http cannot be trusted)")
         if any(c.isspace() for c in v) or "'" in v or '"' in v:
             raise ValueError("must not contain spaces or quotes")
+        _register_url_credentials(v)
         return v
+
+
+def _register_url_credentials(url: str) -> None:
+    """A password (or token) inside the URL is a secret from now on, in every spelling the
+    harness might print it (as written and percent-decoded)."""
+    from urllib.parse import unquote, urlsplit
+
+    from harness.config.secrets import register
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return
+    for value in (parts.password, parts.username if parts.password is None else None):
+        if value:
+            register(value)
+            register(unquote(value))
 
 
 class InstalledSource(_Strict):
@@ -195,7 +214,7 @@ class Artifact(_Strict):
 
     def describe_source(self) -> str:
         s = self.source
-        text = {"file": lambda: str(s.file), "url": lambda: s.url,
+        text = {"file": lambda: str(s.file), "url": lambda: redact_urls(s.url),
                 "installed": lambda: s.installed}[s.kind]()
         member = getattr(s, "member", None)
         return f"{s.kind}:{text}" + (f"!{member}" if member else "")
@@ -257,18 +276,11 @@ class RuntimeBundle(_Strict):
 def load_bundle(path: str | Path) -> RuntimeBundle:
     """Read and fully validate a manifest (local files hashed); ConfigError with one line."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if file_kind_problem(path) == "does not exist":
         raise ConfigError(f"{path}: bundle manifest does not exist",
                           hint="pass --bundle with an existing file, or omit it to use the "
-                               "simulated bundle") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: bundle manifest is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read bundle manifest: {exc.strerror}") from None
+                               "simulated bundle")
+    raw = load_toml(path, what="bundle manifest")
     return parse_bundle(raw, source=str(path), base_dir=path.parent)
 
 
@@ -400,8 +412,9 @@ def _verify_local(artifact: Artifact, source: str) -> None:
         return
     where = (f"{source}: artifact {artifact.name!r}" if artifact.name in REQUIRED_ARTIFACTS
              else f"{source}: cni plugin {artifact.name!r}")
-    if not src.file.is_file():
-        raise ConfigError(f"{where}: source: file {src.file} does not exist")
+    problem = file_kind_problem(src.file)  # a folder or /dev/zero: refused, never read
+    if problem is not None:
+        raise ConfigError(f"{where}: source: file {src.file} {problem}")
     if src.member is None:
         actual = sha256_file(src.file)
         if actual != artifact.sha256:

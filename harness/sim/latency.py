@@ -34,6 +34,10 @@ item 6).  The reasoning per field:
     starts the init process, inside the UVM through the GCS for hypervisor pods (slower).
 ``exec`` 0.3 s / ``exec_hyperv`` 0.6 s
     ExecSync of a short command: a new process in the job object, or in the UVM via the GCS.
+``restart`` (not in the preset: 0 keeps the sim's short default)
+    How long a restarting host stays down; ``restart=360,scale=0.01`` models a feature
+    install whose restart takes six minutes, longer than the 300 s per-test limit, in 3.6 s
+    (a test scales the per-test limit the same way: ``-o timeout=3``).
 ``stop`` 0.5 s, ``remove`` 0.5 s
     StopContainer/StopPodSandbox of a process that exits on the signal, and the Remove RPCs
     (snapshot and state clean-up).  A hypervisor pod's stop also tears its UVM down,
@@ -58,6 +62,8 @@ CRI_FIELDS: dict[str, tuple[str, str]] = {
     "RemovePodSandbox": ("remove", "remove"),
 }
 HYPERV = "hyperv"
+# The longest delay a model may ask for (a latency of 1e300 would hang the sim for ever).
+MAX_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,7 @@ class LatencyModel:
     stop: float = 0.0
     stop_hyperv: float = 0.0
     remove: float = 0.0
+    restart: float = 0.0  # seconds a restarting host is down; 0: the sim's default
     scale: float = 1.0
 
     # --- text form --------------------------------------------------------------------
@@ -117,8 +124,15 @@ class LatencyModel:
                                  "of seconds") from None
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"latency: {key}={raw.strip()} must be a finite number >= 0")
+            if value > MAX_SECONDS and key != "scale":  # a factor: checked with the delays
+                raise ValueError(f"latency: {key}={raw.strip()} is more than {MAX_SECONDS:g} "
+                                 "seconds")
             values[key] = value
         model = replace(model, **values)
+        longest = max(getattr(model, f.name) for f in fields(model) if f.name != "scale")
+        if longest * model.scale > MAX_SECONDS:
+            raise ValueError(f"latency: a delay of {longest:g}s at scale={model.scale:g} is "
+                             f"more than {MAX_SECONDS:g} seconds")
         if model.stop_hyperv == 0 and "stop_hyperv" not in values:
             model = replace(model, stop_hyperv=model.stop)
         return model
@@ -144,6 +158,10 @@ class LatencyModel:
         name = pair[1] if handler == HYPERV else pair[0]
         return getattr(self, name) * self.scale
 
+    def restart_seconds(self, default: float) -> float:
+        """How long a restarting host is down: ``restart`` x ``scale``, else ``default``."""
+        return self.restart * self.scale if self.restart else default
+
     def on_request(self, action: str) -> None:
         """Called by the WinRM server once per WS-Man request, before dispatch, no lock held."""
         _sleep(self.request_delay(action))
@@ -165,4 +183,4 @@ PRESETS: dict[str, LatencyModel] = {
                               stop=0.5, stop_hyperv=0.5, remove=0.5),
 }
 
-__all__ = ["CRI_FIELDS", "HYPERV", "PRESETS", "LatencyModel"]
+__all__ = ["CRI_FIELDS", "HYPERV", "MAX_SECONDS", "PRESETS", "LatencyModel"]
