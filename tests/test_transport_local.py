@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import os
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from harness.sim.programs.simtools import pattern
 from harness.transport import local as local_module
 from harness.transport.local import LocalTransport
 from harness.transport.powershell import run_script
+from checks import sim_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = r"C:\hpc-e2e-sim\bin"
@@ -49,31 +49,12 @@ def local(monkeypatch):
 
 @pytest.fixture(scope="module")
 def printer_machine():
-    """A simulated machine where any ``argv.exe`` prints its argv as JSON."""
-    machine = Machine()
-
-    def argv_printer(ctx) -> int:
-        ctx.stdout.write(json.dumps(ctx.argv[1:]))
-        return 0
-
-    machine.register_behaviour("test:argv", argv_printer)
-    return machine
+    return sim_argv.printer_machine()
 
 
-def _run_line(machine: Machine, program: str, process_line: str) -> tuple[int, str, str]:
-    """Install the argv printer at ``program`` and CreateProcess ``process_line``."""
-    parent = program.rsplit("\\", 1)[0]
-    machine.fs.makedirs(parent)
-    machine.fs.write_bytes(program, b"MZ\r\nhpc-e2e-sim program=test:argv\r\n")
-    proc = machine.spawn(process_line, shell=False)
-    out, err = bytearray(), bytearray()
-    while True:
-        o, e, done = proc.read_output(65536, 5.0)
-        out += o
-        err += e
-        if done:
-            break
-    return proc.exit_code, out.decode(), err.decode()
+def _run_line(machine, program: str, process_line: str) -> tuple[int, list[str] | None, str]:
+    sim_argv.install_printer(machine, program)
+    return sim_argv.run_on_sim(machine, process_line)
 
 
 def test_a_program_under_program_files_receives_its_argv(monkeypatch, printer_machine):
@@ -85,9 +66,7 @@ def test_a_program_under_program_files_receives_its_argv(monkeypatch, printer_ma
     assert line == '""C:\\Program Files\\x\\argv.exe" --version ^"a b^" 100% x^&y"'
     process_line = LocalTransport(Target(name="runner", transport="local"))._popen_args(line)
     assert process_line == "cmd.exe /d /s /c " + line
-    code, out, err = _run_line(printer_machine, argv[0], process_line)
-    assert (code, err) == (0, "")
-    assert json.loads(out) == argv[1:]
+    assert _run_line(printer_machine, argv[0], process_line) == (0, argv, "")
 
 
 # Characters Windows allows in file names, with the ones cmd treats specially.
@@ -110,10 +89,8 @@ def test_program_files_command_lines_parse_to_the_intended_argv(printer_machine,
     program = "C:\\Program Files\\" + "\\".join(dirs) + "\\argv.exe"
     argv = [program, *args]
     line = cmd_command_line(argv)
-    code, out, err = _run_line(printer_machine, program,
-                               LocalTransport.process_command_line(line))
-    assert (code, err) == (0, ""), line
-    assert json.loads(out) == args, line
+    outcome = _run_line(printer_machine, program, LocalTransport.process_command_line(line))
+    assert outcome == (0, argv, ""), line
 
 
 def test_the_stand_in_runs_rendered_argv_lines(local):
@@ -169,8 +146,7 @@ def test_the_deadline_kills_the_process_tree(local):
 
 def test_the_bootstrap_runs_through_the_local_shell(local):
     # A fresh simulated machine per command: hash a file every machine has.
-    from harness.sim.machine import Machine
-
+    
     path = r"C:\Windows\System32\hostname.exe"
     expected = hashlib.sha256(Machine().fs.read_bytes(path)).hexdigest()
     res = run_script(local, "file_hash", {"path": path})
