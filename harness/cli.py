@@ -76,7 +76,10 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
         flavor = check_flavor(args.sim_flavor)
     from harness.sim.hostmodel import HostProfile
 
+    # --no-virtualization: a VM whose host exposes no virtualization extensions to it
+    # (HypervisorPresent true, Hyper-V cannot be installed), as its help says.
     profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
+                          virtual_machine=args.no_virtualization,
                           elevated=not args.not_elevated)
     from harness.commands.run import check_sim_models
 

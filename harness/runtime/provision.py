@@ -33,6 +33,8 @@ log = logging.getLogger("harness.runtime")
 CONTAINERS = "Containers"
 HYPERV = "Hyper-V"
 SIM_BUNDLE_DIR = "bundle"
+NO_NESTED_NOTE = ("Hyper-V not enabled: a virtual machine without nested virtualization; "
+                  "hyperv scenarios will skip: no nested virtualization")
 
 
 def wanted_features(facts) -> list[str]:
@@ -63,7 +65,8 @@ def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IM
     notes: list[str] = []
     wanted = wanted_features(facts)
     if HYPERV not in wanted:
-        notes.append("Hyper-V not enabled: this machine offers no virtualization extensions "
+        notes.append(NO_NESTED_NOTE if facts.vm_without_nested_virtualization else
+                     "Hyper-V not enabled: this machine offers no virtualization extensions "
                      "(hypervisor-isolated scenarios will be skipped)")
     missing = [f for f in wanted if facts.feature_state(f) != "Installed"]
     restarted = False
