@@ -351,6 +351,22 @@ def test_an_upload_into_a_missing_directory_fails_cleanly(sim, transport, tmp_pa
         transport.put(src, rf"{HOME}\no-such-dir\f.bin")
 
 
+def test_an_upload_the_script_refuses_early_reports_the_scripts_error(sim, transport, tmp_path):
+    # receive_file.ps1 exits before reading its input; WinRM answers the next Send with
+    # ERROR_NO_DATA (232). The harness stops sending, reads the output and reports the
+    # script's message, not a WS-Management fault (issue 12, finding 3).
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(4 * transport.send_payload()))
+    before = sim.winrm.request_count(action="Send")
+    with pytest.raises(TransferError) as info:
+        transport.put(src, rf"{HOME}\no-such-dir\big.bin")
+    text = str(info.value)
+    assert "does not exist" in text and "WS-Management" not in text and "232" not in text
+    # It stopped at the first refused Send (the first one may still have been read).
+    assert sim.winrm.request_count(action="Send") - before <= 2
+    assert transport.run("hostname", check=True).stdout.strip()  # the shell still works
+
+
 def test_a_failed_download_leaves_no_local_file(sim, transport, tmp_path):
     with pytest.raises(TransferError, match="Could not find file"):
         transport.get(rf"{HOME}\missing.bin", tmp_path / "missing.bin")

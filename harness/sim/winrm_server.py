@@ -838,8 +838,12 @@ class _ShellTable:
                 raise WSManFault(f"The input stream of command {cmd.id} was already closed "
                                  "with End=\"true\".", subcode="w:InvalidParameter",
                                  wsman_code=wsman.CODE_INVALID_PARAMETER)
-            if not cmd.process.done:
-                cmd.process.write_stdin(data, end)
+            if cmd.process.done:
+                # The process has exited, so its stdin pipe is gone: WinRS answers with
+                # ERROR_NO_DATA; the command's output can still be received.
+                raise WSManFault("The pipe is being closed. ", code="s:Receiver",
+                                 subcode="w:InternalError", wsman_code=wsman.CODE_NO_DATA)
+            cmd.process.write_stdin(data, end)
             cmd.stdin_closed = cmd.stdin_closed or end
         return wsman.simple_response("Send", req.message_id)
 

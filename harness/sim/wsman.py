@@ -57,6 +57,10 @@ CODE_SHELL_NOT_FOUND = 2150858843  # 0x8033805B
 CODE_MAX_SHELLS = 2150859173  # 0x803381A5, quota: shells per user
 CODE_MAX_OPERATIONS = 2150859174  # 0x803381A6, quota: concurrent operations
 CODE_INVALID_PARAMETER = 87  # ERROR_INVALID_PARAMETER, as WinRM reports bad selectors/ids
+# ERROR_NO_DATA, "The pipe is being closed.": a Send to a command whose process has exited
+# (Ansible's WinRM connection plugin, ansible/plugins/connection/winrm.py _winrm_exec,
+# recovers from a failed stdin push by reading the command's output anyway).
+CODE_NO_DATA = 232
 
 DEFAULT_MAX_ENVELOPE = 153600
 DEFAULT_OPERATION_TIMEOUT = 60.0  # seconds; WinRM's default when the header is absent

@@ -59,6 +59,9 @@ log = logging.getLogger("harness.transport.winrm")
 
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 SEND_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
+# WSManFault code of a Send to a command whose process has exited ("The pipe is being
+# closed.", Win32 ERROR_NO_DATA).
+ERROR_NO_DATA = 232
 # Faults after which the shell must be re-opened (python-protocol-facts.md §1.10.6):
 # ERROR_WSMAN_UNEXPECTED_SELECTORS "shell was not found", and too many commands in a shell.
 SHELL_NOT_FOUND = 2150858843
@@ -346,12 +349,27 @@ class WinRMTransport(Transport):
             self._background.delete(shell)
 
     def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
+        """Send ``stdin``; stop early, without error, when the command has already exited.
+
+        WinRS answers a Send to a finished process with ERROR_NO_DATA ("The pipe is being
+        closed.").  That is the command's business, not the transport's: its own output
+        and exit code say what happened (a script that refused its arguments says why), so
+        sending stops and the caller receives them (Ansible's WinRM connection plugin,
+        ``_winrm_exec``, likewise reads the output after a failed stdin push).
+        """
         for chunk, last in with_last(iter_chunks(stdin, self.send_payload())):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Expired()
             self._timeouts(min(self.target.winrm.operation_timeout, remaining))
-            self.protocol.send_command_input(shell, command_id, chunk, end=last)
+            try:
+                self.protocol.send_command_input(shell, command_id, chunk, end=last)
+            except WSManFaultError as exc:
+                if exc.wsman_fault_code != ERROR_NO_DATA:
+                    raise
+                log.debug("%s: command %s exited before reading all of its input",
+                          self.target.name, command_id)
+                return
 
     def _receive(self, shell: str, command_id: str, deadline: float,
                  on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None]) -> int:
