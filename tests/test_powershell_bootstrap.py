@@ -30,7 +30,7 @@ HOME = r"C:\Users\Administrator"
 def test_the_command_line_is_the_encoded_bootstrap():
     line = ps.bootstrap_command_line()
     prefix = ("powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass "
-              "-EncodedCommand ")
+              "-OutputFormat Text -EncodedCommand ")
     assert line.startswith(prefix)
     encoded = line[len(prefix):]
     assert " " not in encoded

@@ -42,7 +42,7 @@ HYPERV_PREREQUISITE_FAILED = (
     "A prerequisite check for the Hyper-V feature failed.\r\n"
     "1. Hyper-V cannot be installed: The processor does not have required virtualization "
     "capabilities.")
-RESTART_WARNING = "WARNING: You must restart this server to finish the installation process."
+RESTART_WARNING = "You must restart this server to finish the installation process."
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -155,7 +155,7 @@ def enable_features(sc: ScriptContext) -> int:
                                   else hostmodel.INSTALLED)
             if any(hostmodel.RESTART_NEEDED.get(n.lower(), False) for n in todo):
                 exit_code, restart = "SuccessRestartRequired", "Yes"
-                sc.proc.stdout.line(RESTART_WARNING)
+                sc.warning(RESTART_WARNING)  # Install-WindowsFeature's warning record
             else:
                 exit_code = "Success"
         features = [{"name": facts.feature_name(n), "before": before[n.lower()],
