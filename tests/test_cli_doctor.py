@@ -86,7 +86,7 @@ def inventory_for(sim, tmp_path, *, password: str | None = None, port: int | Non
         f'user = "{ep["user"]}"\n'
         f"password_file = '{password_file}'\n"
         "[hosts.lab1.winrm]\n"
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{ep['ca_bundle']}'\n", encoding="utf-8")
     return inv
 

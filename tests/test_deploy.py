@@ -35,7 +35,7 @@ def winrm_target(sim: SimHost) -> Target:
     return Target(name="sim", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                   transport="winrm", user=ep["user"],
                   password=Secret.from_file(ep["password_file"]),
-                  winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                  winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
 
 
 class Counting:

@@ -139,7 +139,7 @@ def test_an_inventory_host_with_a_bundle(served, tmp_path, capsys):
         f'user = "{ep["user"]}"\n'
         f"password_file = '{ep['password_file']}'\n"
         "[hosts.lab1.winrm]\n"
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{ep['ca_bundle']}'\n"
         "[hosts.lab2]\n"
         'address = "lab2.example.test"\n'
