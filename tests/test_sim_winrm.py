@@ -208,9 +208,14 @@ def post(session: requests.Session, url: str, data: bytes, **kw) -> requests.Res
 
 
 def fault_code(resp: requests.Response) -> int | None:
+    """The WSManFault Code, or for quota faults the MSFT_WmiError error_Code."""
     root = ET.fromstring(resp.content)
     el = root.find(f".//{{{NS['f']}}}WSManFault")
-    return None if el is None else int(el.get("Code"))
+    if el is not None:
+        return int(el.get("Code"))
+    wmi = root.find(".//{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError}"
+                    "error_Code")
+    return None if wmi is None else int(wmi.text)
 
 
 def fault_subcode(resp: requests.Response) -> str:
@@ -529,6 +534,8 @@ def test_quotas(http_server):
                        "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>")
     r = post(s, http_server.url, data)
     assert r.status_code == 500 and fault_code(r) == 2150859173
+    # Quota violations carry their code in an MSFT_WmiError, not a WSManFault element.
+    assert ET.fromstring(r.content).find(f".//{{{NS['f']}}}WSManFault") is None
     raw_command(s, http_server.url, a, "sleep")
     raw_command(s, http_server.url, a, "sleep")
     _, data = envelope(SHELL + "/Command", "<rsp:CommandLine><rsp:Command>sleep</rsp:Command>"

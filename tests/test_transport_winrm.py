@@ -519,3 +519,17 @@ def test_50mb_each_way_keeps_the_harness_under_150mb(tmp_path):
     finally:
         server.stdin.close()
         server.wait(timeout=30)
+
+
+def test_a_commands_per_shell_quota_fault_reopens_the_shell(tmp_path):
+    # WinRM reports quota violations in an MSFT_WmiError block, not a WSManFault code
+    # (issue 12, finding 6): the harness must still see "too many commands" and re-open.
+    with SimHost(tmp_path, ssh_port=None, limits=WinRMLimits(max_commands_per_shell=1)) as host:
+        with WinRMTransport(winrm_target(host)) as t:
+            t.run("hostname", check=True)
+            shell = t._shell_id
+            # Something else keeps a command running in the transport's shell.
+            t.protocol.run_command(shell, rf"C:\hpc-e2e-sim\bin\simsleep.exe forever")
+            result = t.run("hostname", check=True)
+            assert result.stdout.strip() == "SIMHOST"
+            assert t._shell_id != shell

@@ -755,7 +755,8 @@ class _ShellTable:
                     "The WS-Management service cannot process the request. This user is "
                     f"allowed a maximum number of {self.limits.max_shells_per_user} concurrent "
                     "shells, which has been exceeded. Close existing shells or raise the quota "
-                    "for this user.", subcode="w:QuotaLimit", wsman_code=wsman.CODE_MAX_SHELLS)
+                    "for this user.", code="s:Receiver", subcode="w:InternalError",
+                    wsman_code=wsman.CODE_MAX_SHELLS, wmi_error=True)
             self._shells[shell.id] = shell
         extra = (f"<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId>"
                  f"<rsp:Owner>{wsman.escape(user)}</rsp:Owner>"
@@ -782,7 +783,8 @@ class _ShellTable:
                     "The WS-Management service cannot process the request. The maximum number "
                     f"of concurrent commands per shell ({self.limits.max_commands_per_shell}) "
                     "has been exceeded. Retry the request later or raise the quota.",
-                    subcode="w:QuotaLimit", wsman_code=wsman.CODE_MAX_OPERATIONS)
+                    code="s:Receiver", subcode="w:InternalError",
+                    wsman_code=wsman.CODE_MAX_OPERATIONS, wmi_error=True)
             command_id = (line_el.get("CommandId") or str(uuid.uuid4())).upper()
             if command_id in shell.commands:
                 raise WSManFault(f"A command with CommandId {command_id} already exists.",
