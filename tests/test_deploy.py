@@ -371,3 +371,17 @@ def test_deploy_refuses_to_replace_the_shim_under_someone_elses_pods(env, tmp_pa
     # Nothing of the runtime was touched; the other pod still runs.
     assert hashlib.sha256(sim.machine.fs.read_bytes(layout.shim_exe)).hexdigest() == before
     assert theirs in sim.machine.cri.pods
+
+
+def test_the_containerd_log_is_read_while_containerd_writes_it(env, tmp_path):
+    # containerd keeps its --log-file open for writing (Go opens it sharing read and write);
+    # a reader that shares only read is refused with a sharing violation (issue 12, 8).
+    sim, host, _ = env
+    layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path))
+    assert host.services.query("containerd").state.lower() == "running"
+    fs = sim.machine.fs
+    with pytest.raises(PermissionError, match="being used by another process"):
+        fs.open(layout.log_file, "rb", share="r")
+    text = host.files.read_text(layout.log_file)
+    assert "containerd successfully booted" in text

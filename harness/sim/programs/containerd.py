@@ -139,6 +139,16 @@ def _quote(value: str) -> str:
 
 
 def containerd_program(ctx: ProcessContext) -> int:
+    """containerd.exe; the ``--log-file`` stays open for writing while it runs."""
+    try:
+        return _containerd(ctx)
+    finally:
+        handle = ctx.extra.pop("log_handle", None)
+        if handle is not None:
+            handle.close()
+
+
+def _containerd(ctx: ProcessContext) -> int:
     from harness.sim.cri import config as cfgmod
 
     version = image_words(ctx).get("version")
@@ -199,8 +209,10 @@ def containerd_program(ctx: ProcessContext) -> int:
     if flags.get("run-service") and flags.get("log-file"):
         log_path = str(flags["log-file"])
         try:
-            with machine.fs.open(log_path, "ab"):
-                pass
+            # Held for the whole run, as containerd's logrus output file is: Go opens files
+            # sharing read and write (syscall.Open: FILE_SHARE_READ | FILE_SHARE_WRITE), so
+            # a reader must share write access to open it meanwhile.
+            ctx.extra["log_handle"] = machine.fs.open(log_path, "ab", share="rw")
         except OSError as exc:
             _fatal(ctx, f'open log file "{log_path}": open {log_path}: {exc.strerror or exc}')
             return 1

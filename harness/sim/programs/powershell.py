@@ -261,10 +261,11 @@ class ScriptContext:
             raise ScriptError(f'Exception calling "GetFullPath" with "1" argument(s): '
                               f'"{_io_message(exc, path)}"') from None
 
-    def open(self, path: str, mode: str):
-        """``[IO.File]::Open`` (4 arguments) with .NET's messages on failure."""
+    def open(self, path: str, mode: str, share: str = "rw"):
+        """``[IO.File]::Open`` (4 arguments; ``share`` = its FileShare: ``r``, ``rw``) with
+        .NET's messages on failure."""
         try:
-            return self.fs.open(path, mode)
+            return self.fs.open(path, mode, share=share)
         except OSError as exc:
             raise ScriptError(f'Exception calling "Open" with "4" argument(s): '
                               f'"{_io_message(exc, path)}"') from None
@@ -343,7 +344,8 @@ def send_file(sc: ScriptContext) -> int:
     full = sc.full_path(sc.args["path"])
     hasher = hashlib.sha256()
     total = 0
-    stream = sc.open(full, "rb")  # FileMode.Open, FileAccess.Read
+    # FileMode.Open, FileAccess.Read, FileShare.ReadWrite
+    stream = sc.open(full, "rb", share="rw")
     try:
         while True:
             data = stream.read(chunk)
