@@ -236,15 +236,29 @@ if ($SkipFeatures) {
     Write-Step 'Windows features: Containers, Hyper-V'
     $cpu = @(Get-CimInstance -ClassName Win32_Processor)[0]
     $system = Get-CimInstance -ClassName Win32_ComputerSystem
-    # A running hypervisor hides the firmware flags; otherwise all three are needed.
-    $canHyperV = $system.HypervisorPresent -or ($cpu.VirtualizationFirmwareEnabled -and $cpu.VMMonitorModeExtensions -and $cpu.SecondLevelAddressTranslationExtensions)
+    # HypervisorPresent is true in every VM, with or without nested virtualization, so it
+    # proves nothing alone: Hyper-V runs already (installed, hypervisor present), or the
+    # processor shows all three extensions (hardware, or a VM whose host exposes them:
+    # nested virtualization).  Same rule as harness/windows/facts.py HostFacts.hyperv_capable.
+    $extensions = $cpu.VirtualizationFirmwareEnabled -and $cpu.VMMonitorModeExtensions -and $cpu.SecondLevelAddressTranslationExtensions
+    $hyperVInstalled = $false
+    if (Get-Command -Name Get-WindowsFeature -ErrorAction SilentlyContinue) {
+        $hyperVInstalled = (Get-WindowsFeature -Name 'Hyper-V').InstallState -eq 'Installed'
+    }
+    $canHyperV = ($system.HypervisorPresent -and $hyperVInstalled) -or $extensions
     $features = @('Containers')
     if ($canHyperV) {
         $features += 'Hyper-V'
     } else {
-        Write-Warning ('no virtualization extensions: Hyper-V cannot be installed, so hypervisor-isolated ' +
-            'scenarios will be skipped.  In a VM, turn it off and run ci/enable-nested-virtualization.ps1 ' +
-            '-VMName <this VM> on its Hyper-V host, then run this script again.')
+        if ($system.HypervisorPresent) {
+            Write-Warning ('a virtual machine without nested virtualization: installing Containers alone; ' +
+                'hyperv scenarios will skip: no nested virtualization.  To test them, turn this VM off and ' +
+                'run ci/enable-nested-virtualization.ps1 -VMName <this VM> on its Hyper-V host, then run ' +
+                'this script again.')
+        } else {
+            Write-Warning ('no virtualization extensions: Hyper-V cannot be installed, so hypervisor-isolated ' +
+                'scenarios will be skipped.  Enable virtualization (VT-x/AMD-V) in the firmware.')
+        }
     }
     if (Get-Command -Name Install-WindowsFeature -ErrorAction SilentlyContinue) {
         foreach ($name in $features) {

@@ -40,6 +40,9 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                        help="WinRM HTTPS port (default: a free port)")
     serve.add_argument("--http-port", type=int, default=None, metavar="N",
                        help="also listen for WinRM over plain HTTP on this port (Basic auth)")
+    serve.add_argument("--basic", action="store_true",
+                       help="also accept Basic on the HTTPS listener (a stock Windows host has "
+                            "it off: NTLM/Negotiate only)")
     serve.add_argument("--ntlm", action="store_true",
                        help="also listen for WinRM over plain HTTP with NTLM and message "
                             "encryption (endpoint.json: winrm_http_url / winrm_ntlm_url)")
@@ -107,7 +110,10 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
         flavor = check_flavor(args.sim_flavor)
     from harness.sim.hostmodel import HostProfile
 
+    # --no-virtualization: a VM whose host exposes no virtualization extensions to it
+    # (HypervisorPresent true, Hyper-V cannot be installed), as its help says.
     profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
+                          virtual_machine=args.no_virtualization,
                           elevated=not args.not_elevated)
     from harness.commands.run import check_sim_models
 
@@ -117,7 +123,7 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
         return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                      authorized_key_files=args.authorized_key, http_port=args.http_port,
                      flavor=flavor, profile=profile, faults=faults, latency=latency,
-                     ntlm_port=(args.ntlm_port if args.ntlm_port is not None
+                     basic=args.basic, ntlm_port=(args.ntlm_port if args.ntlm_port is not None
                                 else 0 if args.ntlm else None)) or 0
     except OSError as exc:  # a port taken between the check and the listen, say
         raise ConfigError(f"sim serve: cannot listen: {exc.strerror or exc}") from None

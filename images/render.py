@@ -37,7 +37,11 @@ PLAN_SCHEMA = 1
 
 BUILD_KEYS = ("ltsc", "nanoserver", "servercore", "pause")
 PROBE_KEYS = ("name", "base", "marker_path", "marker_content", "idle_command", "programs")
-PROGRAM_KEYS = ("path", "copy_of", "content")
+PROGRAM_KEYS = ("path", "copy_of", "content", "source")
+# A program built from C source (a file next to images.toml): mingw-w64, no PE time stamp,
+# so the same source gives the same bytes (and the same plan.json hashes).
+CC = "x86_64-w64-mingw32-gcc"
+CC_FLAGS = ("-O2", "-s", "-Wall", "-Wl,--no-insert-timestamp")
 BASES = ("nanoserver", "servercore")
 CONTENT_PLACEHOLDERS = ("ltsc", "build")
 IDLE_PLACEHOLDER = "token"
@@ -83,6 +87,7 @@ class Program:
     path: str
     copy_of: str | None = None
     content: str | None = None
+    source: str | None = None  # a C file beside images.toml, compiled for the image
 
 
 @dataclass(frozen=True)
@@ -200,9 +205,18 @@ def validate(data: dict, source: str = "images.toml") -> Spec:
         _only_keys(prog, PROGRAM_KEYS, where, fail)
         path = _required_text(prog, "path", where, fail)
         _check_rel_path(path, f"{where}.path", fail)
-        if ("copy_of" in prog) == ("content" in prog):
-            raise fail(f"{where} ({path})", "needs exactly one of copy_of and content")
-        if "copy_of" in prog:
+        kinds = [k for k in ("copy_of", "content", "source") if k in prog]
+        if len(kinds) != 1:
+            raise fail(f"{where} ({path})", "needs exactly one of copy_of, content and source")
+        if "source" in prog:
+            src = _required_text(prog, "source", where, fail)
+            if re.search(r"[\\/:]", src) or not src.endswith(".c"):
+                raise fail(f"{where}.source", f"{src!r}: the name of a .c file beside "
+                                              "images.toml")
+            if not path.lower().endswith(".exe"):
+                raise fail(f"{where}.path", f"{path!r}: a program built from source is an .exe")
+            programs.append(Program(path, source=src))
+        elif "copy_of" in prog:
             copy_of = _required_text(prog, "copy_of", where, fail)
             _check_rel_path(copy_of, f"{where}.copy_of", fail)
             if _leaf(copy_of).casefold() == _leaf(path).casefold():
@@ -345,9 +359,37 @@ def probe_files(spec: Spec, entry: BuildEntry) -> list[ProbeFile]:
     for prog in spec.programs:
         if prog.copy_of is not None:
             files.append(ProbeFile(prog.path, copy_of=prog.copy_of))
+        elif prog.source is not None:
+            files.append(ProbeFile(prog.path, data=compile_source(_source_dir(spec)
+                                                                  / prog.source)))
         else:
             files.append(ProbeFile(prog.path, data=expand(prog.content or "", entry).encode()))
     return files
+
+
+def _source_dir(spec: Spec) -> Path:
+    """Sources sit beside images.toml (the repository's, for a spec not read from a file)."""
+    here = Path(spec.source)
+    return here.resolve().parent if here.is_file() else IMAGES_TOML.parent
+
+
+def compile_source(source: Path) -> bytes:
+    """The Windows x64 executable built from ``source`` with mingw-w64."""
+    import subprocess
+    import tempfile
+
+    if shutil.which(CC) is None:
+        raise ImagesTomlError(f"{source.name}: building it needs {CC} (Debian package "
+                              "gcc-mingw-w64-x86-64); render the probe on a machine that has it")
+    if not source.is_file():
+        raise ImagesTomlError(f"{source}: the probe program's source does not exist")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "program.exe"
+        done = subprocess.run([CC, *CC_FLAGS, "-o", str(out), str(source)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise ImagesTomlError(f"{source.name}: {CC} failed: {done.stderr.strip()[-500:]}")
+        return out.read_bytes()
 
 
 def normalize_ref(ref: str) -> str:
@@ -401,24 +443,25 @@ def smoke_checks(spec: Spec, entry: BuildEntry) -> list[dict]:
     ``expect``: ``exit0`` = exit code 0 (and ``stdout`` when given, compared without trailing
     white space); ``ran`` = the program was found and started (0-255, not cmd's 9009).
     """
-    checks = []
-    for f in probe_files(spec, entry):
+    checks = [{"what": f"marker C:\\{spec.marker_path} holds the rendered text",
+               "argv": ["cmd", "/c", "type", "C:\\" + spec.marker_path], "expect": "exit0",
+               "stdout": expand(spec.marker_content, entry).rstrip(), "severity": "error"}]
+    for f in spec.programs:  # no file data needed here: nothing is compiled for the checks
         target = "C:\\" + f.path
-        if f.path == spec.marker_path:
-            checks.append({"what": f"marker {target} holds the rendered text",
-                           "argv": ["cmd", "/c", "type", target], "expect": "exit0",
-                           "stdout": (f.data or b"").decode().rstrip(), "severity": "error"})
-        else:
-            checks.append({"what": f"probe file {target} exists",
-                           "argv": ["cmd", "/c", "dir", "/b", target], "expect": "exit0",
-                           "stdout": None, "severity": "error"})
+        checks.append({"what": f"probe file {target} exists",
+                       "argv": ["cmd", "/c", "dir", "/b", target], "expect": "exit0",
+                       "stdout": None, "severity": "error"})
     program = spec.idle_command[0]
     rootfs = {p.path.casefold() for p in spec.programs}
-    run = "C:\\" + program if program.casefold() in rootfs else program
-    checks.append({"what": f"idle program {program} is found in a normal probe container "
-                           "(HPCs find it on the host or in the UVM; a warning only)",
-                   "argv": ["cmd", "/c", run, "/?"], "expect": "ran", "stdout": None,
-                   "severity": "warning"})
+    if program.casefold() in rootfs:
+        checks.append({"what": f"idle program {program} ships in the probe and runs",
+                       "argv": ["cmd", "/c", "C:\\" + program, "/?"], "expect": "exit0",
+                       "stdout": None, "severity": "error"})
+    else:
+        checks.append({"what": f"idle program {program} is found in a normal probe container "
+                               "(HPCs find it on the host or in the UVM; a warning only)",
+                       "argv": ["cmd", "/c", program, "/?"], "expect": "ran", "stdout": None,
+                       "severity": "warning"})
     return checks
 
 

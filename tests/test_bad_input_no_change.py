@@ -97,7 +97,7 @@ def make_files(folder: Path, endpoint: dict) -> dict[str, str]:
                   f'user = "{endpoint["user"]}"\n'
                   f"password_file = '{endpoint['password_file']}'\n"
                   "[hosts.sim.winrm]\n"
-                  'auth = "basic"\n'
+                  'auth = "ntlm"\n'
                   f"ca_bundle = '{endpoint['ca_bundle']}'\n")
     (folder / "inventory.toml").write_text(host_table, encoding="utf-8")
     # The served host, and a second host with a field wrong: the whole inventory is refused.

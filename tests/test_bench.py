@@ -240,7 +240,7 @@ def test_inventory_names_every_served_host_as_winrm_over_https(tmp_path):
     assert [t.name for t in targets] == ["sim-1", "sim-2"]
     for t, port in zip(targets, (50001, 50002)):
         assert (t.transport, t.address, t.port) == ("winrm", "127.0.0.1", port)
-        assert t.winrm.scheme == "https" and t.winrm.auth == "basic"
+        assert t.winrm.scheme == "https" and t.winrm.auth == "ntlm"
         assert Path(t.winrm.ca_bundle).name == "ca.pem"
         assert t.password.reveal() == f"pw-{t.name[-1]}"
         assert t.labels.max_leases == SIM_MAX_LEASES and t.labels.os_build == 20348

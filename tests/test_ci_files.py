@@ -792,3 +792,25 @@ def test_the_inventory_write_inventory_ps1_writes_loads():
     for line in ('transport = "local"', '"os_build = $build"', '"ubr = $ubr"',
                  '"max_leases = $MaxLeases"', 'group = `"$Group`"', '"capabilities = ['):
         assert line in script, line
+
+
+def test_azure_takes_the_go_version_from_hcsshim_go_mod():
+    # Like the GitHub workflow (setup-go's go-version-file: hcsshim/go.mod), not a pinned
+    # parameter that drifts from what hcsshim asks for (issue 12, finding 8).
+    doc = yaml.safe_load(AZURE.read_text(encoding="utf-8"))
+    assert "goVersion" not in {p["name"] for p in doc.get("parameters", [])}
+    def dicts(node):
+        if isinstance(node, dict):
+            yield node
+            node = list(node.values())
+        if isinstance(node, list):
+            for item in node:
+                yield from dicts(item)
+
+    steps = [d for d in dicts(doc) if d.get("task") == "GoTool@0"]
+    assert steps and all(s["inputs"]["version"] == "$(hcsshimGoVersion)" for s in steps)
+    text = AZURE.read_text(encoding="utf-8")
+    assert text.index("-FetchOnly") < text.index("GoTool@0") < text.index("-NoFetch")
+    assert "fetchonly" in ps1_parameters(SCRIPTS / "build-shim.ps1")
+    script = (SCRIPTS / "build-shim.ps1").read_text(encoding="utf-8")
+    assert "task.setvariable variable=hcsshimGoVersion" in script

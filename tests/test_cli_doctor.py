@@ -87,7 +87,7 @@ def inventory_for(sim, tmp_path, *, password: str | None = None, port: int | Non
         f'user = "{ep["user"]}"\n'
         f"password_file = '{password_file}'\n"
         "[hosts.lab1.winrm]\n"
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{ep['ca_bundle']}'\n", encoding="utf-8")
     return inv
 
@@ -170,6 +170,33 @@ def test_a_host_without_virtualization_extensions(served, capsys):
     assert "Set-VMProcessor" in checks[HYPERV]["hint"]
     for name in (CONTAINERS, SERVICE, CRI, HANDLERS):
         assert checks[name]["status"] == OK, checks[name]
+
+
+def test_a_vm_without_nested_virtualization_is_ready_for_process_isolation(served, capsys):
+    # Every guest reads HypervisorPresent=true; without nested virtualization its processor
+    # shows no virtualization extensions, and Hyper-V cannot be installed (issue 12, 2).
+    sim = served(virtual_machine=True, hyperv_capable=False)
+    provision(sim, capsys)
+    code, data, _ = doctor(capsys, "--sim-state-dir", sim.state_dir)
+    checks = rows(data)
+    assert checks[VIRTUALIZATION]["status"] == WARN, checks[VIRTUALIZATION]
+    assert "hyperv scenarios will skip: no nested virtualization" in \
+        checks[VIRTUALIZATION]["detail"]
+    assert "ExposeVirtualizationExtensions $true" in checks[VIRTUALIZATION]["hint"]
+    assert checks[HYPERV]["status"] == WARN, checks[HYPERV]
+    assert "no nested virtualization" in checks[HYPERV]["detail"]
+    for name in (CONTAINERS, SERVICE, CRI, HANDLERS):
+        assert checks[name]["status"] == OK, checks[name]
+    assert code == 0
+
+
+def test_a_vm_with_nested_virtualization(served, capsys):
+    sim = served(virtual_machine=True, hyperv_capable=True)
+    code, data, _ = doctor(capsys, "--sim-state-dir", sim.state_dir)
+    checks = rows(data)
+    assert checks[VIRTUALIZATION]["status"] == OK, checks[VIRTUALIZATION]
+    assert "nested virtualization" in checks[VIRTUALIZATION]["detail"]
+    assert checks[HYPERV]["status"] == FAIL and "provision" in checks[HYPERV]["hint"]
 
 
 def test_an_account_without_elevation(served, capsys):

@@ -51,7 +51,7 @@ def _target(host) -> Target:
     return Target(name="sim-cri", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                   transport="winrm", user=ep["user"],
                   password=Secret.from_file(ep["password_file"]),
-                  winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                  winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
 
 
 def _deployed(tmp_path_factory, flavor=None):

@@ -35,7 +35,7 @@ def winrm_target(sim: SimHost) -> Target:
     return Target(name="sim", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                   transport="winrm", user=ep["user"],
                   password=Secret.from_file(ep["password_file"]),
-                  winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                  winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
 
 
 class Counting:
@@ -358,3 +358,69 @@ def test_the_nat_config_refuses_a_network_that_cannot_work(subnet, gateway, says
 
     with pytest.raises(ValueError, match=says):
         nat_config(subnet, gateway)
+
+# --- pods and shims left on the host (issue 12, finding 5) -----------------------------------
+def _left_pod(sim, name: str, labels: dict[str, str]) -> str:
+    """A running HPC pod, as a --keep-on-failure run or another user leaves one."""
+    return sim.machine.cri.run_pod_sandbox(
+        {"metadata": {"name": name, "namespace": "default", "uid": f"uid-{name}", "attempt": 1},
+         "labels": labels, "windows": {"security_context": {"host_process": True}}},
+        "runhcs-wcow-process")
+
+
+def test_shims_outlive_a_containerd_stop_and_lock_their_program(env, tmp_path):
+    sim, host, _ = env
+    layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path))
+    pod = _left_pod(sim, "kept", {"hpc-e2e.run-id": "earlier-run"})
+    host.services.stop("containerd")
+    # containerd is gone, its shims are not: the running program cannot be replaced.
+    fs = sim.machine.fs
+    fs.write_bytes(layout.shim_exe + ".new", b"MZ other")
+    with pytest.raises(PermissionError, match="denied|being used by another process"):
+        fs.rename(layout.shim_exe + ".new", layout.shim_exe)
+    host.services.start("containerd")
+    assert pod in sim.machine.cri.pods  # containerd reconnected to the shim
+
+
+def test_deploy_removes_the_harness_own_pods_before_replacing_the_shim(env, tmp_path):
+    sim, host, _ = env
+    deploy(host, sim_bundle(tmp_path))
+    pod = _left_pod(sim, "kept", {"hpc-e2e.run-id": "earlier-run"})
+    host.services.stop("containerd")  # e.g. a failed cleanup stopped it
+    summary = deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}))
+    assert pod not in sim.machine.cri.pods
+    assert any(c.item == f"pod {pod[:13]}" and c.action == "removed" for c in summary.changes), \
+        summary.changes
+    assert any(v.artifact == SHIM and v.reported == "0.15.1" for v in summary.versions)
+
+
+def test_deploy_refuses_to_replace_the_shim_under_someone_elses_pods(env, tmp_path):
+    sim, host, _ = env
+    layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path))
+    before = hashlib.sha256(sim.machine.fs.read_bytes(layout.shim_exe)).hexdigest()
+    ours = _left_pod(sim, "ours", {"hpc-e2e.run-id": "earlier-run"})
+    theirs = _left_pod(sim, "theirs", {"app": "web"})
+    with pytest.raises(RuntimeDeployError) as info:
+        deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}))
+    text = str(info.value)
+    assert theirs[:13] in text and "theirs" in text and ours[:13] not in text
+    assert "crictl rmp" in (info.value.hint or "")
+    # Nothing of the runtime was touched; the other pod still runs.
+    assert hashlib.sha256(sim.machine.fs.read_bytes(layout.shim_exe)).hexdigest() == before
+    assert theirs in sim.machine.cri.pods
+
+
+def test_the_containerd_log_is_read_while_containerd_writes_it(env, tmp_path):
+    # containerd keeps its --log-file open for writing (Go opens it sharing read and write);
+    # a reader that shares only read is refused with a sharing violation (issue 12, 8).
+    sim, host, _ = env
+    layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path))
+    assert host.services.query("containerd").state.lower() == "running"
+    fs = sim.machine.fs
+    with pytest.raises(PermissionError, match="being used by another process"):
+        fs.open(layout.log_file, "rb", share="r")
+    text = host.files.read_text(layout.log_file)
+    assert "containerd successfully booted" in text

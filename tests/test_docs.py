@@ -488,7 +488,7 @@ def doctor_reports(tmp_path_factory):
         # docs/lab-vm.md "Rehearsing these steps": lab.toml's host, WinRM Basic over TLS.
         return Target(name="lab1", address="127.0.0.1", port=endpoint_target(ep).port,
                       user=ep["user"], password=password,
-                      winrm=WinRMOptions(auth="basic", ca_bundle=ep["ca_bundle"]))
+                      winrm=WinRMOptions(auth="ntlm", ca_bundle=ep["ca_bundle"]))
 
     reports = {}
     fast = {"restart_seconds": 0.2}

@@ -48,6 +48,10 @@ def expected_files(build: int) -> dict[str, tuple[str, str | bytes]]:
     for prog in probe.get("programs", []):
         if "copy_of" in prog:
             files[prog["path"]] = ("copy", prog["copy_of"])
+        elif "source" in prog:
+            built = render.compile_source(IMAGES_TOML.parent / prog["source"])
+            assert built[:2] == b"MZ"  # a Windows executable
+            files[prog["path"]] = ("content", built)
         else:
             files[prog["path"]] = ("content", expand(prog["content"]))
     return files
@@ -179,10 +183,17 @@ def test_sim_image_store_and_renderer_agree_on_the_probe(build):
 
     added = {p: d for p, d in probe.files.items() if base.files.get(p) != d}
     rendered = {}
+    built = {p.path: p.source for p in spec.programs if p.source}
     for f in render.probe_files(spec, entry):
         if f.copy_of is not None:
             assert f.copy_of in base.files, f"the sim's {spec.base} lacks {f.copy_of}"
             rendered[f.path] = base.files[f.copy_of]
+        elif f.path in built:
+            # The real image gets the compiled program, the sim a placeholder naming the
+            # model of its source (harness/sim/programs/probe_idle.py).
+            assert f.data[:2] == b"MZ"
+            assert f"program=sim:probe-source:{built[f.path]}".encode() in added[f.path]
+            rendered[f.path] = added[f.path]
         else:
             rendered[f.path] = f.data
     assert added == rendered
@@ -232,8 +243,9 @@ BROKEN = {
     "dotdot": (_set(["probe"], "marker_path", "..\\marker.txt"), "'..' component"),
     "device name": (_set(["probe"], "marker_path", "nul.txt"), "reserved device name"),
     "both": (_program(0, path="probe-whoami.exe", copy_of="Windows\\System32\\whoami.exe",
-                      content="x"), "needs exactly one of copy_of and content"),
-    "neither": (_program(0, path="probe-whoami.exe"), "needs exactly one of copy_of and content"),
+                      content="x"), "needs exactly one of copy_of, content and source"),
+    "neither": (_program(0, path="probe-whoami.exe"),
+                "needs exactly one of copy_of, content and source"),
     "same name": (_program(0, path="tools\\whoami.exe", copy_of="Windows\\System32\\whoami.exe"),
                   "must have a new name"),
     "absolute copy_of": (_program(0, path="probe-whoami.exe",
@@ -282,7 +294,13 @@ def test_the_idle_program_may_be_a_probe_program():
     spec = render.validate(data)
     idle = render.smoke_checks(spec, spec.builds[26100])[-1]
     assert idle["argv"] == ["cmd", "/c", "C:\\probe-hello.cmd", "/?"]
-    assert idle["severity"] == "warning"
+    assert (idle["expect"], idle["severity"]) == ("exit0", "error")  # it ships: it must run
+
+
+def test_an_idle_program_on_the_search_path_is_only_a_warning():
+    data = _mutate(_set(["probe"], "idle_command", ["waitfor", "/t", "60", "idle{token}"]))
+    idle = render.smoke_checks(render.validate(data), render.validate(data).builds[26100])[-1]
+    assert (idle["argv"][2], idle["severity"]) == ("waitfor", "warning")
 
 
 def test_cli_reports_a_broken_file_in_one_line(tmp_path, capsys):
@@ -326,3 +344,9 @@ def test_build_ps1_reads_only_fields_the_plan_has():
     assert render.GENERATOR in script and f"$PlanSchema = {render.PLAN_SCHEMA}" in script
     expectations = set(re.findall(r"\$check\.expect -eq '(\w+)'", script))
     assert {c["expect"] for c in plan["checks"]} <= expectations
+
+
+def test_every_long_running_probe_container_idles_on_a_program_the_probe_ships():
+    # Nothing may be assumed about the host's or the UVM's System32 (issue 12, finding 7).
+    spec = render.load_spec()
+    assert spec.idle_command[0].casefold() in {p.path.casefold() for p in spec.programs}

@@ -129,7 +129,7 @@ def write_inventory(path: Path, endpoint: dict) -> Path:
         f'user = "{endpoint["user"]}"\n'
         f"password_file = '{endpoint['password_file']}'\n"
         "[hosts.lab1.winrm]\n"
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{endpoint['ca_bundle']}'\n"
         "[hosts.lab1.labels]\n"
         "max_leases = 4\n", encoding="utf-8")

@@ -30,7 +30,7 @@ HOME = r"C:\Users\Administrator"
 def test_the_command_line_is_the_encoded_bootstrap():
     line = ps.bootstrap_command_line()
     prefix = ("powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass "
-              "-EncodedCommand ")
+              "-OutputFormat Text -EncodedCommand ")
     assert line.startswith(prefix)
     encoded = line[len(prefix):]
     assert " " not in encoded
@@ -112,7 +112,7 @@ def transport(sim):
     ep = json.loads(sim.endpoint_file.read_text())
     target = Target(name="sim", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                     user=ep["user"], password=Secret.from_file(ep["password_file"]),
-                    winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                    winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
     with WinRMTransport(target) as t:
         yield t
 

@@ -84,6 +84,29 @@ def test_a_host_without_virtualization_gets_containers_only(served, capsys):
     assert host["runtime"]["runtime_ready"] is True
 
 
+def test_a_vm_without_nested_virtualization_gets_containers_only(served, capsys):
+    # HypervisorPresent is true in every guest; the processor's virtualization extensions
+    # are not exposed to it (issue 12, finding 2).
+    sim = served(virtual_machine=True, hyperv_capable=False)
+    code, data = provision_json(capsys, "--sim", "--sim-state-dir", sim.state_dir)
+    assert code == 0, data
+    (host,) = data["hosts"]
+    assert host["features"] == {"Containers": "Installed", "Hyper-V": "Available"}
+    assert host["hyperv_capable"] is False
+    assert any("hyperv scenarios will skip: no nested virtualization" in note
+               for note in host["notes"]), host["notes"]
+    assert host["runtime"]["runtime_ready"] is True
+
+
+def test_a_vm_with_nested_virtualization_gets_hyper_v(served, capsys):
+    sim = served(virtual_machine=True, hyperv_capable=True)
+    code, data = provision_json(capsys, "--sim", "--sim-state-dir", sim.state_dir)
+    assert code == 0, data
+    (host,) = data["hosts"]
+    assert host["features"] == {"Containers": "Installed", "Hyper-V": "Installed"}
+    assert host["hyperv_capable"] is True and host["notes"] == []
+
+
 def test_the_table_says_what_the_json_says(served, capsys):
     sim = served(features={"Containers": "Installed", "Hyper-V": "Installed"})
     code = main(["provision", "--sim-state-dir", str(sim.state_dir)])
@@ -116,7 +139,7 @@ def test_an_inventory_host_with_a_bundle(served, tmp_path, capsys):
         f'user = "{ep["user"]}"\n'
         f"password_file = '{ep['password_file']}'\n"
         "[hosts.lab1.winrm]\n"
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{ep['ca_bundle']}'\n"
         "[hosts.lab2]\n"
         'address = "lab2.example.test"\n'

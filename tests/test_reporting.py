@@ -789,7 +789,7 @@ def hpc_host(tmp_path_factory):
     target = Target(name="sim-1", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                     transport="winrm", user=ep["user"],
                     password=Secret.from_file(ep["password_file"]),
-                    winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                    winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
     sim.machine.fs.makedirs(r"C:\ProgramData\hpc-e2e\logs")
     sim.machine.fs.write_bytes(LOG, b"".join(b"level=info msg=\"event %d\"\r\n" % i
                                              for i in range(3000)))

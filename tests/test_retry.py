@@ -300,7 +300,7 @@ def winrm(sim, attempts=6):
     ep = json.loads(sim.endpoint_file.read_text())
     target = Target(name="sim", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                     user=ep["user"], password=Secret.from_file(ep["password_file"]),
-                    winrm=WinRMOptions(auth="basic", ca_bundle=ep["ca_bundle"]),
+                    winrm=WinRMOptions(auth="ntlm", ca_bundle=ep["ca_bundle"]),
                     retry=RetrySettings(attempts=attempts, base_delay=0.01, max_delay=0.05))
     return WinRMTransport(target)
 

@@ -121,7 +121,7 @@ def _inventory(path: Path, ep: dict, key_file: Path) -> Path:
         f'password_env = "{PASSWORD_ENV}"\n'
         "[hosts.win.winrm]\n"
         'scheme = "https"\n'
-        'auth = "basic"\n'
+        'auth = "ntlm"\n'
         f"ca_bundle = '{ep['ca_bundle']}'\n"
         "[hosts.ssh]\n"
         'transport = "ssh"\n'

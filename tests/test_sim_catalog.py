@@ -191,6 +191,8 @@ def test_file_hash_reports_size_and_hash(machine):
     "-EncodedCommand AAAA",
     "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass "
     "-EncodedCommand %%%%",
+    "powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -OutputFormat "
+    "Json -EncodedCommand AAAA",
     f"{POWERSHELL_EXE} -nologo -noprofile -noninteractive -executionpolicy bypass "
     f"-encodedcommand {base64.b64encode('Get-Date'.encode('utf-16-le')).decode()}",
 ])

@@ -315,3 +315,33 @@ def test_batch_files_on_the_host(machine):
     machine.fs.write_bytes(r"C:\tools\e.cmd", b"echo visible\r\n")
     out = drain(machine.spawn(r"e.cmd", cwd=r"C:\tools"))[1]
     assert out == "\r\nC:\\tools>echo visible\r\nvisible\r\n"
+
+
+@pytest.mark.parametrize("kind", ["job", "uvm"])
+def test_the_idle_program_ships_in_the_probe_not_in_system32(machine, monkeypatch, kind):
+    # images.toml's idle command runs probe-idle.exe from the container's rootfs: it works
+    # on a host and in a UVM that have no waitfor.exe (issue 12, finding 7).
+    from harness.sim.cri.images import Registry, load_images_file, normalize_ref
+
+    monkeypatch.setattr(guest, "_UVM_HOST_PROGRAMS",
+                        tuple(p for p in guest._UVM_HOST_PROGRAMS if p != "waitfor.exe"))
+    machine.fs.remove(r"C:\Windows\System32\waitfor.exe")
+    files = load_images_file()
+    image = Registry(machine, files).resolve(normalize_ref(files.probe_ref(26100)), 26100)
+    ctr = container(machine, kind, image=image)
+    idle = list(files_idle_command())
+    assert run(machine, ctr, "cmd /c " + idle[0] + " /?")[0] == 0
+    proc = guest.launch(machine, ctr, ProcessSpec(args=["cmd", "/c", *idle], command_line=None,
+                                                  user=SYSTEM, cwd="C:\\hpc"))
+    assert proc.read_output(4096, 0.5) == (b"", b"", False)  # idling, not failed
+    proc.terminate()
+    assert proc.wait(5) is not None
+
+
+def files_idle_command() -> list[str]:
+    import tomllib
+
+    from harness.sim.cri.images import IMAGES_TOML
+
+    raw = tomllib.loads(IMAGES_TOML.read_text(encoding="utf-8"))["probe"]["idle_command"]
+    return [a.replace("{token}", "0123abcd") for a in raw]

@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import stat
+from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
@@ -219,3 +220,79 @@ def test_ntlm_only_host_comes_back_after_a_restart(tmp_path):
                 assert time.monotonic() < deadline, "the NTLM listener did not come back"
                 time.sleep(0.1)
         assert host.winrm is host.winrm_ntlm and host.winrm_ntlm.port == port
+
+
+# --- the HTTPS listener: what a stock host offers (issue 12, finding 9) ----------------------
+@pytest.fixture(scope="module")
+def stock(tmp_path_factory):
+    """A host as it comes: one HTTPS listener, Negotiate/NTLM, Basic off."""
+    with SimHost(tmp_path_factory.mktemp("stock"), ssh_port=None) as host:
+        yield host
+
+
+def _https_session(host: SimHost, **kw) -> winrm.Session:
+    ep = endpoint(host)
+    return winrm.Session(ep["winrm_url"], auth=(host.user, password(host)),
+                         server_cert_validation="validate", ca_trust_path=ep["ca_bundle"], **kw)
+
+
+def test_pywinrm_ntlm_over_https_runs_a_command(stock):
+    r = _https_session(stock, transport="ntlm").run_cmd("echo", ["hello", "https"])
+    assert (r.status_code, r.std_out.strip()) == (0, b"hello https")
+
+
+def test_basic_over_https_is_refused_unless_enabled(stock, tmp_path):
+    with pytest.raises(InvalidCredentialsError):
+        _https_session(stock, transport="basic").run_cmd("echo", ["x"])
+    ep = endpoint(stock)
+    r = requests.post(ep["winrm_url"], data=SOAP, auth=(stock.user, password(stock)),
+                      headers={"Content-Type": "application/soap+xml;charset=UTF-8"},
+                      verify=ep["ca_bundle"], proxies={"http": None, "https": None})
+    offered = r.headers["WWW-Authenticate"].lower()
+    assert r.status_code == 401 and "negotiate" in offered and "basic" not in offered
+    with SimHost(tmp_path / "basic", ssh_port=None, basic=True) as host:
+        r = _https_session(host, transport="basic").run_cmd("echo", ["basic"])
+        assert r.std_out.strip() == b"basic"
+        assert _https_session(host, transport="ntlm").run_cmd("echo", ["x"]).status_code == 0
+
+
+def _ntlm_handshake(host: SimHost, bindings: bytes | None) -> int:
+    """An NTLM login over HTTPS with the given channel bindings; the final HTTP status."""
+    import spnego
+    from spnego.channel_bindings import GssChannelBindings
+
+    ep = endpoint(host)
+    cbt = GssChannelBindings(application_data=bindings) if bindings is not None else None
+    ctx = spnego.client(host.user, password(host), protocol="ntlm", channel_bindings=cbt)
+    headers = {"Content-Type": "application/soap+xml;charset=UTF-8"}
+    with requests.Session() as http:
+        http.trust_env = False
+        token = ctx.step()
+        r = http.post(ep["winrm_url"], data=b"", verify=ep["ca_bundle"], headers={
+            **headers, "Authorization": "Negotiate " + base64.b64encode(token).decode()})
+        challenge = r.headers["WWW-Authenticate"].split()[1]
+        token = ctx.step(base64.b64decode(challenge))
+        r = http.post(ep["winrm_url"], data=SOAP, verify=ep["ca_bundle"], headers={
+            **headers, "Authorization": "Negotiate " + base64.b64encode(token).decode()})
+        return r.status_code
+
+
+def test_channel_binding_is_checked_over_https(stock):
+    from harness.sim.ntlm_auth import tls_server_end_point
+
+    good = tls_server_end_point(Path(endpoint(stock)["ca_bundle"]).with_name("server.pem")
+                                .read_bytes())
+    assert _ntlm_handshake(stock, good) != 401
+    assert _ntlm_handshake(stock, b"tls-server-end-point:" + b"\0" * 31 + b"\1") == 401
+    # Windows' default CbtHardeningLevel (Relaxed) lets a client without bindings in.
+    assert _ntlm_handshake(stock, None) != 401
+
+
+def test_the_suites_simulated_target_logs_in_like_a_lab_vm(stock):
+    """`hpc-e2e run`, doctor and provision reach the sim through endpoint_target."""
+    from harness.runtime.provision import endpoint_target
+
+    target = endpoint_target(endpoint(stock))
+    assert (target.winrm.scheme, target.winrm.auth) == ("https", "ntlm")
+    with WinRMTransport(target) as t:
+        assert t.run("hostname", check=True).stdout.strip() == stock.machine.computer_name

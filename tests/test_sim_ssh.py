@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+import os
+import shutil
 import socket
 import stat
+import subprocess
 import time
 
 import paramiko
@@ -273,7 +277,8 @@ def test_sftp_errors_are_status_codes_not_crashes(host, machine):
         with pytest.raises(OSError):
             sftp.symlink("/C:/a", "/C:/b")
         with pytest.raises(OSError):
-            sftp.chmod("/C:/Users", 0o777)
+            sftp.chown("/C:/Users", 1000, 1000)  # no owner/group on Windows OpenSSH
+        sftp.chmod("/C:/Users", 0o777)  # accepted, as Windows OpenSSH does (read-only bit)
         assert sftp.listdir("/C:/Users") == ["Administrator"]  # session still healthy
 
 
@@ -283,3 +288,56 @@ def test_real_machine_over_ssh(tmp_path):
         assert (out.strip().decode(), code) == (h.machine.name, 0), err
         with c.open_sftp() as sftp:
             assert "Administrator" in sftp.listdir("/C:/Users")
+
+
+# --- OpenSSH's own scp and sftp against the simulated host (issue 12, finding 10) -------------
+@pytest.fixture
+def openssh_client(tmp_path):
+    """A key the sim trusts and the options that make scp/sftp non-interactive."""
+    for tool in ("scp", "sftp", "ssh-keygen"):
+        if shutil.which(tool) is None:
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(f"{tool} is missing (apt-get install openssh-client)", pytrace=False)
+            pytest.skip(f"{tool} is missing (apt-get install openssh-client)")
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    with SimHost(tmp_path / "sim", authorized_keys=[key.with_suffix(".pub")]) as sim:
+        ep = json.loads(sim.endpoint_file.read_text())
+        options = ["-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={ep['ssh_known_hosts']}",
+                   "-i", str(key), "-P", str(ep["ssh_port"])]
+        yield sim, options
+
+
+def _openssh(argv: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_openssh_scp_copies_both_ways_and_exits_0(openssh_client, tmp_path, caplog):
+    sim, options = openssh_client
+    data = os.urandom(300_000)
+    (tmp_path / "up.bin").write_bytes(data)
+    remote = "Administrator@127.0.0.1:/C:/Users/Administrator/up.bin"
+    with caplog.at_level(logging.DEBUG):
+        up = _openssh(["scp", *options, str(tmp_path / "up.bin"), remote])
+        assert (up.returncode, up.stderr) == (0, "")
+        assert sim.machine.fs.read_bytes(r"C:\Users\Administrator\up.bin") == data
+        down = _openssh(["scp", *options, remote, str(tmp_path / "down.bin")])
+        assert (down.returncode, down.stderr) == (0, "")
+        assert (tmp_path / "down.bin").read_bytes() == data
+    assert not [r for r in caplog.records if r.exc_info or "Traceback" in r.getMessage()]
+
+
+def test_openssh_sftp_batch_exits_0(openssh_client, tmp_path, caplog):
+    sim, options = openssh_client
+    (tmp_path / "a.bin").write_bytes(b"sftp" * 1000)
+    batch = tmp_path / "batch"
+    batch.write_text(f"put {tmp_path / 'a.bin'} /C:/Users/Administrator/a.bin\n"
+                     f"get /C:/Users/Administrator/a.bin {tmp_path / 'b.bin'}\n"
+                     "rename /C:/Users/Administrator/a.bin /C:/Users/Administrator/c.bin\n"
+                     "ls /C:/Users/Administrator\n")
+    with caplog.at_level(logging.DEBUG):
+        r = _openssh(["sftp", *options, "-b", str(batch), "Administrator@127.0.0.1"])
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "b.bin").read_bytes() == b"sftp" * 1000
+    assert "c.bin" in r.stdout
+    assert not [rec for rec in caplog.records if rec.exc_info]

@@ -208,9 +208,14 @@ def post(session: requests.Session, url: str, data: bytes, **kw) -> requests.Res
 
 
 def fault_code(resp: requests.Response) -> int | None:
+    """The WSManFault Code, or for quota faults the MSFT_WmiError error_Code."""
     root = ET.fromstring(resp.content)
     el = root.find(f".//{{{NS['f']}}}WSManFault")
-    return None if el is None else int(el.get("Code"))
+    if el is not None:
+        return int(el.get("Code"))
+    wmi = root.find(".//{http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError}"
+                    "error_Code")
+    return None if wmi is None else int(wmi.text)
 
 
 def fault_subcode(resp: requests.Response) -> str:
@@ -252,7 +257,7 @@ def raw_receive(session, url, shell_id, command_id, **kw) -> requests.Response:
 def test_run_cmd_https_with_pinned_ca(host, machine):
     ep = json.loads((host.state_dir / "endpoint.json").read_text())
     assert ep["winrm_url"].startswith("https://127.0.0.1:") and ep["winrm_url"].endswith("/wsman")
-    s = winrm.Session(ep["winrm_url"], auth=(ep["user"], PASSWORD), transport="ssl",
+    s = winrm.Session(ep["winrm_url"], auth=(ep["user"], PASSWORD), transport="ntlm",
                       server_cert_validation="validate", ca_trust_path=ep["ca_bundle"])
     r = s.run_cmd("echo", ["hello", "world"])
     assert (r.status_code, r.std_out, r.std_err) == (0, b"hello world\r\n", b"")
@@ -263,7 +268,7 @@ def test_run_cmd_https_with_pinned_ca(host, machine):
 
 
 def test_https_validation_fails_without_the_ca(host):
-    s = winrm.Session(host.winrm.url, auth=(USER, PASSWORD), transport="ssl",
+    s = winrm.Session(host.winrm.url, auth=(USER, PASSWORD), transport="ntlm",
                       server_cert_validation="validate", ca_trust_path=None)
     with pytest.raises(requests.exceptions.SSLError):
         s.run_cmd("echo", ["x"])
@@ -529,6 +534,8 @@ def test_quotas(http_server):
                        "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>")
     r = post(s, http_server.url, data)
     assert r.status_code == 500 and fault_code(r) == 2150859173
+    # Quota violations carry their code in an MSFT_WmiError, not a WSManFault element.
+    assert ET.fromstring(r.content).find(f".//{{{NS['f']}}}WSManFault") is None
     raw_command(s, http_server.url, a, "sleep")
     raw_command(s, http_server.url, a, "sleep")
     _, data = envelope(SHELL + "/Command", "<rsp:CommandLine><rsp:Command>sleep</rsp:Command>"
@@ -652,7 +659,7 @@ def test_endpoint_file_and_restart_stability(tmp_path, machine):
         password = Path(pw_file).read_text().strip()
         assert len(password) >= 16
         assert password not in (state / "endpoint.json").read_text()
-        r = winrm.Session(ep["winrm_url"], auth=("Administrator", password), transport="ssl",
+        r = winrm.Session(ep["winrm_url"], auth=("Administrator", password), transport="ntlm",
                           ca_trust_path=ep["ca_bundle"]).run_cmd("echo", ["x"])
         assert r.status_code == 0
     with SimHost(state, machine=machine, ssh_port=None):
@@ -664,14 +671,14 @@ def test_certificates_cover_localhost_and_are_replaced_when_broken(tmp_path, mac
     state = tmp_path / "state"
     with SimHost(state, machine=machine, ssh_port=None, password=PASSWORD) as h:
         url = h.winrm.url.replace("127.0.0.1", "localhost")
-        r = winrm.Session(url, auth=(USER, PASSWORD), transport="ssl",
+        r = winrm.Session(url, auth=(USER, PASSWORD), transport="ntlm",
                           ca_trust_path=h.endpoint["ca_bundle"]).run_cmd("echo", ["dns"])
         assert r.std_out == b"dns\r\n"
     old_ca = (state / "ca.pem").read_bytes()
     (state / "server.pem").write_text("not a certificate")
     with SimHost(state, machine=machine, ssh_port=None, password=PASSWORD) as h:
         assert (state / "ca.pem").read_bytes() != old_ca  # a new chain, consistent again
-        r = winrm.Session(h.winrm.url, auth=(USER, PASSWORD), transport="ssl",
+        r = winrm.Session(h.winrm.url, auth=(USER, PASSWORD), transport="ntlm",
                           ca_trust_path=h.endpoint["ca_bundle"]).run_cmd("echo", ["new"])
         assert r.status_code == 0
 

@@ -1,9 +1,11 @@
-"""The local transport, run here against a stand-in for cmd.exe.
+"""The local transport, run here against a stand-in for CreateProcess.
 
-On the Windows runner the transport starts ``cmd.exe /d /s /c "<line>"``.  Here the shell
-prefix is ``python -m harness.sim.exec /d /s /c``, which runs the line on a fresh simulated
-machine, so the transport's own work — process start, stdin streaming, output collection,
-deadline and process-tree kill, exit codes — is exercised for real.
+On the Windows runner the transport starts ``cmd.exe /d /s /c <line>`` as one string.  Here
+the launcher is ``python -m harness.sim.exec``, which hands that whole string to a fresh
+simulated machine's CreateProcess, so the simulated cmd.exe reads every character of it
+(switches, the /s quote rule, carets, percents) and the transport's own work — process
+start, stdin streaming, output collection, deadline and process-tree kill, exit codes — is
+exercised for real.
 """
 
 from __future__ import annotations
@@ -18,31 +20,83 @@ from pathlib import Path
 
 import psutil
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from harness.cmdline import cmd_command_line
 from harness.config.target import Target
 from harness.errors import CommandTimeout, TransferError
+from harness.sim.machine import Machine
 from harness.sim.programs.simtools import pattern
 from harness.transport import local as local_module
 from harness.transport.local import LocalTransport
 from harness.transport.powershell import run_script
+from checks import sim_argv
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = r"C:\hpc-e2e-sim\bin"
-STAND_IN = (sys.executable, "-m", "harness.sim.exec", "/d", "/s", "/c")
+STAND_IN = (sys.executable, "-m", "harness.sim.exec")
 
 
 @pytest.fixture
 def local(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    with LocalTransport(Target(name="runner", transport="local"), shell_argv=STAND_IN) as t:
+    with LocalTransport(Target(name="runner", transport="local"), launcher=STAND_IN) as t:
         yield t
 
 
-def test_on_windows_the_line_goes_to_createprocess_as_one_string(monkeypatch):
+# --- the whole process command line, read by the simulated host's parser ----------------
+
+@pytest.fixture(scope="module")
+def printer_machine():
+    return sim_argv.printer_machine()
+
+
+def _run_line(machine, program: str, process_line: str) -> tuple[int, list[str] | None, str]:
+    sim_argv.install_printer(machine, program)
+    return sim_argv.run_on_sim(machine, process_line)
+
+
+def test_a_program_under_program_files_receives_its_argv(monkeypatch, printer_machine):
+    # The line of issue 12, finding 1: on Windows the transport hands CreateProcess one
+    # string; cmd /s strips exactly one outer pair of quotes, so only one may be there.
     monkeypatch.setattr(local_module, "IS_WINDOWS", True)
-    t = LocalTransport(Target(name="runner", transport="local"))
-    line = 'C:\\tools\\x.exe "a b" ^& echo'
-    assert t._popen_args(line) == f'cmd.exe /d /s /c "{line}"'
+    argv = [r"C:\Program Files\x\argv.exe", "--version", "a b", "100%", "x&y"]
+    line = cmd_command_line(argv)
+    assert line == '""C:\\Program Files\\x\\argv.exe" --version ^"a b^" 100% x^&y"'
+    process_line = LocalTransport(Target(name="runner", transport="local"))._popen_args(line)
+    assert process_line == "cmd.exe /d /s /c " + line
+    assert _run_line(printer_machine, argv[0], process_line) == (0, argv, "")
+
+
+# Characters Windows allows in file names, with the ones cmd treats specially.
+_NAME_CHARS = st.sampled_from(list(" &%^()!,;=@'+-_.[]{}~`$#") + ["é", "a", "Z", "7"])
+_dir_name = st.text(_NAME_CHARS, min_size=1, max_size=8).filter(
+    lambda s: s.strip(" .") == s)  # Windows drops trailing blanks and dots from names
+_ARG_PIECES = ['"', "\\", '\\"', '""', " ", "\t", "&", "|", "<", ">", "^", "%", "%PATH%",
+               "%ProgramFiles%", "%x%", "!", "(", ")", "'", ",", ";", "=", "a b", "é"]
+_arg = st.lists(st.one_of(st.sampled_from(_ARG_PIECES),
+                          st.text(st.characters(blacklist_categories=("Cs",),
+                                                blacklist_characters="\0\r\n"),
+                                  max_size=3)),
+                max_size=6).map("".join)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(dirs=st.lists(_dir_name, min_size=1, max_size=3), args=st.lists(_arg, max_size=5))
+def test_program_files_command_lines_parse_to_the_intended_argv(printer_machine, dirs, args):
+    program = "C:\\Program Files\\" + "\\".join(dirs) + "\\argv.exe"
+    argv = [program, *args]
+    line = cmd_command_line(argv)
+    outcome = _run_line(printer_machine, program, LocalTransport.process_command_line(line))
+    assert outcome == (0, argv, ""), line
+
+
+def test_the_stand_in_runs_rendered_argv_lines(local):
+    argv = [rf"{BIN}\simexit.exe", "7"]
+    assert local.run(argv).exit_code == 7
+    assert local.run(cmd_command_line(argv)).exit_code == 7
 
 
 def test_a_command_runs_through_the_shell(local):
@@ -92,8 +146,7 @@ def test_the_deadline_kills_the_process_tree(local):
 
 def test_the_bootstrap_runs_through_the_local_shell(local):
     # A fresh simulated machine per command: hash a file every machine has.
-    from harness.sim.machine import Machine
-
+    
     path = r"C:\Windows\System32\hostname.exe"
     expected = hashlib.sha256(Machine().fs.read_bytes(path)).hexdigest()
     res = run_script(local, "file_hash", {"path": path})
@@ -120,8 +173,14 @@ def test_a_failed_copy_leaves_nothing(local, tmp_path):
         local.put(__file__, str(tmp_path / "no" / "such" / "dir" / "f"))
 
 
-def test_the_stand_in_refuses_what_cmd_exe_would_not_get(monkeypatch):
+def test_the_stand_in_refuses_what_createprocess_would_not_get(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
-    out = subprocess.run([sys.executable, "-m", "harness.sim.exec", "/c", "hostname"],
+    out = subprocess.run([sys.executable, "-m", "harness.sim.exec", "cmd.exe", "/c", "hostname"],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "does not understand" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "harness.sim.exec", "cmd.exe /d /c hostname"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "SIMHOST"
+    out = subprocess.run([sys.executable, "-m", "harness.sim.exec", "nosuch.exe"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "CreateProcess failed" in out.stderr

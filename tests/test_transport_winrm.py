@@ -49,7 +49,9 @@ HOME = r"C:\Users\Administrator"
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory):
-    with SimHost(tmp_path_factory.mktemp("sim")) as host:
+    # Basic is enabled too (a stock host has it off): pywinrm's own defaults are measured
+    # with it below; the harness's targets log in with NTLM, its default.
+    with SimHost(tmp_path_factory.mktemp("sim"), basic=True) as host:
         yield host
 
 
@@ -59,7 +61,7 @@ def endpoint(host: SimHost) -> dict:
 
 def winrm_target(host: SimHost, **winrm_opts) -> Target:
     ep = endpoint(host)
-    opts = {"scheme": "https", "auth": "basic", "ca_bundle": ep["ca_bundle"], **winrm_opts}
+    opts = {"scheme": "https", "auth": "ntlm", "ca_bundle": ep["ca_bundle"], **winrm_opts}
     return Target(name="sim-winrm", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                   transport="winrm", user=ep["user"],
                   password=Secret.from_file(ep["password_file"]), winrm=WinRMOptions(**opts))
@@ -120,7 +122,8 @@ def test_finished_commands_are_released_by_replacing_the_shell(sim, transport):
         # the host never holds more finished commands than that in one shell
         assert max(sim.winrm.commands_per_shell(), default=0) <= RECYCLE_AFTER
     transport.flush_background()
-    actions = [a for _, a in sim.winrm.requests]
+    # NTLM's handshake legs (one 401 per new connection) are not WS-Man requests.
+    actions = [a for _, a in sim.winrm.requests if a != "(unauthenticated)"]
     assert actions.count("Command") == actions.count("Receive") == n
     assert actions.count("Signal") == 0
     # a new shell every RECYCLE_AFTER commands, the old one deleted in the background
@@ -351,6 +354,22 @@ def test_an_upload_into_a_missing_directory_fails_cleanly(sim, transport, tmp_pa
         transport.put(src, rf"{HOME}\no-such-dir\f.bin")
 
 
+def test_an_upload_the_script_refuses_early_reports_the_scripts_error(sim, transport, tmp_path):
+    # receive_file.ps1 exits before reading its input; WinRM answers the next Send with
+    # ERROR_NO_DATA (232). The harness stops sending, reads the output and reports the
+    # script's message, not a WS-Management fault (issue 12, finding 3).
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(4 * transport.send_payload()))
+    before = sim.winrm.request_count(action="Send")
+    with pytest.raises(TransferError) as info:
+        transport.put(src, rf"{HOME}\no-such-dir\big.bin")
+    text = str(info.value)
+    assert "does not exist" in text and "WS-Management" not in text and "232" not in text
+    # It stopped at the first refused Send (the first one may still have been read).
+    assert sim.winrm.request_count(action="Send") - before <= 2
+    assert transport.run("hostname", check=True).stdout.strip()  # the shell still works
+
+
 def test_a_failed_download_leaves_no_local_file(sim, transport, tmp_path):
     with pytest.raises(TransferError, match="Could not find file"):
         transport.get(rf"{HOME}\missing.bin", tmp_path / "missing.bin")
@@ -436,7 +455,7 @@ ep, src, dst, remote = json.loads(sys.argv[1])
 from urllib.parse import urlparse
 target = Target(name="sim", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                 user=ep["user"], password=Secret.from_file(ep["password_file"]),
-                winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
 peak = 0
 stop = False
 def sample():
@@ -500,3 +519,17 @@ def test_50mb_each_way_keeps_the_harness_under_150mb(tmp_path):
     finally:
         server.stdin.close()
         server.wait(timeout=30)
+
+
+def test_a_commands_per_shell_quota_fault_reopens_the_shell(tmp_path):
+    # WinRM reports quota violations in an MSFT_WmiError block, not a WSManFault code
+    # (issue 12, finding 6): the harness must still see "too many commands" and re-open.
+    with SimHost(tmp_path, ssh_port=None, limits=WinRMLimits(max_commands_per_shell=1)) as host:
+        with WinRMTransport(winrm_target(host)) as t:
+            t.run("hostname", check=True)
+            shell = t._shell_id
+            # Something else keeps a command running in the transport's shell.
+            t.protocol.run_command(shell, rf"C:\hpc-e2e-sim\bin\simsleep.exe forever")
+            result = t.run("hostname", check=True)
+            assert result.stdout.strip() == "SIMHOST"
+            assert t._shell_id != shell

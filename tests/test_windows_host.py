@@ -43,7 +43,7 @@ def winrm_target(sim: SimHost) -> Target:
     return Target(name="sim-winrm", address="127.0.0.1", port=urlparse(ep["winrm_url"]).port,
                   transport="winrm", user=ep["user"],
                   password=Secret.from_file(ep["password_file"]),
-                  winrm=WinRMOptions(scheme="https", auth="basic", ca_bundle=ep["ca_bundle"]))
+                  winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=ep["ca_bundle"]))
 
 
 def ssh_target(sim: SimHost) -> Target:
@@ -407,3 +407,18 @@ def test_a_lost_restart_request_is_reconciled_not_guessed(make_host, monkeypatch
     assert result.boot_time > result.previous_boot
     assert sim.machine.wait_restarted(10)
     assert sim.machine.facts.boot_count == before + 1  # exactly one restart either way
+
+
+def test_powershell_warnings_reach_the_caller_as_text(make_host):
+    # powershell.exe with a redirected stderr and no -OutputFormat Text writes its warning
+    # and error records as CLIXML (issue 12, finding 4); the bootstrap asks for text.
+    from harness.windows.catalog import SCRIPTS
+    from harness.transport.powershell import run_script
+
+    _, host = make_host(HostProfile(name="WARNS", build=20348))
+    res = run_script(host.transport, "enable_features", {"names": ["Containers"]},
+                     catalog=SCRIPTS, timeout=60)
+    assert res.value["restart_needed"] == "Yes"
+    output = res.command.stdout + res.command.stderr
+    assert "#< CLIXML" not in output and "<Objs" not in output
+    assert "WARNING: You must restart this server to finish the installation process." in output

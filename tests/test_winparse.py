@@ -5,6 +5,7 @@ import pytest
 
 from harness.sim.winparse import (
     SYNTAX_ERROR,
+    TRAILING_CARET,
     Chain,
     CmdSyntaxError,
     Pipeline,
@@ -131,7 +132,8 @@ def test_parse_cmd(line, expected):
 
 
 @pytest.mark.parametrize("line, message", [
-    ("echo a ^", SYNTAX_ERROR),
+    ("echo a ^", TRAILING_CARET),
+    ("echo a > x^", TRAILING_CARET),
     ("echo a &", SYNTAX_ERROR),
     ("echo a &&  ", SYNTAX_ERROR),
     ("echo a |", SYNTAX_ERROR),

@@ -12,7 +12,11 @@
     line may make Go fetch a newer toolchain (GOTOOLCHAIN=auto).
 
     With -NoFetch the script builds -SourceDir exactly as it is (a checkout made by
-    actions/checkout, say).  Windows PowerShell 5.1 and PowerShell 7 both run it.
+    actions/checkout, say).  With -FetchOnly it only checks the ref out (Go need not be
+    installed yet) and reports the Go version hcsshim's go.mod asks for, as setup-go's
+    go-version-file reads it (the toolchain directive, else the go directive); under Azure
+    Pipelines it also sets the pipeline variable hcsshimGoVersion for GoTool@0.
+    Windows PowerShell 5.1 and PowerShell 7 both run it.
 
 .EXAMPLE
     .\ci\scripts\build-shim.ps1 -Ref main -OutputDir out\shim
@@ -25,7 +29,8 @@ param(
     [string]$Repository = 'https://github.com/microsoft/hcsshim.git',
     [string]$SourceDir = 'hcsshim',
     [string]$OutputDir = 'out\shim',
-    [switch]$NoFetch
+    [switch]$NoFetch,
+    [switch]$FetchOnly
 )
 
 $ErrorActionPreference = 'Stop'
@@ -54,7 +59,8 @@ function Get-NativeOutput {
     return (@($text) -join "`n").Trim()
 }
 
-foreach ($tool in @('git', 'go')) {
+$tools = if ($FetchOnly) { @('git') } else { @('git', 'go') }
+foreach ($tool in $tools) {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) {
         throw "$tool is not on PATH: install it (actions/setup-go or GoTool@0 for Go) and re-run"
     }
@@ -75,6 +81,23 @@ if (-not $NoFetch) {
 }
 if (-not (Test-Path -LiteralPath (Join-Path $source 'go.mod'))) {
     throw "$source has no go.mod: is it an hcsshim checkout?"
+}
+$goMod = Get-Content -LiteralPath (Join-Path $source 'go.mod')
+$toolchain = @($goMod | Select-String -Pattern '^toolchain\s+go(\S+)')
+$goLine = @($goMod | Select-String -Pattern '^go\s+(\S+)')
+if ($toolchain.Count -gt 0) {
+    $goVersion = $toolchain[0].Matches[0].Groups[1].Value
+} elseif ($goLine.Count -gt 0) {
+    $goVersion = $goLine[0].Matches[0].Groups[1].Value
+} else {
+    throw "$source\go.mod has neither a toolchain nor a go directive"
+}
+Write-Host "hcsshim's go.mod asks for Go $goVersion"
+if ($FetchOnly) {
+    if ($env:TF_BUILD) {
+        Write-Host "##vso[task.setvariable variable=hcsshimGoVersion]$goVersion"
+    }
+    return
 }
 
 $commit = Get-NativeOutput git @('-C', $source, 'rev-parse', 'HEAD')

@@ -58,7 +58,7 @@ def inventory_text(hosts: list[tuple[str, dict]], *, build: int = DEFAULT_BUILD)
                   f"password_file = {_toml_str(endpoint['password_file'])}",
                   f"[hosts.{name}.winrm]",
                   'scheme = "https"',
-                  'auth = "basic"',
+                  'auth = "ntlm"',  # what a stock HTTPS listener offers
                   f"ca_bundle = {_toml_str(endpoint['ca_bundle'])}",
                   f"[hosts.{name}.labels]",
                   f"os_build = {build}",

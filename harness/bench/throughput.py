@@ -65,7 +65,7 @@ class ThroughputResult:
 
 def _protocol(target) -> Protocol:
     """A bare pywinrm Protocol with the harness target's endpoint, credentials and CA."""
-    return Protocol(endpoint=target.winrm_url, transport="basic", username=target.user,
+    return Protocol(endpoint=target.winrm_url, transport=target.winrm.auth, username=target.user,
                     password=target.password.reveal(),
                     ca_trust_path=str(target.winrm.ca_bundle),  # type: ignore[arg-type]
                     server_cert_validation="validate", proxy=None)
@@ -83,7 +83,7 @@ def _clients(target, counters: dict[str, RequestCounter]
         return transport.run([COMMAND], timeout=60).check().stdout_bytes
 
     session = winrm.Session(target.winrm_url, auth=(target.user, target.password.reveal()),
-                            transport="basic", server_cert_validation="validate",
+                            transport=target.winrm.auth, server_cert_validation="validate",
                             ca_trust_path=str(target.winrm.ca_bundle), proxy=None)
     counters["run_cmd"].attach(session.protocol)
 

@@ -192,8 +192,15 @@ def _check_facts(facts, report: HostReport) -> None:
         report.add(OS_BUILD, OK, f"{what}: supports HostProcess in a UVM "
                                  f"(build {UVM_HPC_BUILD} or later)")
 
-    if facts.hypervisor_present:
+    if facts.vm_without_nested_virtualization:
+        report.add(VIRTUALIZATION, WARN, "a virtual machine whose host exposes no "
+                                         "virtualization extensions to it; hyperv scenarios "
+                                         "will skip: no nested virtualization", NESTED_HINT)
+    elif facts.hypervisor_present and facts.feature_installed("Hyper-V"):
         report.add(VIRTUALIZATION, OK, "a hypervisor is running")
+    elif facts.hypervisor_present:
+        report.add(VIRTUALIZATION, OK, "a virtual machine with nested virtualization: its "
+                                       "host exposes the virtualization extensions")
     elif facts.hyperv_capable:
         report.add(VIRTUALIZATION, OK, "firmware virtualization, VM monitor mode extensions "
                                        "and SLAT are available")
@@ -236,6 +243,10 @@ def _check_feature(facts, report: HostReport, row: str, feature: str) -> None:
     elif state is None:
         report.add(row, FAIL, f"this Windows has no {feature} feature",
                    "use Windows Server (Datacenter or Standard)")
+    elif feature == "Hyper-V" and facts.vm_without_nested_virtualization:
+        report.add(row, WARN, f"{state}; it cannot be installed in a VM with no nested "
+                              "virtualization (process-isolated scenarios do not need it)",
+                   NESTED_HINT + ", then " + PROVISION_HINT)
     elif feature == "Hyper-V" and not facts.hyperv_capable:
         report.add(row, FAIL, f"{state}; it cannot be installed without virtualization "
                               "extensions", NESTED_HINT + ", then " + PROVISION_HINT)

@@ -98,6 +98,9 @@ def skip_reason(item: pytest.Item, host) -> str | None:
         if build < HPC_IN_UVM_MIN_BUILD:
             return (f"host {name} build {build} has no HPC-in-UVM support "
                     f"(needs {HPC_IN_UVM_MIN_BUILD})")
+        if host.facts.vm_without_nested_virtualization:
+            return (f"host {name} is a virtual machine without nested virtualization: hyperv "
+                    f"scenarios will skip: no nested virtualization")
         return (f"host {name} build {build} has no Hyper-V installed (hypervisor isolation "
                 f"needs it)")
     for mark in item.iter_markers("min_build"):

@@ -5,8 +5,11 @@ One deployment:
 1. decides everything locally first: layout, sandbox image for the host build, the bytes of
    ``config.toml`` and ``crictl.yaml`` (the bundle was validated when it was loaded);
 2. hashes every file it owns on the host in **one** round trip;
-3. stops containerd only if a program it runs (containerd, the shim) is about to be
-   replaced, or its service registration is stale (another binary, config or log file);
+3. before containerd or the shim is replaced, makes sure no pod is left: the harness's own
+   (run-id labelled) are removed, anybody else's make it refuse, naming them (shims outlive
+   a containerd stop and keep their program locked); then stops containerd only if a
+   program it runs is about to be replaced, or its service registration is stale (another
+   binary, config or log file);
 4. uploads (``file`` sources) or has the host download (``url`` sources) only the programs
    whose hash differs; checks ``installed`` programs and never touches them;
 5. writes ``config.toml``/``crictl.yaml`` only if their hash differs, and, when the bundle
@@ -29,7 +32,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import CommandTimeout, HarnessError, RemoteCommandError, TransportError
+from harness.errors import (
+    CommandTimeout,
+    HarnessError,
+    RemoteCommandError,
+    TransferError,
+    TransportError,
+)
 from harness.runtime.bundle import (
     CONTAINERD,
     SHIM,
@@ -119,7 +128,10 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
     runtime_programs_change = any(p.needed and p.artifact.name in (CONTAINERD, SHIM)
                                   for p in programs)
 
-    # --- 3. stop what must not run while it is replaced -----------------------------------
+    # --- 3. pods left on the host, then stop what must not run while it is replaced --------
+    if runtime_programs_change and registered and not stale \
+            and hashes.get(layout.crictl_exe.lower()) is not None:
+        state = _clear_pods(host, layout, state, summary, say)
     stopped_for_update = False
     if registered and state != STOPPED and (stale or runtime_programs_change):
         why = (f"stale registration: {check.reason}" if stale
@@ -144,7 +156,18 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
         else:
             say(f"uploading {p.artifact.program} to {p.remote}")
             with p.artifact.local_program() as local:
-                host.transport.put(local, p.remote)
+                try:
+                    host.transport.put(local, p.remote)
+                except TransferError as exc:
+                    if p.artifact.name not in (CONTAINERD, SHIM) or not _locked(exc):
+                        raise
+                    raise RuntimeDeployError(
+                        f"{p.remote} cannot be replaced: a process still runs it "
+                        f"({_tail(exc.message, 1)})",
+                        hint="shims outlive a containerd stop: remove the pods left on the "
+                             "host (crictl pods; crictl rmp --force <id>) or stop the "
+                             "leftover containerd-shim-runhcs-v1 processes, then deploy "
+                             "again") from None
             action = "uploaded"
         was = "new" if p.current is None else f"was {p.current[:12]}"
         summary.changes.append(Change(p.artifact.program, action,
@@ -250,6 +273,59 @@ def _pod_network(host, layout: RuntimeLayout, path: str, current: str | None, ma
 
 
 # --- helpers -----------------------------------------------------------------------------
+def _clear_pods(host, layout: RuntimeLayout, state: str, summary: DeploySummary,
+                say: Callable[[str], None]) -> str:
+    """Before the shim or containerd is replaced: no pod may be left running on the host.
+
+    Shims outlive a containerd stop (containerd reconnects to them) and a running program
+    cannot be replaced on Windows, so pods left by a ``--keep-on-failure`` run or a failed
+    cleanup would make the upload fail.  A stopped containerd is started first so that it
+    lists them.  Pods labelled with a run id are the harness's own and are removed; any
+    other pod is somebody else's: the deployment refuses, naming them, before it changes
+    anything.  Returns the service state afterwards.
+    """
+    from harness.cri.crictl import Crictl
+    from harness.cri.spec import RUN_ID_LABEL
+
+    if state == STOPPED:
+        say(f"starting service {layout.service_name} to find pods left on the host")
+        try:
+            host.services.start(layout.service_name)
+            _wait_ready(host, layout, READY_TIMEOUT)
+        except HarnessError as exc:  # the upload will say so if a shim still runs
+            log.info("%s: containerd did not come up to list pods: %s", _host_name(host), exc)
+            return _state(host.services.query(layout.service_name))
+        state = RUNNING
+    crictl = Crictl(host.transport, crictl_path=layout.crictl_exe,
+                    config_path=layout.crictl_yaml, timeout=30.0, margin=20.0)
+    pods = crictl.pods(all_runs=True)
+    theirs = [p for p in pods if RUN_ID_LABEL not in p.labels]
+    if theirs:
+        named = "; ".join(f"{p.id[:13]} {p.namespace}/{p.name} ({p.state})" for p in theirs)
+        raise RuntimeDeployError(
+            f"{len(theirs)} pod(s) on the host were not made by hpc-e2e: {named}; their shims "
+            "run the program this deployment would replace, so nothing was changed",
+            hint="remove them (crictl rmp --force <id>) or deploy to a host of your own")
+    ours = [p for p in pods if RUN_ID_LABEL in p.labels]
+    if ours:
+        say(f"removing {len(ours)} pod(s) left by earlier hpc-e2e runs")
+        problems = crictl.rmp_many([p.id for p in ours], force=True)
+        if problems:
+            raise RuntimeDeployError(
+                f"pods left by earlier runs could not be removed: {problems[0]}",
+                hint="remove them by hand (crictl rmp --force <id>), then deploy again")
+        for p in ours:
+            summary.changes.append(Change(f"pod {p.id[:13]}", "removed",
+                                          f"{p.namespace}/{p.name}, run "
+                                          f"{p.labels[RUN_ID_LABEL]}"))
+    return state
+
+
+def _locked(exc: HarnessError) -> bool:
+    text = exc.message.lower()
+    return "being used by another process" in text or "is denied" in text
+
+
 def _download(host, artifact: Artifact, remote: str) -> None:
     from harness.transport.powershell import run_script
     from harness.windows import SCRIPTS as catalog

@@ -131,7 +131,7 @@ register(CatalogEntry(
 ))
 register(CatalogEntry(
     name="send_file",
-    sha256="12dffdde5b8679b0ac2574c6558d5fff467df29a71ccd22ffbf1d1a159e79764",
+    sha256="c60c242dca8c9a229915de460f20a8a65c235ae71e0896aefbcf254d9e47cc61",
     implementation=f"{_MODELS}:send_file",
     params={"path": Param("string"), "chunk": Param("int")},
     source="harness/transport/scripts/send_file.ps1",

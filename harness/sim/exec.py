@@ -1,10 +1,13 @@
-"""A stand-in for ``cmd.exe /d /s /c "<line>"`` that runs the line on a simulated machine.
+"""A stand-in for ``CreateProcess``: runs one whole process command line on a simulated machine.
 
-``python -m harness.sim.exec /d /s /c <line>`` builds a fresh :class:`Machine`, runs
-``<line>`` as cmd.exe would (``machine.spawn(line, shell=True)``), pipes this process's
-stdin, stdout and stderr to the simulated process, and exits with its exit code.  It lets
-the local transport, whose job is to hand lines to the local ``cmd.exe``, be tested on a
-machine that has none.  State does not persist between runs.
+``python -m harness.sim.exec "<process command line>"`` builds a fresh :class:`Machine`
+and starts the line as ``CreateProcess`` would (``machine.spawn(line, shell=False)``): the
+program is the line's first token, so ``cmd.exe /d /s /c ...`` runs the simulated cmd.exe,
+which applies its own switch and ``/c`` quote rules (:mod:`harness.sim.winparse`) to the
+whole line.  This process's stdin, stdout and stderr are piped to the simulated process,
+and its exit code is this one's.  It lets the local transport, whose job is to hand lines
+to the local ``cmd.exe``, be tested on a machine that has none, with every character of
+the line it builds read by the simulated host.  State does not persist between runs.
 """
 
 from __future__ import annotations
@@ -13,19 +16,22 @@ import os
 import sys
 import threading
 
-USAGE = "usage: python -m harness.sim.exec /d /s /c <command line>"
+USAGE = "usage: python -m harness.sim.exec <process command line, one argument>"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    # cmd.exe's switches as the local transport passes them; anything else is not understood.
-    if len(args) != 4 or [a.lower() for a in args[:3]] != ["/d", "/s", "/c"]:
-        sys.stderr.write(f"the simulated cmd.exe stand-in does not understand {args!r}\n"
+    if len(args) != 1:
+        sys.stderr.write(f"the simulated CreateProcess stand-in does not understand {args!r}\n"
                          f"{USAGE}\n")
         return 2
-    from harness.sim.machine import Machine
+    from harness.sim.machine import Machine, ProgramNotFoundError
 
-    proc = Machine().spawn(args[3], shell=True)
+    try:
+        proc = Machine().spawn(args[0], shell=False)
+    except ProgramNotFoundError as exc:  # CreateProcess fails; no process, no exit code
+        sys.stderr.write(f"CreateProcess failed: {exc}\n")
+        return 2
 
     def feed() -> None:
         stdin = sys.stdin.buffer

@@ -120,12 +120,13 @@ class _Dir(_Node):
 
 
 class _File(_Node):
-    __slots__ = ("data", "open_count")
+    __slots__ = ("data", "open_count", "handles")
 
     def __init__(self, name: str):
         super().__init__(name)
         self.data = bytearray()
         self.open_count = 0
+        self.handles: list[SimFile] = []  # the open handles, for share-mode checks
 
 
 def _key(name: str) -> str:
@@ -423,8 +424,18 @@ class FileSystem:
               "ab": (False, True, False, True), "a+b": (True, True, False, True),
               "ab+": (True, True, False, True), "xb": (False, True, True, False)}
 
-    def open(self, path: str, mode: str = "rb", cwd: str | None = None) -> SimFile:
-        """Open a file in a binary mode (``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` …)."""
+    def open(self, path: str, mode: str = "rb", cwd: str | None = None,
+             share: str = "rw") -> SimFile:
+        """Open a file in a binary mode (``rb``, ``wb``, ``ab``, ``r+b``, ``xb`` …).
+
+        ``share`` is CreateFile's share mode as letters, ``r`` (FILE_SHARE_READ) and ``w``
+        (FILE_SHARE_WRITE): an open whose access another handle does not share, or whose
+        share mode denies another handle's access, fails with ERROR_SHARING_VIOLATION.
+        (Deleting or replacing an open file is refused regardless, as without
+        FILE_SHARE_DELETE.)
+        """
+        if set(share) - set("rw"):
+            raise ValueError(f"share mode {share!r}: letters r and w only")
         if mode not in self._MODES:
             raise ValueError(f"the simulated filesystem opens files in binary modes only "
                              f"({', '.join(self._MODES)}), not {mode!r}")
@@ -447,11 +458,19 @@ class FileSystem:
                 node = parent.children[_key(name)] = _File(name)
                 parent.mtime = time.time()
             assert isinstance(node, _File)
+            for other in node.handles:
+                if (readable and "r" not in other.share) or (writable and "w" not in other.share) \
+                        or (other.readable() and "r" not in share) \
+                        or (other.writable() and "w" not in share):
+                    raise win_error(PermissionError, ERROR_SHARING_VIOLATION, path)
             if truncate:
                 node.data = bytearray()
                 node.mtime = time.time()
             node.open_count += 1
-            return SimFile(self, node, str(parsed), mode, readable, writable, append)
+            handle = SimFile(self, node, str(parsed), mode, readable, writable, append,
+                             share=share)
+            node.handles.append(handle)
+            return handle
 
     def read_bytes(self, path: str, cwd: str | None = None) -> bytes:
         with self._lock:
@@ -530,7 +549,8 @@ class SimFile:
     """An open file of :class:`FileSystem` (binary, seekable, usable as a context manager)."""
 
     def __init__(self, fs: FileSystem, node: _File, path: str, mode: str,
-                 readable: bool, writable: bool, append: bool):
+                 readable: bool, writable: bool, append: bool, share: str = "rw"):
+        self.share = share
         self._fs = fs
         self._node = node
         self.name = path
@@ -634,6 +654,8 @@ class SimFile:
             if not self.closed:
                 self.closed = True
                 self._node.open_count -= 1
+                if self in self._node.handles:
+                    self._node.handles.remove(self)
 
     def __enter__(self) -> SimFile:
         return self

@@ -1,5 +1,7 @@
 """The simulated host as one object: a machine behind WinRM (HTTPS, optionally HTTP) and SSH.
 
+The HTTPS listener offers what a stock host's does: Negotiate/NTLM with channel binding, and
+Basic only when asked for (``basic=True``, ``sim serve --basic``).
 Optional plain-HTTP listeners: ``http_port`` (Basic, AllowUnencrypted=true) and
 ``ntlm_port`` (NTLM with message encryption, the usual lab setup; harness.sim.ntlm_auth).
 All listeners share one shell table, as one WinRM service does.  ``endpoint.json`` names
@@ -35,7 +37,7 @@ from typing import Any, Self
 from harness.config.secrets import Secret
 from harness.sim.faults import FaultInjector, FaultPlan
 from harness.sim.ntlm_auth import USER_FILE as NTLM_USER_FILE
-from harness.sim.ntlm_auth import NtlmAuthenticator
+from harness.sim.ntlm_auth import NtlmAuthenticator, tls_server_end_point
 from harness.sim.ssh_server import SSHServer, ensure_host_key
 from harness.sim.tls import ensure_certificates
 from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
@@ -69,7 +71,7 @@ class SimHost:
                  password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
                  flavor: Any = None, limits: WinRMLimits | None = None,
                  profile: Any = None, ntlm_port: int | None = None,
-                 faults: FaultPlan | None = None, latency: Any = None):
+                 faults: FaultPlan | None = None, latency: Any = None, basic: bool = False):
         if not https and http_port is None and ntlm_port is None:
             raise ValueError("SimHost needs at least one WinRM listener "
                              "(https, http_port or ntlm_port)")
@@ -79,6 +81,7 @@ class SimHost:
         self._https = https
         self._http_port = http_port
         self._ntlm_port = ntlm_port
+        self._basic = basic  # HTTPS accepts Basic too (a stock host has it off)
         self._ssh_port = ssh_port
         self.user = user
         self._password_arg = password
@@ -95,6 +98,7 @@ class SimHost:
         self.winrm_http: WinRMServer | None = None  # plain HTTP, Basic
         self.winrm_ntlm: WinRMServer | None = None  # plain HTTP, NTLM + message encryption
         self.ntlm_auth: NtlmAuthenticator | None = None
+        self.https_auth: NtlmAuthenticator | None = None
         self.ssh: SSHServer | None = None
         self.password: Secret | None = None
         self.endpoint: dict[str, Any] = {}
@@ -176,7 +180,15 @@ class SimHost:
         tls = ensure_certificates(self.state_dir)
         name = getattr(self.machine, "name", "localhost")
         if self._https:
-            self.winrm = WinRMServer(self.machine, auth, port=self._winrm_port,
+            # What a stock HTTPS listener offers: Negotiate/NTLM with channel binding, Basic
+            # only when enabled (issue 12, finding 9; harness/sim/ntlm_auth.py).
+            https_auth = NtlmAuthenticator({self.user: self.password},
+                                           self.state_dir / NTLM_USER_FILE, machine_name=name,
+                                           channel_binding=tls_server_end_point(
+                                               tls.cert.read_bytes()),
+                                           basic=auth if self._basic else None)
+            self.https_auth = https_auth
+            self.winrm = WinRMServer(self.machine, https_auth, port=self._winrm_port,
                                      ssl_context=tls.server_context(), limits=self._limits,
                                      machine_name=name).start()
             self._live.append(self.winrm)
@@ -216,6 +228,8 @@ class SimHost:
             "winrm_http_url": (self.winrm_ntlm or self.winrm_http).url
             if (self.winrm_ntlm or self.winrm_http) else None,
             "winrm_ntlm_url": self.winrm_ntlm.url if self.winrm_ntlm else None,
+            # How winrm_url lets clients in: a stock host's NTLM, Basic only when asked for.
+            "winrm_auth": ["ntlm", "basic"] if self._basic else ["ntlm"],
             "ssh_host": LOOPBACK if self.ssh else None,
             "ssh_port": self.ssh.port if self.ssh else None,
             "user": self.user,
@@ -255,7 +269,7 @@ def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
           authorized_key_files: Iterable[str | os.PathLike[str]] = (),
           http_port: int | None = None, flavor: Any = None, profile: Any = None,
           ntlm_port: int | None = None, faults: FaultPlan | None = None,
-          latency: Any = None) -> int:
+          latency: Any = None, basic: bool = False) -> int:
     """Run a simulated host until SIGINT or SIGTERM (``hpc-e2e sim serve``)."""
     stop = threading.Event()
 
@@ -266,7 +280,8 @@ def serve(state_dir: str | os.PathLike[str], port: int = 0, ssh_port: int = 0,
     try:
         with SimHost(state_dir, winrm_port=port, ssh_port=ssh_port, http_port=http_port,
                      ntlm_port=ntlm_port, authorized_keys=[Path(p) for p in authorized_key_files],
-                     flavor=flavor, profile=profile, faults=faults, latency=latency) as host:
+                     flavor=flavor, profile=profile, faults=faults, latency=latency,
+                     basic=basic) as host:
             print(f"simulated host ready; endpoint file: {host.endpoint_file}", flush=True)
             if host.faults is not None:
                 print(f"injecting faults {host.faults.plan}; record: {host.faults.path}",

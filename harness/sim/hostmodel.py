@@ -50,7 +50,13 @@ class HostProfile:
     build: int = 26100
     ubr: int | None = None  # None: a plausible UBR for the build
     edition: str = "ServerDatacenter"  # the EditionID registry value
-    hyperv_capable: bool = True  # virtualization extensions offered to this (virtual) machine
+    # Virtualization extensions offered to this machine: enabled in firmware on hardware; on a
+    # virtual machine, nested virtualization exposed by its host (Set-VMProcessor
+    # -ExposeVirtualizationExtensions $true).
+    hyperv_capable: bool = True
+    # A guest of some hypervisor (Hyper-V, Azure, VMware): Win32_ComputerSystem
+    # .HypervisorPresent is true from the first boot, whether or not Hyper-V could run inside.
+    virtual_machine: bool = False
     elevated: bool = True  # the remote user's token is an elevated administrator's
     features: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_FEATURES))
     restart_seconds: float = 1.0  # how long the host is unreachable during a restart
@@ -116,8 +122,13 @@ class HostFacts:
         self.restarting = False
         self.free_disk_bytes = int(profile.free_disk_gb * (1 << 30))
         self.disk_size_bytes = int(profile.disk_size_gb * (1 << 30))
-        self.hypervisor_present = profile.hypervisor_present or (
-            self.feature_state("Hyper-V") == INSTALLED and profile.hyperv_capable)
+        self.hypervisor_present = profile.hypervisor_present or profile.virtual_machine or \
+            self.hyperv_running
+
+    @property
+    def hyperv_running(self) -> bool:
+        """This machine's own Hyper-V hypervisor runs (installed at boot, and able to)."""
+        return self.feature_state("Hyper-V") == INSTALLED and self.profile.hyperv_capable
 
     # --- features --------------------------------------------------------------------------
     def feature_state(self, name: str) -> str | None:
@@ -156,7 +167,7 @@ class HostFacts:
             done = [n for n, s in self._features.values() if s == INSTALL_PENDING]
             for n in done:
                 self._features[n.lower()] = (n, INSTALLED)
-            if self.feature_state("Hyper-V") == INSTALLED and self.profile.hyperv_capable:
+            if self.hyperv_running:
                 self.hypervisor_present = True
             # Strictly later than the previous boot even on a coarse clock.
             self.boot_time = max(time.time(), self.boot_time + 0.001)
@@ -174,6 +185,7 @@ class HostFacts:
                 "ubr": p.revision,
                 "edition": p.edition,
                 "hyperv_capable": p.hyperv_capable,
+                "virtual_machine": p.virtual_machine,
                 "hypervisor_present": self.hypervisor_present,
                 "elevated": p.elevated,
                 "features": self.features(),

@@ -30,6 +30,11 @@ from email.message import Message
 from pathlib import Path
 
 import spnego
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import Encoding
+from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
+from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
 from harness.config.secrets import Secret
@@ -38,6 +43,7 @@ from harness.sim.winrm_server import (
     SOAP_CONTENT_TYPE,
     Authenticator,
     AuthResult,
+    BasicAuthenticator,
     ConnectionAuth,
 )
 
@@ -68,6 +74,42 @@ def _user_file_env(path: Path) -> Iterator[None]:
                 os.environ.pop("NTLM_USER_FILE", None)
             else:
                 os.environ["NTLM_USER_FILE"] = previous
+
+
+def tls_server_end_point(cert_pem: bytes) -> bytes:
+    """The ``tls-server-end-point`` channel binding of a server certificate (RFC 5929 §4.1).
+
+    The certificate's DER hashed with its signature's hash algorithm, SHA-256 in place of
+    MD5 or SHA-1; what an NTLM client over HTTPS puts in MsvAvChannelBindings (MS-NLMP
+    §2.2.2.1) and Windows' HTTP.sys checks (Extended Protection for Authentication).
+    """
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    algorithm = cert.signature_hash_algorithm
+    if algorithm is None or isinstance(algorithm, (hashes.MD5, hashes.SHA1)):
+        algorithm = hashes.SHA256()
+    digest = hashes.Hash(algorithm)
+    digest.update(cert.public_bytes(Encoding.DER))
+    return b"tls-server-end-point:" + digest.finalize()
+
+
+def _sends_channel_bindings(token: bytes) -> bool:
+    """Whether an NTLM AUTHENTICATE message carries a non-zero MsvAvChannelBindings.
+
+    pyspnego's acceptor refuses a client without bindings whenever it is given some
+    (CbtHardeningLevel Strict); Windows' default lets such a client in, so the bindings are
+    only handed to it when the client sent them.  This peeks with pyspnego's own (private)
+    message classes, pyspnego 0.12 ``spnego._ntlm_raw.messages``.
+    """
+    try:
+        auth = Authenticate.unpack(token)
+        response = auth.nt_challenge_response
+        if len(response) <= 24:  # NTLMv1: no AV pairs
+            return False
+        pairs = NTClientChallengeV2.unpack(response[16:]).av_pairs
+    except Exception:  # noqa: BLE001 - not an AUTHENTICATE message: pyspnego will say so
+        return False
+    value = pairs.get(AvId.channel_bindings)
+    return bool(value) and value != b"\0" * 16
 
 
 def _reveal(value: str | Secret) -> str:
@@ -102,12 +144,24 @@ def write_user_file(path: Path, users: Mapping[str, str | Secret],
 class NtlmAuthenticator(Authenticator):
     """NTLM per connection, then message encryption on every body (AllowUnencrypted=false).
 
+    Over HTTPS (``channel_binding`` given: the listener's ``tls-server-end-point``) bodies
+    may travel in the clear inside TLS, as pywinrm sends them there, and the client's
+    channel bindings are checked as Windows does by default (CbtHardeningLevel Relaxed:
+    wrong bindings are refused, a client that sends none is let in; ``winrm get
+    winrm/config/service``).  ``basic`` (an authenticator) additionally accepts HTTP Basic,
+    which a stock host only does after ``winrm set winrm/config/service/auth
+    @{Basic="true"}``.
+
     ``content_types`` lists the Content-Type of every non-empty request body received, so a
     test can check what really travelled on the wire.
     """
 
     def __init__(self, users: Mapping[str, str | Secret], user_file: str | os.PathLike[str], *,
-                 machine_name: str = "localhost"):
+                 machine_name: str = "localhost", channel_binding: bytes | None = None,
+                 basic: BasicAuthenticator | None = None):
+        self.channel_binding = channel_binding
+        self.basic = basic
+        self.challenge = CHALLENGE + (f", {BasicAuthenticator.CHALLENGE}" if basic else "")
         if not users:
             raise ValueError("NtlmAuthenticator needs at least one account")
         self.user_file = Path(user_file)
@@ -136,15 +190,19 @@ class NtlmAuthenticator(Authenticator):
             return spnego.server(protocol="ntlm")
 
     def step(self, ctx: spnego.ContextProxy, token: bytes) -> bytes | None:
+        bindings = None
+        if self.channel_binding is not None and _sends_channel_bindings(token):
+            bindings = GssChannelBindings(application_data=self.channel_binding)
         with _user_file_env(self.user_file):
-            return ctx.step(token)
+            return ctx.step(token, channel_bindings=bindings)
 
     def for_connection(self) -> ConnectionAuth:
         return _NtlmConnection(self)
 
 
-def _challenge(extra: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    return 401, {"WWW-Authenticate": extra or CHALLENGE}, b""
+def _challenge(extra: str | None = None, offer: str = CHALLENGE
+               ) -> tuple[int, dict[str, str], bytes]:
+    return 401, {"WWW-Authenticate": extra or offer}, b""
 
 
 class _NtlmConnection(ConnectionAuth):
@@ -159,33 +217,37 @@ class _NtlmConnection(ConnectionAuth):
             self._owner._seen(headers.get("Content-Type") or "")
         header = (headers.get("Authorization") or "").strip()
         scheme, _, token = header.partition(" ")
+        offer = self._owner.challenge
+        if scheme.lower() == "basic" and self._owner.basic is not None:
+            user = self._owner.basic.check(header)
+            return AuthResult(user=user) if user else AuthResult(response=_challenge(None, offer))
         scheme = _SCHEMES.get(scheme.lower(), "")
         if not scheme:
             if self._user is not None and not header:
                 return AuthResult(user=self._user)  # the connection is authenticated
-            # No credentials, or Basic: this listener speaks NTLM only.
+            # No credentials, or Basic while it is off: this listener speaks NTLM.
             self._reset()
-            return AuthResult(response=_challenge())
+            return AuthResult(response=_challenge(None, offer))
         try:
             raw = base64.b64decode(token.strip(), validate=True)
         except (binascii.Error, ValueError):
             self._reset()
-            return AuthResult(response=_challenge())
+            return AuthResult(response=_challenge(None, offer))
         if self._user is not None or self._ctx is None:
             self._reset()  # a new handshake on this connection starts over
             self._ctx = self._owner.new_context()
         try:
             out = self._owner.step(self._ctx, raw)
-        except SpnegoError:  # malformed token or wrong password
+        except SpnegoError:  # malformed token, wrong password or wrong channel bindings
             self._reset()
-            return AuthResult(response=_challenge())
+            return AuthResult(response=_challenge(None, offer))
         if not self._ctx.complete:
             return AuthResult(response=_challenge(
                 f"{scheme} {base64.b64encode(out or b'').decode()}"))
         user = self._owner.canonical_user(self._ctx.client_principal)
         if user is None:  # in the store but not an account of this machine
             self._reset()
-            return AuthResult(response=_challenge())
+            return AuthResult(response=_challenge(None, offer))
         self._user = user
         if not body:
             # The empty POST that message encryption sends to authenticate (§1.7).
@@ -200,6 +262,10 @@ class _NtlmConnection(ConnectionAuth):
     def unwrap(self, headers: Message, body: bytes) -> bytes:
         ctype = headers.get("Content-Type") or ""
         self._encrypt_reply = False
+        if self._owner.channel_binding is not None and (
+                self._ctx is None or ctype.lower().startswith("application/soap+xml")):
+            # Over HTTPS TLS protects the body: clear SOAP (or Basic) is fine.
+            return super().unwrap(headers, body)
         if not ctype.lower().startswith("multipart/encrypted") \
                 or f'protocol="{PROTOCOL.lower()}"' not in ctype.lower():
             # A Windows listener with AllowUnencrypted=false refuses a clear body.

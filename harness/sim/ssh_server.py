@@ -12,6 +12,7 @@ Host keys live in the state directory so ``known_hosts`` entries stay valid acro
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import hashlib
 import hmac
@@ -336,14 +337,42 @@ class _Handle(paramiko.SFTPHandle):
     def stat(self):
         return _attrs(self._fs.stat(self._path))
 
+    @_sftp_errors
     def chattr(self, attr):
-        return SFTP_OK if _only_times(attr) else SFTP_OP_UNSUPPORTED
+        if not _settable(attr):
+            return SFTP_OP_UNSUPPORTED
+        if attr._flags & paramiko.SFTPAttributes.FLAG_SIZE:
+            self._file.truncate(attr.st_size)
+        return SFTP_OK
 
 
-def _only_times(attr: paramiko.SFTPAttributes) -> bool:
-    # Setting times is accepted and ignored (Windows clients do it after uploads); mode or
-    # owner changes have no Windows meaning and are refused.
-    return (attr._flags & ~paramiko.SFTPAttributes.FLAG_AMTIME) == 0
+# What Windows OpenSSH's sftp-server applies on (f)setstat: size (the file is cut or
+# extended, as scp's upload asks with its fsetstat), permissions (mapped to the read-only
+# attribute there; accepted and ignored here) and times (accepted and ignored).  Owner and
+# group have no Windows meaning: refused (Win32-OpenSSH, sftp-server.c process_setstat /
+# process_fsetstat).
+_SETTABLE = (paramiko.SFTPAttributes.FLAG_SIZE | paramiko.SFTPAttributes.FLAG_PERMISSIONS
+             | paramiko.SFTPAttributes.FLAG_AMTIME)
+
+
+def _settable(attr: paramiko.SFTPAttributes) -> bool:
+    return (attr._flags & ~_SETTABLE) == 0
+
+
+class _SFTPSubsystem(paramiko.SFTPServer):
+    """paramiko's SFTP server, ending its channel the way sshd ends a subsystem.
+
+    sshd sends the subsystem's exit status (sftp-server's, 0 on a normal end) before it
+    closes the channel; OpenSSH's scp exits 1 when none comes (RFC 4254 §6.10).  A client
+    that already closed its side gets nothing, and that is not an error.
+    """
+
+    def finish_subsystem(self):
+        channel = self.sock
+        if not channel.closed:
+            with contextlib.suppress(EOFError, OSError, paramiko.SSHException):
+                channel.send_exit_status(0)
+        super().finish_subsystem()
 
 
 class _SFTP(paramiko.SFTPServerInterface):
@@ -453,8 +482,14 @@ class _SFTP(paramiko.SFTPServerInterface):
 
     @_sftp_errors
     def chattr(self, path: str, attr):
-        self.fs.stat(self.to_windows(path))
-        return SFTP_OK if _only_times(attr) else SFTP_OP_UNSUPPORTED
+        win = self.to_windows(path)
+        self.fs.stat(win)
+        if not _settable(attr):
+            return SFTP_OP_UNSUPPORTED
+        if attr._flags & paramiko.SFTPAttributes.FLAG_SIZE:
+            with self.fs.open(win, "r+b") as f:
+                f.truncate(attr.st_size)
+        return SFTP_OK
 
     def readlink(self, path: str):
         return SFTP_OP_UNSUPPORTED
@@ -561,7 +596,7 @@ class SSHServer:
         transport = _Transport(conn)
         try:
             transport.add_server_key(self.host_key)
-            transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _SFTP)
+            transport.set_subsystem_handler("sftp", _SFTPSubsystem, _SFTP)
             with self._lock:
                 if self._stop.is_set():
                     transport.close()

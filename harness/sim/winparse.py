@@ -18,6 +18,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 SYNTAX_ERROR = "The syntax of the command is incorrect."
+# A caret as the last character of a line asks for a continuation line; what cmd /c does
+# when there is none is not documented, and Wine's cmd.exe silently runs nothing
+# (tests/test_wine_oracle.py), so the simulated host refuses instead of guessing.
+TRAILING_CARET = ("the simulated cmd.exe does not support a caret (^) at the end of a line "
+                  "(cmd would wait for a continuation line)")
 _BLANKS = " \t"
 # cmd ends the command token at whitespace and at , ; = (its "token delimiters").
 _CMD_TOKEN_DELIMITERS = " \t\v\f,;="
@@ -312,7 +317,7 @@ class _Parser:
                 self.i += 1
             elif ch == "^":
                 if self.i + 1 >= len(s):
-                    raise CmdSyntaxError(SYNTAX_ERROR)  # trailing caret
+                    raise CmdSyntaxError(TRAILING_CARET)
                 text.append(s[self.i + 1])
                 plain.append(False)
                 self.i += 2
@@ -388,7 +393,7 @@ class _Parser:
                 word.append(ch)
             elif ch == "^":
                 if self.i + 1 >= len(s):
-                    raise CmdSyntaxError(SYNTAX_ERROR)
+                    raise CmdSyntaxError(TRAILING_CARET)
                 self.i += 1
                 word.append(s[self.i])
             elif ch in _BLANKS or ch in "&|<>":

@@ -755,7 +755,8 @@ class _ShellTable:
                     "The WS-Management service cannot process the request. This user is "
                     f"allowed a maximum number of {self.limits.max_shells_per_user} concurrent "
                     "shells, which has been exceeded. Close existing shells or raise the quota "
-                    "for this user.", subcode="w:QuotaLimit", wsman_code=wsman.CODE_MAX_SHELLS)
+                    "for this user.", code="s:Receiver", subcode="w:InternalError",
+                    wsman_code=wsman.CODE_MAX_SHELLS, wmi_error=True)
             self._shells[shell.id] = shell
         extra = (f"<rsp:Shell><rsp:ShellId>{shell.id}</rsp:ShellId>"
                  f"<rsp:Owner>{wsman.escape(user)}</rsp:Owner>"
@@ -782,7 +783,8 @@ class _ShellTable:
                     "The WS-Management service cannot process the request. The maximum number "
                     f"of concurrent commands per shell ({self.limits.max_commands_per_shell}) "
                     "has been exceeded. Retry the request later or raise the quota.",
-                    subcode="w:QuotaLimit", wsman_code=wsman.CODE_MAX_OPERATIONS)
+                    code="s:Receiver", subcode="w:InternalError",
+                    wsman_code=wsman.CODE_MAX_OPERATIONS, wmi_error=True)
             command_id = (line_el.get("CommandId") or str(uuid.uuid4())).upper()
             if command_id in shell.commands:
                 raise WSManFault(f"A command with CommandId {command_id} already exists.",
@@ -838,8 +840,12 @@ class _ShellTable:
                 raise WSManFault(f"The input stream of command {cmd.id} was already closed "
                                  "with End=\"true\".", subcode="w:InvalidParameter",
                                  wsman_code=wsman.CODE_INVALID_PARAMETER)
-            if not cmd.process.done:
-                cmd.process.write_stdin(data, end)
+            if cmd.process.done:
+                # The process has exited, so its stdin pipe is gone: WinRS answers with
+                # ERROR_NO_DATA; the command's output can still be received.
+                raise WSManFault("The pipe is being closed. ", code="s:Receiver",
+                                 subcode="w:InternalError", wsman_code=wsman.CODE_NO_DATA)
+            cmd.process.write_stdin(data, end)
             cmd.stdin_closed = cmd.stdin_closed or end
         return wsman.simple_response("Send", req.message_id)
 

@@ -57,22 +57,35 @@ CODE_SHELL_NOT_FOUND = 2150858843  # 0x8033805B
 CODE_MAX_SHELLS = 2150859173  # 0x803381A5, quota: shells per user
 CODE_MAX_OPERATIONS = 2150859174  # 0x803381A6, quota: concurrent operations
 CODE_INVALID_PARAMETER = 87  # ERROR_INVALID_PARAMETER, as WinRM reports bad selectors/ids
+# ERROR_NO_DATA, "The pipe is being closed.": a Send to a command whose process has exited
+# (Ansible's WinRM connection plugin, ansible/plugins/connection/winrm.py _winrm_exec,
+# recovers from a failed stdin push by reading the command's output anyway).
+CODE_NO_DATA = 232
 
 DEFAULT_MAX_ENVELOPE = 153600
 DEFAULT_OPERATION_TIMEOUT = 60.0  # seconds; WinRM's default when the header is absent
 
 
 class WSManFault(Exception):
-    """A fault to send back.  ``http_status`` is 500 for every WS-Man fault on real hosts."""
+    """A fault to send back.  ``http_status`` is 500 for every WS-Man fault on real hosts.
+
+    ``wmi_error=True`` puts the code in an ``MSFT_WmiError`` object instead of a
+    ``WSManFault`` element, as WinRM reports its quota violations (pywinrm
+    winrm/exceptions.py ``WSManFaultError``: "The wmierror_code can contain more fatal
+    service error codes returned as a MSFT_WmiError object, for example quota violations";
+    winrm/protocol.py reads ``s:Detail/MSFT_WmiError/error_Code``).
+    """
 
     def __init__(self, reason: str, *, subcode: str, code: str = "s:Sender",
-                 wsman_code: int | None = None, http_status: int = 500):
+                 wsman_code: int | None = None, http_status: int = 500,
+                 wmi_error: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.subcode = subcode
         self.code = code
         self.wsman_code = wsman_code
         self.http_status = http_status
+        self.wmi_error = wmi_error
 
 
 def malformed(reason: str) -> WSManFault:
@@ -220,9 +233,32 @@ def envelope(action_uri: str, relates_to: str | None, body: str) -> bytes:
     ).encode()
 
 
+MSFT_WMIERROR_NS = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError"
+
+
+def _wmi_error(fault: WSManFault) -> str:
+    """``s:Detail`` holding an MSFT_WmiError (CIM_Error) with the HRESULT as error_Code."""
+    text = escape(fault.reason)
+    code = int(fault.wsman_code or 0)
+    return (f'<s:Detail><p:MSFT_WmiError xmlns:p="{MSFT_WMIERROR_NS}" '
+            f'xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common" '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            f'xsi:type="p:MSFT_WmiError_Type">'
+            f'<p:CIMStatusCode xsi:type="cim:cimUnsignedInt">27</p:CIMStatusCode>'
+            f'<p:Message xsi:type="cim:cimString">{text}</p:Message>'
+            f'<p:MessageID xsi:type="cim:cimString">HRESULT 0x{code:08x}</p:MessageID>'
+            f'<p:error_Category xsi:type="cim:cimUnsignedShort">30</p:error_Category>'
+            f'<p:error_Code xsi:type="cim:cimUnsignedInt">{code}</p:error_Code>'
+            f'<p:error_Type xsi:type="cim:cimString">HRESULT</p:error_Type>'
+            f'<p:error_WindowsErrorMessage xsi:type="cim:cimString">{text}'
+            f'</p:error_WindowsErrorMessage></p:MSFT_WmiError></s:Detail>')
+
+
 def fault_envelope(fault: WSManFault, relates_to: str | None, machine: str) -> bytes:
     detail = ""
-    if fault.wsman_code is not None:
+    if fault.wmi_error:
+        detail = _wmi_error(fault)
+    elif fault.wsman_code is not None:
         detail = (f'<s:Detail><f:WSManFault xmlns:f="{NS["f"]}" Code="{fault.wsman_code}" '
                   f"Machine={quoteattr(machine)}><f:Message>{escape(fault.reason)}"
                   f"</f:Message></f:WSManFault></s:Detail>")

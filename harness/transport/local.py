@@ -1,15 +1,20 @@
 """Local transport: the harness runs on the Windows host itself (a CI runner).
 
-Commands go to ``cmd.exe /d /s /c "<line>"`` exactly as WinRS and Windows OpenSSH hand them
-to cmd.exe, so an argv rendered by :mod:`harness.cmdline` means the same here as remotely.
-On Windows the whole line is given to ``CreateProcess`` as one string (``subprocess.Popen``
-passes a ``str`` through verbatim); ``/s`` makes cmd.exe strip exactly the outer quotes.
-Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children would
-otherwise outlive it.
+Commands go to ``cmd.exe /d /s /c <line>``: the line is appended as it is, exactly as WinRS
+and Windows OpenSSH append it after ``cmd.exe /c``, so an argv rendered by
+:mod:`harness.cmdline` means the same here as remotely.  The line is *not* wrapped in another
+pair of quotes: :func:`harness.cmdline.escape` has already wrapped a line that starts with a
+quote, and ``/s`` strips exactly one outer pair (cmd /?), so a second pair would leave cmd
+reading the program as ``""C:\\Program`` (issue 12, finding 1).  The whole line is given to
+``CreateProcess`` as one string (``subprocess.Popen`` passes a ``str`` through verbatim on
+Windows).  Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children
+would otherwise outlive it.
 
-``shell_argv`` is a constructor parameter so that the transport can be exercised on another
-OS against a stand-in for cmd.exe (the tests use ``python -m harness.sim.exec``).  Files are
-local atomic copies, hashed on the way in and checked on the way out.
+``launcher`` is a constructor parameter so that the transport can be exercised on another OS:
+the launcher receives the very string ``CreateProcess`` would get as its one argument (the
+tests use ``python -m harness.sim.exec``, which hands it to the simulated host's
+CreateProcess, so the simulated cmd.exe parses the whole line).  Files are local atomic
+copies, hashed on the way in and checked on the way out.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from harness.transport.files import (
     local_temporary,
 )
 
-DEFAULT_SHELL = ("cmd.exe", "/d", "/s", "/c")
+SHELL = ("cmd.exe", "/d", "/s", "/c")
 PIPE_CHUNK = 64 * 1024
 IS_WINDOWS = os.name == "nt"
 
@@ -48,16 +53,23 @@ class LocalTransport(Transport):
 
     NAME = "local"
 
-    def __init__(self, target, *, shell_argv: Sequence[str] = DEFAULT_SHELL):
+    def __init__(self, target, *, launcher: Sequence[str] = ()):
         super().__init__(target)
-        self.shell_argv = tuple(shell_argv)
+        self.launcher = tuple(launcher)
 
     # --- commands ---------------------------------------------------------------------
+    @staticmethod
+    def process_command_line(command_line: str) -> str:
+        """The string ``CreateProcess`` receives for ``command_line``.
+
+        ``command_line`` is what follows ``cmd.exe /c`` remotely (an argv rendered by
+        :func:`harness.cmdline.cmd_command_line`, or a line given as it is).
+        """
+        return " ".join(SHELL) + " " + command_line
+
     def _popen_args(self, command_line: str) -> str | list[str]:
-        if IS_WINDOWS:
-            # One string: CreateProcess receives it verbatim; cmd /s /c strips the quotes.
-            return subprocess.list2cmdline(self.shell_argv) + f' "{command_line}"'
-        return [*self.shell_argv, command_line]
+        full = self.process_command_line(command_line)
+        return [*self.launcher, full] if self.launcher else full
 
     def run_streaming(self, command_line: str, *, timeout: float = DEFAULT_TIMEOUT,
                       stdin: Stdin = None, on_stdout: Callable[[bytes], None],
@@ -73,7 +85,7 @@ class LocalTransport(Transport):
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, **flags)
         except OSError as exc:
             raise TransportError(f"{self.target.describe()}: cannot start "
-                                 f"{self.shell_argv[0]}: {exc}",
+                                 f"{(self.launcher or SHELL)[0]}: {exc}",
                                  hint="the local transport needs cmd.exe (run on Windows)"
                                  ) from None
         events: queue.Queue = queue.Queue(maxsize=16)  # bounded: readers wait for us

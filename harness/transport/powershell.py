@@ -28,8 +28,11 @@ from harness.transport.base import DEFAULT_TIMEOUT, CommandResult, Transport, lo
 
 SCRIPTS_DIR = Path(__file__).resolve().with_name("scripts")
 RESULT_PREFIX = "##hpc-e2e-result "
+# -OutputFormat Text: with stderr redirected (always, here) powershell.exe would otherwise
+# write warning and error records as CLIXML ("#< CLIXML" and <Objs> XML), which no report
+# should show (about_PowerShell_exe, -OutputFormat; issue 12, finding 4).
 BOOTSTRAP_ARGV = ("powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive",
-                  "-ExecutionPolicy", "Bypass", "-EncodedCommand")
+                  "-ExecutionPolicy", "Bypass", "-OutputFormat", "Text", "-EncodedCommand")
 # cmd.exe's longest command line (python-protocol-facts.md §1.8); the bootstrap stays far below.
 CMD_LINE_LIMIT = 8191
 # Lines longer than this from a script mean the host is not speaking our protocol.

@@ -59,6 +59,9 @@ log = logging.getLogger("harness.transport.winrm")
 
 SHELL_URI = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 SEND_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
+# WSManFault code of a Send to a command whose process has exited ("The pipe is being
+# closed.", Win32 ERROR_NO_DATA).
+ERROR_NO_DATA = 232
 # Faults after which the shell must be re-opened (python-protocol-facts.md §1.10.6):
 # ERROR_WSMAN_UNEXPECTED_SELECTORS "shell was not found", and too many commands in a shell.
 SHELL_NOT_FOUND = 2150858843
@@ -220,7 +223,7 @@ class WinRMTransport(Transport):
         if isinstance(exc, (requests.ConnectionError, WinRMOperationTimeoutError)):
             return True
         if isinstance(exc, WSManFaultError):
-            code = exc.wsman_fault_code
+            code = fault_code(exc)
             if code in RESET_FAULTS or code in (ERROR_BUSY, OPERATION_TIMED_OUT):
                 return True
             if code in PERMANENT_FAULTS or exc.code in (401, 403) or \
@@ -234,7 +237,7 @@ class WinRMTransport(Transport):
     @staticmethod
     def _shell_gone(exc: BaseException) -> bool:
         if isinstance(exc, WSManFaultError):
-            return exc.wsman_fault_code in RESET_FAULTS
+            return fault_code(exc) in RESET_FAULTS
         if isinstance(exc, WinRMTransportError):
             return exc.code in (400, 500) and bool(_SHELL_GONE_TEXT.search(exc.response_text or ""))
         return False
@@ -265,7 +268,7 @@ class WinRMTransport(Transport):
                 if attempt == 1 and self._shell_gone(exc):
                     log.info("%s: shell %s is gone (%s); re-opening it", self.target.name,
                              shell, _short(str(exc), 120))
-                    self._drop_shell(delete=getattr(exc, "wsman_fault_code", None)
+                    self._drop_shell(delete=fault_code(exc)
                                      == TOO_MANY_COMMANDS)
                     continue
                 if attempt == 1 and self._never_sent(exc):
@@ -346,12 +349,27 @@ class WinRMTransport(Transport):
             self._background.delete(shell)
 
     def _send_stdin(self, shell: str, command_id: str, stdin: Stdin, deadline: float) -> None:
+        """Send ``stdin``; stop early, without error, when the command has already exited.
+
+        WinRS answers a Send to a finished process with ERROR_NO_DATA ("The pipe is being
+        closed.").  That is the command's business, not the transport's: its own output
+        and exit code say what happened (a script that refused its arguments says why), so
+        sending stops and the caller receives them (Ansible's WinRM connection plugin,
+        ``_winrm_exec``, likewise reads the output after a failed stdin push).
+        """
         for chunk, last in with_last(iter_chunks(stdin, self.send_payload())):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise _Expired()
             self._timeouts(min(self.target.winrm.operation_timeout, remaining))
-            self.protocol.send_command_input(shell, command_id, chunk, end=last)
+            try:
+                self.protocol.send_command_input(shell, command_id, chunk, end=last)
+            except WSManFaultError as exc:
+                if fault_code(exc) != ERROR_NO_DATA:
+                    raise
+                log.debug("%s: command %s exited before reading all of its input",
+                          self.target.name, command_id)
+                return
 
     def _receive(self, shell: str, command_id: str, deadline: float,
                  on_stdout: Callable[[bytes], None], on_stderr: Callable[[bytes], None]) -> int:
@@ -468,7 +486,7 @@ class WinRMTransport(Transport):
                                   hint="check address, port and firewall; "
                                        "`winrm quickconfig` on the host creates a listener")
         if isinstance(exc, WSManFaultError):
-            return TransportError(f"{where}: WS-Management fault {exc.wsman_fault_code} "
+            return TransportError(f"{where}: WS-Management fault {fault_code(exc)} "
                                   f"(HTTP {exc.code}, {exc.fault_subcode}): {exc.reason}")
         if isinstance(exc, WinRMOperationTimeoutError):
             return TransportError(f"{where}: the host did not complete the request within "
@@ -488,6 +506,19 @@ class WinRMTransport(Transport):
             return TransportError(f"{where}: the host's answer is not valid WS-Management "
                                   f"({type(exc).__name__}: {exc})")
         return TransportError(f"{where}: {type(exc).__name__}: {exc}")
+
+
+def fault_code(exc: BaseException) -> int | None:
+    """The host's code for a WS-Management fault, wherever the host put it.
+
+    Most faults carry it as the ``WSManFault`` element's Code; quota violations carry it
+    as ``error_Code`` of an ``MSFT_WmiError`` object instead (pywinrm's
+    ``WSManFaultError.wmierror_code``: "more fatal service error codes returned as a
+    MSFT_WmiError object, for example quota violations").
+    """
+    if not isinstance(exc, WSManFaultError):
+        return None
+    return exc.wsman_fault_code if exc.wsman_fault_code is not None else exc.wmierror_code
 
 
 def _ignore_environment(protocol: Protocol) -> None:

@@ -74,14 +74,37 @@ class HostFacts:
         return LTSC_NAMES.get(self.build)
 
     @property
-    def hyperv_capable(self) -> bool:
-        """Whether Hyper-V can run here: a hypervisor runs already, or the CPU offers what it
-        needs (virtualization enabled in firmware, VM monitor mode extensions, SLAT).
+    def extensions_offered(self) -> bool:
+        """The processor shows this OS all it needs for Hyper-V: virtualization enabled in
+        firmware, VM monitor mode extensions and SLAT (Win32_Processor)."""
+        return (self.virtualization_firmware_enabled and self.vm_monitor_mode_extensions
+                and self.slat)
 
-        A VM without nested virtualization offers none of them (ecosystem-facts.md §4.2).
+    @property
+    def hyperv_capable(self) -> bool:
+        """Whether Hyper-V can run here: it runs already, or the processor offers what it needs.
+
+        ``HypervisorPresent`` alone proves nothing: it is true in every guest (Hyper-V,
+        Azure, VMware), with or without nested virtualization.  What tells them apart is
+        whether the guest's host exposes the virtualization extensions to it (nested
+        virtualization, switched on from the host: Microsoft Learn, "Run Hyper-V in a Virtual
+        Machine with Nested Virtualization", Set-VMProcessor -ExposeVirtualizationExtensions);
+        without it Hyper-V hides them from its guests (Microsoft Virtualization Blog, 2015,
+        "Windows Insider Preview: Nested Virtualization"), and Install-WindowsFeature Hyper-V
+        fails its prerequisite check (ecosystem-facts.md §4.1).  While this machine's own
+        hypervisor runs the processor properties read false as well, so "Hyper-V installed
+        and a hypervisor present" counts as running.  Microsoft documents the requirement
+        properties as meaningful only "if a HyperVisor is not present" (PowerShell SDK,
+        ComputerInfo.HyperVRequirementVMMonitorModeExtensions); in a guest the sim and this
+        rule take them as what the guest is offered (harness/sim/ASSUMPTIONS.md).
         """
-        return self.hypervisor_present or (self.virtualization_firmware_enabled and
-                                           self.vm_monitor_mode_extensions and self.slat)
+        running = self.hypervisor_present and self.feature_installed("Hyper-V")
+        return running or self.extensions_offered
+
+    @property
+    def vm_without_nested_virtualization(self) -> bool:
+        """A guest (a hypervisor is present, not its own Hyper-V) offered no extensions."""
+        return self.hypervisor_present and not self.hyperv_capable
 
     @property
     def free_disk_gb(self) -> float:
@@ -106,8 +129,10 @@ class HostFacts:
         """One line for logs and reports."""
         feats = ", ".join(f"{k}={v}" for k, v in sorted(self.features.items())) or \
             f"features unknown ({self.feature_error})"
+        nested = " (a VM without nested virtualization)" \
+            if self.vm_without_nested_virtualization else ""
         return (f"{self.computer_name}: {self.caption} {self.os_version}; {feats}; "
-                f"hyper-v capable={self.hyperv_capable}; elevated={self.elevated}; "
+                f"hyper-v capable={self.hyperv_capable}{nested}; elevated={self.elevated}; "
                 f"free {self.free_disk_gb:.1f} GiB on {self.system_drive}; "
                 f"PowerShell {self.ps_version}")
 

@@ -67,6 +67,12 @@ class ProbeProgram:
     path: str
     copy_of: str | None = None
     content: str | None = None
+    source: str | None = None  # C source beside images.toml (images/render.py builds it)
+
+
+# The behaviour of a probe program built from source: the sim's model of what the source
+# does, by the source file's name (harness/sim/programs/probe_idle.py for probe-idle.c).
+SOURCE_BEHAVIOUR = "sim:probe-source:"
 
 
 @dataclass(frozen=True)
@@ -117,11 +123,11 @@ def load_images_file(path: Path | str = IMAGES_TOML) -> ImagesFile:
         p = data["probe"]
         programs = []
         for prog in p.get("programs", []):
-            if ("copy_of" in prog) == ("content" in prog):
+            if sum(k in prog for k in ("copy_of", "content", "source")) != 1:
                 raise ImagesFileError(f"{path}: probe program {prog.get('path')!r} needs "
-                                      "exactly one of copy_of and content")
+                                      "exactly one of copy_of, content and source")
             programs.append(ProbeProgram(str(prog["path"]), prog.get("copy_of"),
-                                         prog.get("content")))
+                                         prog.get("content"), prog.get("source")))
         probe = ProbeSpec(str(p["name"]), str(p["base"]), str(p["marker_path"]),
                           str(p["marker_content"]), tuple(programs))
     except (KeyError, TypeError, ValueError) as exc:
@@ -250,6 +256,10 @@ class Registry:
                     raise ImagesFileError(f"probe program {prog.path}: {prog.copy_of} is not "
                                           f"in the {spec.base} image")
                 files[prog.path] = base.files[prog.copy_of]
+            elif prog.source is not None:
+                # A placeholder naming the model of what the source does; a source without
+                # a model fails loudly when run ("no model" of its behaviour).
+                files[prog.path] = _placeholder(SOURCE_BEHAVIOUR + prog.source)
             else:
                 text = (prog.content or "").replace("{ltsc}", b.ltsc).replace(
                     "{build}", str(build))

@@ -172,6 +172,11 @@ class CriRuntime:
         self._temp_users: dict[str, str] = {}  # container id -> temporary local user
         self._ip_next = 2
         self._closed = False
+        # The shim program containerd starts; each running sandbox's shim process holds
+        # it open, so it can be neither replaced nor deleted while one runs (Windows keeps
+        # a running image locked: ERROR_SHARING_VIOLATION).
+        self.shim_image: str | None = None
+        self._shim_handles: dict[str, Any] = {}
 
     # --- plumbing -----------------------------------------------------------------------
     @property
@@ -248,12 +253,35 @@ class CriRuntime:
             self._logger = logger
 
     def close(self) -> None:
-        """containerd is stopping: end every container process (the shims go with it)."""
+        """The shims end (a host restart, or a containerd that cannot take them over): end
+        every container process."""
         with self.lock:
             self._closed = True
             running = [c for c in self.containers.values() if c.process is not None]
+            handles, self._shim_handles = list(self._shim_handles.values()), {}
         for c in running:
             c.process.terminate()
+        for h in handles:
+            h.close()
+
+    def _shim_started(self, pod_id: str) -> None:
+        if not self.shim_image:
+            return
+        try:
+            handle = self.machine.fs.open(self.shim_image, "rb")
+        except OSError:
+            return  # no shim program at that path in this model: nothing to lock
+        with self.lock:
+            old = self._shim_handles.pop(pod_id, None)
+            self._shim_handles[pod_id] = handle
+        if old is not None:
+            old.close()
+
+    def _shim_ended(self, pod_id: str) -> None:
+        with self.lock:
+            handle = self._shim_handles.pop(pod_id, None)
+        if handle is not None:
+            handle.close()
 
     # --- RuntimeService: version / status -------------------------------------------------
     def version(self) -> dict:
@@ -393,6 +421,7 @@ class CriRuntime:
                       error=exc.message)
             raise
         self._latency("RunPodSandbox", pod)
+        self._shim_started(pod.id)
         self._log("info", f'RunPodSandbox for {_meta_text(meta)} returns sandbox id "{pod_id}"')
         return pod.id
 
@@ -963,6 +992,7 @@ class CriRuntime:
             self._kill(c)
         with self.lock:
             pod.state = SANDBOX_NOTREADY
+        self._shim_ended(pod.id)  # the sandbox task is gone, and its shim process with it
 
     def remove_pod_sandbox(self, pod_id: str) -> None:
         self._require_cri()

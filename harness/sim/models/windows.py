@@ -42,7 +42,7 @@ HYPERV_PREREQUISITE_FAILED = (
     "A prerequisite check for the Hyper-V feature failed.\r\n"
     "1. Hyper-V cannot be installed: The processor does not have required virtualization "
     "capabilities.")
-RESTART_WARNING = "WARNING: You must restart this server to finish the installation process."
+RESTART_WARNING = "You must restart this server to finish the installation process."
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -84,14 +84,18 @@ def host_facts(sc: ScriptContext) -> int:
     facts = machine.facts
     with facts.lock:
         hypervisor = facts.hypervisor_present
+        own_hypervisor = facts.hyperv_running
         features = {}
         for wanted in ("Hyper-V", "Containers"):  # Get-WindowsFeature -Name 'Hyper-V','Containers'
             name = facts.feature_name(wanted)
             if name is not None:
                 features[name] = facts.feature_state(wanted)
         free, size = facts.free_disk_bytes, facts.disk_size_bytes
-    # A running hypervisor hides the extensions from Win32_Processor.
-    extensions = profile.hyperv_capable and not hypervisor
+    # Win32_Processor shows the extensions the processor offers this OS: none while this
+    # machine's own hypervisor runs (it keeps them), none in a guest whose host does not
+    # expose them (no nested virtualization), all three in a guest whose host does, whatever
+    # HypervisorPresent says (ASSUMPTIONS.md, "Virtualization facts").
+    extensions = profile.hyperv_capable and not own_hypervisor
     sc.result({
         "computer_name": machine.computer_name,
         "caption": profile.caption,
@@ -163,7 +167,7 @@ def enable_features(sc: ScriptContext) -> int:
                                   else hostmodel.INSTALLED)
             if any(hostmodel.RESTART_NEEDED.get(n.lower(), False) for n in todo):
                 exit_code, restart = "SuccessRestartRequired", "Yes"
-                sc.proc.stdout.line(RESTART_WARNING)
+                sc.warning(RESTART_WARNING)  # Install-WindowsFeature's warning record
             else:
                 exit_code = "Success"
         features = [{"name": facts.feature_name(n), "before": before[n.lower()],

@@ -35,7 +35,8 @@ def _powershell(ctx: ProcessContext) -> int:
 
 def install_standard_programs(machine: Machine) -> None:
     from harness.sim.machine import CMD_EXE, POWERSHELL_EXE, SIM_BIN, SYSTEM32
-    from harness.sim.programs import cmd, identity, simtools, waitfor
+    from harness.sim.cri.images import SOURCE_BEHAVIOUR
+    from harness.sim.programs import cmd, identity, probe_idle, simtools, waitfor
 
     machine.register_program(CMD_EXE, cmd.cmd_program)
     machine.register_program(rf"{SYSTEM32}\hostname.exe", identity.hostname_program)
@@ -43,6 +44,9 @@ def install_standard_programs(machine: Machine) -> None:
     machine.register_program(rf"{SYSTEM32}\net.exe", identity.net_program)
     machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
     machine.register_program(POWERSHELL_EXE, _powershell)
+    # Probe programs built from C source (images/*.c) run their model wherever they are.
+    machine.register_behaviour(SOURCE_BEHAVIOUR + probe_idle.SOURCE,
+                               probe_idle.probe_idle_program)
     for name, program in simtools.PROGRAMS.items():
         machine.register_program(rf"{SIM_BIN}\{name}", program)
     # The runtime under test arrives as placeholder binaries (harness/sim/bundle.py) whose

@@ -303,7 +303,10 @@ class Shell:
             return self.fail(h, NOT_RECOGNIZED.format(raw), EXIT_NOT_RECOGNIZED)
         if image.lower().endswith((".bat", ".cmd")):
             return self.run_batch(image, raw, after, h)
-        code = self.machine.run_child(self.ctx, image, text.rstrip(" \t"), stdin=h.stdin,
+        # The rest of the line goes to the program as it is, trailing blanks included: a
+        # blank may sit inside the C runtime's quotes though outside cmd's (``"\" ``), and
+        # Wine's cmd.exe passes it on (tests/test_wine_oracle.py; ASSUMPTIONS.md).
+        code = self.machine.run_child(self.ctx, image, text, stdin=h.stdin,
                                       stdout=h.stdout, stderr=h.stderr, cwd=self.cwd,
                                       env=self.env)
         self.errorlevel = code

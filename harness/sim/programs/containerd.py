@@ -139,6 +139,16 @@ def _quote(value: str) -> str:
 
 
 def containerd_program(ctx: ProcessContext) -> int:
+    """containerd.exe; the ``--log-file`` stays open for writing while it runs."""
+    try:
+        return _containerd(ctx)
+    finally:
+        handle = ctx.extra.pop("log_handle", None)
+        if handle is not None:
+            handle.close()
+
+
+def _containerd(ctx: ProcessContext) -> int:
     from harness.sim.cri import config as cfgmod
 
     version = image_words(ctx).get("version")
@@ -199,8 +209,10 @@ def containerd_program(ctx: ProcessContext) -> int:
     if flags.get("run-service") and flags.get("log-file"):
         log_path = str(flags["log-file"])
         try:
-            with machine.fs.open(log_path, "ab"):
-                pass
+            # Held for the whole run, as containerd's logrus output file is: Go opens files
+            # sharing read and write (syscall.Open: FILE_SHARE_READ | FILE_SHARE_WRITE), so
+            # a reader must share write access to open it meanwhile.
+            ctx.extra["log_handle"] = machine.fs.open(log_path, "ab", share="rw")
         except OSError as exc:
             _fatal(ctx, f'open log file "{log_path}": open {log_path}: {exc.strerror or exc}')
             return 1
@@ -239,6 +251,11 @@ def containerd_program(ctx: ProcessContext) -> int:
         runtime = CriRuntime(machine, loaded.cri, version=version, revision=revision,
                              address=address, plugin_error=loaded.plugin_error,
                              shim_account=_account_of(ctx), logger=logger)
+        # containerd starts the runhcs shim from its own folder (hcsshim's binary name
+        # containerd-shim-runhcs-v1.exe, found beside containerd.exe or on PATH).
+        image = ctx.extra.get("image")
+        if image:
+            runtime.shim_image = machine.fs.split(image)[0] + "\\" + SHIM_PROGRAM
     crashed = threading.Event()
     control = ctx.extra.get("service")
     runtime.crash_requested = crashed  # set by crash() below
@@ -254,12 +271,12 @@ def containerd_program(ctx: ProcessContext) -> int:
                 break
             time.sleep(0.05)
     finally:
-        if crashed.is_set():
-            # The process dies; the shims and their containers live on (the state stays
-            # on the machine for the next containerd to pick up, see _surviving_state).
-            machine.cri_state = runtime
-        else:
-            runtime.close()
+        # Stopped, killed or crashed: the shims and their containers live on (containerd
+        # does not stop pods when its service stops; a new containerd reconnects to the
+        # shims, containerd/runtime/v2 shim manager "loadExistingTasks").  The state stays
+        # on the machine for the next containerd to pick up (see _surviving_state); a host
+        # restart ends it (Machine._restart).
+        machine.cri_state = runtime
         if machine.cri is runtime:
             machine.cri = None
     if crashed.is_set():
@@ -272,6 +289,9 @@ def containerd_program(ctx: ProcessContext) -> int:
     if ctx.cancelled.is_set():
         raise Terminated()
     return 0
+
+
+SHIM_PROGRAM = "containerd-shim-runhcs-v1.exe"
 
 
 def _surviving_state(machine: Machine, config: object, version: str, address: str,

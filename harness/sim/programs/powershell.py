@@ -1,7 +1,8 @@
 """``powershell.exe`` on the simulated host: the harness's bootstrap and nothing else.
 
 The sim does not interpret PowerShell.  It accepts exactly the bootstrap command line
-(``-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <b64>``) whose
+(``-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass [-OutputFormat Text|XML]
+-EncodedCommand <b64>``) whose
 decoded text has the hash pinned in :mod:`harness.sim.catalog`, then does what that text
 does: read the header line from stdin, check the script's SHA-256, bind ``args`` to the
 script's parameters as PowerShell would, and run the Python model registered for the
@@ -27,8 +28,16 @@ from harness.sim.process import ProcessContext
 
 BOOTSTRAP_FLAGS = ("-nologo", "-noprofile", "-noninteractive", "-executionpolicy", "bypass",
                    "-encodedcommand")
+# ``-OutputFormat Text|XML`` may stand before ``-EncodedCommand``.  Without ``Text``, what a
+# script writes to its warning and error streams leaves powershell.exe, whose stderr is a
+# pipe (WinRS, OpenSSH, the local transport), as CLIXML: a ``#< CLIXML`` line, then
+# ``<Objs>`` documents with ``<S S="warning">`` / ``<S S="Error">`` strings (Ansible decodes
+# the same shape: ansible/plugins/shell/powershell.py ``_parse_clixml``; PowerShell's
+# about_PowerShell_exe, -OutputFormat: "Text" or "XML" (serialized CLIXML)).
+CLIXML_HEADER = "#< CLIXML\r\n"
+CLIXML_NS = "http://schemas.microsoft.com/powershell/2004/04"
 BOOTSTRAP_FORM = ("powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass "
-                  "-EncodedCommand <base64 of the hpc-e2e bootstrap>")
+                  "[-OutputFormat Text|XML] -EncodedCommand <base64 of the hpc-e2e bootstrap>")
 RESULT_PREFIX = "##hpc-e2e-result "
 INT32 = (-(2**31), 2**31 - 1)
 INT64 = (-(2**63), 2**63 - 1)
@@ -49,6 +58,14 @@ def powershell_program(ctx: ProcessContext) -> int:
 
     argv = split_argv(ctx.command_line)
     args = argv[1:]
+    output_format = None
+    lowered = [a.lower() for a in args]
+    if "-outputformat" in lowered:
+        i = lowered.index("-outputformat")
+        if i + 1 >= len(args) or lowered[i + 1] not in ("text", "xml"):
+            return _not_understood(ctx, "-OutputFormat without Text or XML")
+        output_format = lowered[i + 1]
+        args = args[:i] + args[i + 2:]
     if len(args) != len(BOOTSTRAP_FLAGS) + 1 or \
             [a.lower() for a in args[:-1]] != list(BOOTSTRAP_FLAGS):
         shown = " ".join(args) if len(" ".join(args)) < 300 else " ".join(args)[:300] + "..."
@@ -65,6 +82,7 @@ def powershell_program(ctx: ProcessContext) -> int:
             ctx, f"the -EncodedCommand script with sha256 {digest}: it knows only the hpc-e2e "
                  f"bootstrap with sha256 {catalog.BOOTSTRAP_SHA256} ({catalog.BOOTSTRAP_SOURCE}"
                  "); if the bootstrap changed, review its model and update the pin")
+    ctx.extra["ps_output_format"] = output_format or "xml"
     return _bootstrap(ctx)
 
 
@@ -213,6 +231,23 @@ class ScriptContext:
                 return
             yield line
 
+    def warning(self, text: str) -> None:
+        """A record on the warning stream (``Write-Warning``, a cmdlet's warning).
+
+        With ``-OutputFormat Text`` the console host prints ``WARNING: <text>``; otherwise
+        it goes to stderr as CLIXML (see :data:`CLIXML_HEADER`).
+        """
+        if self.proc.extra.get("ps_output_format") == "text":
+            self.proc.stdout.line(f"WARNING: {text}")
+            return
+        if not self.proc.extra.get("clixml_started"):
+            self.proc.extra["clixml_started"] = True
+            self.proc.stderr.write(CLIXML_HEADER)
+        escaped = (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+                   .replace("\r", "_x000D_").replace("\n", "_x000A_"))
+        self.proc.stderr.write(f'<Objs Version="1.1.0.1" xmlns="{CLIXML_NS}">'
+                               f'<S S="warning">{escaped}_x000D__x000A_</S></Objs>')
+
     def result(self, value: Any) -> None:
         """The bootstrap's ``Write-HpcE2EResult``."""
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
@@ -226,10 +261,11 @@ class ScriptContext:
             raise ScriptError(f'Exception calling "GetFullPath" with "1" argument(s): '
                               f'"{_io_message(exc, path)}"') from None
 
-    def open(self, path: str, mode: str):
-        """``[IO.File]::Open`` (4 arguments) with .NET's messages on failure."""
+    def open(self, path: str, mode: str, share: str = "rw"):
+        """``[IO.File]::Open`` (4 arguments; ``share`` = its FileShare: ``r``, ``rw``) with
+        .NET's messages on failure."""
         try:
-            return self.fs.open(path, mode)
+            return self.fs.open(path, mode, share=share)
         except OSError as exc:
             raise ScriptError(f'Exception calling "Open" with "4" argument(s): '
                               f'"{_io_message(exc, path)}"') from None
@@ -308,7 +344,8 @@ def send_file(sc: ScriptContext) -> int:
     full = sc.full_path(sc.args["path"])
     hasher = hashlib.sha256()
     total = 0
-    stream = sc.open(full, "rb")  # FileMode.Open, FileAccess.Read
+    # FileMode.Open, FileAccess.Read, FileShare.ReadWrite
+    stream = sc.open(full, "rb", share="rw")
     try:
         while True:
             data = stream.read(chunk)

@@ -10,7 +10,9 @@ $full = [IO.Path]::GetFullPath($path)
 $hasher = [Security.Cryptography.SHA256]::Create()
 $buffer = New-Object byte[] $chunk
 $total = [long]0
-$stream = [IO.File]::Open($full, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::Read)
+# ReadWrite sharing: a file another process keeps open for writing (containerd's log) can
+# still be read; FileShare.Read alone would be refused with a sharing violation.
+$stream = [IO.File]::Open($full, [IO.FileMode]::Open, [IO.FileAccess]::Read, [IO.FileShare]::ReadWrite)
 try {
     $out = [Console]::OpenStandardOutput()
     while ($true) {
