@@ -26,7 +26,17 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
 # first must be infrastructure naming the call it waited for, the second must pass.
 HANG_SUITE = '''
 from harness.plugin.targets import CONTROLLER
-from harness.sim.faults import FaultInjector, FaultPlan
+from harness.sim.faults import HANG, FaultInjector, FaultPlan
+
+
+class OneHang(FaultInjector):
+    """The next command hangs; nothing after it (the failure's diagnostics get answers)."""
+
+    def roll(self, point, applicable_kinds, detail=""):
+        if HANG in applicable_kinds and not self.records:
+            self.records.append({"kind": HANG, "point": point, "detail": detail})
+            return HANG
+        return None
 
 
 def machine(config):
@@ -34,7 +44,7 @@ def machine(config):
 
 
 def test_a_command_that_never_answers(hpc_host, request):
-    machine(request.config).faults = FaultInjector(FaultPlan(rate=1.0, kinds=("hang",)))
+    machine(request.config).faults = OneHang(FaultPlan(rate=1.0, kinds=(HANG,)))
     hpc_host.transport.run(["hostname"], timeout=3600)
 
 
