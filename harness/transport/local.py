@@ -44,6 +44,8 @@ from harness.transport.files import (
 )
 
 SHELL = ("cmd.exe", "/d", "/s", "/c")
+# The console of the local cmd.exe starts in the OEM code page; WinRM's shells use 65001.
+CODEPAGE_SWITCH = "chcp 65001 >nul"  # the blank: a digit glued to > would name a handle
 PIPE_CHUNK = 64 * 1024
 IS_WINDOWS = os.name == "nt"
 
@@ -63,9 +65,18 @@ class LocalTransport(Transport):
         """The string ``CreateProcess`` receives for ``command_line``.
 
         ``command_line`` is what follows ``cmd.exe /c`` remotely (an argv rendered by
-        :func:`harness.cmdline.cmd_command_line`, or a line given as it is).
+        :func:`harness.cmdline.cmd_command_line`, or a line given as it is).  cmd first
+        switches the console to UTF-8 (``chcp 65001``), as WinRM's shell is (its
+        WINRS_CODEPAGE, ``Target.winrm.codepage``), so text output means the same here as
+        remotely; the line then runs exactly as ``cmd /s /c <line>`` would have run it:
+        ``/s`` would strip a leading quote and the last quote, so that is done here, and
+        the result goes inside the one pair of quotes ``/s`` strips.
         """
-        return " ".join(SHELL) + " " + command_line
+        text = command_line.lstrip(" \t")
+        if text.startswith('"'):
+            last = text.rindex('"')
+            text = text[1:last] + text[last + 1:]
+        return " ".join(SHELL) + f' "{CODEPAGE_SWITCH} & {text}"'
 
     def _popen_args(self, command_line: str) -> str | list[str]:
         full = self.process_command_line(command_line)
@@ -77,7 +88,10 @@ class LocalTransport(Transport):
         """Run ``command_line``, handing output to the callbacks (on this thread)."""
         check_stdin(stdin)
         deadline = time.monotonic() + timeout
-        flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if IS_WINDOWS \
+        # CREATE_NO_WINDOW: cmd.exe gets a console of its own (without a window), so its
+        # chcp changes that console, never the runner's.
+        flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP
+                 | subprocess.CREATE_NO_WINDOW} if IS_WINDOWS \
             else {"start_new_session": True}
         try:
             proc = subprocess.Popen(self._popen_args(command_line),
