@@ -1,14 +1,16 @@
 """Local transport: the harness runs on the Windows host itself (a CI runner).
 
-Commands go to ``cmd.exe /d /s /c <line>``: the line is appended as it is, exactly as WinRS
-and Windows OpenSSH append it after ``cmd.exe /c``, so an argv rendered by
-:mod:`harness.cmdline` means the same here as remotely.  The line is *not* wrapped in another
-pair of quotes: :func:`harness.cmdline.escape` has already wrapped a line that starts with a
-quote, and ``/s`` strips exactly one outer pair (cmd /?), so a second pair would leave cmd
-reading the program as ``""C:\\Program`` (issue 12, finding 1).  The whole line is given to
-``CreateProcess`` as one string (``subprocess.Popen`` passes a ``str`` through verbatim on
-Windows).  Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children
-would otherwise outlive it.
+Commands go to ``cmd.exe /d /s /c "chcp 65001 >nul & <command>"``, where ``<command>`` is
+what ``cmd /s /c <line>`` would run (a leading quote and the last quote dropped), so an argv
+rendered by :mod:`harness.cmdline` for ``cmd.exe /c`` (WinRS, Windows OpenSSH) means the same
+here as remotely, and text comes back in UTF-8 as over WinRM.  There is exactly one outer
+pair of quotes, the one ``/s`` strips (cmd /?): the line used to be wrapped in a second pair
+on top of the one :func:`harness.cmdline.escape` adds, and cmd then read the program as
+``""C:\\Program`` (issue 12, finding 1).  The whole line is given to ``CreateProcess`` as one
+string (``subprocess.Popen`` passes a ``str`` through verbatim on Windows), with a console of
+cmd's own (CREATE_NO_WINDOW) so the code-page switch never touches the runner's console.
+Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children would
+otherwise outlive it.
 
 ``launcher`` is a constructor parameter so that the transport can be exercised on another OS:
 the launcher receives the very string ``CreateProcess`` would get as its one argument (the
