@@ -35,6 +35,10 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED
 from harness.config.secrets import Secret
 
 log = logging.getLogger("harness.sim.ssh")
+# The server side of paramiko logs under the sim's name, apart from a client's in the same
+# process (tests), which logs as paramiko.transport.
+TRANSPORT_LOG = "harness.sim.ssh.transport"
+
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 _CHUNK = 32 * 1024
@@ -570,6 +574,11 @@ class SSHServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def open_connections(self) -> int:
+        """How many client connections are being served now (for tests)."""
+        with self._lock:
+            return len(self._transports)
+
     def close_connections(self) -> int:
         with self._lock:
             transports = list(self._transports)
@@ -594,6 +603,7 @@ class SSHServer:
     def _serve_connection(self, conn: socket.socket, addr: Any) -> None:
         conn.settimeout(None)
         transport = _Transport(conn)
+        transport.set_log_channel(TRANSPORT_LOG)
         try:
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", _SFTPSubsystem, _SFTP)
