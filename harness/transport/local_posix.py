@@ -26,7 +26,14 @@ class PosixLocalTransport(LocalTransport):
     host_files = POSIX
 
     def __init__(self, target, *, shell_argv: Sequence[str] = POSIX_SHELL):
-        super().__init__(target, shell_argv=shell_argv)
+        # The shell receives the line as its one argument, as cmd.exe receives the process
+        # line on Windows (LocalTransport's launcher).
+        super().__init__(target, launcher=shell_argv)
+
+    @staticmethod
+    def process_command_line(command_line: str) -> str:
+        """The line as ``sh -c`` takes it: no cmd.exe quoting, no code page switch."""
+        return command_line
 
     @staticmethod
     def command_line(command: str | Sequence[str]) -> str:
