@@ -732,8 +732,8 @@ def _from_options(config) -> dict[str, str]:
             env["run.id"] = str(settings.run_id)
         env["limits"] = describe_limits(config, settings.provision_timeout)
         return env
-    for key, option in (("profile", "--profile"), ("run.id", "--run-id"),
-                        ("inventory", "--inventory")):
+    for key, option in (("profile", "--hpc-profile"), ("run.id", "--hpc-run-id"),
+                        ("inventory", "--hpc-inventory")):
         value = config.getoption(option, None)
         if value is not None and value != "":
             env[key] = str(value)
