@@ -54,6 +54,7 @@ from harness.errors import CommandTimeout, TransportError
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
 from harness.plugin.limits import IN_FLIGHT, describe_limits
+from harness.plugin.targets import CONTROLLER
 from harness.transport import retry as _retry
 from harness.transport.outage import outage_reason
 from harness.transport.base import (
@@ -974,6 +975,11 @@ class ReportingPlugin:
         if not session.testscollected or exitstatus in (pytest.ExitCode.USAGE_ERROR,
                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
             return  # nothing ran: the previous run's files stay as they were (outputs.py)
+        controller = config.stash.get(CONTROLLER, None)
+        if controller is None or not controller.started:
+            # No test used the suite's hosts: another project's run with this plugin
+            # installed (entry point), whose Allure results are none of the suite's business.
+            return
         try:
             write_run_files(config)
         except OSError as exc:
