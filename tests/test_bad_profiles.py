@@ -157,11 +157,11 @@ def test_the_plugin_refuses_the_same_profiles_as_usage_errors(case, pytester):
     arg = materialize(pytester.path, files, value)
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                                "--profile", arg)
+                                "--hpc-profile", arg)
     err = result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR, err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ERROR: --profile: "), err
+    assert len(lines) == 1 and lines[0].startswith("ERROR: --hpc-profile: "), err
     for fragment in fragments:
         assert fragment in lines[0], err
     assert "Traceback" not in err + result.stdout.str()

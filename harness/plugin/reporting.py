@@ -975,8 +975,7 @@ class ReportingPlugin:
         if not session.testscollected or exitstatus in (pytest.ExitCode.USAGE_ERROR,
                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
             return  # nothing ran: the previous run's files stay as they were (outputs.py)
-        controller = config.stash.get(CONTROLLER, None)
-        if controller is None or not controller.started:
+        if not _suite_ran(config):
             # No test used the suite's hosts: another project's run with this plugin
             # installed (entry point), whose Allure results are none of the suite's business.
             return
@@ -985,6 +984,15 @@ class ReportingPlugin:
         except OSError as exc:
             log.warning("reporting: could not write environment.properties/categories.json: "
                         "%s", exc)
+
+
+def _suite_ran(config) -> bool:
+    """The run used the suite: the controller made its run (hosts, run folder), or a test's
+    host facts were recorded (here, or by a worker and merged)."""
+    controller = config.stash.get(CONTROLLER, None)
+    state = _env_state(config)
+    return bool(controller is not None and controller.started) or \
+        bool(state["hosts"] or state["run"])
 
 
 def register(config) -> ReportingPlugin:
