@@ -1,6 +1,6 @@
 """Malformed expectation profiles (harness/plugin/profiles.py): each is one line naming the
 file and the key, from the loader, from ``hpc-e2e run --profile`` (exit 78, before pytest
-starts) and from the pytest plugin's ``--profile`` (a usage error), never a traceback.
+starts) and from the pytest plugin's ``--hpc-profile`` (a usage error), never a traceback.
 
 Part of the bad-input catalogue (tests/checks/bad_input.py counts it).
 """
