@@ -119,6 +119,11 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
 
     faults, latency = check_sim_models(args.faults, args.latency, faults_flag="--faults",
                                        latency_flag="--latency")
+    if latency is not None and latency.restart:  # --latency restart=S: a slow restart
+        import dataclasses
+
+        profile = dataclasses.replace(
+            profile, restart_seconds=latency.restart_seconds(profile.restart_seconds))
     try:
         return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
                      authorized_key_files=args.authorized_key, http_port=args.http_port,

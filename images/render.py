@@ -45,6 +45,9 @@ CC_FLAGS = ("-O2", "-s", "-Wall", "-Wl,--no-insert-timestamp")
 BASES = ("nanoserver", "servercore")
 CONTENT_PLACEHOLDERS = ("ltsc", "build")
 IDLE_PLACEHOLDER = "token"
+# "{rootfs}" at the start of the idle program: the container's rootfs folder, with a trailing
+# backslash (the harness puts in the pod's rootfs location; C:\ in a normal container).
+ROOTFS_PLACEHOLDER = "{rootfs}"
 # A value the plugin could put in for {token} (harness/plugin/images.py: hex digits).
 SAMPLE_TOKEN = "0123abcd"
 # Fixed modification time of the rendered context files, so the COPY layers do not depend on
@@ -302,12 +305,18 @@ def _check_idle(idle, programs: list[Program], fail) -> tuple[str, ...]:
             not all(isinstance(a, str) and a for a in idle):
         raise fail(where, f"must be a non-empty list of non-empty strings (got {idle!r})")
     for arg in idle:
-        _check_placeholders(arg, (IDLE_PLACEHOLDER,), where, fail)
+        _check_placeholders(arg, (IDLE_PLACEHOLDER, "rootfs"), where, fail)
+    if any(ROOTFS_PLACEHOLDER in a for a in idle[1:]) or idle[0].count(ROOTFS_PLACEHOLDER) > 1 \
+            or (ROOTFS_PLACEHOLDER in idle[0] and not idle[0].startswith(ROOTFS_PLACEHOLDER)):
+        raise fail(where, "{rootfs} may only start the program (the rootfs folder)")
     if not any("{token}" in arg for arg in idle):
         raise fail(where, "needs {token} in an argument, so containers sharing a host never "
                           "wait on the same thing")
-    program = idle[0]
+    program = idle[0].removeprefix(ROOTFS_PLACEHOLDER)
     rootfs = {p.path.casefold() for p in programs}
+    if idle[0].startswith(ROOTFS_PLACEHOLDER) and program.casefold() not in rootfs:
+        raise fail(where, f"{idle[0]!r}: {{rootfs}} must be followed by one of the probe's "
+                          "programs")
     if program.casefold() not in rootfs and re.search(r"[\\/:]", program):
         raise fail(where, f"{program!r}: the program must be a bare name (found on the search "
                           "path) or the path of one of the probe's programs")
@@ -451,7 +460,7 @@ def smoke_checks(spec: Spec, entry: BuildEntry) -> list[dict]:
         checks.append({"what": f"probe file {target} exists",
                        "argv": ["cmd", "/c", "dir", "/b", target], "expect": "exit0",
                        "stdout": None, "severity": "error"})
-    program = spec.idle_command[0]
+    program = spec.idle_command[0].removeprefix(ROOTFS_PLACEHOLDER)
     rootfs = {p.path.casefold() for p in spec.programs}
     if program.casefold() in rootfs:
         checks.append({"what": f"idle program {program} ships in the probe and runs",

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from harness.cli import main
 from harness.commands import run as run_mod
 from harness.config.inventory import load_inventory
-from harness.errors import EXIT_CONFIG, EXIT_OUTPUT, ConfigError
+from harness.errors import EXIT_CONFIG, EXIT_OUTPUT, EXIT_USAGE, ConfigError
 from harness.plugin.profiles import load_profile
 from harness.runtime.bundle import load_bundle
 from harness.sim.bundle import write_sim_bundle
@@ -348,9 +348,9 @@ def test_fuzz_command_lines(tmp_path, monkeypatch, capsys, served):
     def check(argv):
         started.clear()
         code, out, err = answer(argv, capsys)
-        assert code in (0, 2, 5, EXIT_CONFIG, EXIT_OUTPUT), (argv, code, err)
+        assert code in (0, EXIT_USAGE, 5, EXIT_CONFIG, EXIT_OUTPUT), (argv, code, err)
         if code in (2, EXIT_CONFIG, EXIT_OUTPUT):
-            clear_error(err, out=out if code == 2 else "")
+            clear_error(err, out=out if code == EXIT_USAGE else "")
             assert not started, f"pytest started for a refused command line: {argv}"
             TOTALS["refused"] += 1
         else:

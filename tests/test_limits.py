@@ -26,7 +26,17 @@ ENV = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
 # first must be infrastructure naming the call it waited for, the second must pass.
 HANG_SUITE = '''
 from harness.plugin.targets import CONTROLLER
-from harness.sim.faults import FaultInjector, FaultPlan
+from harness.sim.faults import HANG, FaultInjector, FaultPlan
+
+
+class OneHang(FaultInjector):
+    """The next command hangs; nothing after it (the failure's diagnostics get answers)."""
+
+    def roll(self, point, applicable_kinds, detail=""):
+        if HANG in applicable_kinds and not self.records:
+            self.records.append({"kind": HANG, "point": point, "detail": detail})
+            return HANG
+        return None
 
 
 def machine(config):
@@ -34,7 +44,7 @@ def machine(config):
 
 
 def test_a_command_that_never_answers(hpc_host, request):
-    machine(request.config).faults = FaultInjector(FaultPlan(rate=1.0, kinds=("hang",)))
+    machine(request.config).faults = OneHang(FaultPlan(rate=1.0, kinds=(HANG,)))
     hpc_host.transport.run(["hostname"], timeout=3600)
 
 
@@ -101,10 +111,64 @@ def test_a_host_lost_in_the_restart_wait_is_infrastructure_naming_the_step(tmp_p
     assert len(rows) == 2
     for row in rows.values():
         assert (row["outcome"], row["category"]) == ("error", "infrastructure"), out
-        assert row["failure_class"] == "ProvisioningTimeout", row
+        assert row["exception"] == "ProvisioningTimeout", row
+        assert row["failure_class"] == "infrastructure", row
         assert "provisioning sim-1 did not finish within its own deadline of 3s" in \
             row["message"], row
     assert "last step: enabling Windows features" in out, out
+
+
+# The simulated host is stopped for good as soon as provisioning's restart takes it down.
+KILLED_SUITE_CONFTEST = '''
+import threading
+
+import pytest
+
+from harness.plugin.targets import CONTROLLER, current_run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _kill_the_host_when_it_restarts(request):
+    current_run(request.config)  # starts the simulated host
+    # the pool's host (the side host, whose UVMs lack HPC support, is not leased here)
+    (sim,) = [s for s in request.config.stash[CONTROLLER].sims
+              if s.machine.profile.name == "SIM-1"]
+
+    def on_restart(phase):
+        if phase == "down":
+            threading.Thread(target=sim.stop, daemon=True).start()
+
+    sim.machine.add_restart_listener(on_restart)
+'''
+KILLED_SUITE = '''
+def test_first(hpc_host):
+    assert hpc_host.name
+
+
+def test_second(hpc_host):
+    assert hpc_host.name
+'''
+
+
+def test_a_host_killed_during_the_restart_wait_is_infrastructure(tmp_path):
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "conftest.py").write_text(KILLED_SUITE_CONFTEST)
+    (suite / "test_killed.py").write_text(KILLED_SUITE)
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-q",
+         "-o", "timeout=2", "--provision-timeout", "4", "--junitxml", str(junit),
+         "--basetemp", str(tmp_path / "tmp"), "--rootdir", str(suite)],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
+    out = done.stdout + done.stderr
+    cases = junit_cases(junit)
+    assert set(cases) == {"test_first", "test_second"}, out
+    for case in cases.values():
+        assert case["class"] == "infrastructure", out
+    assert "provisioning sim-1 did not finish within its own deadline of 4s" in out, out
+    assert "last step: enabling Windows features" in out, out
+    assert "2 errors" in out, out
 
 
 def test_a_restart_longer_than_the_per_test_limit_is_no_failure(tmp_path):

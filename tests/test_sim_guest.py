@@ -344,4 +344,4 @@ def files_idle_command() -> list[str]:
     from harness.sim.cri.images import IMAGES_TOML
 
     raw = tomllib.loads(IMAGES_TOML.read_text(encoding="utf-8"))["probe"]["idle_command"]
-    return [a.replace("{token}", "0123abcd") for a in raw]
+    return [a.replace("{token}", "0123abcd").replace("{rootfs}", "C:\\hpc\\") for a in raw]

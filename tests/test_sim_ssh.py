@@ -341,3 +341,28 @@ def test_openssh_sftp_batch_exits_0(openssh_client, tmp_path, caplog):
     assert (tmp_path / "b.bin").read_bytes() == b"sftp" * 1000
     assert "c.bin" in r.stdout
     assert not [rec for rec in caplog.records if rec.exc_info]
+
+
+def test_a_client_that_closes_early_leaves_no_error_in_the_hosts_log(tmp_path, caplog):
+    # A client that hangs up mid-output (scp interrupted, ssh closed with unread output) is
+    # ordinary for sshd; the simulated host must not log it as an error (issue 12, 10).
+    with SimHost(tmp_path / "sim") as sim, caplog.at_level(logging.DEBUG):
+        ep = json.loads(sim.endpoint_file.read_text())
+        client = paramiko.SSHClient()
+        client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        client.connect("127.0.0.1", port=ep["ssh_port"], username="Administrator",
+                       password=open(ep["password_file"]).read().strip(),
+                       look_for_keys=False, allow_agent=False)
+        chan = client.get_transport().open_session()
+        chan.exec_command(r"C:\hpc-e2e-sim\bin\simgen.exe 50M")
+        chan.recv(1000)
+        client.close()  # with output unread: the server sees a reset connection
+        # wait until the server has noticed (its transport for this client ends)
+        deadline = time.monotonic() + 30
+        while sim.ssh.open_connections() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not sim.ssh.open_connections()
+    server_side = [r for r in caplog.records if r.name.startswith("harness.sim.ssh")]
+    assert server_side, "the server's transport logs under harness.sim.ssh"
+    bad = [r for r in server_side if r.levelno >= logging.WARNING or r.exc_info]
+    assert not bad, [r.getMessage() for r in bad]

@@ -65,7 +65,9 @@ def test_a_program_under_program_files_receives_its_argv(monkeypatch, printer_ma
     line = cmd_command_line(argv)
     assert line == '""C:\\Program Files\\x\\argv.exe" --version ^"a b^" 100% x^&y"'
     process_line = LocalTransport(Target(name="runner", transport="local"))._popen_args(line)
-    assert process_line == "cmd.exe /d /s /c " + line
+    # One outer pair (stripped by /s) around the code-page switch and the rendered command.
+    assert process_line == ('cmd.exe /d /s /c "chcp 65001 >nul & "C:\\Program Files\\x\\argv.exe"'
+                            ' --version ^"a b^" 100% x^&y"')
     assert _run_line(printer_machine, argv[0], process_line) == (0, argv, "")
 
 
@@ -97,6 +99,14 @@ def test_the_stand_in_runs_rendered_argv_lines(local):
     argv = [rf"{BIN}\simexit.exe", "7"]
     assert local.run(argv).exit_code == 7
     assert local.run(cmd_command_line(argv)).exit_code == 7
+
+
+def test_output_is_utf8_as_over_winrm(local):
+    # A local console starts in the OEM code page; the transport switches it to 65001, as
+    # WinRM's shell does with WINRS_CODEPAGE (issue 12, finding 8).
+    result = local.run("echo h\u00e9llo \u20ac", check=True)
+    assert result.stdout_bytes == "h\u00e9llo \u20ac\r\n".encode("utf-8")
+    assert local.run(["cmd", "/c", "echo", "\u00e9"], check=True).stdout == "\u00e9\r\n"
 
 
 def test_a_command_runs_through_the_shell(local):

@@ -362,8 +362,8 @@ class ResultsClaim:
     @pytest.hookimpl(wrapper=True)
     def pytest_collection_modifyitems(self, session, config, items):
         result = yield
-        if items and not hasattr(config, "workerinput"):
-            self._claim()
+        if items and not hasattr(config, "workerinput") and not config.option.collectonly:
+            self._claim()  # (--collect-only runs nothing: the results stay as they were)
         return result
 
     def pytest_runtest_logstart(self, nodeid, location) -> None:

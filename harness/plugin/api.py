@@ -26,7 +26,7 @@ from harness.cri import (
 )
 from harness.cri.status import HOSTPROCESS_ANNOTATION
 from harness.plugin.host import HpcHost
-from harness.plugin.images import ImageSet
+from harness.plugin.images import ROOTFS_LOCATION_ANNOTATION, ImageSet
 from harness.plugin.markers import HPC_IN_UVM, ISOLATION_MODES, ISOLATIONS
 from harness.plugin.pods import HANDLERS, Container, Pod, PodFactory
 from harness.plugin.profiles import UNVERIFIED, Expectations
@@ -38,7 +38,7 @@ PROCESS, HYPERV = ISOLATION_MODES  # the values of ``isolation``
 # hcsshim-hpc-behaviour.md §1.1 (the *_ANNOTATION spellings are the same keys)
 HOSTPROCESS = HOSTPROCESS_ANNOTATION  # "microsoft.com/hostprocess-container"
 INHERIT_USER = INHERIT_USER_ANNOTATION = "microsoft.com/hostprocess-inherit-user"
-ROOTFS_LOCATION = ROOTFS_LOCATION_ANNOTATION = "microsoft.com/hostprocess-rootfs-location"
+ROOTFS_LOCATION = ROOTFS_LOCATION_ANNOTATION  # "microsoft.com/hostprocess-rootfs-location"
 DISABLE_HPC = DISABLE_HOSTPROCESS_ANNOTATION = "microsoft.com/disable-hostprocess-container"
 DISABLE_UNSAFE = DISABLE_UNSAFE_ANNOTATION = "io.microsoft.disable-unsafe-operations"
 

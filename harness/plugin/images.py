@@ -23,6 +23,12 @@ from harness.errors import ConfigError
 IMAGES_FILE = Path(__file__).resolve().parents[2] / "images" / "images.toml"
 # Where the idle command's unique part goes (see ImageSet.idle_command_for).
 TOKEN = "{token}"
+# Where the container's rootfs folder goes (images.toml [probe] idle_command).
+ROOTFS = "{rootfs}"
+# containerd's rootfs location of an HPC without the rootfs-location annotation, on a
+# bind-filter host (WS2022+) and the UVM guest's default (hcsshim-hpc-behaviour.md §1.4, §2.4).
+DEFAULT_ROOTFS = "C:\\hpc\\"
+ROOTFS_LOCATION_ANNOTATION = "microsoft.com/hostprocess-rootfs-location"
 
 
 @dataclass(frozen=True)
@@ -36,14 +42,17 @@ class ImageSet:
     build: int  # the images.toml entry used
     idle_command: tuple[str, ...] | None = None  # keeps a container running; see images.toml
 
-    def idle_command_for(self, unique: str | None = None) -> list[str]:
-        """The idle command with its ``{token}`` replaced by something unique per container."""
+    def idle_command_for(self, unique: str | None = None, *,
+                         rootfs: str = DEFAULT_ROOTFS) -> list[str]:
+        """The idle command with its ``{token}`` replaced by something unique per container
+        and ``{rootfs}`` by the container's rootfs folder."""
         if not self.idle_command:
             raise ConfigError(f"{IMAGES_FILE}: [probe] has no idle_command",
                               hint="add idle_command = [...] to [probe]: the command a "
                                    "long-running container runs")
         token = unique or secrets.token_hex(4)
-        return [arg.replace(TOKEN, token) for arg in self.idle_command]
+        folder = rootfs if rootfs.endswith("\\") else rootfs + "\\"
+        return [arg.replace(TOKEN, token).replace(ROOTFS, folder) for arg in self.idle_command]
 
 
 def image_set_for(build: int, images_file: Path = IMAGES_FILE) -> ImageSet:

@@ -30,6 +30,7 @@ from harness.cri import ContainerSpec, ContainerStatus, ExecResult, HostMount, P
 from harness.cri.crictl import Launch, says_not_found
 from harness.cri.status import PodStatus
 from harness.errors import HarnessError
+from harness.plugin.images import DEFAULT_ROOTFS, ROOTFS_LOCATION_ANNOTATION
 from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
 
 # Isolation mode -> runtime handler of the deployed config.toml (hcsshim-hpc-behaviour.md §4.2).
@@ -193,7 +194,9 @@ def container_spec(factory: PodFactory, pod_spec: PodSpec, *, names: Iterator[in
     host = factory.host
     image = image or host.images.probe
     if command is None and args is None:
-        command = host.images.idle_command_for()
+        # The idle program is the probe's own, found in the pod's rootfs folder.
+        rootfs = pod_spec.annotations.get(ROOTFS_LOCATION_ANNOTATION) or DEFAULT_ROOTFS
+        command = host.images.idle_command_for(rootfs=rootfs)
     cname = name or f"c{next(names)}"
     spec = ContainerSpec(
         cname, image, command=list(command) if command is not None else None,

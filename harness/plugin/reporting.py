@@ -75,7 +75,7 @@ UPSTREAM_LINKS = (("hcsshim PR #2531", "https://github.com/microsoft/hcsshim/pul
 # reference folder can be named with this variable, otherwise the link is relative.
 REFERENCE_URL_ENV = "HPC_E2E_REFERENCE_URL"
 REFERENCE_MARKER = ("reference(section, ...): the reference section(s) a scenario checks, "
-                    "e.g. \"hcsshim-hpc-behaviour.md §2.5\"; linked from the report")
+                    "e.g. \"docs/behaviour/runtime.md §2.5\"; linked from the report")
 
 TITLE_LIMIT = 160
 CAPTURE_HEAD = 48 * 1024  # kept from the start of a streamed output
@@ -416,10 +416,38 @@ def story_of(item) -> str | None:
 
 
 def reference_url(section: str) -> str:
-    """A link for ``"file.md §N"``: the file under $HPC_E2E_REFERENCE_URL, else relative."""
-    base = os.environ.get(REFERENCE_URL_ENV, "reference/")
-    file = section.split()[0] if section.split() else section
-    return base.rstrip("/") + "/" + file
+    """A link for ``"docs/behaviour/runtime.md §2.5"``: that file, at that heading, in a
+    browsable copy of the repository ($HPC_E2E_REFERENCE_URL, e.g. a forge's URL of the
+    commit under test), else in this checkout (a ``file://`` URL, which works where the
+    report is read on the machine that ran it)."""
+    parts = section.split()
+    file = parts[0] if parts else section
+    base = os.environ.get(REFERENCE_URL_ENV) or (_REPOSITORY.as_uri() + "/")
+    anchor = _heading_anchor(_REPOSITORY / file, parts[1] if len(parts) > 1 else "")
+    return base.rstrip("/") + "/" + file + (f"#{anchor}" if anchor else "")
+
+
+_REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout holding docs/behaviour/
+
+
+def _heading_anchor(path: Path, section: str) -> str:
+    """The anchor a Markdown renderer gives the heading numbered ``section`` (``§2.5``) in
+    ``path``: GitHub's rule, lower case, punctuation dropped, spaces to hyphens; "" if
+    there is no such heading."""
+    number = section.lstrip("§").rstrip(",;.")
+    if not number:
+        return ""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        m = re.match(r"#{1,6}\s+(\d+(?:\.\d+)*)\.?\s+(.*)", line)
+        if m and m.group(1) == number:
+            text = f"{m.group(1)} {m.group(2)}".lower()
+            text = re.sub(r"[^\w\- ]", "", text)
+            return text.replace(" ", "-")
+    return ""
 
 
 def label_scenario(item) -> None:

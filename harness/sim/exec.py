@@ -17,6 +17,7 @@ import sys
 import threading
 
 USAGE = "usage: python -m harness.sim.exec <process command line, one argument>"
+OEM_CODEPAGE = 437
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     from harness.sim.machine import Machine, ProgramNotFoundError
 
     try:
-        proc = Machine().spawn(args[0], shell=False)
+        # A console program started by a process of the runner: its console begins in the
+        # system's OEM code page (437 on an en-US Windows), not UTF-8 as a WinRS shell asked
+        # for with WINRS_CODEPAGE (ASSUMPTIONS.md, "Command lines").
+        proc = Machine().spawn(args[0], shell=False, codepage=OEM_CODEPAGE)
     except ProgramNotFoundError as exc:  # CreateProcess fails; no process, no exit code
         sys.stderr.write(f"CreateProcess failed: {exc}\n")
         return 2

@@ -569,8 +569,9 @@ def run_child_process(owner, parent: ProcessContext, image: str, command_line: s
         stdin=stdin if stdin is not None else parent.stdin,
         stdout=stdout if stdout is not None else parent.stdout,
         stderr=stderr if stderr is not None else parent.stderr,
-        cancelled=parent.cancelled, codepage=parent.codepage,
-        extra={**extra, "account": acct, "image": image})
+        cancelled=parent.cancelled,
+        codepage=parent.console.codepage if parent.console else parent.codepage,
+        extra={**extra, "account": acct, "image": image}, console=parent.console)
     try:
         code = int(program(ctx))
     except Terminated:

@@ -138,11 +138,31 @@ class StdinReader:
             yield line
 
 
+class Console:
+    """The console a process tree shares: its code page (``chcp`` changes it for the tree)."""
+
+    def __init__(self, codepage: int):
+        self.codepage = codepage
+
+
 class OutputWriter:
-    def __init__(self, pipe: Pipe, cancel: threading.Event, encoding: str):
+    """A standard output handle; text is encoded in the console's current code page."""
+
+    def __init__(self, pipe: Pipe, cancel: threading.Event, encoding: str,
+                 console: Console | None = None):
         self._pipe = pipe
         self._cancel = cancel
-        self.encoding = encoding
+        self._encoding = encoding
+        self.console = console
+
+    @property
+    def encoding(self) -> str:
+        return encoding_for(self.console.codepage) if self.console else self._encoding
+
+    @encoding.setter
+    def encoding(self, value: str) -> None:
+        self._encoding = value
+        self.console = None
 
     def write(self, data: bytes | str) -> None:
         if isinstance(data, str):
@@ -174,6 +194,7 @@ class ProcessContext:
     cancelled: threading.Event
     codepage: int = 65001
     extra: dict = field(default_factory=dict)
+    console: Console | None = None  # shared with the children; chcp changes it
 
     def check_cancelled(self) -> None:
         if self.cancelled.is_set():
@@ -205,9 +226,13 @@ class SimProcess:
         self._stdout = Pipe(activity=self._activity)
         self._stderr = Pipe(activity=self._activity)
         enc = encoding_for(codepage)
+        console = Console(codepage)
         self.ctx = ctx_factory(StdinReader(self._stdin, self.cancel),
-                               OutputWriter(self._stdout, self.cancel, enc),
-                               OutputWriter(self._stderr, self.cancel, enc), self.cancel)
+                               OutputWriter(self._stdout, self.cancel, enc, console),
+                               OutputWriter(self._stderr, self.cancel, enc, console),
+                               self.cancel)
+        if self.ctx.console is None:
+            self.ctx.console = console
         self.exit_code: int | None = None
         self._done = threading.Event()
         self._program = program

@@ -35,6 +35,25 @@ from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED
 from harness.config.secrets import Secret
 
 log = logging.getLogger("harness.sim.ssh")
+TRANSPORT_LOG = "harness.sim.ssh.transport"
+
+
+class _HangUpIsNormal(logging.Filter):
+    """paramiko logs a peer that resets or drops the connection as an ERROR ("Socket
+    exception: Connection reset by peer"); for a server that is a client hanging up early
+    (an interrupted scp, ssh closed with output unread), which sshd logs at info level.
+    Such records are lowered to DEBUG; everything else passes unchanged."""
+
+    _TEXT = ("Socket exception", "EOF in transport thread", "Connection reset")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING and not record.exc_info \
+                and any(t in record.getMessage() for t in self._TEXT):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+logging.getLogger(TRANSPORT_LOG).addFilter(_HangUpIsNormal())
 
 HOST_KEY_FILE = "ssh_host_ed25519_key"
 _CHUNK = 32 * 1024
@@ -570,6 +589,11 @@ class SSHServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def open_connections(self) -> int:
+        """How many client connections are being served now (for tests)."""
+        with self._lock:
+            return len(self._transports)
+
     def close_connections(self) -> int:
         with self._lock:
             transports = list(self._transports)
@@ -594,6 +618,9 @@ class SSHServer:
     def _serve_connection(self, conn: socket.socket, addr: Any) -> None:
         conn.settimeout(None)
         transport = _Transport(conn)
+        # The server's side of paramiko logs under the sim's name, where a client hanging up
+        # is not an error (see _HangUpIsNormal).
+        transport.set_log_channel(TRANSPORT_LOG)
         try:
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", _SFTPSubsystem, _SFTP)

@@ -1,14 +1,16 @@
 """Local transport: the harness runs on the Windows host itself (a CI runner).
 
-Commands go to ``cmd.exe /d /s /c <line>``: the line is appended as it is, exactly as WinRS
-and Windows OpenSSH append it after ``cmd.exe /c``, so an argv rendered by
-:mod:`harness.cmdline` means the same here as remotely.  The line is *not* wrapped in another
-pair of quotes: :func:`harness.cmdline.escape` has already wrapped a line that starts with a
-quote, and ``/s`` strips exactly one outer pair (cmd /?), so a second pair would leave cmd
-reading the program as ``""C:\\Program`` (issue 12, finding 1).  The whole line is given to
-``CreateProcess`` as one string (``subprocess.Popen`` passes a ``str`` through verbatim on
-Windows).  Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children
-would otherwise outlive it.
+Commands go to ``cmd.exe /d /s /c "chcp 65001 >nul & <command>"``, where ``<command>`` is
+what ``cmd /s /c <line>`` would run (a leading quote and the last quote dropped), so an argv
+rendered by :mod:`harness.cmdline` for ``cmd.exe /c`` (WinRS, Windows OpenSSH) means the same
+here as remotely, and text comes back in UTF-8 as over WinRM.  There is exactly one outer
+pair of quotes, the one ``/s`` strips (cmd /?): the line used to be wrapped in a second pair
+on top of the one :func:`harness.cmdline.escape` adds, and cmd then read the program as
+``""C:\\Program`` (issue 12, finding 1).  The whole line is given to ``CreateProcess`` as one
+string (``subprocess.Popen`` passes a ``str`` through verbatim on Windows), with a console of
+cmd's own (CREATE_NO_WINDOW) so the code-page switch never touches the runner's console.
+Deadlines kill the whole process tree (``taskkill /T /F``): cmd.exe's children would
+otherwise outlive it.
 
 ``launcher`` is a constructor parameter so that the transport can be exercised on another OS:
 the launcher receives the very string ``CreateProcess`` would get as its one argument (the
@@ -44,6 +46,8 @@ from harness.transport.files import (
 )
 
 SHELL = ("cmd.exe", "/d", "/s", "/c")
+# The console of the local cmd.exe starts in the OEM code page; WinRM's shells use 65001.
+CODEPAGE_SWITCH = "chcp 65001 >nul"  # the blank: a digit glued to > would name a handle
 PIPE_CHUNK = 64 * 1024
 IS_WINDOWS = os.name == "nt"
 
@@ -63,9 +67,18 @@ class LocalTransport(Transport):
         """The string ``CreateProcess`` receives for ``command_line``.
 
         ``command_line`` is what follows ``cmd.exe /c`` remotely (an argv rendered by
-        :func:`harness.cmdline.cmd_command_line`, or a line given as it is).
+        :func:`harness.cmdline.cmd_command_line`, or a line given as it is).  cmd first
+        switches the console to UTF-8 (``chcp 65001``), as WinRM's shell is (its
+        WINRS_CODEPAGE, ``Target.winrm.codepage``), so text output means the same here as
+        remotely; the line then runs exactly as ``cmd /s /c <line>`` would have run it:
+        ``/s`` would strip a leading quote and the last quote, so that is done here, and
+        the result goes inside the one pair of quotes ``/s`` strips.
         """
-        return " ".join(SHELL) + " " + command_line
+        text = command_line.lstrip(" \t")
+        if text.startswith('"'):
+            last = text.rindex('"')
+            text = text[1:last] + text[last + 1:]
+        return " ".join(SHELL) + f' "{CODEPAGE_SWITCH} & {text}"'
 
     def _popen_args(self, command_line: str) -> str | list[str]:
         full = self.process_command_line(command_line)
@@ -77,7 +90,10 @@ class LocalTransport(Transport):
         """Run ``command_line``, handing output to the callbacks (on this thread)."""
         check_stdin(stdin)
         deadline = time.monotonic() + timeout
-        flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if IS_WINDOWS \
+        # CREATE_NO_WINDOW: cmd.exe gets a console of its own (without a window), so its
+        # chcp changes that console, never the runner's.
+        flags = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP
+                 | subprocess.CREATE_NO_WINDOW} if IS_WINDOWS \
             else {"start_new_session": True}
         try:
             proc = subprocess.Popen(self._popen_args(command_line),

@@ -36,13 +36,14 @@ def _powershell(ctx: ProcessContext) -> int:
 def install_standard_programs(machine: Machine) -> None:
     from harness.sim.machine import CMD_EXE, POWERSHELL_EXE, SIM_BIN, SYSTEM32
     from harness.sim.cri.images import SOURCE_BEHAVIOUR
-    from harness.sim.programs import cmd, identity, probe_idle, simtools, waitfor
+    from harness.sim.programs import chcp, cmd, identity, probe_idle, simtools, waitfor
 
     machine.register_program(CMD_EXE, cmd.cmd_program)
     machine.register_program(rf"{SYSTEM32}\hostname.exe", identity.hostname_program)
     machine.register_program(rf"{SYSTEM32}\whoami.exe", identity.whoami_program)
     machine.register_program(rf"{SYSTEM32}\net.exe", identity.net_program)
     machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
+    machine.register_program(rf"{SYSTEM32}\chcp.com", chcp.chcp_program)
     machine.register_program(POWERSHELL_EXE, _powershell)
     # Probe programs built from C source (images/*.c) run their model wherever they are.
     machine.register_behaviour(SOURCE_BEHAVIOUR + probe_idle.SOURCE,
