@@ -204,14 +204,15 @@ def test_the_snapshot_sees_a_change(host):
 
 
 PLUGIN_CASES: dict[str, tuple[list[str], tuple[str, ...]]] = {
-    "plugin wrong hash": (["--inventory", "INVENTORY", "--bundle", "WRONG_HASH"],
-                          ("--bundle:", WRONG_HASH)),
-    "plugin unknown source": (["--inventory", "INVENTORY", "--bundle", "UNKNOWN_SOURCE"],
-                              ("--bundle:", UNKNOWN_SOURCE)),
-    "plugin bad inventory": (["--inventory", "BAD_INVENTORY", "--bundle", "BUNDLE"],
-                             ("--inventory:", BAD_INVENTORY)),
-    "plugin bad profile": (["--inventory", "INVENTORY", "--bundle", "BUNDLE", "--profile",
-                            "BAD_PROFILE"], ("--profile:", BAD_PROFILE)),
+    "plugin wrong hash": (["--hpc-inventory", "INVENTORY", "--hpc-bundle", "WRONG_HASH"],
+                          ("--hpc-bundle:", WRONG_HASH)),
+    "plugin unknown source": (["--hpc-inventory", "INVENTORY", "--hpc-bundle",
+                               "UNKNOWN_SOURCE"],
+                              ("--hpc-bundle:", UNKNOWN_SOURCE)),
+    "plugin bad inventory": (["--hpc-inventory", "BAD_INVENTORY", "--hpc-bundle", "BUNDLE"],
+                             ("--hpc-inventory:", BAD_INVENTORY)),
+    "plugin bad profile": (["--hpc-inventory", "INVENTORY", "--hpc-bundle", "BUNDLE",
+                            "--hpc-profile", "BAD_PROFILE"], ("--hpc-profile:", BAD_PROFILE)),
 }
 
 USES_THE_HOST = """

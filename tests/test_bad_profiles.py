@@ -1,6 +1,6 @@
 """Malformed expectation profiles (harness/plugin/profiles.py): each is one line naming the
 file and the key, from the loader, from ``hpc-e2e run --profile`` (exit 78, before pytest
-starts) and from the pytest plugin's ``--profile`` (a usage error), never a traceback.
+starts) and from the pytest plugin's ``--hpc-profile`` (a usage error), never a traceback.
 
 Part of the bad-input catalogue (tests/checks/bad_input.py counts it).
 """
@@ -157,11 +157,11 @@ def test_the_plugin_refuses_the_same_profiles_as_usage_errors(case, pytester):
     arg = materialize(pytester.path, files, value)
     pytester.makepyfile("def test_nothing(): pass")
     result = pytester.runpytest(*PLUGIN, "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
-                                "--profile", arg)
+                                "--hpc-profile", arg)
     err = result.stderr.str()
     assert result.ret == pytest.ExitCode.USAGE_ERROR, err
     lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("ERROR: --profile: "), err
+    assert len(lines) == 1 and lines[0].startswith("ERROR: --hpc-profile: "), err
     for fragment in fragments:
         assert fragment in lines[0], err
     assert "Traceback" not in err + result.stdout.str()

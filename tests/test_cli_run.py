@@ -67,13 +67,13 @@ def test_sim_run_argv(fake_pytest, tmp_path, capsys):
     assert value(argv, "-k") == "identity and not slow"
     assert value(argv, "-m") == "not serial"
     assert value(argv, "-n") == "2"
-    assert value(argv, "--sim-flavor") == "pre-fix"
-    assert value(argv, "--sim-hosts") == "2"
-    assert value(argv, "--sim-build") == "20348"
+    assert value(argv, "--hpc-sim-flavor") == "pre-fix"
+    assert value(argv, "--hpc-sim-hosts") == "2"
+    assert value(argv, "--hpc-sim-build") == "20348"
     assert argv[-2:] == ["-x", "--tb=short"]
     assert "--clean-alluredir" not in argv  # the wrapper cleans (python-protocol-facts.md §3)
-    assert "--inventory" not in argv
-    run_id = value(argv, "--run-id")
+    assert "--hpc-inventory" not in argv
+    run_id = value(argv, "--hpc-run-id")
     assert f"run id {run_id}" in capsys.readouterr().out
     assert [type(p).__name__ for p in call["plugins"]] == ["SummaryCollector", "ResultsClaim"]
 
@@ -93,16 +93,16 @@ def test_inventory_run_argv_has_absolute_paths(fake_pytest, tmp_path, monkeypatc
                  "--lease-timeout", "90", "--junitxml", "out/j.xml"])
     assert code == 0
     argv = fake_pytest.calls[0]["argv"]
-    assert value(argv, "--inventory") == str(tmp_path / "lab.toml")
-    assert value(argv, "--hpc-hosts") == "lab1,lab2"
-    assert value(argv, "--bundle") == str(tmp_path / "bundle.toml")
-    assert value(argv, "--profile") == str(tmp_path / "my-profile.toml")
-    assert value(argv, "--run-id") == "nightly-7"
-    assert value(argv, "--lease-dir") == str(tmp_path / "leases")
-    assert value(argv, "--lease-timeout") == "90"
+    assert value(argv, "--hpc-inventory") == str(tmp_path / "lab.toml")
+    assert [argv[i + 1] for i, a in enumerate(argv) if a == "--hpc-host"] == ["lab1", "lab2"]
+    assert value(argv, "--hpc-bundle") == str(tmp_path / "bundle.toml")
+    assert value(argv, "--hpc-profile") == str(tmp_path / "my-profile.toml")
+    assert value(argv, "--hpc-run-id") == "nightly-7"
+    assert value(argv, "--hpc-lease-dir") == str(tmp_path / "leases")
+    assert value(argv, "--hpc-lease-timeout") == "90"
     assert run_mod.build_pytest_args(RunOptions(junitxml=Path("out/j.xml")))[4] == \
         str(tmp_path / "out" / "j.xml")  # execute() stages it, then moves it there
-    assert "--keep-on-failure" in argv
+    assert "--hpc-keep-on-failure" in argv
     assert value(argv, "--alluredir") == str(tmp_path / "allure-results")
 
 
@@ -113,8 +113,8 @@ def test_a_named_profile_and_a_flavor_file_pass_as_given_or_absolute(fake_pytest
                                  "class Mine(Flavor):\n    name = 'mine'\nFLAVOR = Mine()\n")
     assert main(["run", "--profile", "current", "--sim-flavor", "flavor.py"]) == 0
     argv = fake_pytest.calls[0]["argv"]
-    assert value(argv, "--profile") == "current"
-    assert value(argv, "--sim-flavor") == str(tmp_path / "flavor.py")
+    assert value(argv, "--hpc-profile") == "current"
+    assert value(argv, "--hpc-sim-flavor") == str(tmp_path / "flavor.py")
 
 
 def test_the_run_id_is_printed_before_pytest_starts(monkeypatch, tmp_path, capsys):
@@ -219,7 +219,7 @@ def test_known_bug():
 STANDIN_CONFTEST = '''
 def pytest_addoption(parser):
     try:
-        parser.addoption("--run-id", default=None)
+        parser.addoption("--hpc-run-id", default=None)
     except ValueError:
         pass
 '''

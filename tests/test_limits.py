@@ -158,7 +158,7 @@ def test_a_host_killed_during_the_restart_wait_is_infrastructure(tmp_path):
     junit = tmp_path / "junit.xml"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(suite), "-p", "no:cacheprovider", "-q",
-         "-o", "timeout=2", "--provision-timeout", "4", "--junitxml", str(junit),
+         "-o", "timeout=2", "--hpc-provision-timeout", "4", "--junitxml", str(junit),
          "--basetemp", str(tmp_path / "tmp"), "--rootdir", str(suite)],
         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300, check=False)
     out = done.stdout + done.stderr

@@ -34,7 +34,7 @@ def test_two():
 STANDIN_CONFTEST = '''
 def pytest_addoption(parser):
     try:
-        parser.addoption("--run-id", default=None)
+        parser.addoption("--hpc-run-id", default=None)
     except ValueError:
         pass
 '''

@@ -68,9 +68,10 @@ def test_options_form_one_group(pytester):
     result = run(pytester, "--help")
     text = result.stdout.str()
     assert "hpc-e2e: Windows HostProcess container suite" in text
-    for flag in ("--inventory", "--hpc-hosts", "--bundle", "--profile", "--keep-on-failure",
-                 "--run-id", "--sim-hosts", "--sim-flavor", "--sim-build", "--lease-dir",
-                 "--lease-timeout"):
+    for flag in ("--hpc-inventory", "--hpc-host", "--hpc-bundle", "--hpc-profile",
+                 "--hpc-keep-on-failure", "--hpc-run-id", "--hpc-sim-hosts", "--hpc-sim-flavor",
+                 "--hpc-sim-build", "--hpc-sim-faults", "--hpc-sim-latency", "--hpc-lease-dir",
+                 "--hpc-lease-timeout", "--hpc-provision-timeout"):
         assert flag in text, flag
 
 
@@ -85,23 +86,28 @@ name = "broken"
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sim-hosts", "0"], "--sim-hosts: 0 is out of range"),
-    (["--sim-hosts", "two"], "--sim-hosts: 'two' is not a whole number"),
-    (["--sim-build", "2x"], "--sim-build: '2x' is not a whole number"),
-    (["--sim-build", "17763"], "--sim-build: "),  # images.toml has no image for it
-    (["--sim-flavor", "no-such"], "--sim-flavor: unknown runtime flavor 'no-such'"),
-    (["--hpc-hosts", "sim-3", "--sim-hosts", "2"], "--hpc-hosts: no simulated host named 'sim-3'"),
-    (["--inventory", "missing.toml"], "--inventory: missing.toml is not a file"),
-    (["--inventory", "{inventory}"], "--bundle: required with --inventory"),
-    (["--inventory", "{inventory}", "--bundle", "{bundle}", "--sim-hosts", "2"],
-     "--sim-hosts: applies to simulated hosts only"),
-    (["--inventory", "{inventory}", "--bundle", "{bundle}", "--hpc-hosts", "h9"],
-     "--hpc-hosts: inventory.toml has no host named 'h9' (hosts: h1)"),
-    (["--lease-timeout", "0"], "--lease-timeout: must be more than 0 seconds"),
-    (["--lease-timeout", "soon"], "--lease-timeout: 'soon' is not a number"),
-    (["--run-id", "not a label!"], "--run-id: 'not a label!' is not usable as a label value"),
-    (["--profile", "no-such-profile"], "no-such-profile.toml: profile file does not exist"),
-    (["--profile", "{bad_profile}"], "bad.toml: hyperv.whoami: in both [expect] and [unverified]"),
+    (["--hpc-sim-hosts", "0"], "--hpc-sim-hosts: 0 is out of range"),
+    (["--hpc-sim-hosts", "two"], "--hpc-sim-hosts: 'two' is not a whole number"),
+    (["--hpc-sim-build", "2x"], "--hpc-sim-build: '2x' is not a whole number"),
+    (["--hpc-sim-build", "17763"], "--hpc-sim-build: "),  # images.toml has no image for it
+    (["--hpc-sim-flavor", "no-such"], "--hpc-sim-flavor: unknown runtime flavor 'no-such'"),
+    (["--hpc-host", "sim-3", "--hpc-sim-hosts", "2"],
+     "--hpc-host: no simulated host named 'sim-3'"),
+    (["--hpc-host", "sim-1,sim-2", "--hpc-host", "sim-9", "--hpc-sim-hosts", "2"],
+     "--hpc-host: no simulated host named 'sim-9'"),
+    (["--hpc-inventory", "missing.toml"], "--hpc-inventory: missing.toml is not a file"),
+    (["--hpc-inventory", "{inventory}"], "--hpc-bundle: required with --hpc-inventory"),
+    (["--hpc-inventory", "{inventory}", "--hpc-bundle", "{bundle}", "--hpc-sim-hosts", "2"],
+     "--hpc-sim-hosts: applies to simulated hosts only"),
+    (["--hpc-inventory", "{inventory}", "--hpc-bundle", "{bundle}", "--hpc-host", "h9"],
+     "--hpc-host: inventory.toml has no host named 'h9' (hosts: h1)"),
+    (["--hpc-lease-timeout", "0"], "--hpc-lease-timeout: must be more than 0 seconds"),
+    (["--hpc-lease-timeout", "soon"], "--hpc-lease-timeout: 'soon' is not a number"),
+    (["--hpc-run-id", "not a label!"],
+     "--hpc-run-id: 'not a label!' is not usable as a label value"),
+    (["--hpc-profile", "no-such-profile"], "no-such-profile.toml: profile file does not exist"),
+    (["--hpc-profile", "{bad_profile}"],
+     "bad.toml: hyperv.whoami: in both [expect] and [unverified]"),
 ])
 def test_bad_options_are_usage_errors_naming_the_option(pytester, tmp_path, args, message):
     values = {"inventory": str(local_inventory(pytester, h1=1)),
@@ -147,7 +153,7 @@ def test_malformed_marker(hpc_host):
 
 def test_markers_skip_with_reasons_naming_the_host(pytester):
     pytester.makepyfile(test_skips=SKIPS)
-    result = run(pytester, "--sim-build", "20348", "-rA", subprocess=True)
+    result = run(pytester, "--hpc-sim-build", "20348", "-rA", subprocess=True)
     got = outcomes(result)
     assert got == {
         "test_skips.py::test_parametrized[process]": "PASSED",
@@ -194,14 +200,14 @@ def test_c_what_is_left(hpc_host):
 @pytest.mark.parametrize("keep", [False, True], ids=["removed", "kept"])
 def test_pods_of_a_failing_test_are_removed_unless_kept(pytester, keep):
     pytester.makepyfile(test_pods=PODS)
-    result = run(pytester, "-rA", *(["--keep-on-failure"] if keep else []), subprocess=True)
+    result = run(pytester, "-rA", *(["--hpc-keep-on-failure"] if keep else []), subprocess=True)
     result.assert_outcomes(passed=2, failed=1)
     created = json.loads((pytester.path / "created.json").read_text())
     left = json.loads((pytester.path / "left.json").read_text())
     out = result.stdout.str()
     if keep:
         assert sorted(created) == left
-        assert f"kept for inspection on sim-1 (--keep-on-failure): pods " \
+        assert f"kept for inspection on sim-1 (--hpc-keep-on-failure): pods " \
                f"{', '.join(sorted(created))}" in out
     else:
         assert left == []
@@ -262,8 +268,8 @@ def test_workers_never_exceed_a_hosts_max_leases(pytester, tmp_path):
     pytest.importorskip("xdist")
     inventory = local_inventory(pytester, h1=2)
     pytester.makepyfile(test_leases=LEASES)
-    result = run(pytester, "-n", "3", "--inventory", str(inventory),
-                 "--bundle", str(sim_bundle(tmp_path)))
+    result = run(pytester, "-n", "3", "--hpc-inventory", str(inventory),
+                 "--hpc-bundle", str(sim_bundle(tmp_path)))
     result.assert_outcomes(passed=4)
     held = [json.loads(line) for line in
             (pytester.path / "leases.jsonl").read_text().splitlines()]
@@ -280,12 +286,12 @@ def test_a_lease_wait_is_bounded_with_a_clear_error(pytester, tmp_path):
     inventory = local_inventory(pytester, h1=1)
     pytester.makeconftest(LEASE_WAIT_CONFTEST)
     pytester.makepyfile(test_leases=LEASE_WAIT)
-    result = run(pytester, "-n", "2", "--inventory", str(inventory),
-                 "--bundle", str(sim_bundle(tmp_path)), "--lease-timeout", "0.5")
+    result = run(pytester, "-n", "2", "--hpc-inventory", str(inventory),
+                 "--hpc-bundle", str(sim_bundle(tmp_path)), "--hpc-lease-timeout", "0.5")
     result.assert_outcomes(passed=1, errors=1)
     out = result.stdout.str()
     assert "no free lease within 0.5s on h1 (1 lease(s); slot 0: gw" in out
-    assert "raise --lease-timeout" in out
+    assert "raise --hpc-lease-timeout" in out
 
 
 def test_leaser_spreads_over_hosts_and_names_holders(tmp_path):
@@ -338,7 +344,7 @@ def test_provisioning_runs_once_per_host_and_xdist_changes_no_outcome(pytester):
     pytester.makepyfile(test_prov=PROVISIONED)
     serial = run(pytester, "-rA", subprocess=True)
     serial_records = provision_records(pytester)
-    parallel = run(pytester, "-rA", "-n", "4", "--sim-hosts", "2", subprocess=True)
+    parallel = run(pytester, "-rA", "-n", "4", "--hpc-sim-hosts", "2", subprocess=True)
     parallel_records = provision_records(pytester)
 
     assert outcomes(serial) == outcomes(parallel)
@@ -416,7 +422,7 @@ def test_profile_asserts_expected_and_observes_unverified(pytester):
     (pytester.path / "base.toml").write_text(BASE_PROFILE, encoding="utf-8")
     (pytester.path / "mine.toml").write_text(PROFILE, encoding="utf-8")
     pytester.makepyfile(test_expect=EXPECTATIONS)
-    result = run(pytester, "--profile", str(pytester.path / "mine.toml"), "-rA")
+    result = run(pytester, "--hpc-profile", str(pytester.path / "mine.toml"), "-rA")
     result.assert_outcomes(passed=4, failed=1)
     assert outcomes(result)["test_expect.py::test_check_fails"] == "FAILED"
     result.stdout.fnmatch_lines([

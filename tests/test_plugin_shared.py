@@ -85,7 +85,7 @@ def test_needs_the_standard_hpc(shared_hpc, isolation):
 
 def test_a_refused_standard_hpc_fails_the_test_not_its_setup(pytester):
     pytester.makepyfile(test_refused=REFUSED)
-    result = run(pytester, "-rA", "--sim-flavor", "no-capability", subprocess=True)
+    result = run(pytester, "-rA", "--hpc-sim-flavor", "no-capability", subprocess=True)
     result.assert_outcomes(failed=1)  # a failure of the test, not an error in setup
     assert "HostProcessContainerSupported" in result.stdout.str() or \
         "hostprocess" in result.stdout.str().lower()

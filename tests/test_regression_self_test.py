@@ -45,7 +45,7 @@ def run_suite(tmp: Path, flavor: str, keyword: str) -> dict[str, tuple[str, str]
     junit = tmp / "junit.xml"
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(ROOT / "scenarios"), "-p", "no:cacheprovider",
-         "-q", "--sim-flavor", flavor, "-k", keyword, "--junitxml", str(junit)],
+         "-q", "--hpc-sim-flavor", flavor, "-k", keyword, "--junitxml", str(junit)],
         cwd=tmp, capture_output=True, text=True, timeout=600,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert junit.exists(), done.stdout[-3000:] + done.stderr[-3000:]

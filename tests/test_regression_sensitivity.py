@@ -84,7 +84,7 @@ def test_nothing_fails_on_the_current_runtime(current):
 @pytest.mark.parametrize("flavor", ["pre-fix", "no-capability"])
 def test_runtimes_without_hpc_in_uvm_fail_exactly_the_uvm_scenarios(
         tmp_path, flavor, current, expected_to_break):
-    done = suite(tmp_path, "-n", "2", "--sim-flavor", flavor, name=flavor)
+    done = suite(tmp_path, "-n", "2", "--hpc-sim-flavor", flavor, name=flavor)
     assert done.returncode == 1, done.stdout[-4000:] + done.stderr[-4000:]
     results = outcomes(tmp_path / flavor / "junit.xml")
     failed = {k for k, (outcome, _) in results.items() if outcome == "failed"}

@@ -211,7 +211,7 @@ def test_no_canary_secret_reaches_anything_the_run_wrote(lab, tmp_path):
 
     # 4: collection only
     done = run("collect-only", "-m", "pytest", str(REPO / "scenarios"), "--collect-only", "-q",
-               "-p", "no:cacheprovider", "--inventory", inv, "--bundle", bundle)
+               "-p", "no:cacheprovider", "--hpc-inventory", inv, "--hpc-bundle", bundle)
     assert done.returncode == 0, _show(done)
     assert b"test_identity.py::" in done.stdout, _show(done)
 

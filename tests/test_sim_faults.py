@@ -435,8 +435,8 @@ def test_run_passes_sim_faults_and_latency_to_pytest(monkeypatch, tmp_path, caps
     assert main(["run", "--alluredir", str(tmp_path / "ar"), "--sim-faults", "rate=0.2,seed=1",
                  "--sim-latency", "request=0.01"]) == 0
     argv = calls[0]
-    assert argv[argv.index("--sim-faults") + 1] == "rate=0.2,seed=1"
-    assert argv[argv.index("--sim-latency") + 1] == "request=0.01"
+    assert argv[argv.index("--hpc-sim-faults") + 1] == "rate=0.2,seed=1"
+    assert argv[argv.index("--hpc-sim-latency") + 1] == "request=0.01"
     assert main(["run", "--alluredir", str(tmp_path / "ar"), "--sim-faults", "seed=1"]) == \
         EXIT_CONFIG
     assert "--sim-faults: rate= is required" in capsys.readouterr().err
@@ -448,8 +448,9 @@ def test_plugin_refuses_a_bad_fault_spec(pytester):
 
     plugin = () if entry_points(group="pytest11", name="hpc_e2e") else ("-p", "harness.plugin")
     pytester.makepyfile("def test_nothing(): pass")
-    for args, message in ((("--sim-faults", "rate=x"), "--sim-faults: rate='x' is not a number"),
-                          (("--sim-latency", "bogus=1"), "--sim-latency: ")):
+    for args, message in ((("--hpc-sim-faults", "rate=x"),
+                           "--hpc-sim-faults: rate='x' is not a number"),
+                          (("--hpc-sim-latency", "bogus=1"), "--hpc-sim-latency: ")):
         result = pytester.runpytest(*plugin, "-p", "no:cacheprovider", *args)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         assert message in result.stderr.str()

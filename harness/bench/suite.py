@@ -107,7 +107,7 @@ def run_suite(directory: Path, lab: Lab, *, workers: int, hosts: int,
             "-n", str(workers)]  # -n 1 too: the baseline runs through xdist like the others
     if keyword:
         argv += ["-k", keyword]
-    argv += ["--", "-p", "harness.bench.timing", "--bench-timing", str(timing),
+    argv += ["--", "-p", "harness.bench.timing", "--hpc-bench-timing", str(timing),
              "--basetemp", str(directory / "tmp"), *(extra or [])]
     sims_before = lab.cpu_seconds(hosts)
     t0 = time.perf_counter()

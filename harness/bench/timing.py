@@ -1,6 +1,6 @@
 """A pytest plugin for the benchmark: when each test ran and what it cost in CPU.
 
-Loaded with ``-p harness.bench.timing --bench-timing FILE`` (``hpc-e2e run ... -- -p ...``).
+Loaded with ``-p harness.bench.timing --hpc-bench-timing FILE`` (``hpc-e2e run ... -- -p ...``).
 xdist replays every worker's reports through the controller, so the controller alone writes
 FILE, from what reports carry across processes: start, stop and duration of each phase, and
 the worker's CPU seconds for the test (added to the teardown report's ``user_properties``).
@@ -78,12 +78,12 @@ def _timed_shared_get(get):
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--bench-timing", metavar="FILE", default=None,
+    parser.addoption("--hpc-bench-timing", metavar="FILE", default=None,
                      help="hpc-e2e bench: write per-test start/stop/duration/CPU to FILE")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--bench-timing"):
+    if config.getoption("--hpc-bench-timing"):
         config.pluginmanager.register(_Recorder(config), "hpc-e2e-bench-timing")
 
 
@@ -189,5 +189,5 @@ class _Recorder:
             "controller_cpu_during_tests": (self.cpu_last or 0.0) - (self.cpu_first or 0.0),
             "workers_cpu": self.workers_cpu,
         }
-        Path(self.config.getoption("--bench-timing")).write_text(
+        Path(self.config.getoption("--hpc-bench-timing")).write_text(
             json.dumps(data, indent=1) + "\n", encoding="utf-8")

@@ -287,38 +287,42 @@ def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
 
 
 def build_pytest_args(o: RunOptions) -> list[str]:
-    """The pytest command line for these options (paths made absolute)."""
+    """The pytest command line for these options (paths made absolute).
+
+    Each option maps onto the plugin's by one rule: ``--hpc-`` + this verb's spelling
+    (``--inventory`` is ``--hpc-inventory``, ``--host`` ``--hpc-host``; harness/plugin/options.py).
+    """
     suite = Path(o.scenarios) if o.scenarios is not None else scenarios_dir()
     argv = [str(suite), "--alluredir", _abs(o.alluredir), "--junitxml", _abs(o.junit_path)]
     if o.inventory is not None:
-        argv += ["--inventory", _abs(o.inventory)]
-    if o.hosts:
-        argv += ["--hpc-hosts", ",".join(dict.fromkeys(o.hosts))]
+        argv += ["--hpc-inventory", _abs(o.inventory)]
+    for host in dict.fromkeys(o.hosts):
+        argv += ["--hpc-host", host]
     if o.bundle is not None:
-        argv += ["--bundle", _abs(o.bundle)]
+        argv += ["--hpc-bundle", _abs(o.bundle)]
     if o.profile is not None:
         profile = str(o.profile)
-        argv += ["--profile", _abs(profile) if Path(profile).is_file() else profile]
+        argv += ["--hpc-profile", _abs(profile) if Path(profile).is_file() else profile]
     if o.keep_on_failure:
-        argv.append("--keep-on-failure")
+        argv.append("--hpc-keep-on-failure")
     if o.run_id is not None:
-        argv += ["--run-id", o.run_id]
+        argv += ["--hpc-run-id", o.run_id]
     if o.sim_hosts is not None:
-        argv += ["--sim-hosts", str(o.sim_hosts)]
+        argv += ["--hpc-sim-hosts", str(o.sim_hosts)]
     if o.sim_flavor is not None:
-        argv += ["--sim-flavor", check_flavor(o.sim_flavor)]
+        argv += ["--hpc-sim-flavor", check_flavor(o.sim_flavor)]
     if o.sim_build is not None:
-        argv += ["--sim-build", str(o.sim_build)]
+        argv += ["--hpc-sim-build", str(o.sim_build)]
     if o.sim_faults is not None:
-        argv += ["--sim-faults", o.sim_faults]
+        argv += ["--hpc-sim-faults", o.sim_faults]
     if o.sim_latency is not None:
-        argv += ["--sim-latency", o.sim_latency]
+        argv += ["--hpc-sim-latency", o.sim_latency]
     if o.lease_dir is not None:
-        argv += ["--lease-dir", _abs(o.lease_dir)]
+        argv += ["--hpc-lease-dir", _abs(o.lease_dir)]
     if o.lease_timeout is not None:
-        argv += ["--lease-timeout", f"{o.lease_timeout:g}"]
+        argv += ["--hpc-lease-timeout", f"{o.lease_timeout:g}"]
     if o.provision_timeout is not None:
-        argv += ["--provision-timeout", f"{o.provision_timeout:g}"]
+        argv += ["--hpc-provision-timeout", f"{o.provision_timeout:g}"]
     if o.workers is not None:
         argv += ["-n", str(o.workers)]
     if o.keyword:

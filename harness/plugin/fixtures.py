@@ -9,7 +9,7 @@ Lifetimes:
 * every test that uses the host holds a lease slot for its duration (the autouse guard below,
   which first skips the test when its markers exclude the host, :mod:`.markers`).
 * ``pods`` (function): what it created is removed after the test, pass or fail; with
-  ``--keep-on-failure`` a failed test's pods stay (and the end-of-run sweep spares them).
+  ``--hpc-keep-on-failure`` a failed test's pods stay (and the end-of-run sweep spares them).
 
 The per-phase reports of a test are kept in ``item.stash[REPORTS]`` and the test's pod
 factory in ``item.stash[POD_FACTORY]`` (the diagnostics bundle reads it on failure).
@@ -145,7 +145,7 @@ def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Ite
 
 def keep_for_inspection(request: pytest.FixtureRequest, host: HpcHost, run: Run,
                         pod_ids: list[str]) -> None:
-    """Pods a failed test leaves for inspection (``--keep-on-failure``): recorded so that
+    """Pods a failed test leaves for inspection (``--hpc-keep-on-failure``): recorded so that
     the end-of-run sweep spares them, and named in the test's report."""
     if not pod_ids:
         return
@@ -156,7 +156,7 @@ def keep_for_inspection(request: pytest.FixtureRequest, host: HpcHost, run: Run,
 
 @pytest.fixture(scope="session")
 def expect(pytestconfig: pytest.Config) -> Expectations:
-    """The expectation profile (``--profile``); see :class:`Expectations`."""
+    """The expectation profile (``--hpc-profile``); see :class:`Expectations`."""
     return Expectations(pytestconfig.stash[SETTINGS].profile)
 
 

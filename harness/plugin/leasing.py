@@ -4,7 +4,7 @@ Each host has ``max_leases`` slots, each slot a lock file ``<lease dir>/<host>.<
 taken with :class:`filelock.FileLock` without waiting; a lease is one held slot.  On Unix the
 lock is ``flock``, which the kernel drops when the holding process dies, so a crashed xdist
 worker's lease frees itself (python-protocol-facts.md §4 "Host leasing").  Waiting for a slot
-polls every host in turn until ``--lease-timeout``; the error then names who holds the slots.
+polls every host in turn until ``--hpc-lease-timeout``; the error then names who holds the slots.
 
 Who holds a slot is written to a ``.holder`` file beside the lock (never into the lock file,
 which filelock truncates when it opens it).
@@ -101,7 +101,7 @@ class Leaser:
         Waits up to the timeout; :class:`LeaseTimeout` names the hosts and their holders.
         """
         if not hosts:
-            raise HarnessError("no hosts to lease", hint="check --inventory / --hpc-hosts")
+            raise HarnessError("no hosts to lease", hint="check --hpc-inventory / --hpc-host")
         order = [hosts[(start + i) % len(hosts)] for i in range(len(hosts))]
         deadline = self.clock() + self.timeout
         while True:
@@ -134,7 +134,7 @@ class Leaser:
                          f"{'; '.join(held) if held else 'holders unknown'})")
         return LeaseTimeout(
             f"{self.holder}: no free lease within {self.timeout:g}s on {', '.join(parts)}",
-            hint="raise --lease-timeout, run fewer xdist workers (-n), or raise the host's "
+            hint="raise --hpc-lease-timeout, run fewer xdist workers (-n), or raise the host's "
                  f"labels.max_leases; lock files are in {self.lease_dir}")
 
 

@@ -11,7 +11,7 @@ takes its timer over through pytest-timeout's own hooks (``pytest_timeout_set_ti
 * provisioning (connect, features, restarts, deployment), which happens in the setup of the
   first scenario a worker runs, runs *outside* that limit: :func:`outside_scenario_limit`
   pauses the scenario's timer and arms provisioning's own deadline
-  (``--provision-timeout``), whose expiry raises :class:`ProvisioningTimeout` naming the
+  (``--hpc-provision-timeout``), whose expiry raises :class:`ProvisioningTimeout` naming the
   last step provisioning reported (a restart wait, say).  A Windows feature install whose
   restart takes longer than the per-test limit is then no failure at all.
 
@@ -234,7 +234,7 @@ def outside_scenario_limit(host: str, deadline: float | None) -> Iterator[None]:
         last = STEPS.last(host) or "none reported"
         raise ProvisioningTimeout(
             f"provisioning {host} did not finish within its own deadline of {deadline:g}s "
-            f"(--provision-timeout; it runs outside the per-test limit): "
+            f"(--hpc-provision-timeout; it runs outside the per-test limit): "
             f"{IN_FLIGHT.describe()}; last step: {last}")
 
     try:
@@ -266,7 +266,7 @@ def describe_limits(config, provision_timeout: float) -> str:
         per_test = 0.0
     limit = f"per-test limit {per_test:g}s" if per_test > 0 else "no per-test limit"
     return (f"{limit}; provisioning (features, restarts, deployment) runs outside it, "
-            f"with its own deadline of {provision_timeout:g}s (--provision-timeout)")
+            f"with its own deadline of {provision_timeout:g}s (--hpc-provision-timeout)")
 
 
 def pytest_report_header(config) -> str | None:

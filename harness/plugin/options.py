@@ -1,5 +1,12 @@
 """Command-line options of the suite (one group, ``hpc-e2e``) and their validation.
 
+The plugin is loaded into every pytest run of the environment (entry point ``pytest11``), so
+every option it registers is namespaced, by one rule: the plugin's spelling is ``--hpc-``
+followed by ``hpc-e2e run``'s spelling (``--inventory`` is ``--hpc-inventory``, ``--host``
+``--hpc-host``), and pytest derives each dest from it (``hpc_inventory``...).  A project
+whose conftest registers ``--profile`` or ``--inventory`` (pytest-profiling does the first)
+still starts with this plugin installed.
+
 Everything is checked in ``pytest_configure``, before a test is collected or a host
 contacted: a bad value is a :class:`pytest.UsageError` naming the option (a clean exit
 without traceback, python-protocol-facts.md §5.1).  The validated values are one
@@ -44,8 +51,8 @@ class Settings:
     lease_dir: Path | None  # None: a folder of this run (see targets.py)
     lease_timeout: float
     targets: tuple = ()  # the inventory's Targets, selected; empty for simulated hosts
-    sim_faults: object = None  # harness.sim.faults.FaultPlan of --sim-faults, or None
-    sim_latency: object = None  # harness.sim.latency.LatencyModel of --sim-latency, or None
+    sim_faults: object = None  # harness.sim.faults.FaultPlan of --hpc-sim-faults, or None
+    sim_latency: object = None  # harness.sim.latency.LatencyModel of --hpc-sim-latency, or None
     provision_timeout: float = PROVISION_TIMEOUT  # provisioning's own deadline (limits.py)
 
     @property
@@ -58,39 +65,40 @@ SETTINGS = pytest.StashKey[Settings]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup(GROUP, "hpc-e2e: Windows HostProcess container suite")
-    group.addoption("--inventory", metavar="FILE", default=None,
+    group.addoption("--hpc-inventory", metavar="FILE", default=None,
                     help="TOML inventory of Windows hosts (default: simulated hosts)")
-    group.addoption("--hpc-hosts", metavar="NAME[,NAME]", default=None,
-                    help="use only these hosts (inventory names, or sim-1, sim-2...)")
-    group.addoption("--bundle", metavar="FILE", default=None,
-                    help="runtime bundle manifest (required with --inventory; default with "
+    group.addoption("--hpc-host", metavar="NAME[,NAME]", action="append", default=None,
+                    help="use only this host (inventory name, or sim-1, sim-2...); "
+                         "repeat it or give a comma list")
+    group.addoption("--hpc-bundle", metavar="FILE", default=None,
+                    help="runtime bundle manifest (required with --hpc-inventory; default with "
                          "simulated hosts: the sim bundle)")
-    group.addoption("--profile", metavar="NAME|FILE", default=DEFAULT_PROFILE,
+    group.addoption("--hpc-profile", metavar="NAME|FILE", default=DEFAULT_PROFILE,
                     help="expectation profile: a name in fixtures/profiles or a .toml file "
                          "(default: %(default)s)")
-    group.addoption("--keep-on-failure", action="store_true", default=False,
+    group.addoption("--hpc-keep-on-failure", action="store_true", default=False,
                     help="keep the pods and containers of a failed test for inspection")
-    group.addoption("--run-id", metavar="ID", default=None,
+    group.addoption("--hpc-run-id", metavar="ID", default=None,
                     help="label everything this run creates with ID (default: time + random)")
-    group.addoption("--sim-hosts", metavar="N", default=None,
-                    help="number of simulated hosts without --inventory (default: 1)")
-    group.addoption("--sim-flavor", metavar="NAME|PATH.py", default=None,
+    group.addoption("--hpc-sim-hosts", metavar="N", default=None,
+                    help="number of simulated hosts without --hpc-inventory (default: 1)")
+    group.addoption("--hpc-sim-flavor", metavar="NAME|PATH.py", default=None,
                     help="runtime flavor of the simulated hosts: current, pre-fix, "
                          "no-capability, or a .py file defining FLAVOR (default: current)")
-    group.addoption("--sim-build", metavar="N", default=None,
+    group.addoption("--hpc-sim-build", metavar="N", default=None,
                     help=f"Windows build the simulated hosts report (default: {SIM_BUILD})")
-    group.addoption("--sim-faults", metavar="SPEC", default=None,
+    group.addoption("--hpc-sim-faults", metavar="SPEC", default=None,
                     help="inject faults into the simulated hosts: rate=R[,seed=N]"
                          "[,kinds=K1+K2] (harness/sim/faults.py)")
-    group.addoption("--sim-latency", metavar="SPEC", default=None,
+    group.addoption("--hpc-sim-latency", metavar="SPEC", default=None,
                     help="latency model of the simulated hosts, e.g. realistic,scale=0.05 "
                          "(harness/sim/latency.py)")
-    group.addoption("--lease-dir", metavar="DIR", default=None,
+    group.addoption("--hpc-lease-dir", metavar="DIR", default=None,
                     help="folder of the host lease locks; share it between runs that share "
                          "hosts (default: a folder of this run)")
-    group.addoption("--lease-timeout", metavar="SECONDS", default=None,
+    group.addoption("--hpc-lease-timeout", metavar="SECONDS", default=None,
                     help=f"longest wait for a free host (default: {LEASE_TIMEOUT:g})")
-    group.addoption("--provision-timeout", metavar="SECONDS", default=None,
+    group.addoption("--hpc-provision-timeout", metavar="SECONDS", default=None,
                     help="deadline of a host's provisioning (features, restarts, "
                          "deployment), which runs outside the per-test limit "
                          f"(default: {PROVISION_TIMEOUT:g})")
@@ -103,55 +111,56 @@ def pytest_configure(config: pytest.Config) -> None:
 def read_settings(config: pytest.Config) -> Settings:
     """Validate the options; :class:`pytest.UsageError` naming the option otherwise."""
     opt = config.getoption
-    inventory = _path_option(opt("--inventory"), "--inventory")
-    names = _names(opt("--hpc-hosts"))
-    sim_given = [flag for flag in ("--sim-hosts", "--sim-flavor", "--sim-build",
-                                   "--sim-faults", "--sim-latency")
+    inventory = _path_option(opt("--hpc-inventory"), "--hpc-inventory")
+    names = _names(opt("--hpc-host"))
+    sim_given = [flag for flag in ("--hpc-sim-hosts", "--hpc-sim-flavor", "--hpc-sim-build",
+                                   "--hpc-sim-faults", "--hpc-sim-latency")
                  if opt(flag) is not None]
     if inventory is not None and sim_given:
         raise pytest.UsageError(f"{sim_given[0]}: applies to simulated hosts only; "
-                                f"drop it or drop --inventory")
-    sim_hosts = _int_option(opt("--sim-hosts"), "--sim-hosts", 1, 1, MAX_SIM_HOSTS)
-    sim_build = _int_option(opt("--sim-build"), "--sim-build", SIM_BUILD, 17763, 99999)
-    sim_flavor = opt("--sim-flavor") or "current"
+                                f"drop it or drop --hpc-inventory")
+    sim_hosts = _int_option(opt("--hpc-sim-hosts"), "--hpc-sim-hosts", 1, 1, MAX_SIM_HOSTS)
+    sim_build = _int_option(opt("--hpc-sim-build"), "--hpc-sim-build", SIM_BUILD, 17763, 99999)
+    sim_flavor = opt("--hpc-sim-flavor") or "current"
     targets: tuple = ()
     if inventory is not None:
         targets = _inventory_targets(inventory, names)
-        if opt("--bundle") is None:
-            raise pytest.UsageError("--bundle: required with --inventory (the runtime under "
-                                    "test; see fixtures/bundle.example.toml)")
+        if opt("--hpc-bundle") is None:
+            raise pytest.UsageError("--hpc-bundle: required with --hpc-inventory (the runtime "
+                                    "under test; see fixtures/bundle.example.toml)")
     else:
         _check_sim(sim_flavor, sim_build)
         known = [f"sim-{i}" for i in range(1, sim_hosts + 1)]
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise pytest.UsageError(f"--hpc-hosts: no simulated host named {unknown[0]!r} "
+            raise pytest.UsageError(f"--hpc-host: no simulated host named {unknown[0]!r} "
                                     f"(hosts: {', '.join(known)})")
-    bundle = _path_option(opt("--bundle"), "--bundle")
+    bundle = _path_option(opt("--hpc-bundle"), "--hpc-bundle")
     if bundle is not None:
         _check_bundle(bundle)
     try:
-        profile = load_profile(opt("--profile"))
+        profile = load_profile(opt("--hpc-profile"))
     except ConfigError as exc:
-        raise pytest.UsageError(f"--profile: {exc}") from None
-    run_id = opt("--run-id")
+        raise pytest.UsageError(f"--hpc-profile: {exc}") from None
+    run_id = opt("--hpc-run-id")
     if run_id is not None:
         _check_run_id(run_id)
-    lease_dir = opt("--lease-dir")
+    lease_dir = opt("--hpc-lease-dir")
     if lease_dir and Path(lease_dir).expanduser().exists() and \
             not Path(lease_dir).expanduser().is_dir():
-        raise pytest.UsageError(f"--lease-dir: {lease_dir} exists and is not a folder")
-    timeout = opt("--lease-timeout")
+        raise pytest.UsageError(f"--hpc-lease-dir: {lease_dir} exists and is not a folder")
+    timeout = opt("--hpc-lease-timeout")
+    provision = opt("--hpc-provision-timeout")
     return Settings(
         inventory=inventory, host_names=names, bundle=bundle, profile=profile,
-        keep_on_failure=bool(opt("--keep-on-failure")), run_id=run_id,
+        keep_on_failure=bool(opt("--hpc-keep-on-failure")), run_id=run_id,
         sim_hosts=sim_hosts, sim_flavor=sim_flavor, sim_build=sim_build,
         lease_dir=Path(lease_dir).expanduser().resolve() if lease_dir else None,
         lease_timeout=_seconds(timeout) if timeout is not None else LEASE_TIMEOUT,
-        targets=targets, sim_faults=_sim_faults(opt("--sim-faults")),
-        sim_latency=_sim_latency(opt("--sim-latency")),
-        provision_timeout=(_seconds(opt("--provision-timeout"), "--provision-timeout")
-                           if opt("--provision-timeout") is not None else PROVISION_TIMEOUT))
+        targets=targets, sim_faults=_sim_faults(opt("--hpc-sim-faults")),
+        sim_latency=_sim_latency(opt("--hpc-sim-latency")),
+        provision_timeout=(_seconds(provision, "--hpc-provision-timeout")
+                           if provision is not None else PROVISION_TIMEOUT))
 
 
 def _sim_faults(spec: str | None) -> object:
@@ -162,7 +171,7 @@ def _sim_faults(spec: str | None) -> object:
     try:
         return FaultPlan.parse(spec)
     except ValueError as exc:
-        raise pytest.UsageError(f"--sim-faults: {exc}") from None
+        raise pytest.UsageError(f"--hpc-sim-faults: {exc}") from None
 
 
 def _sim_latency(spec: str | None) -> object:
@@ -173,7 +182,7 @@ def _sim_latency(spec: str | None) -> object:
     try:
         return LatencyModel.parse(spec)
     except ValueError as exc:
-        raise pytest.UsageError(f"--sim-latency: {exc}") from None
+        raise pytest.UsageError(f"--hpc-sim-latency: {exc}") from None
 
 
 def _path_option(value: str | None, flag: str) -> Path | None:
@@ -193,15 +202,17 @@ def _check_bundle(bundle: Path) -> None:
     try:
         load_bundle(bundle)
     except ConfigError as exc:
-        raise pytest.UsageError(f"--bundle: {exc}") from None
+        raise pytest.UsageError(f"--hpc-bundle: {exc}") from None
 
 
-def _names(value: str | None) -> tuple[str, ...]:
-    if value is None:
+def _names(values: list[str] | None) -> tuple[str, ...]:
+    """``--hpc-host`` given once or more, each a name or a comma list; duplicates dropped."""
+    if values is None:
         return ()
-    names = tuple(dict.fromkeys(n.strip() for n in value.split(",") if n.strip()))
+    names = tuple(dict.fromkeys(n.strip() for value in values for n in value.split(",")
+                                if n.strip()))
     if not names:
-        raise pytest.UsageError("--hpc-hosts: give at least one host name")
+        raise pytest.UsageError("--hpc-host: give at least one host name")
     return names
 
 
@@ -217,7 +228,7 @@ def _int_option(value: str | None, flag: str, default: int, low: int, high: int)
     return number
 
 
-def _seconds(value: str, flag: str = "--lease-timeout") -> float:
+def _seconds(value: str, flag: str = "--hpc-lease-timeout") -> float:
     try:
         seconds = float(value)
     except ValueError:
@@ -237,11 +248,11 @@ def _check_run_id(run_id: str) -> None:
     try:
         check_label("hpc-e2e.run-id", run_id)
     except ConfigError:
-        raise pytest.UsageError(f"--run-id: {run_id!r} is not usable as a label value (at most "
-                                f"63 characters of A-Z a-z 0-9 . _ -, starting and ending "
+        raise pytest.UsageError(f"--hpc-run-id: {run_id!r} is not usable as a label value "
+                                f"(at most 63 characters of A-Z a-z 0-9 . _ -, starting and ending "
                                 f"alphanumeric)") from None
     if not run_id:
-        raise pytest.UsageError("--run-id: must not be empty")
+        raise pytest.UsageError("--hpc-run-id: must not be empty")
 
 
 def _inventory_targets(inventory: Path, names: tuple[str, ...]) -> tuple:
@@ -250,13 +261,13 @@ def _inventory_targets(inventory: Path, names: tuple[str, ...]) -> tuple:
     try:
         targets = load_inventory(inventory)
     except ConfigError as exc:
-        raise pytest.UsageError(f"--inventory: {exc}") from None
+        raise pytest.UsageError(f"--hpc-inventory: {exc}") from None
     if not names:
         return tuple(targets)
     by_name = {t.name: t for t in targets}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise pytest.UsageError(f"--hpc-hosts: {inventory.name} has no host named "
+        raise pytest.UsageError(f"--hpc-host: {inventory.name} has no host named "
                                 f"{unknown[0]!r} (hosts: {', '.join(sorted(by_name))})")
     return tuple(by_name[n] for n in names)
 
@@ -269,11 +280,11 @@ def _check_sim(flavor: str, build: int) -> None:
     try:
         resolve_flavor(flavor)
     except FlavorError as exc:
-        raise pytest.UsageError(f"--sim-flavor: {exc}") from None
+        raise pytest.UsageError(f"--hpc-sim-flavor: {exc}") from None
     try:
         image_set_for(build)
     except ConfigError as exc:
-        raise pytest.UsageError(f"--sim-build: {exc}") from None
+        raise pytest.UsageError(f"--hpc-sim-build: {exc}") from None
 
 
 __all__ = ["GROUP", "LEASE_TIMEOUT", "SETTINGS", "SIM_BUILD", "Settings", "read_settings"]

@@ -54,6 +54,7 @@ from harness.errors import CommandTimeout, TransportError
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
 from harness.plugin.limits import IN_FLIGHT, describe_limits
+from harness.plugin.targets import CONTROLLER
 from harness.transport import retry as _retry
 from harness.transport.outage import outage_reason
 from harness.transport.base import (
@@ -760,8 +761,8 @@ def _from_options(config) -> dict[str, str]:
             env["run.id"] = str(settings.run_id)
         env["limits"] = describe_limits(config, settings.provision_timeout)
         return env
-    for key, option in (("profile", "--profile"), ("run.id", "--run-id"),
-                        ("inventory", "--inventory")):
+    for key, option in (("profile", "--hpc-profile"), ("run.id", "--hpc-run-id"),
+                        ("inventory", "--hpc-inventory")):
         value = config.getoption(option, None)
         if value is not None and value != "":
             env[key] = str(value)
@@ -1002,11 +1003,24 @@ class ReportingPlugin:
         if not session.testscollected or exitstatus in (pytest.ExitCode.USAGE_ERROR,
                                                         pytest.ExitCode.NO_TESTS_COLLECTED):
             return  # nothing ran: the previous run's files stay as they were (outputs.py)
+        if not _suite_ran(config):
+            # No test used the suite's hosts: another project's run with this plugin
+            # installed (entry point), whose Allure results are none of the suite's business.
+            return
         try:
             write_run_files(config)
         except OSError as exc:
             log.warning("reporting: could not write environment.properties/categories.json: "
                         "%s", exc)
+
+
+def _suite_ran(config) -> bool:
+    """The run used the suite: the controller made its run (hosts, run folder), or a test's
+    host facts were recorded (here, or by a worker and merged)."""
+    controller = config.stash.get(CONTROLLER, None)
+    state = _env_state(config)
+    return bool(controller is not None and controller.started) or \
+        bool(state["hosts"] or state["run"])
 
 
 def register(config) -> ReportingPlugin:

@@ -10,7 +10,7 @@ expensive step of the suite — plus the container's create and start.  A check 
   container: the idle probe command, no user), so what a scenario reads does not depend on
   who made it;
 * a test that fails retires the shared pod (it is removed, or kept with
-  ``--keep-on-failure``), so a broken pod never carries a failure into the next test;
+  ``--hpc-keep-on-failure``), so a broken pod never carries a failure into the next test;
 * the scenario does not change what a later test reads (it writes nothing outside its own
   uniquely named files, it does not stop, remove or reconfigure the container).
 

@@ -9,7 +9,7 @@ stopped every worker (its own ``pytest_sessionfinish`` terminates them, and ours
 ``trylast``), on the hosts this run provisioned.  It is ``hpc-e2e clean --run-id <this
 run>`` (:func:`harness.commands.clean.clean_host`), so pods without the harness's label are
 never touched and the run's folder of CRI files goes too.  Pods kept for a failed test
-(``--keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared,
+(``--hpc-keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared,
 with their run folder.  Only a controller killed outright (SIGKILL) skips it: then
 ``hpc-e2e clean`` removes what is left, and the next run reports it (:mod:`.leftovers`).
 

@@ -119,7 +119,7 @@ class Controller:
         names = [f"sim-{i}" for i in range(1, s.sim_hosts + 1)]
         if s.host_names:
             names = [n for n in names if n in s.host_names]
-        # The side host is never leased by the pool, so --hpc-hosts does not choose it.
+        # The side host is never leased by the pool, so --hpc-host does not choose it.
         hosts = [(name, s.sim_build, POOL) for name in names] + \
             [(SIDE_HOST, SIDE_HOST_BUILD, SIDE)]
         names = [h[0] for h in hosts]
@@ -192,7 +192,7 @@ def targets(config: pytest.Config, run: Run, *, side: bool = False) -> list[Targ
             continue
         base = endpoint_target(sim["endpoint"])
         out.append(base.model_copy(update={
-            "name": sim["name"], "source": "simulated host (--sim-hosts)",
+            "name": sim["name"], "source": "simulated host (--hpc-sim-hosts)",
             "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES),
             "retry": SIM_RETRY}))
     return sorted(out, key=lambda t: t.name)
@@ -235,7 +235,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         controller.stop()
     lines = [f"hpc-e2e: swept {n} leftover pod(s) of run {run.run_id} from {host}"
              for host, n in swept.removed.items()]
-    lines += [f"hpc-e2e: kept for inspection on {host} (--keep-on-failure): pods "
+    lines += [f"hpc-e2e: kept for inspection on {host} (--hpc-keep-on-failure): pods "
              f"{', '.join(ids)}" for host, ids in swept.kept.items()]
     lines += [f"hpc-e2e: leftover clean-up failed: {p}" for p in swept.problems]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
