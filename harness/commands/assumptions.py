@@ -158,6 +158,21 @@ def hypervisor_view(ctx: Context) -> tuple[str, str]:
     return UNOBSERVED, "no hypervisor present and Hyper-V not installed: nothing guessed here"
 
 
+BINDFLT_DLL = r"C:\Windows\System32\bindfltapi.dll"
+BINDFLT_BUILD = 19041
+
+
+def bindflt_dll(ctx: Context) -> tuple[str, str]:
+    """The sim's bind-filter test is the shim's: bindfltapi.dll exists from build 19041."""
+    (info,) = ctx.host.files.info([BINDFLT_DLL])
+    build = ctx.facts.build
+    expected = build >= BINDFLT_BUILD
+    if info.is_file == expected:
+        return HELD, f"build {build}: {BINDFLT_DLL} " + ("exists" if expected else "absent")
+    return DIFFERS, f"build {build}: {BINDFLT_DLL} " + \
+        ("is missing" if expected else f"exists before build {BINDFLT_BUILD}")
+
+
 def features_unelevated(ctx: Context) -> tuple[str, str]:
     if ctx.facts.elevated:
         return UNOBSERVED, "the account is elevated; run with a non-elevated administrator"
@@ -204,6 +219,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("create-directory-text", "Error texts of cmdlets (Directory.CreateDirectory)",
                create_directory_text),
     Assumption("hns-nat", "The nat network", hns_nat),
+    Assumption("bindflt-dll", "Bind filter", bindflt_dll),
     Assumption("net-user-unknown", "net user NAME", net_user_unknown),
     Assumption("waitfor-timeout", "waitfor.exe", waitfor_timeout),
     Assumption("ping-texts", "ping", ping_texts),
