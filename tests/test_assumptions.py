@@ -190,3 +190,13 @@ def test_assumptions_md_names_every_check_and_only_real_ones():
     text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
     named = set(re.findall(r"Check: `doctor --assumptions` `([a-z0-9-]+)`", text))
     assert named == set(A.IDS), (named ^ set(A.IDS))
+
+
+def test_the_table_names_what_differs(served, capsys):
+    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"},
+                 nat_network=None)
+    code = main(["doctor", "--assumptions", "--sim-state-dir", str(sim.state_dir)])
+    out = capsys.readouterr().out
+    assert code == EXIT_NOT_READY
+    assert "differs from the simulated host" in out and "hns-nat" in out
+    assert "1 of 1 host(s) differ from the simulated host's guesses" in out

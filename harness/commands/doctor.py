@@ -383,12 +383,14 @@ def doctor(targets, layout, *, assumptions: bool = False) -> list[HostReport]:
 STYLE = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
-def render(reports: list[HostReport], console) -> None:
+def render(reports: list[HostReport], console, *, assumptions: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    good, bad = ("guesses held", "differs from the simulated host") if assumptions else \
+        ("ready", "not ready")
     for rep in reports:  # texts from hosts may hold [brackets]: escape them, not markup
-        verdict = "[green]ready[/]" if rep.ready else "[bold red]not ready[/]"
+        verdict = f"[green]{good}[/]" if rep.ready else f"[bold red]{bad}[/]"
         table = Table(title=f"{escape(rep.target)}: {verdict}", title_justify="left")
         table.add_column("check")
         table.add_column("status")
@@ -414,7 +416,7 @@ def command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"ready": ready, "hosts": [r.to_dict() for r in reports]}, indent=2))
     else:
-        render(reports, console())
+        render(reports, console(), assumptions=getattr(args, "assumptions", False))
         if started:
             print(f"(checked a simulated host started for this command from "
                   f"{args.sim_state_dir}; serve one with `hpc-e2e sim serve` to keep it)")
