@@ -200,3 +200,42 @@ def test_the_table_names_what_differs(served, capsys):
     assert code == EXIT_NOT_READY
     assert "differs from the simulated host" in out and "hns-nat" in out
     assert "1 of 1 host(s) differ from the simulated host's guesses" in out
+
+
+def test_a_host_whose_new_service_reads_exit_code_0_fails_service_probe(served, capsys,
+                                                                      monkeypatch):
+    # A simulated SCM whose never-started services read ExitCode 0 instead of 1077.
+    import dataclasses
+
+    from harness.sim import services as sim_services
+
+    @dataclasses.dataclass
+    class ZeroExitService(sim_services._Service):
+        exit_code: int = 0
+
+    monkeypatch.setattr(sim_services, "_Service", ZeroExitService)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["service-probe"]["status"] == "fail", rows["service-probe"]
+    assert "ExitCode 0, not 1077" in rows["service-probe"]["detail"]
+    # The probe service is removed again.
+    assert not sim.machine.services.exists(A.PROBE_SERVICE)
+
+
+def test_service_probe_fails_when_new_service_accepts_a_duplicate():
+    registered = []
+
+    class Services:
+        def register(self, name, binary, **kw):
+            registered.append(name)
+            return SimpleNamespace(exit_code=1077)
+
+        def delete(self, name):
+            registered.append(f"deleted {name}")
+
+    ctx = StubContext({}, SimpleNamespace(elevated=True))
+    ctx.host.services = Services()
+    status, detail = A.service_probe(ctx)
+    assert status == A.DIFFERS and "succeeded" in detail
+    assert registered[-1] == f"deleted {A.PROBE_SERVICE}"

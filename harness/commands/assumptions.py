@@ -11,7 +11,8 @@ not installed, no runtime deployed, an elevated account for a non-elevated guess
 
 Every check only reads, or does what leaves the host as it was (a lookup of a name that does
 not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has); none
-restarts the host or registers anything.  Against the default simulated host they hold by
+restarts the host or leaves anything behind (``service-probe`` registers a service
+that is never started, and removes it).  Against the default simulated host they hold by
 construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
 one fail.
 """
@@ -158,6 +159,40 @@ def hypervisor_view(ctx: Context) -> tuple[str, str]:
     return UNOBSERVED, "no hypervisor present and Hyper-V not installed: nothing guessed here"
 
 
+PROBE_SERVICE = "hpc-e2e-assumption-probe"
+PROBE_DISPLAY = "hpc-e2e assumption probe"
+PROBE_BINARY = r"C:\Windows\System32\cmd.exe /c exit 0"
+
+
+def service_probe(ctx: Context) -> tuple[str, str]:
+    """A service registered and never started reads ExitCode 1077, and New-Service of the
+    same name again fails with its "already exists" text.  The service is removed again;
+    it is never started."""
+    from harness.windows.errors import ServiceError
+
+    if not ctx.facts.elevated:
+        return UNOBSERVED, "registering a service needs an elevated administrator"
+    services = ctx.host.services
+    try:
+        info = services.register(PROBE_SERVICE, PROBE_BINARY, display_name=PROBE_DISPLAY,
+                                 replace=True)
+        if info.exit_code != 1077:
+            return DIFFERS, (f"a registered, never started service reads ExitCode "
+                             f"{info.exit_code}, not 1077")
+        prefix = (f"Service '{PROBE_DISPLAY} ({PROBE_SERVICE})' cannot be created due to the "
+                  f"following error: The specified service already exists")
+        try:
+            services.register(PROBE_SERVICE, PROBE_BINARY, display_name=PROBE_DISPLAY)
+        except ServiceError as exc:
+            if prefix not in exc.message:
+                return DIFFERS, f"New-Service of an existing name said {_quote(exc.message)}"
+        else:
+            return DIFFERS, "New-Service of an existing name succeeded"
+    finally:
+        services.delete(PROBE_SERVICE)
+    return HELD, f"ExitCode 1077 before any start; New-Service again: {prefix!r}"
+
+
 BINDFLT_DLL = r"C:\Windows\System32\bindfltapi.dll"
 BINDFLT_BUILD = 19041
 
@@ -218,6 +253,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("get-service-text", "Error texts of cmdlets (Get-Service)", get_service_text),
     Assumption("create-directory-text", "Error texts of cmdlets (Directory.CreateDirectory)",
                create_directory_text),
+    Assumption("service-probe", "Service start protocol (1077) / Error texts of cmdlets "
+                                "(New-Service)", service_probe),
     Assumption("hns-nat", "The nat network", hns_nat),
     Assumption("bindflt-dll", "Bind filter", bindflt_dll),
     Assumption("net-user-unknown", "net user NAME", net_user_unknown),
