@@ -362,6 +362,11 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
                      "(default: C:\\Program Files\\containerd)")
     _add_sim_state_dir(doc)
     _add_json(doc)
+    doc.add_argument("--assumptions", action="store_true",
+                     help="instead of readiness, check each guess of the simulated host "
+                          "(harness/sim/ASSUMPTIONS.md) that a host shows without being "
+                          "changed: held, differs (what the host did) or not observed; exits "
+                          "1 when one differs")
     doc.set_defaults(func=_delegate("doctor"))
 
 

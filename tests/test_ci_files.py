@@ -396,7 +396,39 @@ def test_windows_workflow_matrix_and_outputs_match_the_planner():
     assert e2e["strategy"]["fail-fast"] is False
     assert "matrix.group" in e2e["concurrency"]["group"]
     assert e2e["concurrency"]["cancel-in-progress"] is False
-    assert set(jobs["report"]["needs"]) == {"plan", "e2e"}
+    assert set(jobs["report"]["needs"]) == {"plan", "e2e", "hosted"}
+
+
+def test_the_hosted_lane_runs_on_github_windows_runners_without_a_restart():
+    """issue 16: windows-2022 and windows-2025, the local transport, no restart, results
+    merged by the report job (its artifact pattern takes every allure-results-<group>)."""
+    doc = _windows_doc()
+    jobs = doc["jobs"]
+    hosted = jobs["hosted"]
+    runners = {e["runs_on"] for e in hosted["strategy"]["matrix"]["include"]}
+    assert runners == {"windows-2022", "windows-2025"}
+    assert hosted["strategy"]["fail-fast"] is False
+    assert hosted["needs"] == "plan"
+    assert "schedule" in hosted["if"] and "inputs.hosted" in hosted["if"]
+    on = doc.get("on", doc.get(True))
+    assert on["workflow_dispatch"]["inputs"]["hosted"]["type"] == "boolean"
+    scripts = [s.get("run", "") for s in hosted["steps"]]
+    (inventory,) = [s for s in scripts if "write-inventory.ps1" in s]
+    assert "-NoRestart" in inventory
+    assert any("hpc-e2e provision" in s for s in scripts)
+    assert any("hpc-e2e run " in s and "--alluredir out\\allure-results" in s for s in scripts)
+    assert any("hpc-e2e doctor --assumptions" in s for s in scripts)
+    uploads = [s["with"]["name"] for s in hosted["steps"]
+               if s.get("uses", "").startswith("actions/upload-artifact")]
+    assert "allure-results-${{ matrix.group }}" in uploads
+    assert "hpc-e2e-${{ matrix.group }}" in uploads
+    groups = [e["group"] for e in hosted["strategy"]["matrix"]["include"]]
+    write_inventory = (SCRIPTS / "write-inventory.ps1").read_text(encoding="utf-8")
+    group_rule = re.search(r"-notmatch '([^']+)'", write_inventory).group(1)
+    assert all(re.match(group_rule, g) for g in groups), groups
+    download = next(s for s in jobs["report"]["steps"]
+                    if s.get("with", {}).get("pattern") == "allure-results-*")
+    assert download["uses"].startswith("actions/download-artifact")
 
 
 # --- actionlint ---------------------------------------------------------------------------------------
@@ -722,6 +754,16 @@ def test_gate_lets_provisioning_fix_the_runtime_but_not_the_host(gate):
     assert blocked[1][3] == f"{DISK} hint"
 
 
+def test_gate_lets_a_runner_that_may_not_restart_go_without_hyper_v(gate):
+    from harness.commands.doctor import CONTAINERS, HYPERV
+    from harness.config.target import Target
+
+    hosted = [Target(name="runner", transport="local", allow_restart=False)]
+    assert gate.blocking([_report("runner", [HYPERV])], hosted) == []
+    blocked = gate.blocking([_report("runner", [HYPERV, CONTAINERS])], hosted)
+    assert [(host, row) for host, row, _, _ in blocked] == [("runner", CONTAINERS)]
+
+
 def test_gate_refuses_options_hpc_e2e_doctor_does_not_have(gate, capsys):
     with pytest.raises(SystemExit):
         gate.main(["--no-such-option"])
@@ -788,8 +830,13 @@ def test_the_inventory_write_inventory_ps1_writes_loads():
     assert target.transport == "local" and target.address is None
     assert target.labels.os_build == 26100 and target.labels.group == "ltsc2025"
     assert target.labels.capabilities == ("hpc-in-uvm",)
+    # -NoRestart (the hosted lane) adds one key to the host's table.
+    hosted = text.replace('transport = "local"\n', 'transport = "local"\nallow_restart = false\n')
+    (target,) = parse_inventory(tomllib.loads(hosted), source="ci-inventory.toml", base_dir=ROOT)
+    assert target.allow_restart is False
     script = (SCRIPTS / "write-inventory.ps1").read_text(encoding="utf-8")
-    for line in ('transport = "local"', '"os_build = $build"', '"ubr = $ubr"',
+    for line in ("'allow_restart = false'", "[switch]$NoRestart",
+                 'transport = "local"', '"os_build = $build"', '"ubr = $ubr"',
                  '"max_leases = $MaxLeases"', 'group = `"$Group`"', '"capabilities = ['):
         assert line in script, line
 
@@ -814,3 +861,34 @@ def test_azure_takes_the_go_version_from_hcsshim_go_mod():
     assert "fetchonly" in ps1_parameters(SCRIPTS / "build-shim.ps1")
     script = (SCRIPTS / "build-shim.ps1").read_text(encoding="utf-8")
     assert "task.setvariable variable=hcsshimGoVersion" in script
+
+
+# --- the workflow's inline PowerShell parses ---------------------------------------------------
+def _powershell_steps(doc: dict) -> list[tuple[str, str]]:
+    """``(job/step, script)`` of every ``run`` whose shell is (Windows) PowerShell."""
+    found = []
+    for job_id, job in doc["jobs"].items():
+        default = ((job.get("defaults") or {}).get("run") or {}).get("shell")
+        for i, step in enumerate(job.get("steps", [])):
+            if "run" in step and step.get("shell", default) in ("powershell", "pwsh"):
+                found.append((f"{job_id}/{step.get('name', i)}", step["run"]))
+    return found
+
+
+def test_the_windows_workflow_powershell_parses():
+    from tests.test_ps_scripts_parse import parse_errors
+
+    steps = _powershell_steps(_windows_doc())
+    assert len(steps) >= 20, steps  # both Windows jobs
+    # GitHub substitutes ${{ }} before PowerShell sees the script.
+    problems = {name: errors for name, script in steps
+                if (errors := parse_errors(re.sub(r"\$\{\{.*?\}\}", "x", script).encode()))}
+    assert problems == {}
+
+
+def test_the_powershell_parse_check_catches_a_broken_step():
+    from tests.test_ps_scripts_parse import parse_errors
+
+    (_, script), *_ = [s for s in _powershell_steps(_windows_doc()) if "$filter" in s[1]]
+    assert parse_errors(script.replace("if ($env:SCENARIO_FILTER) {", "if ($env:SCENARIO_FILTER {",
+                                       1).encode())

@@ -156,6 +156,68 @@ def test_an_inventory_host_with_a_bundle(served, tmp_path, capsys):
     assert host["runtime"]["versions"]["containerd"]["reported"] == "2.0.4"
 
 
+def inventory_for(sim, path, extra: str = "") -> object:
+    """An inventory naming the served sim host as ``lab1`` (WinRM, NTLM, pinned CA)."""
+    ep = json.loads(sim.endpoint_file.read_text())
+    port = ep["winrm_url"].rsplit(":", 1)[1].split("/")[0]
+    path.write_text(
+        "[hosts.lab1]\n"
+        'address = "127.0.0.1"\n'
+        f"port = {port}\n"
+        f'user = "{ep["user"]}"\n'
+        f"password_file = '{ep['password_file']}'\n"
+        f"{extra}"
+        "[hosts.lab1.winrm]\n"
+        'auth = "ntlm"\n'
+        f"ca_bundle = '{ep['ca_bundle']}'\n", encoding="utf-8")
+    return path
+
+
+# --- a host that may not restart (a CI runner driving itself) ---------------------------------
+def test_a_host_that_may_not_restart_works_with_the_features_it_has(served, tmp_path, capsys):
+    # A hosted CI runner: Containers installed, Hyper-V could be installed but would need a
+    # restart the job would not survive (issue 16).
+    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"})
+    boots = sim.machine.facts.boot_count
+    inventory = inventory_for(sim, tmp_path / "ci.toml", "allow_restart = false\n")
+    code, data = provision_json(capsys, "--inventory", inventory,
+                                "--bundle", write_sim_bundle(tmp_path / "bundle"))
+    assert code == 0, data
+    (host,) = data["hosts"]
+    assert host["restarted"] is False
+    assert host["features"] == {"Containers": "Installed", "Hyper-V": "Available"}
+    assert any("may not restart (allow_restart = false); hyperv scenarios will skip" in n
+               for n in host["notes"]), host["notes"]
+    assert host["runtime"]["runtime_ready"] is True
+    assert sim.machine.facts.boot_count == boots
+
+
+def test_a_host_that_may_not_restart_and_lacks_containers_says_so(served, tmp_path, capsys):
+    sim = served(hyperv_capable=False)
+    inventory = inventory_for(sim, tmp_path / "ci.toml", "allow_restart = false\n")
+    code = main(["provision", "--inventory", str(inventory),
+                 "--bundle", str(write_sim_bundle(tmp_path / "bundle"))])
+    captured = capsys.readouterr()
+    assert code != 0
+    text = captured.out + captured.err
+    assert "need a restart to finish installing, and this host may not restart " \
+           "(allow_restart = false in the inventory)" in text, text
+    assert "Traceback" not in text
+    # Installed as far as it goes without a restart; the host was not restarted.
+    assert sim.machine.facts.feature_state("Containers") == "InstallPending"
+    assert sim.machine.facts.boot_count == 1
+
+
+def test_allow_restart_must_be_a_boolean(served, tmp_path, capsys):
+    sim = served()
+    inventory = inventory_for(sim, tmp_path / "ci.toml", 'allow_restart = "no"\n')
+    code = main(["provision", "--inventory", str(inventory),
+                 "--bundle", str(write_sim_bundle(tmp_path / "bundle"))])
+    captured = capsys.readouterr()
+    assert code == EXIT_CONFIG
+    assert "allow_restart" in captured.err and "Traceback" not in captured.err
+
+
 # --- bad input changes nothing ---------------------------------------------------------------
 def test_a_bad_bundle_is_refused_before_any_remote_call(served, tmp_path, capsys):
     sim = served()

@@ -9,7 +9,10 @@ less clearly.
 The Windows features are a special case.  Provisioning installs them and restarts the
 host when Windows asks; for a host the runner drives remotely that is fine, but a host with
 ``transport = "local"`` *is* the runner, and restarting it would kill the job.  Such a
-runner must get its features beforehand (``ci/bootstrap-lab-vm.ps1``).
+runner must get its features beforehand (``ci/bootstrap-lab-vm.ps1``).  A host whose
+inventory says ``allow_restart = false`` (a hosted runner) runs without Hyper-V if it has
+none installed: provisioning leaves it alone and the hyperv scenarios skip, so that row does
+not block; a missing Containers feature still does.
 
 Takes ``hpc-e2e doctor``'s own options (parsed by the CLI's parser, so they cannot drift),
 prints the same readiness table, then one line per blocking row; exit code 1 when any
@@ -36,11 +39,14 @@ LOCAL_FEATURE_HINT = ("this runner is the host (transport = \"local\"): installi
 def blocking(reports, targets) -> list[tuple[str, str, str, str]]:
     """``(host, row, detail, hint)`` of every failed row provisioning cannot fix."""
     local = {t.name for t in targets if t.transport == "local"}
+    without_hyperv = {t.name for t in targets if not t.allow_restart}
     found = []
     for report in reports:
         for check in report.checks:
             if check.status != FAIL or check.name in PROVISIONED_ROWS:
                 continue
+            if check.name == HYPERV and report.host in without_hyperv:
+                continue  # provision leaves it alone; the hyperv scenarios skip
             if check.name in FEATURE_ROWS:
                 if report.host not in local:
                     continue  # provision installs it and restarts that host

@@ -10,8 +10,14 @@
     harness/config/inventory.py's.  The file is UTF-8 without a byte-order mark (TOML readers
     refuse one).  Windows PowerShell 5.1 and PowerShell 7 both run it.
 
+    -NoRestart writes allow_restart = false: provisioning never restarts this runner (a
+    hosted runner would lose the job); it works with the features the runner has.
+
 .EXAMPLE
     .\ci\scripts\write-inventory.ps1 -OutFile out\ci-inventory.toml -Group ltsc2025
+
+.EXAMPLE
+    .\ci\scripts\write-inventory.ps1 -OutFile out\ci-inventory.toml -Group hosted-2022 -NoRestart
 #>
 [CmdletBinding()]
 param(
@@ -20,7 +26,8 @@ param(
     [string]$Group = '',
     [string]$Name = $env:COMPUTERNAME,
     [int]$MaxLeases = 1,
-    [string[]]$Capability = @()
+    [string[]]$Capability = @(),
+    [switch]$NoRestart
 )
 
 $ErrorActionPreference = 'Stop'
@@ -55,7 +62,12 @@ $lines = @(
     "# $($os.ProductName), build $build.$ubr",
     '',
     "[hosts.$hostName]",
-    'transport = "local"',
+    'transport = "local"'
+)
+if ($NoRestart) {
+    $lines += 'allow_restart = false'
+}
+$lines += @(
     '',
     "[hosts.$hostName.labels]",
     "os_build = $build",

@@ -107,8 +107,12 @@ class HostReport:
 
 
 # --- one host --------------------------------------------------------------------------------
-def check_host(target, layout, *, connect_timeout: float = CONNECT_TIMEOUT) -> HostReport:
-    """Every row for one :class:`~harness.config.target.Target`; never raises for the host."""
+def check_host(target, layout, *, connect_timeout: float = CONNECT_TIMEOUT,
+               assumptions: bool = False) -> HostReport:
+    """Every row for one :class:`~harness.config.target.Target`; never raises for the host.
+
+    With ``assumptions`` the rows after the connection are the simulated host's guesses
+    (:mod:`harness.commands.assumptions`) instead of the readiness checks."""
     from harness.transport import open_transport
 
     report = HostReport(target.name, target.describe())
@@ -120,7 +124,12 @@ def check_host(target, layout, *, connect_timeout: float = CONNECT_TIMEOUT) -> H
         return report
     try:
         if _connect(transport, report, connect_timeout):
-            _check_connected(transport, report, layout)
+            if assumptions:
+                from harness.commands.assumptions import assumptions_report
+
+                assumptions_report(report, transport, layout)
+            else:
+                _check_connected(transport, report, layout)
     finally:
         try:
             transport.close()
@@ -365,21 +374,23 @@ def handler_problems(text: str) -> tuple[list[str], int | None]:
 
 
 # --- many hosts --------------------------------------------------------------------------------
-def doctor(targets, layout) -> list[HostReport]:
+def doctor(targets, layout, *, assumptions: bool = False) -> list[HostReport]:
     from harness.commands import per_host
 
-    return per_host(targets, lambda t: check_host(t, layout))
+    return per_host(targets, lambda t: check_host(t, layout, assumptions=assumptions))
 
 
 STYLE = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
-def render(reports: list[HostReport], console) -> None:
+def render(reports: list[HostReport], console, *, assumptions: bool = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    good, bad = ("guesses held", "differs from the simulated host") if assumptions else \
+        ("ready", "not ready")
     for rep in reports:  # texts from hosts may hold [brackets]: escape them, not markup
-        verdict = "[green]ready[/]" if rep.ready else "[bold red]not ready[/]"
+        verdict = f"[green]{good}[/]" if rep.ready else f"[bold red]{bad}[/]"
         table = Table(title=f"{escape(rep.target)}: {verdict}", title_justify="left")
         table.add_column("check")
         table.add_column("status")
@@ -398,18 +409,24 @@ def command(args: argparse.Namespace) -> int:
     layout = runtime_layout(args.bundle)
     with select_hosts(inventory=args.inventory, hosts=args.host,
                       sim_state_dir=args.sim_state_dir) as selection:
-        reports = doctor(selection.targets, layout)
+        reports = doctor(selection.targets, layout,
+                         assumptions=getattr(args, "assumptions", False))
         started = selection.sim is not None
     ready = all(r.ready for r in reports)
     if args.json:
         print(json.dumps({"ready": ready, "hosts": [r.to_dict() for r in reports]}, indent=2))
     else:
-        render(reports, console())
+        render(reports, console(), assumptions=getattr(args, "assumptions", False))
         if started:
             print(f"(checked a simulated host started for this command from "
                   f"{args.sim_state_dir}; serve one with `hpc-e2e sim serve` to keep it)")
-        print("all hosts ready" if ready else
-              f"{sum(not r.ready for r in reports)} of {len(reports)} host(s) not ready")
+        if getattr(args, "assumptions", False):
+            print("every guess observed held" if ready else
+                  f"{sum(not r.ready for r in reports)} of {len(reports)} host(s) differ "
+                  f"from the simulated host's guesses (harness/sim/ASSUMPTIONS.md)")
+        else:
+            print("all hosts ready" if ready else
+                  f"{sum(not r.ready for r in reports)} of {len(reports)} host(s) not ready")
     return 0 if ready else EXIT_NOT_READY
 
 

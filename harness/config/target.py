@@ -14,7 +14,8 @@ import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictInt, field_validator,
+                      model_validator)
 
 from harness.config.secrets import Secret
 
@@ -199,6 +200,10 @@ class Target(_Strict):
     ssh: SSHOptions | None = None
     labels: Labels = Labels()
     retry: RetrySettings = RetrySettings()
+    # Whether provisioning may restart this host.  false for a host that must not go down
+    # under the harness: a CI runner driving itself (transport = "local") would lose the job.
+    # Provisioning then works with the features the host has and says what a restart would add.
+    allow_restart: StrictBool = True  # "no" is not false
     # Where the inventory came from, for error messages.
     source: str = "<inline>"
 

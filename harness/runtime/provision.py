@@ -33,6 +33,8 @@ log = logging.getLogger("harness.runtime")
 CONTAINERS = "Containers"
 HYPERV = "Hyper-V"
 SIM_BUNDLE_DIR = "bundle"
+NO_RESTART_HYPERV_NOTE = ("Hyper-V not enabled: it needs a restart and this host may not "
+                          "restart (allow_restart = false); hyperv scenarios will skip")
 NO_NESTED_NOTE = ("Hyper-V not enabled: a virtual machine without nested virtualization; "
                   "hyperv scenarios will skip: no nested virtualization")
 
@@ -54,9 +56,18 @@ def _hyperv_possible(facts) -> bool:
 
 
 def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IMAGES_FILE,
-                   progress: Callable[[str], None] | None = None) -> ProvisionSummary:
-    """Provision one :class:`~harness.windows.WindowsHost`; what it did."""
+                   progress: Callable[[str], None] | None = None,
+                   allow_restart: bool | None = None) -> ProvisionSummary:
+    """Provision one :class:`~harness.windows.WindowsHost`; what it did.
+
+    ``allow_restart`` (default: the target's inventory setting) false: the host is never
+    restarted.  A feature that is not installed yet and would need a restart (Hyper-V) is
+    left alone with a note; Containers, without which nothing runs, is installed if it can be
+    without a restart, and otherwise provisioning stops saying so.
+    """
     say = progress or (lambda message: log.info("%s: %s", host.name, message))
+    if allow_restart is None:
+        allow_restart = getattr(getattr(host.transport, "target", None), "allow_restart", True)
     facts = host.facts()
     if facts.feature_error:
         raise HarnessError(f"{host.name}: cannot read Windows features: {facts.feature_error}",
@@ -68,11 +79,21 @@ def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IM
         notes.append(NO_NESTED_NOTE if facts.vm_without_nested_virtualization else
                      "Hyper-V not enabled: this machine offers no virtualization extensions "
                      "(hypervisor-isolated scenarios will be skipped)")
+    elif not allow_restart and facts.feature_state(HYPERV) != "Installed":
+        wanted.remove(HYPERV)
+        notes.append(NO_RESTART_HYPERV_NOTE)
     missing = [f for f in wanted if facts.feature_state(f) != "Installed"]
     restarted = False
     if missing:
-        say(f"enabling Windows features {', '.join(missing)} (restarting if Windows asks)")
-        change = host.enable_features(missing, restart=True)
+        say(f"enabling Windows features {', '.join(missing)} "
+            + ("(restarting if Windows asks)" if allow_restart else "(without a restart)"))
+        change = host.enable_features(missing, restart=allow_restart)
+        if change.restart_needed and not allow_restart:
+            raise HarnessError(
+                f"{host.name}: Windows features {', '.join(missing)} need a restart to finish "
+                f"installing, and this host may not restart (allow_restart = false in the "
+                f"inventory)", hint="restart the host yourself and provision again, or use a "
+                                    "host image with the Containers feature installed")
         for feature in missing:
             changes.append(Change(f"feature {feature}", "enabled",
                                   f"was {change.before.get(feature, 'absent')}"))

@@ -1,0 +1,299 @@
+"""``hpc-e2e doctor --assumptions``: does a real host behave as the simulated host guesses?
+
+``harness/sim/ASSUMPTIONS.md`` lists what the simulated host assumes where Windows' exact
+behaviour was not pinned by a reference.  Each guess that a host shows without being changed
+is a check here, named by an id that the ASSUMPTIONS.md entry quotes.  Run against a real
+host, the table says per guess whether it ``held`` or ``differs`` (with what the host did),
+so the first night on real hardware says where the simulated host is wrong instead of leaving
+that to be found in failures.  A check whose precondition the host does not meet (Hyper-V
+not installed, no runtime deployed, an elevated account for a non-elevated guess) says
+``not observed`` and why.
+
+Every check only reads, or does what leaves the host as it was (a lookup of a name that does
+not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has); none
+restarts the host or leaves anything behind (``service-probe`` registers a service
+that is never started, and removes it).  Against the default simulated host they hold by
+construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
+one fail.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
+from harness.errors import HarnessError
+from harness.windows.catalog import SCRIPTS, call
+from harness.windows.errors import HostScriptError
+
+HELD, DIFFERS, UNOBSERVED = OK, FAIL, SKIP
+TIMEOUT = 60.0
+NO_SUCH_SERVICE = "hpc-e2e-no-such-service"
+NO_SUCH_USER = "hpce2enosuchuser"
+NO_SUCH_HOST = "hpc-e2e-no-such-host.invalid"
+WAITFOR_SIGNAL = "hpce2eassume"
+AN_EXISTING_FILE = r"C:\Windows\System32\cmd.exe"
+ZERO_ID = "0" * 64
+# crictl 1.29-1.36: logrus.Fatal; 1.37: logrus.Error (ASSUMPTIONS.md "crictl's error lines").
+CRICTL_ERROR_LINE = re.compile(
+    r'^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z" level=(?:fatal|error) msg=".*"$')
+
+
+@dataclass
+class Context:
+    """What the checks share: one connection, the host's facts, the runtime's layout."""
+
+    transport: object
+    host: object  # WindowsHost
+    facts: object  # HostFacts
+    layout: object  # RuntimeLayout
+
+    def run(self, argv: list[str], timeout: float = TIMEOUT):
+        return self.transport.run(argv, timeout=timeout)
+
+
+@dataclass(frozen=True)
+class Assumption:
+    id: str
+    entry: str  # the ASSUMPTIONS.md entry, as its bold title or heading reads
+    check: Callable[[Context], tuple[str, str]]
+
+
+def _output(result) -> str:
+    return (result.stdout + "\n" + result.stderr).strip()
+
+
+def _quote(text: str, limit: int = 160) -> str:
+    text = " / ".join(line.strip() for line in text.splitlines() if line.strip())
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+# --- the checks ------------------------------------------------------------------------------
+def get_service_text(ctx: Context) -> tuple[str, str]:
+
+    expected = f"Cannot find any service with service name '{NO_SUCH_SERVICE}'."
+    try:
+        # stop reaches `Get-Service -Name $name` (query catches the miss itself); a
+        # service that does not exist is not stopped or changed.
+        value = call(ctx.transport, "service", {"action": "stop", "name": NO_SUCH_SERVICE,
+                                                "timeout_seconds": 1},
+                     timeout=TIMEOUT, catalog=SCRIPTS, what="stop a missing service")
+    except HostScriptError as exc:
+        if expected in exc.text:
+            return HELD, f"Get-Service said {expected!r}"
+        return DIFFERS, f"Get-Service said {_quote(exc.text)}, not {expected!r}"
+    return DIFFERS, f"service.ps1 stop of a missing service answered {value!r}, no error"
+
+
+def create_directory_text(ctx: Context) -> tuple[str, str]:
+
+    expected = (f'Cannot create "{AN_EXISTING_FILE}" because a file or directory with the '
+                f'same name already exists.')
+    try:
+        value = call(ctx.transport, "make_directory", {"path": AN_EXISTING_FILE},
+                     timeout=TIMEOUT, catalog=SCRIPTS, what="create a directory on a file")
+    except HostScriptError as exc:
+        if expected in exc.text:
+            return HELD, f"CreateDirectory said {expected!r}"
+        return DIFFERS, f"CreateDirectory said {_quote(exc.text)}, not {expected!r}"
+    return DIFFERS, f"make_directory on {AN_EXISTING_FILE} answered {value!r}, no error"
+
+
+def net_user_unknown(ctx: Context) -> tuple[str, str]:
+    result = ctx.run(["net", "user", NO_SUCH_USER])
+    said = _output(result)
+    if result.exit_code == 2 and "The user name could not be found." in result.stderr:
+        return HELD, "exit 2, 'The user name could not be found.' on stderr"
+    return DIFFERS, f"exit {result.exit_code}, {_quote(said)}"
+
+
+def waitfor_timeout(ctx: Context) -> tuple[str, str]:
+    expected = f"ERROR: Timed out waiting for '{WAITFOR_SIGNAL}'."
+    result = ctx.run(["waitfor", "/t", "1", WAITFOR_SIGNAL])
+    if result.exit_code == 1 and expected in result.stderr:
+        return HELD, f"exit 1, {expected!r} on stderr"
+    return DIFFERS, f"exit {result.exit_code}, stdout {_quote(result.stdout)}, " \
+                    f"stderr {_quote(result.stderr)}"
+
+
+def ping_texts(ctx: Context) -> tuple[str, str]:
+    loop = ctx.run(["ping", "-n", "1", "127.0.0.1"])
+    if loop.exit_code != 0 or "TTL=128" not in loop.stdout:
+        return DIFFERS, f"ping 127.0.0.1: exit {loop.exit_code}, {_quote(loop.stdout)}"
+    unknown = ctx.run(["ping", "-n", "1", NO_SUCH_HOST])
+    expected = (f"Ping request could not find host {NO_SUCH_HOST}. Please check the name "
+                f"and try again.")
+    if expected not in unknown.stdout:
+        return DIFFERS, f"ping {NO_SUCH_HOST}: exit {unknown.exit_code}, " \
+                        f"{_quote(_output(unknown))}"
+    return HELD, "loopback answers with TTL=128; an unknown name: " + repr(expected)
+
+
+def hns_nat(ctx: Context) -> tuple[str, str]:
+    state = ctx.facts.feature_state("Containers")
+    if state != "Installed":
+        return UNOBSERVED, f"the Containers feature is {state or 'absent'}, not installed"
+    network = ctx.host.nat_network()
+    if network is None:
+        return DIFFERS, ("Containers is installed and the host has restarted, but "
+                         "Get-HnsNetwork lists no 'nat' network with a subnet")
+    return HELD, f"nat network {network[0]}, gateway {network[1]}"
+
+
+def hypervisor_view(ctx: Context) -> tuple[str, str]:
+    f = ctx.facts
+    props = {"VirtualizationFirmwareEnabled": f.virtualization_firmware_enabled,
+             "VMMonitorModeExtensions": f.vm_monitor_mode_extensions,
+             "SecondLevelAddressTranslationExtensions": f.slat}
+    shown = ", ".join(f"{k}={v}" for k, v in props.items())
+    if f.feature_installed("Hyper-V"):
+        if f.hypervisor_present and not any(props.values()):
+            return HELD, f"Hyper-V installed: HypervisorPresent=True, {shown}"
+        return DIFFERS, f"Hyper-V installed: HypervisorPresent={f.hypervisor_present}, {shown}"
+    if f.hypervisor_present:  # a guest without its own Hyper-V
+        if len(set(props.values())) == 1:
+            return HELD, f"a guest: all three read {next(iter(props.values()))}"
+        return DIFFERS, f"a guest whose processor properties disagree: {shown}"
+    return UNOBSERVED, "no hypervisor present and Hyper-V not installed: nothing guessed here"
+
+
+PROBE_SERVICE = "hpc-e2e-assumption-probe"
+PROBE_DISPLAY = "hpc-e2e assumption probe"
+PROBE_BINARY = r"C:\Windows\System32\cmd.exe /c exit 0"
+
+
+def service_probe(ctx: Context) -> tuple[str, str]:
+    """A service registered and never started reads ExitCode 1077, and New-Service of the
+    same name again fails with its "already exists" text.  The service is removed again;
+    it is never started."""
+    from harness.windows.errors import ServiceError
+
+    if not ctx.facts.elevated:
+        return UNOBSERVED, "registering a service needs an elevated administrator"
+    services = ctx.host.services
+    try:
+        info = services.register(PROBE_SERVICE, PROBE_BINARY, display_name=PROBE_DISPLAY,
+                                 replace=True)
+        if info.exit_code != 1077:
+            return DIFFERS, (f"a registered, never started service reads ExitCode "
+                             f"{info.exit_code}, not 1077")
+        prefix = (f"Service '{PROBE_DISPLAY} ({PROBE_SERVICE})' cannot be created due to the "
+                  f"following error: The specified service already exists")
+        try:
+            services.register(PROBE_SERVICE, PROBE_BINARY, display_name=PROBE_DISPLAY)
+        except ServiceError as exc:
+            if prefix not in exc.message:
+                return DIFFERS, f"New-Service of an existing name said {_quote(exc.message)}"
+        else:
+            return DIFFERS, "New-Service of an existing name succeeded"
+    finally:
+        services.delete(PROBE_SERVICE)
+    return HELD, f"ExitCode 1077 before any start; New-Service again: {prefix!r}"
+
+
+BINDFLT_DLL = r"C:\Windows\System32\bindfltapi.dll"
+BINDFLT_BUILD = 19041
+
+
+def bindflt_dll(ctx: Context) -> tuple[str, str]:
+    """The sim's bind-filter test is the shim's: bindfltapi.dll exists from build 19041."""
+    (info,) = ctx.host.files.info([BINDFLT_DLL])
+    build = ctx.facts.build
+    expected = build >= BINDFLT_BUILD
+    if info.is_file == expected:
+        return HELD, f"build {build}: {BINDFLT_DLL} " + ("exists" if expected else "absent")
+    return DIFFERS, f"build {build}: {BINDFLT_DLL} " + \
+        ("is missing" if expected else f"exists before build {BINDFLT_BUILD}")
+
+
+def features_unelevated(ctx: Context) -> tuple[str, str]:
+    if ctx.facts.elevated:
+        return UNOBSERVED, "the account is elevated; run with a non-elevated administrator"
+    if ctx.facts.feature_error:
+        return DIFFERS, f"Get-WindowsFeature failed: {ctx.facts.feature_error}"
+    return HELD, "Get-WindowsFeature answered without elevation"
+
+
+def _crictl(ctx: Context, *args: str):
+    """crictl of the deployed runtime, or None when there is none to ask."""
+    info = ctx.host.files.info([ctx.layout.crictl_exe])[0]
+    if not info.is_file:
+        return None
+    return ctx.run([ctx.layout.crictl_exe, "--config", ctx.layout.crictl_yaml,
+                    "--timeout", "30s", *args])
+
+
+def crictl_error_line(ctx: Context) -> tuple[str, str]:
+    result = _crictl(ctx, "inspectp", ZERO_ID)
+    if result is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    last = lines[-1].strip() if lines else ""
+    if result.exit_code == 1 and CRICTL_ERROR_LINE.match(last):
+        return HELD, f"exit 1, {_quote(last, 120)}"
+    return DIFFERS, f"exit {result.exit_code}, last stderr line {_quote(last)}"
+
+
+def crictl_stop_missing(ctx: Context) -> tuple[str, str]:
+    result = _crictl(ctx, "stop", ZERO_ID)
+    if result is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    if result.exit_code == 0:
+        return HELD, "crictl stop of an unknown ID succeeds (StopContainer is idempotent)"
+    return DIFFERS, f"exit {result.exit_code}, {_quote(result.stderr)}"
+
+
+ASSUMPTIONS: tuple[Assumption, ...] = (
+    Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
+               hypervisor_view),
+    Assumption("features-unelevated", "Reading features does not need elevation",
+               features_unelevated),
+    Assumption("get-service-text", "Error texts of cmdlets (Get-Service)", get_service_text),
+    Assumption("create-directory-text", "Error texts of cmdlets (Directory.CreateDirectory)",
+               create_directory_text),
+    Assumption("service-probe", "Service start protocol (1077) / Error texts of cmdlets "
+                                "(New-Service)", service_probe),
+    Assumption("hns-nat", "The nat network", hns_nat),
+    Assumption("bindflt-dll", "Bind filter", bindflt_dll),
+    Assumption("net-user-unknown", "net user NAME", net_user_unknown),
+    Assumption("waitfor-timeout", "waitfor.exe", waitfor_timeout),
+    Assumption("ping-texts", "ping", ping_texts),
+    Assumption("crictl-error-line", "crictl's error lines", crictl_error_line),
+    Assumption("crictl-stop-missing", "Stop of a missing object", crictl_stop_missing),
+)
+IDS = tuple(a.id for a in ASSUMPTIONS)
+
+
+def check_assumptions(transport, layout) -> list[Check]:
+    """One row per assumption, ``id: entry``; a check that errors says so in its row."""
+    from harness.windows import WindowsHost
+
+    host = WindowsHost(transport)
+    try:
+        facts = host.facts()
+    except HarnessError as exc:
+        return [Check(f"{a.id}", SKIP, f"not observed: the host's facts could not be read "
+                                       f"({exc.message})") for a in ASSUMPTIONS]
+    ctx = Context(transport, host, facts, layout)
+    rows = []
+    for a in ASSUMPTIONS:
+        try:
+            status, detail = a.check(ctx)
+        except HarnessError as exc:
+            status, detail = WARN, f"could not check: {exc.message}"
+        rows.append(Check(a.id, status, f"{a.entry}: {detail}",
+                          "" if status in (HELD, UNOBSERVED) else
+                          "the simulated host guesses otherwise: fix the model and "
+                          "harness/sim/ASSUMPTIONS.md together"))
+    return rows
+
+
+def assumptions_report(report: HostReport, transport, layout) -> None:
+    for row in check_assumptions(transport, layout):
+        report.checks.append(row)
+
+
+__all__ = ["ASSUMPTIONS", "DIFFERS", "HELD", "IDS", "UNOBSERVED", "Assumption",
+           "check_assumptions", "assumptions_report"]

@@ -1,0 +1,241 @@
+"""``hpc-e2e doctor --assumptions`` (issue 16): each observable guess of the simulated host.
+
+On the default simulated host every guess holds by construction, so each check is also run
+against a simulated host changed on purpose (a HostProfile field, or one of the sim's texts
+replaced) and must then say ``fail``; and each check is fed a host that answers otherwise
+through a stub transport, so none of them can pass whatever the host says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from harness.cli import main
+from harness.commands import assumptions as A
+from harness.errors import EXIT_NOT_READY
+from harness.sim.host import SimHost
+from harness.sim.hostmodel import HostProfile
+from harness.windows.errors import HostScriptError
+
+ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSUMPTIONS.md"
+
+
+@pytest.fixture
+def served(tmp_path):
+    hosts = []
+
+    def serve(**profile) -> SimHost:
+        profile.setdefault("restart_seconds", 0.5)
+        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None,
+                      profile=HostProfile(**profile)).start()
+        hosts.append(sim)
+        return sim
+
+    yield serve
+    for sim in hosts:
+        sim.stop()
+
+
+def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
+    code = main(["doctor", "--assumptions", "--json", "--sim-state-dir", str(sim.state_dir)])
+    (host,) = json.loads(capsys.readouterr().out)["hosts"]
+    return code, {c["check"]: c for c in host["checks"]}
+
+
+def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsys):
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    code, rows = assumptions_json(capsys, sim)
+    assert set(A.IDS) <= set(rows)
+    statuses = {i: rows[i]["status"] for i in A.IDS}
+    assert code == 0, rows
+    # Observed and held, except the one a non-elevated account is needed for.
+    assert statuses == {i: ("not checked" if i == "features-unelevated" else "ok")
+                        for i in A.IDS}, rows
+
+
+def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
+    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"},
+                 nat_network=None)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["hns-nat"]["status"] == "fail", rows["hns-nat"]
+    assert "lists no 'nat' network" in rows["hns-nat"]["detail"]
+    assert "ASSUMPTIONS.md" in rows["hns-nat"]["hint"]
+
+
+def test_a_host_whose_hyper_v_runs_no_hypervisor_fails_hypervisor_view(served, capsys):
+    # Hyper-V installed on a machine without virtualization extensions: no hypervisor runs,
+    # where the guess says HypervisorPresent is true once Hyper-V is installed.
+    sim = served(features={"Containers": "Installed", "Hyper-V": "Installed"},
+                 hyperv_capable=False)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["hypervisor-view"]["status"] == "fail", rows["hypervisor-view"]
+    assert "HypervisorPresent=False" in rows["hypervisor-view"]["detail"]
+
+
+def test_a_non_elevated_account_observes_features_unelevated(served, capsys):
+    sim = served(elevated=False)
+    _, rows = assumptions_json(capsys, sim)
+    assert rows["features-unelevated"]["status"] == "ok", rows["features-unelevated"]
+
+
+def test_net_user_with_another_text_fails(served, capsys, monkeypatch):
+    from harness.sim.programs import identity
+
+    monkeypatch.setattr(identity, "NET_USER_NOT_FOUND", ("No such account.", ""))
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert rows["net-user-unknown"]["status"] == "fail", rows["net-user-unknown"]
+    assert "No such account." in rows["net-user-unknown"]["detail"]
+    assert code == EXIT_NOT_READY
+
+
+# --- each check fails when the host answers otherwise -------------------------------------------
+def _result(exit_code: int, stdout: str = "", stderr: str = ""):
+    return SimpleNamespace(exit_code=exit_code, stdout=stdout, stderr=stderr)
+
+
+class StubContext(A.Context):
+    """A host that answers every command with ``answers[argv[0]]``."""
+
+    def __init__(self, answers, facts=None, crictl=True):
+        files = SimpleNamespace(info=lambda paths: [SimpleNamespace(is_file=crictl)])
+        host = SimpleNamespace(files=files, nat_network=lambda: None)
+        layout = SimpleNamespace(crictl_exe=r"C:\c\crictl.exe", crictl_yaml=r"C:\c\crictl.yaml")
+        super().__init__(transport=None, host=host, facts=facts, layout=layout)
+        self.answers = answers
+
+    def run(self, argv, timeout=A.TIMEOUT):
+        key = argv[0] if argv[0] != self.layout.crictl_exe else f"crictl {argv[5]}"
+        if key == "ping":
+            key = f"ping {argv[-1]}"
+        return self.answers[key]
+
+
+LOOPBACK = _result(0, "Reply from 127.0.0.1: bytes=32 time<1ms TTL=128")
+OTHER_ANSWERS = [
+    ("net-user-unknown", {"net": _result(1, "", "The user name could not be found.")}),
+    ("waitfor-timeout", {"waitfor": _result(0, "SUCCESS: Signal received.")}),
+    ("ping-texts", {"ping 127.0.0.1": _result(0, "Reply from 127.0.0.1: TTL=64")}),
+    ("ping-texts", {"ping 127.0.0.1": LOOPBACK,
+                    f"ping {A.NO_SUCH_HOST}": _result(1, "Ping request could not find host "
+                                                         "x. Check the name.")}),
+    ("crictl-error-line", {"crictl inspectp": _result(1, "", "FATA[0000] no such pod")}),
+    ("crictl-stop-missing", {"crictl stop": _result(1, "", 'time="2026-01-01T00:00:00Z" '
+                                                           'level=fatal msg="NotFound"')}),
+]
+
+
+@pytest.mark.parametrize("check_id,answers", OTHER_ANSWERS,
+                         ids=[f"{c}-{i}" for i, (c, _) in enumerate(OTHER_ANSWERS)])
+def test_each_command_check_fails_on_another_answer(check_id, answers):
+    check = next(a.check for a in A.ASSUMPTIONS if a.id == check_id)
+    status, detail = check(StubContext(answers))
+    assert status == A.DIFFERS, detail
+
+
+@pytest.mark.parametrize("check_id,text", [
+    ("get-service-text", "Cannot find any service with name 'hpc-e2e-no-such-service'."),
+    ("create-directory-text", "An item with the specified name already exists."),
+])
+def test_each_script_check_fails_on_another_error_text(check_id, text, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise HostScriptError(None, f"script failed: {text}", text=text)
+
+    monkeypatch.setattr(A, "call", refuse)
+    check = next(a.check for a in A.ASSUMPTIONS if a.id == check_id)
+    status, detail = check(StubContext({}))
+    assert status == A.DIFFERS and text in detail, detail
+
+
+def test_the_facts_checks_fail_on_other_facts():
+    def facts(**kw):
+        base = dict(virtualization_firmware_enabled=True, vm_monitor_mode_extensions=False,
+                    slat=True, hypervisor_present=True, elevated=False,
+                    feature_error="Access is denied.")
+        base.update(kw)
+        f = SimpleNamespace(**base)
+        f.feature_installed = lambda name: kw.get("hyperv_installed", False)
+        f.feature_state = lambda name: "Installed"
+        return f
+
+    assert A.hypervisor_view(StubContext({}, facts()))[0] == A.DIFFERS  # a guest, mixed
+    assert A.hypervisor_view(StubContext({}, facts(hyperv_installed=True)))[0] == A.DIFFERS
+    assert A.features_unelevated(StubContext({}, facts()))[0] == A.DIFFERS
+    assert A.hns_nat(StubContext({}, facts()))[0] == A.DIFFERS
+    # bindfltapi.dll missing on 26100 (the stub's files say not a file).
+    assert A.bindflt_dll(StubContext({}, facts(build=26100), crictl=False))[0] == A.DIFFERS
+
+
+def test_a_host_without_bindfltapi_dll_fails_bindflt(served, capsys):
+    # A 26100 host whose System32 lacks the DLL the sim creates from 19041 on.
+    sim = served()
+    sim.machine.fs.remove(r"C:\Windows\System32\bindfltapi.dll")
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["bindflt-dll"]["status"] == "fail", rows["bindflt-dll"]
+    assert "is missing" in rows["bindflt-dll"]["detail"]
+
+
+# --- ASSUMPTIONS.md names the checks ------------------------------------------------------------
+def test_assumptions_md_names_every_check_and_only_real_ones():
+    text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
+    named = set(re.findall(r"Check: `doctor --assumptions` `([a-z0-9-]+)`", text))
+    assert named == set(A.IDS), (named ^ set(A.IDS))
+
+
+def test_the_table_names_what_differs(served, capsys):
+    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"},
+                 nat_network=None)
+    code = main(["doctor", "--assumptions", "--sim-state-dir", str(sim.state_dir)])
+    out = capsys.readouterr().out
+    assert code == EXIT_NOT_READY
+    assert "differs from the simulated host" in out and "hns-nat" in out
+    assert "1 of 1 host(s) differ from the simulated host's guesses" in out
+
+
+def test_a_host_whose_new_service_reads_exit_code_0_fails_service_probe(served, capsys,
+                                                                      monkeypatch):
+    # A simulated SCM whose never-started services read ExitCode 0 instead of 1077.
+    import dataclasses
+
+    from harness.sim import services as sim_services
+
+    @dataclasses.dataclass
+    class ZeroExitService(sim_services._Service):
+        exit_code: int = 0
+
+    monkeypatch.setattr(sim_services, "_Service", ZeroExitService)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["service-probe"]["status"] == "fail", rows["service-probe"]
+    assert "ExitCode 0, not 1077" in rows["service-probe"]["detail"]
+    # The probe service is removed again.
+    assert not sim.machine.services.exists(A.PROBE_SERVICE)
+
+
+def test_service_probe_fails_when_new_service_accepts_a_duplicate():
+    registered = []
+
+    class Services:
+        def register(self, name, binary, **kw):
+            registered.append(name)
+            return SimpleNamespace(exit_code=1077)
+
+        def delete(self, name):
+            registered.append(f"deleted {name}")
+
+    ctx = StubContext({}, SimpleNamespace(elevated=True))
+    ctx.host.services = Services()
+    status, detail = A.service_probe(ctx)
+    assert status == A.DIFFERS and "succeeded" in detail
+    assert registered[-1] == f"deleted {A.PROBE_SERVICE}"
