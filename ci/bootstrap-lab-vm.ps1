@@ -10,7 +10,7 @@
 
       1. WinRM: the service and its HTTP listener (Enable-PSRemoting), an HTTPS listener on
          5986 bound to a self-signed certificate for -HostName, and a firewall rule for 5986
-         (ecosystem-facts.md section 4.5).  Basic authentication and unencrypted HTTP stay
+         (docs/behaviour/ecosystem.md section 4.5).  Basic authentication and unencrypted HTTP stay
          off: hpc-e2e uses NTLM, which works over both listeners.
       2. The certificate is exported for the controller's inventory (winrm.ca_bundle):
          <HostName>-winrm-ca.pem (and a DER .cer), in -CertificateDir.  Its thumbprint and

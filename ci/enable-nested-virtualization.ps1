@@ -5,7 +5,7 @@
 
 .DESCRIPTION
     Run it elevated on the Hyper-V HOST that runs the lab VM, not inside the VM
-    (ecosystem-facts.md section 4.2).  The VM must be off: with -Force the script shuts it
+    (docs/behaviour/ecosystem.md section 4.2).  The VM must be off: with -Force the script shuts it
     down (and discards a saved state, which cannot be resumed with different processor
     settings); without, it stops and says so.  Then, checking first and changing only what
     differs:

@@ -4,7 +4,7 @@ Modelled on Molecule's ``MoleculeError(message, code)``: every error carries a m
 hint that tells the user what to do next, and the process exit code the CLI should use.
 None of them derive from ``AssertionError``: Allure reports an ``AssertionError`` as a
 product failure and anything else as "broken", and transport or configuration trouble
-must never read as a runtime regression (python-protocol-facts.md §3, §6).
+must never read as a runtime regression (docs/behaviour/protocols.md §3, §6).
 
 Messages pass through the redaction registry when rendered, so a secret that slipped
 into an error text is masked before it reaches a terminal or a report.

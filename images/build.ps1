@@ -40,7 +40,7 @@ param(
     [string]$Docker = 'docker',
     # ctr.exe; default: beside containerd.exe in %ProgramFiles%\containerd\bin, else PATH.
     [string]$Ctr = '',
-    # containerd's pipe (ecosystem-facts.md 2.4).
+    # containerd's pipe (docs/behaviour/ecosystem.md 2.4).
     [string]$Address = '\\.\pipe\containerd-containerd',
     [switch]$NoSmokeTest,
     [switch]$NoImport
@@ -192,7 +192,7 @@ try {
     $p = Read-Plan -Path $planPath
     Write-Host "==> probe $($p.tag) for build $($p.build) ($($p.ltsc)) from $($p.base)"
     if ($hostBuild -lt $p.build) {
-        throw "this host is build $hostBuild; the $($p.ltsc) probe needs a host of build $($p.build) or later (a Windows host runs images up to its own build, ecosystem-facts.md 4.4, and the smoke checks run the image)"
+        throw "this host is build $hostBuild; the $($p.ltsc) probe needs a host of build $($p.build) or later (a Windows host runs images up to its own build, docs/behaviour/ecosystem.md 4.4, and the smoke checks run the image)"
     }
     Test-ContextFiles -Plan $p -PlanDir $planDir
 

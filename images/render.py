@@ -423,7 +423,7 @@ def render_dockerfile(spec: Spec, entry: BuildEntry) -> str:
 
     Only FROM, COPY and LABEL, no RUN: building never starts a container, so it does not
     depend on the builder host being able to run the base image (process isolation needs
-    host build >= image build, ecosystem-facts.md §4.4), and nanoserver has no PowerShell
+    host build >= image build, docs/behaviour/ecosystem.md §4.4), and nanoserver has no PowerShell
     anyway.  The copied executable comes from a stage of the same base image; literal files
     come from the context byte for byte (cmd's ``echo`` cannot write exact bytes).
     """

@@ -5,7 +5,7 @@ the few checks that more than one concern needs, as fixtures so a scenario shows
 signature:
 
 * ``placement`` — an HPC runs where its isolation puts it: on the host for process isolation
-  (hcsshim-hpc-behaviour.md §3.4: job containers are host processes; ecosystem-facts.md §1.4:
+  (docs/behaviour/runtime.md §3.4: job containers are host processes; docs/behaviour/ecosystem.md §1.4:
   host binaries are visible), inside the pod's utility VM for hypervisor isolation (§3.4 sends
   HV-HPC to ``hcsoci.CreateContainer`` in the UVM; §2.2 boots the UVM from the pause image, so
   nothing the harness deployed on the host is there).  A shim that quietly ran a hypervisor
@@ -14,7 +14,7 @@ signature:
 * ``host_view`` — the host's name (and other programs' output) read on the host itself.
 * ``wait_for_exit`` — a one-shot container's final status.
 * ``pod_network`` — skips a scenario that needs a non-HostProcess pod when the host has no
-  CNI network (such a pod needs one; ecosystem-facts.md §2.5).
+  CNI network (such a pod needs one; docs/behaviour/ecosystem.md §2.5).
 
 Every exception leaving a scenario gets a note naming the behaviour under test (the first
 line of its docstring and its reference marker), so an unexpected refusal by the runtime
@@ -99,7 +99,7 @@ class Placement:
         if isolation == PROCESS:
             assert seen, (
                 f"PI-HPC: a process-isolated HPC runs on the host and sees its files "
-                f"(§3.4, ecosystem-facts.md §1.4), but {self.host_file} is not visible")
+                f"(§3.4, docs/behaviour/ecosystem.md §1.4), but {self.host_file} is not visible")
         elif isolation == HYPERV:
             assert not seen, (
                 f"HV-HPC: an HPC in a hypervisor pod must run inside the pod's UVM (§2.4, "
@@ -194,4 +194,4 @@ def pod_network(hpc_host) -> None:
     if not info.network_ready:
         reason = info.condition_reasons.get("NetworkReady") or "NetworkReady=false"
         pytest.skip(f"host {hpc_host.name} has no CNI pod network ({reason}); a "
-                    f"non-HostProcess pod needs one (ecosystem-facts.md §2.5)")
+                    f"non-HostProcess pod needs one (docs/behaviour/ecosystem.md §2.5)")

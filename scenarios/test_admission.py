@@ -1,6 +1,6 @@
 """Admission: which HostProcess pods and containers the runtime accepts, and where it refuses.
 
-Refusals surface at different stages (hcsshim-hpc-behaviour.md §8 item 4): containerd's own
+Refusals surface at different stages (docs/behaviour/runtime.md §8 item 4): containerd's own
 HostProcess equality check fails CreateContainer; the shim's checks fail RunPodSandbox (the
 sandbox's annotations) or StartContainer (each container: the UVM capability gate).  Each
 refusal is matched by the reference's text as a substring, since containerd adds its own
@@ -21,10 +21,10 @@ from harness.plugin.api import (
 )
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
-# hcsshim-hpc-behaviour.md §4.3 (containerd container_create.go:952-956)
+# docs/behaviour/runtime.md §4.3 (containerd container_create.go:952-956)
 HOST_PROCESS_MISMATCH = ("pod spec and all containers inside must have the HostProcess field "
                          "set to be valid")
 # §1.3: the conflict text, both values as the spec carries them
@@ -36,7 +36,7 @@ DISABLE_CONFLICT = ('unable to process OCI Spec annotations: specified annotatio
 UVM_WITHOUT_CAPABILITY = "UVM does not support HostProcess containers"
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.2")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.2")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
     """An HPC in an HPC pod starts, on the host (process) or in the pod's UVM (hyperv).
@@ -59,7 +59,7 @@ def test_hpc_starts_in_an_hpc_pod(pods, isolation, placement):
 
 
 @pytest.mark.independent_of_uvm_support
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §4.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §4.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_host_process_mismatch_is_refused_at_create(pods, isolation):
     """A non-HPC container in an HPC pod is refused at CreateContainer with containerd's text.
@@ -78,7 +78,7 @@ def test_host_process_mismatch_is_refused_at_create(pods, isolation):
 
 
 @pytest.mark.independent_of_uvm_support
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolation):
     """An HPC pod that also says disable-hostprocess-container is refused at RunPodSandbox.
@@ -95,7 +95,7 @@ def test_disable_hostprocess_conflict_is_refused_at_run_pod_sandbox(pods, isolat
         f"text (§1.3); got: {refused.runtime_message}")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.7")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.7")
 @pytest.mark.parametrize("isolation", [HYPERV])  # no isolation marker: the host is chosen here
 def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, isolation):
     """A UVM without HostProcess support starts the pod but refuses each HPC at start.
@@ -124,7 +124,7 @@ def test_uvm_without_capability_refuses_each_hpc_at_start(uvm_without_hpc_pods, 
 
 
 @pytest.mark.independent_of_uvm_support  # a normal pod: no HPC, in a UVM or not
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_hostprocess_annotation_True_does_not_make_an_hpc(pods, isolation, pod_network):
     """``hostprocess-container: "True"`` (capital T) on a normal pod does not make an HPC.

@@ -3,7 +3,7 @@
 containerd puts the CRI ``envs`` into the OCI spec's ``process.env`` after the image's
 (docs/behaviour/runtime.md §9.2); an exec inherits the spec's process with only its
 arguments replaced, so the same variables reach an exec.  A process-isolated HPC gets them
-on top of its token's environment (hcsshim-hpc-behaviour.md §3.2); an HPC in a UVM gets them
+on top of its token's environment (docs/behaviour/runtime.md §3.2); an HPC in a UVM gets them
 through HCS's process parameters inside the UVM.  A value with spaces and one with ``=``
 prove the value is carried whole.
 """
@@ -15,7 +15,7 @@ import pytest
 from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 ENVS = {"HPC_E2E_GREETING": "hello from the CRI envs",
         "HPC_E2E_EQUATION": "a=b;c"}

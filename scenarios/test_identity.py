@@ -1,6 +1,6 @@
 """Identity: which user an HPC's processes run as.
 
-``whoami`` prints ``domain\\user`` in lower case (hcsshim-hpc-behaviour.md §8 item 10); the
+``whoami`` prints ``domain\\user`` in lower case (docs/behaviour/runtime.md §8 item 10); the
 comparisons below are exact on that form.  Inherit-user means different things by isolation
 (§8 item 10): a process-isolated HPC takes the shim's own token, which is SYSTEM because the
 harness runs containerd as a LocalSystem service (§3.3); an HPC in a UVM is forced to
@@ -35,7 +35,7 @@ def whoami(container) -> str:
     return result.stdout.strip()
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_pod_inherit_user_runs_as_system(pods, isolation, placement):
     """When the pod asks to inherit the user, ``whoami`` is ``nt authority\\system``.
@@ -55,7 +55,7 @@ def test_pod_inherit_user_runs_as_system(pods, isolation, placement):
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_pod_inherit_user_overrides_the_containers(pods, isolation, placement):
     """The pod's inherit-user overrides the container's own value.
@@ -76,7 +76,7 @@ def test_pod_inherit_user_overrides_the_containers(pods, isolation, placement):
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_inherit_user_True_is_not_inherit(pods, isolation, placement, expect):
     """Inherit-user ``"True"`` (capital T) is not inherit-user: the named user runs.
@@ -98,7 +98,7 @@ def test_inherit_user_True_is_not_inherit(pods, isolation, placement, expect):
 
 
 @pytest.mark.independent_of_uvm_support  # a normal container: no HPC, in a UVM or not
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_non_hpc_container_never_gains_system(pods, isolation, pod_network):
     """A container that is not an HPC never runs as SYSTEM, even when asked to inherit.
@@ -120,7 +120,7 @@ def test_non_hpc_container_never_gains_system(pods, isolation, pod_network):
         f"(§2.3 rule 3), yet whoami prints {user}")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §3.3")
 @pytest.mark.parametrize("user, expected", [
     pytest.param(SYSTEM, WHOAMI_SYSTEM, id="system"),
     pytest.param(LOCAL_SERVICE, WHOAMI_LOCAL_SERVICE, id="local-service"),
@@ -132,7 +132,7 @@ def test_process_isolated_hpc_runs_as_the_requested_user(pods, isolation, user, 
     Pod: host_process, no inherit-user.  Container: run_as_username
     ``NT AUTHORITY\\SYSTEM`` or ``NT AUTHORITY\\Local service``.  Command: exec ``whoami``.
     Expected: that account (§3.3: a service logon for the exact domain ``NT AUTHORITY``;
-    hcsshim's TestHostProcess_whoami, §5.3; containerd's own test, ecosystem-facts.md §1.4).
+    hcsshim's TestHostProcess_whoami, §5.3; containerd's own test, docs/behaviour/ecosystem.md §1.4).
     """
     hpc = pods.start_long_running(pods.run(isolation), run_as_username=user)
     got = whoami(hpc)
@@ -140,7 +140,7 @@ def test_process_isolated_hpc_runs_as_the_requested_user(pods, isolation, user, 
                             f"whoami prints {got}"
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §3.3")
 @pytest.mark.parametrize("isolation", PROCESS_ONLY)
 def test_process_isolated_hpc_as_a_group_runs_as_a_temporary_user(pods, isolation, host_view):
     """Naming a local group as the user runs the HPC as a new member named after the container.
@@ -200,7 +200,7 @@ def host_has_user(hpc_host, name: str) -> bool:
     return result.exit_code == 0
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §3.3")
 @pytest.mark.parametrize("isolation", PROCESS_ONLY)
 def test_the_temporary_user_goes_with_its_container(pods, isolation, hpc_host):
     """The temporary user a group-named HPC runs as is deleted with the container.

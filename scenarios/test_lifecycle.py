@@ -1,7 +1,7 @@
 """Lifecycle: stopping, removing, exec after stop, and logs of HPCs.
 
 A killed process-isolated HPC exits with code 1 (the job object is terminated with 1,
-hcsshim-hpc-behaviour.md §3.3, tested upstream in §5.3); what a stopped HPC in a UVM reports
+docs/behaviour/runtime.md §3.3, tested upstream in §5.3); what a stopped HPC in a UVM reports
 is not in the reference, so the profile decides.  After StopContainer containerd answers an
 exec with a refusal rather than running or hanging; after RemoveContainer / RemovePodSandbox
 the runtime no longer knows the object (crictl gets ``NotFound``).
@@ -14,15 +14,15 @@ import pytest
 from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS, expect_refusal
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
 # crictl's gRPC codes when it got no answer at all: a hang or a dead runtime, not a refusal
-# (ecosystem-facts.md §3.4).
+# (docs/behaviour/ecosystem.md §3.4).
 NO_ANSWER = ("Unavailable", "DeadlineExceeded")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
     """StopContainer ends a running HPC with a failure exit code that stays put.
@@ -51,7 +51,7 @@ def test_stop_ends_a_running_hpc(pods, isolation, placement, expect):
     expect.check(f"{isolation}.stop.exit_code", status.exit_code)
 
 
-@pytest.mark.reference("ecosystem-facts.md §3.4")
+@pytest.mark.reference("docs/behaviour/ecosystem.md §3.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_exec_after_stop_fails_cleanly(pods, isolation, placement, expect):
     """An exec into a stopped HPC is refused at once, not run and not left hanging.
@@ -80,7 +80,7 @@ def _exited_state(message: str) -> str:
         if "container is in CONTAINER_EXITED state" in message else message
 
 
-@pytest.mark.reference("ecosystem-facts.md §3.3")
+@pytest.mark.reference("docs/behaviour/ecosystem.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_remove_forgets_a_stopped_hpc(pods, isolation, placement):
     """RemoveContainer of a stopped HPC removes it: inspect then gets NotFound.
@@ -101,10 +101,10 @@ def test_remove_forgets_a_stopped_hpc(pods, isolation, placement):
     state = pod.inspect().state
     assert state == "SANDBOX_READY", (
         f"{isolation}: removing a container must leave its pod ready "
-        f"(ecosystem-facts.md §3.3); the pod is {state}")
+        f"(docs/behaviour/ecosystem.md §3.3); the pod is {state}")
 
 
-@pytest.mark.reference("ecosystem-facts.md §3.3")
+@pytest.mark.reference("docs/behaviour/ecosystem.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_stop_and_remove_an_hpc_pod(pods, isolation, placement):
     """StopPodSandbox ends the pod's HPCs; RemovePodSandbox forgets the pod.
@@ -129,14 +129,14 @@ def test_stop_and_remove_an_hpc_pod(pods, isolation, placement):
         f"{gone.grpc_code}: {gone.runtime_message}")
 
 
-@pytest.mark.reference("ecosystem-facts.md §1.4")
+@pytest.mark.reference("docs/behaviour/ecosystem.md §1.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_logs_hold_the_hpcs_output(pods, isolation, placement, wait_for_exit):
     """An HPC's standard output and standard error reach its container log.
 
     Pod: host_process, inherit-user.  Container: command
     ``cmd /c echo hpc-e2e to stdout & echo hpc-e2e to stderr 1>&2``.
-    Expected: exit 0; crictl logs shows both lines (ecosystem-facts.md §1.4: containerd's
+    Expected: exit 0; crictl logs shows both lines (docs/behaviour/ecosystem.md §1.4: containerd's
     test expects ``hello\\r\\n`` from ``cmd /c echo hello``; §3.3 of the same file).
     """
     pod = pods.run(isolation, annotations=INHERIT)
@@ -150,5 +150,5 @@ def test_logs_hold_the_hpcs_output(pods, isolation, placement, wait_for_exit):
     for line, stream in (("hpc-e2e to stdout", "stdout"), ("hpc-e2e to stderr", "stderr")):
         assert line in log, (
             f"{isolation}: {stream} lost: {line!r}, written to {stream}, must be in the "
-            f"container log (ecosystem-facts.md §1.4, §3.3); the log is {log!r}")
+            f"container log (docs/behaviour/ecosystem.md §1.4, §3.3); the log is {log!r}")
     placement.check(pod, isolation)

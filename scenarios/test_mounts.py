@@ -22,7 +22,7 @@ import pytest
 from harness.plugin.api import INHERIT_USER_ANNOTATION, ISOLATIONS, HostMount
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 CONTENT = "hpc-e2e mounted from the host"
 WRITTEN = "hpc-e2e-written-in-the-hpc"  # one word: echo prints a spaced argument quoted

@@ -1,9 +1,9 @@
 """Network: a process-isolated HPC is on the host's network; an HPC in a UVM has none.
 
-No hcsshim code switches networking off for HPCs (hcsshim-hpc-behaviour.md §6): containerd
+No hcsshim code switches networking off for HPCs (docs/behaviour/runtime.md §6): containerd
 treats a HostProcess pod as host-network, creates no namespace and runs no CNI (§6 item 1),
 so the shim never gives the UVM an endpoint (§6 item 2).  The CRI-visible signal is an empty
-pod IP (ecosystem-facts.md §0.4, §2.2).  Inside the UVM that means no adapter with an address
+pod IP (docs/behaviour/ecosystem.md §0.4, §2.2).  Inside the UVM that means no adapter with an address
 and no route to the host; a process-isolated HPC runs in the host's compartment and sees its
 adapters and name (§3.3 "Networking", §6).
 """
@@ -19,7 +19,7 @@ from harness.plugin.api import HYPERV, INHERIT_USER_ANNOTATION, ISOLATIONS, PROC
 HYPERV_ONLY = [case for case in ISOLATIONS if HYPERV in case.values]  # with its marker
 PROCESS_ONLY = [case for case in ISOLATIONS if PROCESS in case.values]  # with its marker
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
 _IPV4_LINE = re.compile(r"^\s*IPv4 Address[ .]*:\s*([0-9.]+)", re.MULTILINE)
@@ -46,14 +46,14 @@ def host_ipv4(host_view) -> tuple[str, ...]:
 
 
 @pytest.mark.independent_of_uvm_support
-@pytest.mark.reference("ecosystem-facts.md §2.2")
+@pytest.mark.reference("docs/behaviour/ecosystem.md §2.2")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_inspectp_shows_no_pod_ip(pods, isolation):
     """``crictl inspectp`` of an HPC pod shows no pod IP and no CNI result.
 
     Pod: host_process, inherit-user.  Expected: ``status.network.ip`` empty, no additional IPs,
-    ``info.cniResult`` null (ecosystem-facts.md §0.4, §2.2, §3.3: HostProcess means host
-    network on Windows; hcsshim-hpc-behaviour.md §6 item 1).
+    ``info.cniResult`` null (docs/behaviour/ecosystem.md §0.4, §2.2, §3.3: HostProcess means host
+    network on Windows; docs/behaviour/runtime.md §6 item 1).
     """
     status = pods.run(isolation, annotations=INHERIT).inspect()
     assert status.ip == "" and not status.additional_ips, (
@@ -64,7 +64,7 @@ def test_inspectp_shows_no_pod_ip(pods, isolation):
         f"{status.info.get('cniResult')!r}")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
+@pytest.mark.reference("docs/behaviour/runtime.md §6")
 @pytest.mark.parametrize("isolation", HYPERV_ONLY)
 def test_no_adapter_has_an_address_inside_the_uvm(shared_hpc, isolation, placement):
     """Inside the UVM, ``ipconfig`` lists no adapter with an IPv4 address.
@@ -84,7 +84,7 @@ def test_no_adapter_has_an_address_inside_the_uvm(shared_hpc, isolation, placeme
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
+@pytest.mark.reference("docs/behaviour/runtime.md §6")
 @pytest.mark.parametrize("isolation", HYPERV_ONLY)
 def test_pinging_the_host_fails_inside_the_uvm(shared_hpc, isolation, placement, host_view,
                                               host_ipv4):
@@ -110,7 +110,7 @@ def test_pinging_the_host_fails_inside_the_uvm(shared_hpc, isolation, placement,
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §6")
+@pytest.mark.reference("docs/behaviour/runtime.md §6")
 @pytest.mark.parametrize("isolation", PROCESS_ONLY)
 def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(shared_hpc, isolation, host_view,
                                                                host_ipv4):
@@ -120,7 +120,7 @@ def test_process_isolated_hpc_sees_the_hosts_adapters_and_name(shared_hpc, isola
     Commands: exec ``hostname``, ``ipconfig``.
     Expected: the host's own name and its IPv4 addresses (§6; hcsshim's
     Test_RunContainer_Hostname_JobContainer_WCOW, §5.2; containerd's COMPUTERNAME check,
-    ecosystem-facts.md §1.4).
+    docs/behaviour/ecosystem.md §1.4).
     """
     hpc = shared_hpc
     name = hpc.exec(["hostname"]).stdout.strip()

@@ -2,7 +2,7 @@
 
 The probe image carries a marker file that exists only in its rootfs
 (images/images.toml ``[probe]``: ``hpc-e2e\\marker.txt``), so finding it proves where the
-rootfs is mounted.  Defaults differ by isolation (hcsshim-hpc-behaviour.md §1.4): a
+rootfs is mounted.  Defaults differ by isolation (docs/behaviour/runtime.md §1.4): a
 process-isolated HPC on a bind-filter host (WS2022+) has it at ``C:\\hpc\\``; for an HPC in a
 UVM hcsshim sends no path at all and the guest picks its default (PR text: ``C:\\hpc``,
 unverified).  A custom location comes from the pod annotation
@@ -28,7 +28,7 @@ from harness.plugin.api import (
 HYPERV_ONLY = [case for case in ISOLATIONS if HYPERV in case.values]  # with its marker
 PROCESS_ONLY = [case for case in ISOLATIONS if PROCESS in case.values]  # with its marker
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
 MARKER = "hpc-e2e\\marker.txt"  # images/images.toml [probe] marker_path
@@ -48,7 +48,7 @@ def marker_under(container, location: str) -> tuple[bool, str]:
     return found, said
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.4")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_image_files_are_under_c_hpc_by_default(shared_hpc, isolation, placement, expect):
     """Without a rootfs location, the image's files are found under ``C:\\hpc``.
@@ -67,7 +67,7 @@ def test_image_files_are_under_c_hpc_by_default(shared_hpc, isolation, placement
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.4")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_image_files_are_under_the_pods_rootfs_location(pods, isolation, placement):
     """The pod's rootfs-location annotation moves the image's files there.
@@ -90,7 +90,7 @@ def test_image_files_are_under_the_pods_rootfs_location(pods, isolation, placeme
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.4")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.4")
 @pytest.mark.parametrize("location", [
     pytest.param("C:\\Windows\\hpc-e2e", id="under-windows"),
     pytest.param("C:\\foo\\..\\Windows", id="windows-after-clean"),
@@ -119,7 +119,7 @@ def test_unsafe_rootfs_location_is_refused_in_a_uvm(pods, isolation, location):
         f"got: {refused.runtime_message}")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.3")
 @pytest.mark.parametrize("isolation", PROCESS_ONLY)
 def test_empty_rootfs_location_means_the_default_for_a_process_isolated_hpc(pods, isolation):
     """For a process-isolated HPC an empty rootfs location means the default ``C:\\hpc``.
@@ -137,7 +137,7 @@ def test_empty_rootfs_location_means_the_default_for_a_process_isolated_hpc(pods
                    f"{DEFAULT_LOCATION} (§1.3); type said: {said}")
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §1.4")
+@pytest.mark.reference("docs/behaviour/runtime.md §1.4")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_default_working_directory_is_c_hpc(shared_hpc, isolation, placement):
     """Without a working directory of its own, an HPC's commands start in ``C:\\hpc``.
@@ -154,7 +154,7 @@ def test_default_working_directory_is_c_hpc(shared_hpc, isolation, placement):
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §3.3")
+@pytest.mark.reference("docs/behaviour/runtime.md §3.3")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_working_directory_inside_the_rootfs(pods, isolation, placement):
     """A working directory inside the rootfs is where commands start and relative paths resolve.

@@ -3,7 +3,7 @@
 An HPC in a UVM is created *outside* the container's silo, where a bare ``echo`` or a program
 that exists only in the rootfs cannot be found; so the shim prefixes ``cmd /c`` to the init
 process and every exec unless the command already starts with ``cmd``/``cmd.exe``
-(hcsshim-hpc-behaviour.md §2.5).  A process-isolated HPC on a bind-filter host always gets
+(docs/behaviour/runtime.md §2.5).  A process-isolated HPC on a bind-filter host always gets
 ``cmd /c``, even in front of ``cmd`` (§3.3, §8 item 9).  The scenarios run the same commands
 in both modes: bare built-ins, chains and redirections, exit codes, a rootfs-only program by
 bare name, and the two ways a process reaches the shim — ``Args`` (ExecSync, and an image
@@ -23,7 +23,7 @@ from harness.plugin.api import (
 )
 
 # Where the user is not the subject, the pod asks to inherit it: SYSTEM in both modes, set by
-# the shim itself (hcsshim-hpc-behaviour.md §2.5 in a UVM, §3.3 for a job container).
+# the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 ROOTFS = "C:\\hpc-e2e-rootfs"  # a rootfs location given explicitly (§2.4), also the workdir
 # Whether a command that already starts with ``cmd /c`` gets a second one: the HV-HPC wrap
@@ -76,7 +76,7 @@ def start_bare(container, isolation: str) -> None:
         isolation, f"the container command {' '.join(container.spec.command)!r}", refused))
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("command, expected", [
     pytest.param(["echo", "hpc-e2e", "says", "hello"], "hpc-e2e says hello", id="echo"),
     pytest.param(["set", "SystemRoot"], "SystemRoot=C:\\Windows", id="set"),
@@ -103,7 +103,7 @@ def test_bare_builtin_through_exec(shared_hpc, isolation, placement, command, ex
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_redirection_and_type_through_exec(shared_hpc, isolation, placement):
     """A redirection writes a file that ``type`` reads back, both bare.
@@ -125,7 +125,7 @@ def test_redirection_and_type_through_exec(shared_hpc, isolation, placement):
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("command, code", [
     pytest.param(["cmd", "/c", "exit", "3"], 3, id="explicit-cmd"),
     pytest.param(["exit", "4"], 4, id="bare-exit"),
@@ -139,7 +139,7 @@ def test_exec_exit_code_propagates(shared_hpc, isolation, placement, command, co
     that exits with a chosen code (explicit ``cmd /c exit``, a bare ``exit``, the end of a
     chain).
     Expected: that code (§2.5: the wrapping cmd ends with the command's ERRORLEVEL;
-    ecosystem-facts.md §3.4 for how crictl reports it).
+    docs/behaviour/ecosystem.md §3.4 for how crictl reports it).
     """
     hpc = shared_hpc
     result = run_bare(hpc, command, isolation)
@@ -149,7 +149,7 @@ def test_exec_exit_code_propagates(shared_hpc, isolation, placement, command, co
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §8")
+@pytest.mark.reference("docs/behaviour/runtime.md §8")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_missing_program_is_cmds_not_recognized(shared_hpc, isolation, placement, expect):
     """A program that exists nowhere fails the exec with cmd's "not recognized", not a refusal.
@@ -168,7 +168,7 @@ def test_missing_program_is_cmds_not_recognized(shared_hpc, isolation, placement
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("program, expected", [
     pytest.param("probe-hello", "hello from the hpc-e2e probe rootfs", id="batch"),
     pytest.param("probe-whoami", "nt authority\\system", id="exe"),
@@ -194,7 +194,7 @@ def test_rootfs_only_program_by_bare_name(pods, isolation, placement, program, e
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_explicit_cmd_is_not_wrapped_twice_through_exec(shared_hpc, isolation, placement):
     """An exec that already starts with ``cmd /c`` is not wrapped again in a UVM.
@@ -217,7 +217,7 @@ def test_explicit_cmd_is_not_wrapped_twice_through_exec(shared_hpc, isolation, p
     placement.check(hpc, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("spelling", [
     pytest.param("CMD", id="upper-case"),
     pytest.param("Cmd.exe", id="mixed-case-exe"),
@@ -270,7 +270,7 @@ def require_form(container, form: str, image: str) -> None:
 FORMS = [pytest.param("args", id="args"), pytest.param("command-line", id="command-line")]
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_bare_builtin_as_the_container_command(pods, hpc_host, isolation, placement, form,
@@ -298,7 +298,7 @@ def test_bare_builtin_as_the_container_command(pods, hpc_host, isolation, placem
     placement.check(pod, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_explicit_cmd_as_the_container_command(pods, hpc_host, isolation, placement, form,
@@ -327,7 +327,7 @@ def test_explicit_cmd_as_the_container_command(pods, hpc_host, isolation, placem
     placement.check(pod, isolation)
 
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_container_exit_code_propagates(pods, isolation, placement, wait_for_exit):
     """The container's exit code is its command's, through the wrap.

@@ -11,7 +11,7 @@ a citation is mistyped.  So:
 * heading numbers are unique within a file (a duplicate makes a citation ambiguous);
 * no tracked file names a path on a development machine or the research notes outside the
   repository, which a clone does not contain;
-* (pending) no citation of the former research-notes file names remains.
+* no citation of the former research-notes file names remains.
 
 The scanner is a plain function over text; the tests below also feed it broken snippets and
 watch it complain, because a checker that never fails proves nothing.
@@ -35,14 +35,6 @@ MACHINE_PATH_MARKERS = ("/" + "work/", "shared" + "/reference")
 OLD_NOTE_NAMES = ("hcsshim-hpc-" + "behaviour.md", "ecosystem-" + "facts.md",
                   "python-protocol-" + "facts.md")
 
-# Files that named the notes' folder before the reference existed; they are rewritten together
-# with the old citations.  test_machine_paths_absent keeps every other file clean meanwhile.
-KNOWN_MACHINE_PATH_FILES = frozenset({
-    "harness/sim/cri/__init__.py",
-    "harness/sim/cri/shim.py",
-    "tests/test_sim_cri_runtime.py",
-    "tests/test_sim_shim_tables.py",
-})
 
 _HEADING = re.compile(r"^#{1,6}\s+(\d+(?:\.\d+)*)\.?\s")
 _SECTION = r"§\s?(\d+(?:\.\d+)*)(?:\s+(?:item|step|rule)\s+(\d+))?"
@@ -188,7 +180,7 @@ def machine_path_files(texts: dict[str, str]) -> list[str]:
 
 
 def test_machine_paths_absent(repo_texts):
-    offenders = [f for f in machine_path_files(repo_texts) if f not in KNOWN_MACHINE_PATH_FILES]
+    offenders = machine_path_files(repo_texts)
     assert not offenders, f"files naming a path outside the repository: {offenders}"
 
 
@@ -197,12 +189,6 @@ def test_machine_path_check_can_fail():
                                "b.md": ".github/workflows/ci.yml"}) == ["a.py"]
 
 
-@pytest.mark.xfail(strict=True, reason="old citations not yet rewritten")
-def test_known_machine_path_files_cleaned(repo_texts):
-    assert not machine_path_files(repo_texts)
-
-
-@pytest.mark.xfail(strict=True, reason="old citations not yet rewritten")
 def test_no_old_citations(repo_texts):
     offenders = sorted(where for where, text in repo_texts.items()
                        if any(name in text for name in OLD_NOTE_NAMES))

@@ -29,7 +29,7 @@ from harness.windows import WindowsHost
 IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
 PROCESS = "runhcs-wcow-process"
 SYSTEM = "NT AUTHORITY\\SYSTEM"
-KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # ecosystem-facts.md §2.1
+KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # docs/behaviour/ecosystem.md §2.1
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def make(host):
             config = {"metadata": {"name": "theirs", "namespace": "default",
                                    "uid": str(uuid.uuid4()), "attempt": 0},
                       "labels": {"app": "theirs", "hpc-e2e.run": "not-the-key"},
-                      # host network: this host has no CNI config (ecosystem-facts.md §0.4)
+                      # host network: this host has no CNI config (docs/behaviour/ecosystem.md §0.4)
                       "windows": {"security_context": {"host_process": True,
                                                        "run_as_username": SYSTEM}}}
             path = ntpath.join(r"C:\ProgramData\someone-else", "pod.json")

@@ -2,7 +2,7 @@
 
 Most cases put a small stand-in named ``allure`` on PATH that records its arguments (and the
 config file it is handed) and writes ``index.html`` the way the real tools do; what they test
-is the harness's choice of command (python-protocol-facts.md §3).  When a real Allure is on
+is the harness's choice of command (docs/behaviour/protocols.md §3).  When a real Allure is on
 PATH, one more case builds a report with it and checks that the harness's failure
 categories reach the report, which is where the two tools differ (harness/commands/report.py).
 """

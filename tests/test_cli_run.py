@@ -71,7 +71,7 @@ def test_sim_run_argv(fake_pytest, tmp_path, capsys):
     assert value(argv, "--hpc-sim-hosts") == "2"
     assert value(argv, "--hpc-sim-build") == "20348"
     assert argv[-2:] == ["-x", "--tb=short"]
-    assert "--clean-alluredir" not in argv  # the wrapper cleans (python-protocol-facts.md §3)
+    assert "--clean-alluredir" not in argv  # the wrapper cleans (docs/behaviour/protocols.md §3)
     assert "--hpc-inventory" not in argv
     run_id = value(argv, "--hpc-run-id")
     assert f"run id {run_id}" in capsys.readouterr().out

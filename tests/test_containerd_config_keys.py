@@ -1,6 +1,6 @@
 """The rendered ``config.toml`` for each containerd line holds only keys that line knows.
 
-containerd drops unknown keys (1.7 silently, 2.x with a warning; ecosystem-facts.md §7),
+containerd drops unknown keys (1.7 silently, 2.x with a warning; docs/behaviour/ecosystem.md §7),
 so a key in the wrong place or spelt for another release quietly leaves a default in
 charge on the host.  Here the harness's config is rendered for each containerd release
 the fixture covers, with the config version the bundle derives for it, read back with

@@ -3,10 +3,10 @@
 The runtime is deployed exactly as on a lab host (the sim bundle through
 ``harness.runtime.deploy``), then every stage of a pod's life goes through crictl.exe on the
 host.  Expectations come from reference/: HostProcess pods are host-network, so the CRI
-shows no IP (ecosystem-facts.md §0.4, §2.2); containerd stamps
+shows no IP (docs/behaviour/ecosystem.md §0.4, §2.2); containerd stamps
 ``microsoft.com/hostprocess-container`` from the pod's ``host_process`` (§0.3); ``exec -s``
 reports the command's exit code in its error text (§3.4); each refusal surfaces at the
-stage hcsshim-hpc-behaviour.md §8.4 names, with containerd's or the shim's text.
+stage docs/behaviour/runtime.md §8.4 names, with containerd's or the shim's text.
 """
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
 PROCESS = "runhcs-wcow-process"
 HYPERVISOR = "runhcs-wcow-hypervisor"
 ISOLATIONS = [pytest.param(PROCESS, id="process"), pytest.param(HYPERVISOR, id="hypervisor")]
-# hcsshim-hpc-behaviour.md §4.3 (containerd container_create.go:952-956)
+# docs/behaviour/runtime.md §4.3 (containerd container_create.go:952-956)
 HPC_MISMATCH = "pod spec and all containers inside must have the HostProcess field set to be valid"
-# hcsshim-hpc-behaviour.md §8.7
+# docs/behaviour/runtime.md §8.7
 UNSAFE_PATH = "unsafe path detected"
-# hcsshim-hpc-behaviour.md §2.2 / §8.5
+# docs/behaviour/runtime.md §2.2 / §8.5
 UVM_GATE = "UVM does not support HostProcess containers"
 # A process-isolated HPC logs on as its user; nanoserver's image user has no password to
-# log on with, so name a service account (ecosystem-facts.md §2.1; hcsshim-hpc-behaviour.md §8.11).
+# log on with, so name a service account (docs/behaviour/ecosystem.md §2.1; docs/behaviour/runtime.md §8.11).
 SYSTEM = "NT AUTHORITY\\SYSTEM"
-KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # ecosystem-facts.md §2.1's container
+KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # docs/behaviour/ecosystem.md §2.1's container
 
 
 def _target(host) -> Target:
@@ -71,7 +71,7 @@ def _deployed(tmp_path_factory, flavor=None):
                  flavor=flavor) as host, WinRMTransport(_target(host)) as transport:
         deploy(WindowsHost(transport), bundle)
         layout = RuntimeLayout.for_bundle(bundle)
-        # create does not pull (pull-image-on-create: false; ecosystem-facts.md §3.2)
+        # create does not pull (pull-image-on-create: false; docs/behaviour/ecosystem.md §3.2)
         Crictl(transport, crictl_path=layout.crictl_exe, config_path=layout.crictl_yaml).pull(IMAGE)
         yield transport, layout
 
@@ -177,7 +177,7 @@ def test_host_process_mismatch_is_refused_at_create(crictl, handler):
 
 
 def test_empty_rootfs_location_is_refused_at_start_in_a_uvm(crictl):
-    # hcsshim-hpc-behaviour.md §8.7 (the text) and §8.4 (StartContainer, not create)
+    # docs/behaviour/runtime.md §8.7 (the text) and §8.4 (StartContainer, not create)
     pod = crictl.runp(hpc_pod("rootfs", annotations={
         "microsoft.com/hostprocess-rootfs-location": ""}), runtime_handler=HYPERVISOR)
     ctr = crictl.create(pod, hpc_container())

@@ -1,7 +1,7 @@
 """Every pod and container JSON the harness renders validates against the CRI schema.
 
 crictl drops unknown keys silently and fails only on a value of the wrong type, on the
-host (ecosystem-facts.md §2.1, §7).  Here :class:`PodSpec` / :class:`ContainerSpec` are
+host (docs/behaviour/ecosystem.md §2.1, §7).  Here :class:`PodSpec` / :class:`ContainerSpec` are
 rendered in many shapes (hypothesis draws every spec field, ``extra`` drawn from the
 schema itself) and the bytes the harness would upload are validated against
 ``fixtures/cri-schema/*.schema.json`` (CRI json tags; ``additionalProperties: false``).
@@ -192,7 +192,7 @@ def test_every_message_refuses_unknown_keys(name):
 def test_schema_keys_are_the_cri_json_tags(name):
     keys = {k for _, o in _objects(schema(name)) for k in o.get("properties", {})}
     odd = {k for k in keys if not re.fullmatch(r"[a-z0-9]+(?:_[a-z0-9]+)*", k)}
-    # the three tags that are not snake_case (ecosystem-facts.md §7)
+    # the three tags that are not snake_case (docs/behaviour/ecosystem.md §7)
     assert odd <= {"uidMappings", "gidMappings", "CDI_devices"}
     assert {"host_process", "run_as_username", "security_context"} <= keys
 
@@ -217,7 +217,7 @@ def test_a_camel_case_key_is_rejected():
     ({**_pod_config(), "metadata": {"name": "p", "attempt": -1}}, "metadata.attempt"),
     ({**_pod_config(), "metadata": {"name": "p", "attempt": 2**32}}, "metadata.attempt"),
     ({**_pod_config(), "labels": {"a": 1}}, "labels.a"),
-    # enums are integers only in crictl files (ecosystem-facts.md §7)
+    # enums are integers only in crictl files (docs/behaviour/ecosystem.md §7)
     ({**_pod_config(), "port_mappings": [{"protocol": "TCP"}]}, "port_mappings[0].protocol"),
     ({**_pod_config(), "hostname": None}, "hostname"),
 ])

@@ -1,6 +1,6 @@
 """PodSpec / ContainerSpec rendering: what crictl's loader will actually see.
 
-crictl drops unknown keys silently, camelCase included (ecosystem-facts.md §2.1, §7), so
+crictl drops unknown keys silently, camelCase included (docs/behaviour/ecosystem.md §2.1, §7), so
 the decisive property is that no schema key outside snake_case ever leaves the harness;
 the walk below is written independently of the module's own check.
 """

@@ -1,6 +1,6 @@
 """The Crictl client against a fake transport with canned crictl output.
 
-The canned texts follow crictl's documented shapes (ecosystem-facts.md §3.2-§3.4) and its
+The canned texts follow crictl's documented shapes (docs/behaviour/ecosystem.md §3.2-§3.4) and its
 sources (cri-tools v1.36: errors are one logrus entry, Go-quoted when stderr is not a
 console; ``exec -s`` prints stdout then stderr, each with a newline; inspectp gives an
 object for one ID and an array for more).  What is checked is what the client *sends*
@@ -135,7 +135,7 @@ def test_runp_puts_global_flags_first_and_the_file_last(crictl, fake):
     assert sub_args(argv) == ["--runtime", "runhcs-wcow-hypervisor", pod.config_path]
     assert pod.config_path == f"C:\\ProgramData\\hpc-e2e\\runs\\{RUN}\\" + \
         f"pod-hpc-{pod.spec.uid[:8]}.json"
-    # crictl dials within --timeout, then RunPodSandbox gets 2x (ecosystem-facts.md §3.1)
+    # crictl dials within --timeout, then RunPodSandbox gets 2x (docs/behaviour/ecosystem.md §3.1)
     assert deadline > 300 + 2 * 300
 
 

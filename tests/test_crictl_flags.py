@@ -6,7 +6,7 @@ representative arguments - every option on, and off - and each recorded argv is 
 the way crictl parses it (tests/checks/crictl_argv.py) for every crictl release in
 ``fixtures/crictl-flags.json``: global flags, command, the command's flags and their value
 types, the argument count, and no flag after an argument.  The broken-input tests show the
-check failing on exactly the mistakes ecosystem-facts.md §7 lists.
+check failing on exactly the mistakes docs/behaviour/ecosystem.md §7 lists.
 """
 
 from __future__ import annotations
@@ -372,7 +372,7 @@ def test_unknown_flags_and_bad_values_are_caught(argv, expected):
 
 
 def test_max_retries_is_a_flag_from_crictl_1_37_only():
-    """--max-retries was on cri-tools' development branch (ecosystem-facts.md §7) and is in
+    """--max-retries was on cri-tools' development branch (docs/behaviour/ecosystem.md §7) and is in
     the v1.37.0 release (cmd/crictl/main.go; the real binary lists it: tests/realcri)."""
     argv = [CRICTL, "--max-retries", "3", "info"]
     for version in crictl_versions():
@@ -385,7 +385,7 @@ def test_max_retries_is_a_flag_from_crictl_1_37_only():
 
 
 @pytest.mark.parametrize("argv, expected", [
-    # flags after a positional argument are not parsed (ecosystem-facts.md §7)
+    # flags after a positional argument are not parsed (docs/behaviour/ecosystem.md §7)
     (_argv("runp", "pod.json", "--runtime", "runhcs-wcow-hypervisor"),
      "'--runtime' comes after the argument 'pod.json'"),
     (_argv("rmp", POD_ID, "-f"), "'-f' comes after the argument"),

@@ -68,7 +68,7 @@ RUN_TIMEOUT = 120.0
 SYSTEM = "NT AUTHORITY\\SYSTEM"
 PROCESS = "runhcs-wcow-process"
 IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
-KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # ecosystem-facts.md §2.1
+KEEP_RUNNING = ["cmd", "/c", "ping", "-t", "127.0.0.1"]  # docs/behaviour/ecosystem.md §2.1
 
 
 def _plugin_args() -> list[str]:

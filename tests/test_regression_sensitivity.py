@@ -3,7 +3,7 @@
 Issue "scenario suite" §6: against the ``pre-fix`` flavor (hcsshim before PR #2531) the suite
 must fail exactly the scenarios that depend on HPC-in-UVM support, and against
 ``no-capability`` (a UVM that does not advertise HostProcess support,
-hcsshim-hpc-behaviour.md §2.7) exactly those that need the capability; against ``current``
+docs/behaviour/runtime.md §2.7) exactly those that need the capability; against ``current``
 nothing fails.  "Depends on HPC-in-UVM support" is every ``hyperv`` case except those marked
 ``independent_of_uvm_support`` (decided by containerd or pod-level rules before an HPC runs
 in a UVM); that set is collected from the suite itself, not written down here.  Each failure

@@ -30,6 +30,8 @@ from harness.errors import (
 from harness.plugin import categories, diagnostics, reporting
 from harness.transport.base import CommandResult, Transport
 
+REPO = Path(__file__).resolve().parents[1]
+
 CANARY = "canary-9f8e7d-hunter2"
 
 # The conftest of every fake run: a scripted transport behind ReportingTransport, a host
@@ -225,7 +227,7 @@ def fake_run(pytester, source: str, *args: str, env: dict | None = None,
 ADMISSION = '''
 import pytest
 
-@pytest.mark.reference("hcsshim-hpc-behaviour.md §2.5")
+@pytest.mark.reference("docs/behaviour/runtime.md §2.5")
 @pytest.mark.parametrize("isolation", ["process", "hyperv"])
 def test_pod_is_admitted(hpc_host, pods, isolation):
     """A HostProcess pod starts under either isolation.
@@ -264,7 +266,10 @@ def test_labels_parameters_and_links(pytester, monkeypatch):
         assert p["host name"].get("excluded") is True
         links = {link["name"]: link["url"] for link in r["links"]}
         assert links["hcsshim PR #2531"] == "https://github.com/microsoft/hcsshim/pull/2531"
-        assert links["hcsshim-hpc-behaviour.md §2.5"].endswith("reference/hcsshim-hpc-behaviour.md")
+        # the cited heading of the project's own reference, in this checkout by default
+        assert links["docs/behaviour/runtime.md §2.5"] == (
+            (REPO / "docs" / "behaviour" / "runtime.md").as_uri()
+            + "#25-command-wrapping-and-user-for-an-hv-hpc")
     # the excluded host name does not split history; the isolation does
     assert res.one("admitted[process]")["historyId"] != res.one("admitted[hyperv]")["historyId"]
     skipped = res.one("test_skipped_in_setup")

@@ -3,8 +3,8 @@
 Most tests run the CRI model with a recording launcher instead of the guest model, so they
 see exactly the process the shim hands over (the ``cmd /c`` wrap, the user, the working
 directory) without depending on how the guest then runs it; a few run the real guest.
-Expectations cite /work/shared/reference/hcsshim-hpc-behaviour.md (§) and
-ecosystem-facts.md (eco §).
+Expectations cite docs/behaviour/runtime.md (§) and
+docs/behaviour/ecosystem.md (docs/behaviour/ecosystem.md §).
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def run(rt, handler, *, pod=None, ctr=None, build=26100, start=True):
 
 
 def with_cni(rt):
-    """A nat network config, as non-HPC pods need one (eco §2.5)."""
+    """A nat network config, as non-HPC pods need one (docs/behaviour/ecosystem.md §2.5)."""
     rt.machine.fs.makedirs(rt.config.cni_conf_dir)
     rt.machine.fs.write_bytes(rt.config.cni_conf_dir + "\\0-containerd-nat.conf", json.dumps(
         {"cniVersion": "0.2.0", "name": "nat", "type": "nat",
@@ -177,7 +177,7 @@ def test_unknown_image_pull_is_not_found():
 @pytest.mark.parametrize("tag,build,uvm_build", [
     ("3.10.2", 26100, 26100), ("3.10.1", 26100, 20348), ("3.10.2", 20348, 20348)])
 def test_pause_image_decides_the_uvm_build(tag, build, uvm_build):
-    # §7 / eco §4.4: pause 3.10.2 is the first with a WS2025 manifest
+    # §7 / docs/behaviour/ecosystem.md §4.4: pause 3.10.2 is the first with a WS2025 manifest
     rt, _ = make(v2_config(sandbox_image=f"registry.k8s.io/pause:{tag}"), build=build)
     pod_id = rt.run_pod_sandbox(pod_config(), HYPERV)
     uvm = rt.pods[pod_id].uvm
@@ -191,7 +191,7 @@ def test_hpc_pod_has_no_ip_and_stamped_annotation(handler, isolation):
     rt, _ = make(v2_config())
     pod_id = rt.run_pod_sandbox(pod_config(), handler)
     status = rt.pod_sandbox_status(pod_id)
-    assert status["status"]["network"] == {"ip": "", "additionalIps": []}  # §6, eco §0.4
+    assert status["status"]["network"] == {"ip": "", "additionalIps": []}  # §6, docs/behaviour/ecosystem.md §0.4
     assert status["status"]["state"] == "SANDBOX_READY"
     assert status["info"]["cniResult"] is None
     assert status["info"]["runtimeSpec"]["annotations"][
@@ -299,7 +299,7 @@ def test_create_container_errors():
 
 
 def test_hostprocess_annotation_cannot_be_set_by_hand():
-    # eco §0.3: containerd stamps hostprocess-container from the pod, after passthrough
+    # docs/behaviour/ecosystem.md §0.3: containerd stamps hostprocess-container from the pod, after passthrough
     rt, rec = make(v2_config())
     rt.pull_image(NANO[26100])
     with_cni(rt)
@@ -655,7 +655,7 @@ def test_config_version_rules():
         cfgmod.load("version = 4\n", "C:\\c.toml", "2.0.0")
     with pytest.raises(cfgmod.ConfigError, match='invalid plugin key URI "cri"'):
         cfgmod.load("version = 2\n[plugins.cri]\n", "c", "1.7.22")
-    # eco §7: without version the file is version 1 and the v2 table is ignored
+    # docs/behaviour/ecosystem.md §7: without version the file is version 1 and the v2 table is ignored
     loaded = cfgmod.load('[plugins."io.containerd.grpc.v1.cri".containerd]\n'
                          'default_runtime_name = "x"\n', "c", "1.7.22")
     assert loaded.cri.default_runtime_name == PROCESS and loaded.warnings
@@ -676,7 +676,7 @@ def test_bad_default_runtime_disables_cri_but_not_containerd():
 
 
 def test_options_only_by_go_field_name():
-    # eco §7: sandbox_isolation is dropped, so the handler stays process-isolated
+    # docs/behaviour/ecosystem.md §7: sandbox_isolation is dropped, so the handler stays process-isolated
     text = v2_config().replace("SandboxIsolation = 1", "sandbox_isolation = 1")
     rt, _ = make(text)
     pod_id = rt.run_pod_sandbox(pod_config(), HYPERV)

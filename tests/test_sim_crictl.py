@@ -2,7 +2,7 @@
 
 Each test runs ``crictl.exe`` on a simulated host through ``cmd.exe /c`` (as WinRM/SSH do),
 against the simulated containerd's CRI model.  Expectations are crictl's behaviour as
-ecosystem-facts.md §3 and §7 describe it (checked against the cri-tools sources): logrus'
+docs/behaviour/ecosystem.md §3 and §7 describe it (checked against the cri-tools sources): logrus'
 fatal line and exit code 1 for errors, ``exec -s`` folding the command's exit code into its
 error text, flags stopping at the first positional argument, Go's JSON decoding of the
 config files, and the version differences between crictl releases.
@@ -73,7 +73,7 @@ class Host:
         m.fs.write_bytes(CRICTL, placeholder("sim:crictl", crictl_version))
         m.fs.write_bytes(WORK + r"\crictl.yaml", YAML)
         cni = r"C:\Program Files\containerd\cni\conf"
-        m.fs.makedirs(cni)  # non-HPC pods need a CNI network (ecosystem-facts.md §2.5)
+        m.fs.makedirs(cni)  # non-HPC pods need a CNI network (docs/behaviour/ecosystem.md §2.5)
         m.fs.write_bytes(cni + r"\0-containerd-nat.conf", json.dumps(
             {"cniVersion": "0.3.0", "name": "nat", "type": "nat",
              "ipam": {"subnet": "172.19.208.0/20"}}).encode())

@@ -343,7 +343,7 @@ def test_containerd_crash_pods_survive_and_the_scm_restarts_it(tmp_path):
 
 
 def test_containerd_crash_only_while_the_scm_would_restart_it():
-    """Recovery restarts twice (ecosystem-facts.md §2.4); the fault stays transient."""
+    """Recovery restarts twice (docs/behaviour/ecosystem.md §2.4); the fault stays transient."""
     m = _runtime_machine()
     m.faults = FaultInjector(FaultPlan.parse("rate=1,kinds=containerd-crash"))
     for _ in range(2):

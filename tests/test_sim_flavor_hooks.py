@@ -2,7 +2,7 @@
 
 The regression self-test (tests/regression_flavors/) writes single-rule regressions as hook
 overrides only; these tests pin that the hooks it relies on are actually consulted where the
-real code decides (hcsshim-hpc-behaviour.md §2.5, §3.3, §8 item 4; docs/behaviour/runtime.md
+real code decides (docs/behaviour/runtime.md §2.5, §3.3, §8 item 4; docs/behaviour/runtime.md
 §9.x for the mounts, host name and exit status).
 """
 

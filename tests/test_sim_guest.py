@@ -2,7 +2,7 @@
 
 Containers are built directly from the CRI model's dataclasses, as the runtime leaves them
 at StartContainer, so each test names the world it checks: a process-isolated HPC (a job
-object on the host, hcsshim-hpc-behaviour.md §3), an HPC in a utility VM (§2.5, §6), or a
+object on the host, docs/behaviour/runtime.md §3), an HPC in a utility VM (§2.5, §6), or a
 normal container.  Expectations come from the reference; where it marks the guest as
 unverified the test pins the choice written in harness/sim/ASSUMPTIONS.md.
 """

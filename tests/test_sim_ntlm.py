@@ -1,7 +1,7 @@
 """NTLM over plain HTTP with WinRM message encryption, the usual lab configuration.
 
 pywinrm and the harness's WinRMTransport talk to the simulated host's NTLM listener
-exactly as to a Windows host with AllowUnencrypted=false (python-protocol-facts.md §1.7);
+exactly as to a Windows host with AllowUnencrypted=false (docs/behaviour/protocols.md §1.7);
 the listener records what content types arrived, so the tests see that bodies really
 travelled encrypted.
 """

@@ -1,6 +1,6 @@
 """The simulated shim's rules, row for row from the upstream tables.
 
-Each table below is copied from /work/shared/reference/hcsshim-hpc-behaviour.md (the section
+Each table below is copied from docs/behaviour/runtime.md (the section
 and upstream test are named on each table; row comments give the row's name or inputs), and
 checked against the pure functions in ``harness.sim.cri.shim`` that the simulated runtime
 uses.  The data lives here, not in the sim, so a change to the sim cannot move both sides.

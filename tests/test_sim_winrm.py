@@ -262,7 +262,7 @@ def test_run_cmd_https_with_pinned_ca(host, machine):
     r = s.run_cmd("echo", ["hello", "world"])
     assert (r.status_code, r.std_out, r.std_err) == (0, b"hello world\r\n", b"")
     spawn = machine.spawns[-1]
-    # Session.open_shell's default code page is 437 (python-protocol-facts.md §1.8).
+    # Session.open_shell's default code page is 437 (docs/behaviour/protocols.md §1.8).
     assert spawn == {"line": "echo hello world", "shell": True, "codepage": 437,
                      "user": USER, "cwd": None, "env": {}}
 

@@ -1,6 +1,6 @@
 """The WinRM transport against the simulated host, and the behaviour both remote transports share.
 
-The sim speaks real WS-Management over HTTPS (python-protocol-facts.md §1.10), so every
+The sim speaks real WS-Management over HTTPS (docs/behaviour/protocols.md §1.10), so every
 request counted here is one pywinrm really sent.  The first half checks WinRM's own promises
 (request economy, shell re-open, deadlines with a Signal, TLS and auth errors, chunking
 against the envelope limit); the second half is the behaviour set parametrized over WinRM
@@ -161,7 +161,7 @@ def test_pywinrm_run_cmd_costs_five_requests_for_the_same_command(sim):
     sim.winrm.reset_counters()
     response = session.run_cmd("hostname")
     assert response.status_code == 0 and response.std_out.strip() == b"SIMHOST"
-    # Create, Command, Receive, Signal, Delete (python-protocol-facts.md §1.8)
+    # Create, Command, Receive, Signal, Delete (docs/behaviour/protocols.md §1.8)
     assert sim.winrm.request_count() == 5
     assert [a for _, a in sim.winrm.requests] == ["Create", "Command", "Receive", "Signal",
                                                  "Delete"]

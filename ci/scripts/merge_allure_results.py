@@ -1,7 +1,7 @@
 """Merge the Allure results of several host groups into one results directory.
 
 Allure merges runs by reading one directory: allure-pytest names every file after a fresh
-UUID (python-protocol-facts.md §3), so the groups' ``*-result.json``, ``*-container.json``
+UUID (docs/behaviour/protocols.md §3), so the groups' ``*-result.json``, ``*-container.json``
 and attachments are copied side by side unchanged in name.  Four things need care:
 
 * **Same case, two groups.**  Allure treats results with the same ``historyId`` as retries

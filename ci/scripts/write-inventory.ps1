@@ -5,7 +5,7 @@
 .DESCRIPTION
     A CI runner on a Windows Server host with Hyper-V runs the suite against itself: no
     WinRM, no password.  The host is named after the computer, and labelled with its OS
-    build and revision (read from the registry, ecosystem-facts.md section 4.3), the host
+    build and revision (read from the registry, docs/behaviour/ecosystem.md section 4.3), the host
     group of the CI matrix and how many scenarios may share it.  The format is
     harness/config/inventory.py's.  The file is UTF-8 without a byte-order mark (TOML readers
     refuse one).  Windows PowerShell 5.1 and PowerShell 7 both run it.

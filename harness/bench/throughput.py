@@ -6,7 +6,7 @@ taking turns every :data:`BLOCK` commands, so a slow moment of the shared machin
 of them alike; the figure is the median rate over the repetitions.
 
 * ``harness`` — :class:`harness.transport.winrm.WinRMTransport`: reused shells, Command +
-  Receive per command, the shell replaced every 32 commands (python-protocol-facts.md §6);
+  Receive per command, the shell replaced every 32 commands (docs/behaviour/protocols.md §6);
 * ``run_cmd`` — ``winrm.Session.run_cmd``: a shell opened and deleted per command (§1.8);
 * ``shell-per-command`` — ``Protocol`` open_shell / run_command / get_command_output /
   cleanup_command / close_shell per command, with the harness's shell options.

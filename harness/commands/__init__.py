@@ -101,7 +101,7 @@ def runtime_layout(bundle: Path | None):
     """Where the runtime is on the hosts: the bundle's layout, or the default install dir.
 
     ``doctor`` and ``clean`` only need paths (crictl, its config, config.toml), so without
-    ``--bundle`` they assume what ``provision`` deploys by default (ecosystem-facts.md §2.4).
+    ``--bundle`` they assume what ``provision`` deploys by default (docs/behaviour/ecosystem.md §2.4).
     """
     from harness.runtime.layout import RuntimeLayout
 

@@ -3,7 +3,7 @@
 What the harness creates through CRI carries the label ``hpc-e2e.run-id=<run id>``
 (docs/internals.md; :data:`harness.cri.spec.RUN_ID_LABEL`).  crictl's ``--label`` filter
 takes only ``key=value`` pairs (it splits each on ``=`` and refuses anything else:
-ecosystem-facts.md §3.2; harness/sim/programs/crictl/ models the same parser), so "any
+docs/behaviour/ecosystem.md §3.2; harness/sim/programs/crictl/ models the same parser), so "any
 run" cannot be asked for with a filter: every pod is listed and the key is matched here.
 A pod without the label is never touched, whoever made it.
 

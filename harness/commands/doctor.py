@@ -40,7 +40,7 @@ HANDLERS = "runtime handlers"
 ROWS = (REACHABLE, AUTHENTICATED, ELEVATED, OS_BUILD, VIRTUALIZATION, HYPERV, CONTAINERS,
         DISK, SERVICE, CRI, HANDLERS)
 
-# hcsshim-hpc-behaviour.md §7: pods need RS5; §2.7 / flavors.py: HPC in a UVM needs a
+# docs/behaviour/runtime.md §7: pods need RS5; §2.7 / flavors.py: HPC in a UVM needs a
 # WS2025 (26100) guest.
 MIN_BUILD = 17763
 UVM_HPC_BUILD = 26100
@@ -56,7 +56,7 @@ AUTH_HINT = ("check the user and the password (the file or environment variable 
 ELEVATION_HINT = ("use an account in the Administrators group; over WinRM a local account "
                   "other than the built-in Administrator also needs "
                   "LocalAccountTokenFilterPolicy=1 to get an elevated token")
-# ecosystem-facts.md §4.2: nested virtualization is switched on from the Hyper-V host.
+# docs/behaviour/ecosystem.md §4.2: nested virtualization is switched on from the Hyper-V host.
 NESTED_HINT = ("enable nested virtualization on the lab host: Set-VMProcessor -VMName <vm> "
                "-ExposeVirtualizationExtensions $true (with the VM off), or use hardware "
                "with VT-x/AMD-V and SLAT enabled in firmware")
@@ -332,7 +332,7 @@ def handler_problems(text: str) -> tuple[list[str], int | None]:
     The rules are the ones :mod:`harness.runtime.containerd_config` deploys by: a
     ``version``, both handlers with the runhcs runtime type, ``microsoft.com/*`` in the pod
     and container annotation allowlists (or the HPC annotations are silently dropped:
-    hcsshim-hpc-behaviour.md §4.3, §8.2), and hypervisor isolation on the hypervisor
+    docs/behaviour/runtime.md §4.3, §8.2), and hypervisor isolation on the hypervisor
     handler (§4.1).
     """
     from harness.runtime.containerd_config import (
@@ -348,7 +348,7 @@ def handler_problems(text: str) -> tuple[list[str], int | None]:
         return [f"not valid TOML ({exc})"], None
     version = doc.get("version")
     if version not in (2, 3):
-        # ecosystem-facts.md §7 "Pitfalls": without it the file is version 1, CRI ignored.
+        # docs/behaviour/ecosystem.md §7 "Pitfalls": without it the file is version 1, CRI ignored.
         return [(f"version is {version!r}, not 2 or 3 (containerd then ignores the CRI "
                  "settings)")], None
     plugin = "io.containerd.grpc.v1.cri" if version == 2 else "io.containerd.cri.v1.runtime"

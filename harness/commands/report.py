@@ -1,7 +1,7 @@
 """``hpc-e2e report``: the HTML report from ``allure-results``, with whichever Allure is installed.
 
 allure-pytest only writes results; a report needs an Allure command-line tool
-(python-protocol-facts.md §3): Allure 2 (Java; ``allure generate <results> -o <report>
+(docs/behaviour/protocols.md §3): Allure 2 (Java; ``allure generate <results> -o <report>
 --clean [--single-file]``) or Allure 3 (npm package ``allure``; ``allure awesome <results>
 --output <report> [--single-file]``).  Neither ships on PyPI as a dependency we could pin, so
 the harness looks for one on PATH and, when there is none, says how to install one instead
@@ -61,7 +61,7 @@ class AllureTool:
 
     def command(self, results: Path, output: Path, *, single_file: bool,
                 config: Path | None = None, name: str | None = None) -> list[str]:
-        """The generation argv for this major version (python-protocol-facts.md §3);
+        """The generation argv for this major version (docs/behaviour/protocols.md §3);
         ``config`` (an Allure 3 config file) is ignored for Allure 2, which has none.
         ``name`` titles the report: Allure 3's ``--report-name``, and Allure 2's from 2.26
         on (allure-framework/allure2#2229); older Allure 2 keeps "Allure Report"."""

@@ -13,7 +13,7 @@ Three things are done here rather than by pytest options, on purpose:
   results folder must be new, empty or marked as hpc-e2e's, and only Allure's own files
   are removed from it, from the collection hook, not with ``--clean-alluredir`` (which
   every xdist worker runs again in its own ``pytest_configure``, racing, and which removes
-  the whole folder; python-protocol-facts.md §3).  JUnit XML is written to a private
+  the whole folder; docs/behaviour/protocols.md §3).  JUnit XML is written to a private
   staging file and moved into place, and ``--summary-json`` written, only when scenarios
   were collected: a bad ``-k`` (exit 4) or one that selects nothing (exit 5) leaves the
   previous run's results as they were;

@@ -119,7 +119,7 @@ class WinRMOptions(_Strict):
     cert_pem: Path | None = None  # client certificate for auth = "certificate"
     cert_key_pem: Path | None = None
     # How long the server may hold one Receive (w:OperationTimeout); the HTTP read
-    # timeout is derived from it (python-protocol-facts.md §1.6).
+    # timeout is derived from it (docs/behaviour/protocols.md §1.6).
     operation_timeout: Int = Field(default=20, ge=1, le=3600)
     codepage: Int = Field(default=65001, ge=1, le=65535)
     # Largest SOAP envelope the server accepts (MaxEnvelopeSizekb × 1024); file chunks

@@ -3,9 +3,9 @@
 Each method is one crictl invocation, built as an argv (rendered by ``harness.cmdline``
 in the transport) with every flag *before* the positional arguments: crictl ignores flags
 after a positional argument and may print its help and exit 0 having done nothing, so an
-ID is required back, never just exit 0 (ecosystem-facts.md §7).
+ID is required back, never just exit 0 (docs/behaviour/ecosystem.md §7).
 
-Timeouts (ecosystem-facts.md §3.1, §7): crictl's own per-RPC default is 2 s, far too short
+Timeouts (docs/behaviour/ecosystem.md §3.1, §7): crictl's own per-RPC default is 2 s, far too short
 for a UVM, so ``--timeout`` (a Go duration, ``300s``) is always passed.  crictl dials with
 that timeout and then RunPodSandbox gets twice it, ExecSync it plus the exec timeout,
 StopContainer it plus the grace period; the transport deadline is that sum plus a margin,
@@ -93,7 +93,7 @@ log = logging.getLogger("harness.cri")
 
 DEFAULT_CRICTL = r"C:\Program Files\containerd\bin\crictl.exe"
 # Beside the executable, where crictl also looks when its default is missing
-# (ecosystem-facts.md §3.1), so a person running crictl by hand gets the same settings.
+# (docs/behaviour/ecosystem.md §3.1), so a person running crictl by hand gets the same settings.
 DEFAULT_CONFIG = r"C:\Program Files\containerd\bin\crictl.yaml"
 DEFAULT_RUNS_ROOT = WINDOWS.runs_root  # a POSIX host has its own (hostfiles.POSIX)
 DEFAULT_RPC_TIMEOUT = 300.0  # a UVM boots in seconds to minutes; crictl's 2 s is no use
@@ -130,7 +130,7 @@ def split_exec_output(text: str) -> tuple[str, str]:
     """``(stdout, stderr)`` from ``crictl exec -s`` output on success.
 
     crictl prints the command's stdout and then its stderr, each with ``fmt.Println``, both
-    on its own stdout (cri-tools v1.37.0 cmd/crictl/exec.go ExecSync; ecosystem-facts.md
+    on its own stdout (cri-tools v1.37.0 cmd/crictl/exec.go ExecSync; docs/behaviour/ecosystem.md
     §3.4): the text is ``stdout + "\\n" + stderr + "\\n"`` and the separator is one of its
     LFs.  Programs end their lines (LF, or CRLF on Windows), so the separator is the last
     LF that leaves both parts empty or ending in a line end: ``out\\n`` and ``err\\n`` come
@@ -985,7 +985,7 @@ class Crictl:
 
     @staticmethod
     def _exited(text: str, argv: Sequence[str]) -> tuple[int | None, str]:
-        """Read ``command '<argv>' exited with N: <stderr>`` (ecosystem-facts.md §3.4).
+        """Read ``command '<argv>' exited with N: <stderr>`` (docs/behaviour/ecosystem.md §3.4).
 
         The CRI client joins the argv with spaces, so the exact prefix is known and the
         command's stderr cannot be mistaken for it; a looser match is the fallback, and
@@ -1084,7 +1084,7 @@ class Crictl:
 
     def rmp_many(self, pods: Sequence[PodRef | str], *, force: bool = True
                  ) -> list[HarnessError]:
-        """Remove pods (``rmp --force``, ecosystem-facts.md §3.2: crictl stops the pod, and
+        """Remove pods (``rmp --force``, docs/behaviour/ecosystem.md §3.2: crictl stops the pod, and
         RemovePodSandbox removes the pod's containers with it, running or not — the CRI
         contract of that RPC), all in one remote command when batching.
 

@@ -3,11 +3,11 @@
 A refusal by the runtime is the product's answer, which scenarios assert on; it is raised
 as :class:`CriStageError` naming the crictl sub-command (the *stage*: ``runp``, ``create``,
 ``start``, ``exec``, ...) with ``runtime_message`` set to containerd's or the shim's own
-text, so a scenario can match substrings quoted in reference/ (hcsshim-hpc-behaviour.md
+text, so a scenario can match substrings quoted in reference/ (docs/behaviour/runtime.md
 §8.4 says at which stage each refusal surfaces).  None of these derive from
 ``AssertionError``: whether a refusal is a regression is for the scenario to decide.
 
-crictl reports every error through logrus and exits 1 (ecosystem-facts.md §3.4).  With
+crictl reports every error through logrus and exits 1 (docs/behaviour/ecosystem.md §3.4).  With
 stderr not a console (WinRS, OpenSSH) logrus writes ``time="..." level=error msg="..."``
 with ``msg`` Go-quoted (``%q``: backslashes of Windows paths doubled, CR/LF escaped); on
 a console it writes ``ERRO[0000] ...``.  The vendored CRI client may also log through
@@ -145,7 +145,7 @@ class CriStageError(HarnessError):
         if hint is None and grpc_code == "DeadlineExceeded":
             hint = ("crictl's own --timeout expired; raise Crictl(timeout=...) if the runtime "
                     "is slow (a UVM boots in seconds), or check the runtime endpoint "
-                    "(ecosystem-facts.md §3.1)")
+                    "(docs/behaviour/ecosystem.md §3.1)")
         super().__init__(f"crictl {stage}{where} failed: {message}", hint=hint)
         self.stage = stage
         self.runtime_message = message
@@ -186,7 +186,7 @@ class CriUnavailable(HarnessError):
         super().__init__(f"crictl {cause.stage}{f' {cause.object_id}' if cause.object_id else ''}"
                          f" got no answer from the runtime: {cause.runtime_message}",
                          hint="check that the containerd service is running on the host and "
-                              "that crictl.yaml names its endpoint (ecosystem-facts.md §3.1)")
+                              "that crictl.yaml names its endpoint (docs/behaviour/ecosystem.md §3.1)")
         self.stage = cause.stage
         self.runtime_message = cause.runtime_message
         self.crictl_message = cause.crictl_message
@@ -220,7 +220,7 @@ class CriExecTimeout(HarnessError):
 class CrictlOutputError(HarnessError):
     """crictl exited 0 but did not print what the stage promises (an ID, JSON).
 
-    crictl prints its help and exits 0 when its arguments are wrong (ecosystem-facts.md
+    crictl prints its help and exits 0 when its arguments are wrong (docs/behaviour/ecosystem.md
     §7), so a missing ID is a harness or installation problem, never a runtime answer.
     """
 

@@ -2,7 +2,7 @@
 
 crictl loads ``runp``/``create`` files into the CRI Go structs by their json tags, which
 are snake_case, and silently drops any key it does not know, camelCase included
-(ecosystem-facts.md §0.7, §2.1, §7): a ``hostProcess`` key would quietly launch an
+(docs/behaviour/ecosystem.md §0.7, §2.1, §7): a ``hostProcess`` key would quietly launch an
 ordinary container.  So rendering here emits only snake_case schema keys, and
 :func:`check_schema_keys` refuses anything else before it leaves the process.
 
@@ -29,7 +29,7 @@ DEFAULT_NAMESPACE = "hpc-e2e"
 # syntax, which kubelet enforces and bare CRI does not: we hold ourselves to it).
 RUN_ID_LABEL = "hpc-e2e.run-id"
 
-# Three CRI json tags are not snake_case (ecosystem-facts.md §7); every other schema key is.
+# Three CRI json tags are not snake_case (docs/behaviour/ecosystem.md §7); every other schema key is.
 NON_SNAKE_TAGS = frozenset({"uidMappings", "gidMappings", "CDI_devices"})
 # Maps whose keys are user data, not schema: their keys are not checked.
 USER_DATA_MAPS = frozenset({"labels", "annotations"})
@@ -73,7 +73,7 @@ def check_schema_keys(config: Any, path: str = "") -> None:
                 raise ConfigError(
                     f"CRI config key {where!r} is not a CRI json tag; crictl would drop it "
                     f"silently", hint="CRI config files use snake_case keys such as "
-                                      "host_process (ecosystem-facts.md §2.1)")
+                                      "host_process (docs/behaviour/ecosystem.md §2.1)")
             if key in USER_DATA_MAPS:
                 if not isinstance(value, Mapping) or not all(
                         isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
@@ -163,7 +163,7 @@ class PodSpec:
     """A pod sandbox as crictl's ``runp`` file describes it (CRI ``PodSandboxConfig``).
 
     ``host_process`` is the CRI field that makes containerd mark the sandbox HostProcess
-    (ecosystem-facts.md §0.3); the runtime handler (isolation) is chosen at ``runp``.
+    (docs/behaviour/ecosystem.md §0.3); the runtime handler (isolation) is chosen at ``runp``.
     ``uid`` is fixed at construction so ``runp`` and every ``create`` see the same pod.
     ``extra`` is merged into the rendered config for fields not modelled here; its keys
     are held to the same snake_case rule.
@@ -254,7 +254,7 @@ class ContainerSpec:
     """A container as crictl's ``create`` file describes it (CRI ``ContainerConfig``).
 
     ``host_process`` must equal the pod's or containerd refuses CreateContainer
-    (ecosystem-facts.md §2.2); the harness does not hide that, scenarios test it.
+    (docs/behaviour/ecosystem.md §2.2); the harness does not hide that, scenarios test it.
     """
 
     name: str

@@ -2,7 +2,7 @@
 
 Output of ``inspectp``/``inspect -o json`` is ``{"status": <protojson, camelCase>,
 "info": <containerd's verbose info>}`` for one ID and an array of those for several
-(ecosystem-facts.md §0.7, §3.3); ``pods -o json`` is ``{"items": [...]}`` and ``ps -o
+(docs/behaviour/ecosystem.md §0.7, §3.3); ``pods -o json`` is ``{"items": [...]}`` and ``ps -o
 json`` ``{"containers": [...]}`` (§3.2).  protojson writes int64 as strings and crictl
 rewrites the status timestamps as RFC 3339 text, with the zero time for "never"; both
 are normalised here.  Every object keeps the raw dict, so a scenario can reach a field

@@ -9,7 +9,7 @@
         pod = pods.run(isolation, annotations={INHERIT_USER: "true"})
         ...
 
-Annotation keys are hcsshim's (hcsshim-hpc-behaviour.md §1.1, ``pkg/annotations``).
+Annotation keys are hcsshim's (docs/behaviour/runtime.md §1.1, ``pkg/annotations``).
 
 PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
@@ -35,7 +35,7 @@ from harness.plugin.refusals import reading as explain_refusal
 
 PROCESS, HYPERV = ISOLATION_MODES  # the values of ``isolation``
 
-# hcsshim-hpc-behaviour.md §1.1 (the *_ANNOTATION spellings are the same keys)
+# docs/behaviour/runtime.md §1.1 (the *_ANNOTATION spellings are the same keys)
 HOSTPROCESS = HOSTPROCESS_ANNOTATION  # "microsoft.com/hostprocess-container"
 INHERIT_USER = INHERIT_USER_ANNOTATION = "microsoft.com/hostprocess-inherit-user"
 ROOTFS_LOCATION = ROOTFS_LOCATION_ANNOTATION  # "microsoft.com/hostprocess-rootfs-location"

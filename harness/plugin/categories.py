@@ -1,7 +1,7 @@
 """Why a scenario failed: runtime regression, infrastructure, or harness error.
 
 A red result is only useful if the reader knows whom to call.  Allure alone separates
-"failed" (an ``AssertionError``) from "broken" (anything else, python-protocol-facts.md §3),
+"failed" (an ``AssertionError``) from "broken" (anything else, docs/behaviour/protocols.md §3),
 which is close but not the question: a runtime that refuses a HostProcess pod raises
 :class:`~harness.cri.errors.CriStageError`, which Allure calls broken, yet it is exactly the
 regression the suite exists to catch.  So every failure is classified here, the class is
@@ -70,7 +70,7 @@ _NO_ANSWER_CODES = frozenset({"Unavailable", "DeadlineExceeded"})
 
 # The host could not start a pod's utility VM (HCS's VM start failed or timed out): the
 # hypervisor, not an HPC rule; every HPC rule of the shim is checked before the UVM boots
-# (hcsshim-hpc-behaviour.md §8.4: refusals surface at runp before the sandbox task).
+# (docs/behaviour/runtime.md §8.4: refusals surface at runp before the sandbox task).
 _UVM_START = re.compile(r"hcs::System::Start \S+@vm\b|failed to (?:create|start) (?:the )?UVM",
                         re.IGNORECASE)
 

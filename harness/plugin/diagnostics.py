@@ -2,7 +2,7 @@
 
 A failed HostProcess scenario is diagnosed from the objects' CRI status (the OCI spec the
 shim was given, the user, the mounts), containerd's own log and the host's build and
-features (ecosystem-facts.md §5.4 lists what the upstream log collectors gather; this is
+features (docs/behaviour/ecosystem.md §5.4 lists what the upstream log collectors gather; this is
 the part a single failed test needs).  The bundle is collected while the test's pods still
 exist (in the call phase's report, before fixtures are torn down).
 

@@ -3,7 +3,7 @@
 One per worker session: one transport (one reused WinRM shell), the Windows operations, the
 host's facts *after* provisioning, the CRI client bound to the run id, and the suite's images
 for the host's build.  Images are pulled on first use, once per worker: containerd's CRI does
-not pull on create (pull-image-on-create is off, ecosystem-facts.md §3.2).
+not pull on create (pull-image-on-create is off, docs/behaviour/ecosystem.md §3.2).
 
 PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """

@@ -3,7 +3,7 @@
 Scenarios never spell an image reference: they get :class:`ImageSet` from ``hpc_host.images``,
 so the same test runs on a WS2022 and a WS2025 host.  A host whose build has no entry of its
 own uses the nearest lower build's images (a newer host runs the previous LTSC's images under
-process isolation, hcsshim-hpc-behaviour.md §7 "Process-isolation compatibility").
+process isolation, docs/behaviour/runtime.md §7 "Process-isolation compatibility").
 
 This reads the file independently of the simulated host's reader (``harness/sim`` is imported
 by nothing above it), and only the keys the suite needs.
@@ -26,7 +26,7 @@ TOKEN = "{token}"
 # Where the container's rootfs folder goes (images.toml [probe] idle_command).
 ROOTFS = "{rootfs}"
 # containerd's rootfs location of an HPC without the rootfs-location annotation, on a
-# bind-filter host (WS2022+) and the UVM guest's default (hcsshim-hpc-behaviour.md §1.4, §2.4).
+# bind-filter host (WS2022+) and the UVM guest's default (docs/behaviour/runtime.md §1.4, §2.4).
 DEFAULT_ROOTFS = "C:\\hpc\\"
 ROOTFS_LOCATION_ANNOTATION = "microsoft.com/hostprocess-rootfs-location"
 

@@ -3,7 +3,7 @@
 Each host has ``max_leases`` slots, each slot a lock file ``<lease dir>/<host>.<slot>.lock``
 taken with :class:`filelock.FileLock` without waiting; a lease is one held slot.  On Unix the
 lock is ``flock``, which the kernel drops when the holding process dies, so a crashed xdist
-worker's lease frees itself (python-protocol-facts.md §4 "Host leasing").  Waiting for a slot
+worker's lease frees itself (docs/behaviour/protocols.md §4 "Host leasing").  Waiting for a slot
 polls every host in turn until ``--hpc-lease-timeout``; the error then names who holds the slots.
 
 Who holds a slot is written to a ``.holder`` file beside the lock (never into the lock file,

@@ -10,7 +10,7 @@ Capabilities of a host: what its inventory declares in ``labels.capabilities``, 
 facts show — ``containers`` and ``hyper-v`` when those features are installed, and
 ``hpc-in-uvm`` when Hyper-V is installed on build 26100 or later (``uvm-without-hpc`` when
 it is installed on an older build): HPC in a UVM is a guest
-capability the PR ships for WS2025+ (hcsshim-hpc-behaviour.md §7, §2.7; ecosystem-facts.md
+capability the PR ships for WS2025+ (docs/behaviour/runtime.md §7, §2.7; docs/behaviour/ecosystem.md
 §0.1).  An inventory may declare ``hpc-in-uvm`` for a build the rule does not know.
 
 PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
@@ -25,12 +25,12 @@ from harness.errors import ConfigError
 ISOLATION_MODES = ("process", "hyperv")
 HPC_IN_UVM = "hpc-in-uvm"
 # Hyper-V on a build older than HPC_IN_UVM_MIN_BUILD: hypervisor pods boot a UVM that does not
-# advertise HostProcessContainerSupported, so each HPC is refused (hcsshim-hpc-behaviour.md
+# advertise HostProcessContainerSupported, so each HPC is refused (docs/behaviour/runtime.md
 # §2.7): the host the capability refusal runs on.
 UVM_WITHOUT_HPC = "uvm-without-hpc"
 HYPERV = "hyper-v"
 CONTAINERS = "containers"
-HPC_IN_UVM_MIN_BUILD = 26100  # LTSC2025 (hcsshim-hpc-behaviour.md §7)
+HPC_IN_UVM_MIN_BUILD = 26100  # LTSC2025 (docs/behaviour/runtime.md §7)
 MARKERS = ("isolation", "min_build", "requires")
 # What scenarios parametrize ``isolation`` with; each case carries its ``isolation`` marker.
 ISOLATIONS = [pytest.param(mode, id=mode, marks=pytest.mark.isolation(mode))

@@ -9,7 +9,7 @@ still starts with this plugin installed.
 
 Everything is checked in ``pytest_configure``, before a test is collected or a host
 contacted: a bad value is a :class:`pytest.UsageError` naming the option (a clean exit
-without traceback, python-protocol-facts.md §5.1).  The validated values are one
+without traceback, docs/behaviour/protocols.md §5.1).  The validated values are one
 :class:`Settings` object in ``config.stash[SETTINGS]``; each xdist worker parses the same
 command line and validates it again.
 

@@ -13,7 +13,7 @@ and :meth:`PodFactory.run_many` / :meth:`PodFactory.start_long_running_many` sta
 independent pods concurrently in one.
 
 Pods get a log directory in the run's folder on the host and containers a log file in it,
-so ``Container.logs()`` works (crictl needs a log path, ecosystem-facts.md §3.3).
+so ``Container.logs()`` works (crictl needs a log path, docs/behaviour/ecosystem.md §3.3).
 
 PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 """
@@ -33,7 +33,7 @@ from harness.errors import HarnessError
 from harness.plugin.images import DEFAULT_ROOTFS, ROOTFS_LOCATION_ANNOTATION
 from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
 
-# Isolation mode -> runtime handler of the deployed config.toml (hcsshim-hpc-behaviour.md §4.2).
+# Isolation mode -> runtime handler of the deployed config.toml (docs/behaviour/runtime.md §4.2).
 HANDLERS = {"process": PROCESS_HANDLER, "hyperv": HYPERVISOR_HANDLER}
 NAME_LENGTH = 40
 
@@ -140,7 +140,7 @@ class Pod:
         mismatch, so a scenario testing that passes it explicitly); no user — unlike kubelet,
         nothing of the pod's user is copied, the request carries exactly what is given (a
         process-isolated HPC needs a user or inherit-user: the shim has no default user,
-        hcsshim-hpc-behaviour.md §3.3); without ``command`` and ``args``, the idle
+        docs/behaviour/runtime.md §3.3); without ``command`` and ``args``, the idle
         command of ``images/images.toml`` (keeps running until stopped).  The image is pulled
         first, once per worker.
         """

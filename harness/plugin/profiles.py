@@ -2,7 +2,7 @@
 
 A profile (``fixtures/profiles/<name>.toml``) says which behaviour is *asserted* and which is
 only *observed*.  The reference marks some guest behaviour "unverified" (nobody has run it on
-a real UVM yet, hcsshim-hpc-behaviour.md §5, §8.13); such behaviour is recorded as an
+a real UVM yet, docs/behaviour/runtime.md §5, §8.13); such behaviour is recorded as an
 observation in the report instead of failing a run on a guess (DESIGN.md "Scenario style"),
 until a profile says what to expect::
 
@@ -13,7 +13,7 @@ until a profile says what to expect::
     [expect]                 # asserted
     "hyperv.inherit_user.whoami" = 'nt authority\\system'
     [unverified]             # observed; the value says why (the reference section)
-    "hyperv.rootfs.default_location" = "[guest, unverified] hcsshim-hpc-behaviour.md §1.4"
+    "hyperv.rootfs.default_location" = "[guest, unverified] docs/behaviour/runtime.md §1.4"
 
 Keys are dotted names; unquoted dotted keys (TOML sub-tables) mean the same.  A key in
 neither table is an error when a scenario checks it, so a typo never passes.  In a profile

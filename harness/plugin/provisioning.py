@@ -4,7 +4,7 @@ The first worker to need a host takes ``provision-<host>.lock`` in the run folde
 (:func:`harness.runtime.provision.provision_host`: features, restart, deploy) and writes the
 summary to ``provisioned-<host>.json`` keyed by the bundle digest; every later worker finds
 the summary under the same lock and does nothing (the run-once pattern of
-python-protocol-facts.md §4).  A failure is recorded too, so the other workers report it
+docs/behaviour/protocols.md §4).  A failure is recorded too, so the other workers report it
 instead of each retrying a slow provisioning that already failed.
 
 The session-end sweep reads the same files to know which hosts this run touched.

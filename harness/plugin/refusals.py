@@ -1,6 +1,6 @@
 """Refusals a scenario expects, and refusals it did not: failures whose first line names them.
 
-A scenario that expects the runtime to refuse says at which stage (hcsshim-hpc-behaviour.md
+A scenario that expects the runtime to refuse says at which stage (docs/behaviour/runtime.md
 §8 item 4: where a refusal surfaces is part of the behaviour)::
 
     with expect_refusal("start", "HV-HPC: an unsafe rootfs location") as refused:
@@ -95,7 +95,7 @@ def expect_refusal(stage: str, what: str) -> Iterator[Refusal]:
                     f"{stage_name(stage)})")
     if box.error.stage != stage:
         pytest.fail(f"{what}: refused at {box.error.stage} instead of {stage} "
-                    f"(hcsshim-hpc-behaviour.md §8 item 4: {stage_name(stage)}): "
+                    f"(docs/behaviour/runtime.md §8 item 4: {stage_name(stage)}): "
                     f"{box.error.runtime_message}")
 
 

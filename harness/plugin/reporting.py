@@ -13,7 +13,7 @@ What a reader of the report gets (DESIGN.md "Reporting"):
   every failure its class (:mod:`harness.plugin.categories`) as a marker line in the trace,
   which ``categories.json`` matches, and as a JUnit property.
 * ``environment.properties`` and ``categories.json``, written by the controller once,
-  after the xdist workers are done (python-protocol-facts.md §3: allure-pytest writes
+  after the xdist workers are done (docs/behaviour/protocols.md §3: allure-pytest writes
   neither; §4: worker data reaches the controller as ``workeroutput``).
 
 Secrets: every title and attachment is passed through :func:`harness.config.secrets.redact`

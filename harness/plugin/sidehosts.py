@@ -1,6 +1,6 @@
 """Hosts a scenario needs for what the worker's own host cannot show: ``uvm_without_hpc_pods``.
 
-The capability refusal (hcsshim-hpc-behaviour.md §2.7: a UVM that does not advertise
+The capability refusal (docs/behaviour/runtime.md §2.7: a UVM that does not advertise
 HostProcessContainerSupported refuses each HPC at StartContainer) needs a host whose UVMs
 lack the capability: Hyper-V on a build older than 26100 (:data:`.markers.UVM_WITHOUT_HPC`).
 The worker's ``hpc_host`` is usually not one, so this fixture finds such a host among the

@@ -2,7 +2,7 @@
 
 What the whole run shares is decided once, in the controller (the only process without
 xdist): the run id, the run folder (``<basetemp>/hpc-e2e``, the parent of every worker's
-basetemp, python-protocol-facts.md §4), the lease folder, the bundle and — without an
+basetemp, docs/behaviour/protocols.md §4), the lease folder, the bundle and — without an
 inventory — the simulated hosts, started in-process on first need.  xdist workers receive
 it as ``workerinput["hpc_e2e"]`` (hook ``pytest_configure_node``) and build their Targets
 from it; a worker never starts a host.
@@ -31,7 +31,7 @@ log = logging.getLogger("harness.plugin")
 WORKERINPUT_KEY = "hpc_e2e"
 # A simulated host started beside the pool by default: a Windows Server 2022 host with
 # Hyper-V, whose utility VMs boot 20348 and so lack HostProcess support
-# (hcsshim-hpc-behaviour.md §2.7, §7).  Scenarios that need such a UVM (the capability
+# (docs/behaviour/runtime.md §2.7, §7).  Scenarios that need such a UVM (the capability
 # refusal) run on it through ``uvm_without_hpc_pods`` (harness/plugin/sidehosts.py); it never
 # joins the pool the other scenarios lease from.
 SIDE_HOST = "sim-ws2022"

@@ -5,7 +5,7 @@ A bundle manifest is a TOML file::
     [bundle]
     name = "ws2025-nightly"
     containerd_config_version = 2        # optional: 2 for containerd 1.x, 3 for 2.x
-    install_dir = 'C:\\Program Files\\containerd'   # optional (ecosystem-facts.md §2.4)
+    install_dir = 'C:\\Program Files\\containerd'   # optional (docs/behaviour/ecosystem.md §2.4)
 
     [artifacts.containerd]
     version = "1.7.22"
@@ -62,7 +62,7 @@ REQUIRED_ARTIFACTS = (CONTAINERD, SHIM, CRICTL)
 # executable (or on PATH) by this exact name.
 PROGRAM_NAMES = {CONTAINERD: "containerd.exe", SHIM: "containerd-shim-runhcs-v1.exe",
                  CRICTL: "crictl.exe"}
-# ecosystem-facts.md §2.4: containerd's documented install and config directory.
+# docs/behaviour/ecosystem.md §2.4: containerd's documented install and config directory.
 DEFAULT_INSTALL_DIR = r"C:\Program Files\containerd"
 SOURCE_KINDS = ("file", "url", "installed")
 
@@ -383,7 +383,7 @@ def _config_version(head: dict, containerd: Artifact, source: str) -> int:
         raise ConfigError(f"{source}: bundle: containerd_config_version: must be 2 or 3 "
                           f"(got {given!r})")
     if given == 3 and major < 2:
-        # ecosystem-facts.md §2.3: version 3 is containerd 2.x's format.
+        # docs/behaviour/ecosystem.md §2.3: version 3 is containerd 2.x's format.
         raise ConfigError(f"{source}: bundle: containerd_config_version: containerd "
                           f"{containerd.version} reads config version 2, not 3 "
                           "(remove the key to derive it)")

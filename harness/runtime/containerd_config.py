@@ -6,15 +6,15 @@ whether a host already has them and a second deployment changes nothing.
 What the config must say, and why:
 
 * ``version`` always: a file without it is read as version 1 and containerd 1.7 then ignores
-  the CRI section entirely (ecosystem-facts.md §7 "Pitfalls").  Version 2 for containerd 1.x
+  the CRI section entirely (docs/behaviour/ecosystem.md §7 "Pitfalls").  Version 2 for containerd 1.x
   (plugin ``io.containerd.grpc.v1.cri``), version 3 for 2.x (plugins
   ``io.containerd.cri.v1.runtime`` / ``io.containerd.cri.v1.images``) (§2.3;
-  hcsshim-hpc-behaviour.md §4.3).
+  docs/behaviour/runtime.md §4.3).
 * Both handlers, ``runhcs-wcow-process`` and ``runhcs-wcow-hypervisor``, with the default
   name among them: a version 2 file *replaces* 1.7's built-in handlers (§7 "Pitfalls").
 * ``microsoft.com/*`` in pod **and** container annotation allowlists of **both** handlers,
   or ``hostprocess-inherit-user`` and ``hostprocess-rootfs-location`` are silently dropped
-  (hcsshim-hpc-behaviour.md §4.3, §8.2).  The built-in lists are kept beside it.
+  (docs/behaviour/runtime.md §4.3, §8.2).  The built-in lists are kept beside it.
 * runhcs options by their Go field names (``SandboxIsolation``, ``SandboxPlatform``), read
   only with ``runtime_type = "io.containerd.runhcs.v1"`` (§7 "Pitfalls", §2.3);
   ``SandboxIsolation = 1`` (HYPERVISOR) only on the hypervisor handler.
@@ -37,10 +37,10 @@ RUNTIME_TYPE = "io.containerd.runhcs.v1"
 HPC_ANNOTATIONS = "microsoft.com/*"
 SANDBOX_PLATFORM = "windows/amd64"
 # crictl's per-RPC timeout; a hypervisor pod boots a UVM first, and RunPodSandbox gets 2x
-# this (ecosystem-facts.md §0.6, §3.1).
+# this (docs/behaviour/ecosystem.md §0.6, §3.1).
 CRICTL_TIMEOUT_SECONDS = 300
 
-# Plugin table names by config version (ecosystem-facts.md §2.3, hcsshim-hpc-behaviour.md §4.3).
+# Plugin table names by config version (docs/behaviour/ecosystem.md §2.3, docs/behaviour/runtime.md §4.3).
 _V2_CRI = "io.containerd.grpc.v1.cri"
 _V3_RUNTIME = "io.containerd.cri.v1.runtime"
 _V3_IMAGES = "io.containerd.cri.v1.images"
@@ -114,7 +114,7 @@ def _release(version: str) -> tuple[int, int]:
 
 
 def _handler(name: str) -> dict[str, Any]:
-    # Built-in allowlists (ecosystem-facts.md §2.3) plus microsoft.com/* on both handlers.
+    # Built-in allowlists (docs/behaviour/ecosystem.md §2.3) plus microsoft.com/* on both handlers.
     hypervisor = name == HYPERVISOR_HANDLER
     options: dict[str, Any] = {"SandboxPlatform": SANDBOX_PLATFORM}
     if hypervisor:
@@ -130,7 +130,7 @@ def _handler(name: str) -> dict[str, Any]:
 
 
 def render_crictl_yaml(layout: RuntimeLayout, timeout: int = CRICTL_TIMEOUT_SECONDS) -> str:
-    """crictl.yaml (ecosystem-facts.md §3.1) with a timeout long enough for a UVM to boot."""
+    """crictl.yaml (docs/behaviour/ecosystem.md §3.1) with a timeout long enough for a UVM to boot."""
     return (
         "# Written by hpc-e2e; pass it to crictl with --config.\n"
         f"runtime-endpoint: {layout.endpoint}\n"

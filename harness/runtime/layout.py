@@ -1,13 +1,13 @@
 """Where the runtime lives on a host: one object every runtime step and the CRI client share.
 
-Paths follow containerd's documented Windows layout (ecosystem-facts.md §2.4): programs and
+Paths follow containerd's documented Windows layout (docs/behaviour/ecosystem.md §2.4): programs and
 ``config.toml`` under ``%ProgramFiles%\\containerd``, root and state under
 ``%ProgramData%\\containerd``, the named pipe ``\\\\.\\pipe\\containerd-containerd``.
 containerd's log file goes under ``%ProgramData%\\hpc-e2e``.  ``crictl.yaml`` sits beside
 ``crictl.exe`` (where crictl looks when its per-user default is missing, so a person running
 crictl by hand gets the same settings), and the harness still always passes ``--config``: the
 per-user default depends on ``%USERPROFILE%``, which differs between a WinRM session, an SSH
-session and a service (ecosystem-facts.md §3.1; harness.cri.crictl.DEFAULT_CONFIG).
+session and a service (docs/behaviour/ecosystem.md §3.1; harness.cri.crictl.DEFAULT_CONFIG).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from harness.runtime.bundle import (
 
 SERVICE_NAME = "containerd"
 PIPE = r"\\.\pipe\containerd-containerd"
-# How CRI clients spell the same pipe (ecosystem-facts.md §2.4).
+# How CRI clients spell the same pipe (docs/behaviour/ecosystem.md §2.4).
 CRI_ENDPOINT = "npipe:////./pipe/containerd-containerd"
 HARNESS_DATA = r"C:\ProgramData\hpc-e2e"
 CONTAINERD_DATA = r"C:\ProgramData\containerd"

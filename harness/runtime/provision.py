@@ -43,7 +43,7 @@ def wanted_features(facts) -> list[str]:
     """Containers always; Hyper-V when the machine can run a hypervisor (or runs one).
 
     A host without virtualization extensions (a VM without nested virtualization) refuses
-    Hyper-V outright (ecosystem-facts.md §4.1, §4.2); it still runs process-isolated pods.
+    Hyper-V outright (docs/behaviour/ecosystem.md §4.1, §4.2); it still runs process-isolated pods.
     """
     features = [CONTAINERS]
     if _hyperv_possible(facts):

@@ -3,10 +3,10 @@
 The choice matters more on Windows than anywhere else: under hypervisor isolation the
 utility VM boots from the pause image's ``UtilityVM`` layer, so the pause image decides the
 guest OS and with it whether the guest can run HostProcess containers at all
-(hcsshim-hpc-behaviour.md §7 "Hypervisor isolation", §2.7, §8.5).  pause 3.10 and 3.10.1 have
+(docs/behaviour/runtime.md §7 "Hypervisor isolation", §2.7, §8.5).  pause 3.10 and 3.10.1 have
 no WS2025 manifest, so a 2025 host would boot a 2022 UVM and fail with
 ``HCS_E_IMAGE_MISMATCH``; 3.10.2 (containerd 2.x's own default) has it
-(ecosystem-facts.md §4.4, §2.3).
+(docs/behaviour/ecosystem.md §4.4, §2.3).
 
 ``images/images.toml`` (owned by the images catalogue) overrides the table below, build by
 build, with ``[builds.<build>] pause = "..."``.
@@ -21,9 +21,9 @@ from pathlib import Path
 from harness.errors import ConfigError
 
 IMAGES_FILE = Path(__file__).resolve().parents[2] / "images" / "images.toml"
-# Pods need RS5 (17763) or later (hcsshim-hpc-behaviour.md §7 "Shim gates").
+# Pods need RS5 (17763) or later (docs/behaviour/runtime.md §7 "Shim gates").
 MIN_BUILD = 17763
-# A multi-arch manifest list; 3.10.2 is the first with a WS2025 entry (ecosystem-facts.md §4.4).
+# A multi-arch manifest list; 3.10.2 is the first with a WS2025 entry (docs/behaviour/ecosystem.md §4.4).
 PAUSE_3_10_2 = "registry.k8s.io/pause:3.10.2"
 DEFAULT_PAUSE = {17763: PAUSE_3_10_2, 20348: PAUSE_3_10_2, 26100: PAUSE_3_10_2}
 

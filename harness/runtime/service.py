@@ -2,7 +2,7 @@
 
 containerd registers itself (``containerd.exe --register-service``): an auto-start SCM
 service whose command line is ``--run-service`` plus the other flags given
-(ecosystem-facts.md §2.4).  ``--log-file`` is always given, or the service's logs are lost.
+(docs/behaviour/ecosystem.md §2.4).  ``--log-file`` is always given, or the service's logs are lost.
 
 A service named ``containerd`` may already exist from an earlier deployment or from another
 tool, pointing at another binary or another config.  :func:`service_matches` reads the

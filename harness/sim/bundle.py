@@ -34,7 +34,7 @@ PROGRAM_FILES = {
 }
 DEFAULT_VERSIONS = {
     "containerd": "1.7.22",
-    # First tagged with HPC-in-UVM support: v0.15.0-rc.2 (hcsshim-hpc-behaviour.md, sources).
+    # First tagged with HPC-in-UVM support: v0.15.0-rc.2 (docs/behaviour/runtime.md, sources).
     "containerd-shim-runhcs-v1": "0.15.0",
     "crictl": "1.31.1",
 }

@@ -9,7 +9,7 @@ for the programs that run inside (``fs``, ``name``, ``find_program``, ``run_chil
 the sim's one ``cmd.exe`` (:mod:`harness.sim.programs.cmd`) runs built-ins, redirections and
 ``%VAR%`` expansion in containers unchanged.
 
-Three worlds (hcsshim-hpc-behaviour.md §3, §6; ecosystem-facts.md §2.2):
+Three worlds (docs/behaviour/runtime.md §3, §6; docs/behaviour/ecosystem.md §2.2):
 
 * **Process-isolated HPC** (a job object on the host, ``internal/jobcontainers``): the
   host's disk with the image mounted at the container's rootfs location, the host's network

@@ -4,7 +4,7 @@ A :class:`HostProfile` says which Windows the sim pretends to be (build, edition
 the CPU offers virtualization extensions, whether the remote user is an elevated
 administrator, how long a restart takes).  :class:`HostFacts` is the mutable state the
 catalog scripts read and change: feature install states, boot time, pending restart.
-Feature states and their names follow ecosystem-facts.md §4.1 (``Available``,
+Feature states and their names follow docs/behaviour/ecosystem.md §4.1 (``Available``,
 ``Installed``, ``InstallPending``); build numbers follow §4.3.
 """
 
@@ -20,14 +20,14 @@ INSTALLED = "Installed"
 INSTALL_PENDING = "InstallPending"
 FEATURE_STATES = (AVAILABLE, INSTALLED, INSTALL_PENDING)
 
-# Features every modelled Server SKU lists (ecosystem-facts.md §4.1); the profile may add more.
+# Features every modelled Server SKU lists (docs/behaviour/ecosystem.md §4.1); the profile may add more.
 DEFAULT_FEATURES = {"Hyper-V": AVAILABLE, "Containers": AVAILABLE}
 
 # Feature -> whether installing it needs a restart on Windows Server.  Both do (§4.1: the
 # documented flow installs them with -Restart / reboots afterwards).
 RESTART_NEEDED = {"hyper-v": True, "containers": True}
 
-# hcsshim osversion/windowsbuilds.go (ecosystem-facts.md §4.3).
+# hcsshim osversion/windowsbuilds.go (docs/behaviour/ecosystem.md §4.3).
 CAPTIONS = {
     17763: "Microsoft Windows Server 2019",
     20348: "Microsoft Windows Server 2022",
@@ -82,7 +82,7 @@ class HostProfile:
 
     @property
     def os_version(self) -> str:
-        """``10.0.<build>.<UBR>``, what ``ver`` prints (ecosystem-facts.md §4.3)."""
+        """``10.0.<build>.<UBR>``, what ``ver`` prints (docs/behaviour/ecosystem.md §4.3)."""
         return f"10.0.{self.build}.{self.revision}"
 
     @property

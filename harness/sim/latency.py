@@ -16,7 +16,7 @@ Text form (``--sim-latency``), fields comma-separated::
     none                          no delay at all (the sim's default)
 
 The ``realistic`` numbers are *estimates*, not measurements: there is no Windows host here
-and reference/ gives no timings beyond "UVM boot takes seconds" (ecosystem-facts.md §0
+and reference/ gives no timings beyond "UVM boot takes seconds" (docs/behaviour/ecosystem.md §0
 item 6).  The reasoning per field:
 
 ``request`` 30 ms
@@ -24,11 +24,11 @@ item 6).  The reasoning per field:
     process plumbing; a LAN hop is well under a millisecond, so the service dominates.
 ``uvm_boot`` 8 s
     RunPodSandbox with a hypervisor handler creates and boots a WCOW utility VM from the
-    pause image's UtilityVM folder (hcsshim-hpc-behaviour.md §2.2); a Windows guest boot is
+    pause image's UtilityVM folder (docs/behaviour/runtime.md §2.2); a Windows guest boot is
     several seconds even when templated.
 ``pod_start`` 1.5 s
     RunPodSandbox with a process handler: the shim starts, the pause container's job object
-    and its layers are set up (HostProcess pods skip CNI, ecosystem-facts.md §0 item 4).
+    and its layers are set up (HostProcess pods skip CNI, docs/behaviour/ecosystem.md §0 item 4).
 ``create`` 0.5 s, ``start`` 1 s / ``start_hyperv`` 2 s
     CreateContainer prepares the spec and snapshot; StartContainer mounts the layers and
     starts the init process, inside the UVM through the GCS for hypervisor pods (slower).

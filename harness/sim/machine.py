@@ -4,7 +4,7 @@ A :class:`Machine` is a Windows host reduced to what the harness can observe: a 
 (:class:`~harness.sim.filesystem.FileSystem`), accounts, a default environment, and the
 programs installed on it.  The servers start processes with :meth:`Machine.spawn`, which
 behaves like WinRS and Windows OpenSSH do: the command line goes to ``cmd.exe /c``
-(docs/internals.md "The simulated host"; ecosystem-facts.md §4.5 for OpenSSH's default
+(docs/internals.md "The simulated host"; docs/behaviour/ecosystem.md §4.5 for OpenSSH's default
 shell).
 
 A program is an executable *file on the simulated disk* whose behaviour is a Python callable
@@ -133,7 +133,7 @@ class Machine:
                  flavor: object = None, os_version: str | None = None,
                  profile: HostProfile | None = None):
         if profile is None:
-            # Without a profile: LTSC 2022 by default (ecosystem-facts.md §4.3).
+            # Without a profile: LTSC 2022 by default (docs/behaviour/ecosystem.md §4.3).
             profile = HostProfile.from_os_version(name or "SIMHOST",
                                                   os_version or "10.0.20348.2340")
         elif (name is not None and name != profile.name) or \
@@ -146,7 +146,7 @@ class Machine:
         self.flavor = flavor  # the runtime flavor, for the runtime models (DESIGN.md)
         self.os_version = profile.os_version  # what `ver` reports
         # NetBIOS names are at most 15 characters: COMPUTERNAME is truncated, hostname is
-        # not (ecosystem-facts.md §2 table, test 1).
+        # not (docs/behaviour/ecosystem.md §2 table, test 1).
         self.computer_name = self.name.upper()[:15]
         self.cri: Any = None  # the running containerd's CriRuntime, set by its service program
         self.cri_state: Any = None  # CRI state a crashed containerd left (programs/containerd.py)
@@ -187,7 +187,7 @@ class Machine:
     def remove_user(self, name: str) -> bool:
         """Delete a local account (its profile folder stays, as on Windows); False if absent.
         The shim deletes the temporary user of a group-named job container with it
-        (hcsshim-hpc-behaviour.md §3.3)."""
+        (docs/behaviour/runtime.md §3.3)."""
         with self.lock:
             return self._users.pop(name.upper(), None) is not None
 

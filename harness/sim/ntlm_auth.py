@@ -2,7 +2,7 @@
 
 A lab Windows host is most often reached over plain HTTP with NTLM: the connection is
 authenticated by a three-leg handshake and every SOAP body is then sealed in the MS-WSMV
-"Encrypted Boundary" multipart framing (python-protocol-facts.md §1.7).  The acceptor side
+"Encrypted Boundary" multipart framing (docs/behaviour/protocols.md §1.7).  The acceptor side
 of NTLM is pyspnego's ``spnego.server(protocol="ntlm")``; this module adds the HTTP
 handshake and the framing around it, plugged into :mod:`harness.sim.winrm_server` through
 its per-connection :class:`~harness.sim.winrm_server.ConnectionAuth` hooks.
@@ -50,7 +50,7 @@ from harness.sim.winrm_server import (
 USER_FILE = "ntlm_users"
 PROTOCOL = "application/HTTP-SPNEGO-session-encrypted"
 BOUNDARY = b"--Encrypted Boundary"
-# python-protocol-facts.md §1.7: the response header a Windows host sends with a sealed body.
+# docs/behaviour/protocols.md §1.7: the response header a Windows host sends with a sealed body.
 ENCRYPTED_CONTENT_TYPE = f'multipart/encrypted;protocol="{PROTOCOL}";boundary="Encrypted Boundary"'
 # Windows offers both schemes; requests_ntlm picks NTLM when both are present (§1.7).  One
 # header with both values is what the client sees of two headers anyway (RFC 7230 §3.2.2).
@@ -291,7 +291,7 @@ class _NtlmConnection(ConnectionAuth):
 
 
 def _frame(plain: bytes, header: bytes, sealed: bytes) -> bytes:
-    """The MS-WSMV single-part framing (python-protocol-facts.md §1.7)."""
+    """The MS-WSMV single-part framing (docs/behaviour/protocols.md §1.7)."""
     return (BOUNDARY + b"\r\n\tContent-Type: " + PROTOCOL.encode() + b"\r\n"
             b"\tOriginalContent: type=" + SOAP_CONTENT_TYPE.encode()
             + b";Length=" + str(len(plain)).encode() + b"\r\n"

@@ -1,6 +1,6 @@
 """An SSH listener for the simulated host, behaving like Windows OpenSSH's sshd.
 
-What the harness relies on (ecosystem-facts.md §4.5): ``exec`` requests run through the
+What the harness relies on (docs/behaviour/ecosystem.md §4.5): ``exec`` requests run through the
 default shell, ``cmd.exe`` (so the line goes to ``machine.spawn(line, shell=True)``), with
 stdin, stdout, stderr and the exit status streamed; the ``sftp`` subsystem shows Windows
 paths as ``/C:/dir/file``.  Interactive shells and ptys are refused: the harness never asks

@@ -1,10 +1,10 @@
 """Certificates for the simulated host's HTTPS listener.
 
 A real WinRM HTTPS listener presents a certificate the client must trust
-(ecosystem-facts.md §4.5: a self-signed certificate bound to the 5986 listener).  Clients
+(docs/behaviour/ecosystem.md §4.5: a self-signed certificate bound to the 5986 listener).  Clients
 of the simulator pin a CA bundle instead of disabling verification, so the harness's
 certificate-validation path is exercised exactly as against a lab host
-(python-protocol-facts.md §1.7 ``server_cert_validation``/``ca_trust_path``).
+(docs/behaviour/protocols.md §1.7 ``server_cert_validation``/``ca_trust_path``).
 
 The files are kept in the state directory and reused while they are valid, so a CA bundle
 handed to a client survives ``sim serve`` restarts.

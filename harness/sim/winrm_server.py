@@ -1,14 +1,14 @@
 """A WS-Management / WinRS listener for the simulated host.
 
 It answers pywinrm (and anything speaking the same WinRS shell operations) the way a
-Windows WinRM service does, following python-protocol-facts.md §1.2-§1.10: Create,
+Windows WinRM service does, following docs/behaviour/protocols.md §1.2-§1.10: Create,
 Command, Send, Receive, Signal and Delete on the ``windows/shell/cmd`` resource, with the
 faults real hosts send (operation timeout, shell not found, quotas).  Commands run on the
 machine model through ``machine.spawn`` (docs/internals.md "The simulated host").
 
 Authentication is an object per listener (:class:`Authenticator`) that makes a state
 object per TCP connection (:class:`ConnectionAuth`), because NTLM authenticates a
-connection, not a request, and then wraps every body (python-protocol-facts.md §1.7).
+connection, not a request, and then wraps every body (docs/behaviour/protocols.md §1.7).
 Basic is implemented here; NTLM with message encryption is harness.sim.ntlm_auth, plugged
 into the same hooks without touching the dispatcher.
 
@@ -48,7 +48,7 @@ log = logging.getLogger("harness.sim.winrm")
 
 SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 
-# python-protocol-facts.md §1.3: pywinrm sends lowercase, pypsrp capitalised; compare
+# docs/behaviour/protocols.md §1.3: pywinrm sends lowercase, pypsrp capitalised; compare
 # case-insensitively.
 _SIGNAL_PREFIX = wsman.SHELL_URI + "/signal/"
 _SIGNAL_TERMINATE = "terminate"
@@ -161,7 +161,7 @@ class _BasicConnection(ConnectionAuth):
 @dataclass
 class WinRMLimits:
     """Quotas of the WinRS service (``winrm get winrm/config/winrs``), configurable so tests
-    can reproduce the failures real hosts give (python-protocol-facts.md §1.9, §1.10.6)."""
+    can reproduce the failures real hosts give (docs/behaviour/protocols.md §1.9, §1.10.6)."""
 
     max_shells_per_user: int = 30  # MaxShellsPerUser
     max_commands_per_shell: int = 25  # MaxProcessesPerShell: running commands per shell
@@ -772,7 +772,7 @@ class _ShellTable:
         command = line_el.findtext(q("rsp", "Command"))
         if command is None or not command.strip():
             raise wsman.malformed("rsp:CommandLine has no rsp:Command")
-        # python-protocol-facts.md §1.3: Arguments travel joined by spaces, unquoted.
+        # docs/behaviour/protocols.md §1.3: Arguments travel joined by spaces, unquoted.
         parts = [command] + [a.text or "" for a in line_el.findall(q("rsp", "Arguments"))]
         line = " ".join(p for p in parts if p != "")
         skip_cmd = _bool_option(req, "WINRS_SKIP_CMD_SHELL", False)
@@ -907,7 +907,7 @@ class _ShellTable:
     def _raw_budget(req: wsman.Request, command_id: str) -> int:
         """Raw output bytes that fit one Receive response under ``w:MaxEnvelopeSize``.
 
-        python-protocol-facts.md §1.10.5: base64 grows by 4/3; the envelope around the data
+        docs/behaviour/protocols.md §1.10.5: base64 grows by 4/3; the envelope around the data
         is measured from an actual response with the largest exit code and both streams.
         """
         skeleton = wsman.receive_response(

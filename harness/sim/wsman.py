@@ -1,6 +1,6 @@
 """WS-Management SOAP envelopes: parse a request, build responses and faults.
 
-Only what the WinRS shell operations need (python-protocol-facts.md §1.2-§1.5).  Requests
+Only what the WinRS shell operations need (docs/behaviour/protocols.md §1.2-§1.5).  Requests
 are parsed by namespace, never by prefix, because prefixes are the client's choice.
 Responses are built from small templates whose text and attributes are escaped here, so the
 server never hands an unescaped client value back to a client.
@@ -29,7 +29,7 @@ CMD_RESOURCE_URI = SHELL_URI + "/cmd"
 TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
 FAULT_ACTION = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
 
-# Action URIs by short name (python-protocol-facts.md §1.3).
+# Action URIs by short name (docs/behaviour/protocols.md §1.3).
 ACTIONS = {
     TRANSFER + "/Create": "Create",
     TRANSFER + "/Delete": "Delete",
@@ -49,7 +49,7 @@ RESPONSE_ACTIONS = {
 STATE_RUNNING = SHELL_URI + "/CommandState/Running"
 STATE_DONE = SHELL_URI + "/CommandState/Done"
 
-# WSManFault codes (python-protocol-facts.md §1.5, §1.10 item 6).  The quota codes are the
+# WSManFault codes (docs/behaviour/protocols.md §1.5, §1.10 item 6).  The quota codes are the
 # ones real hosts put in their faults (e.g. hashicorp/vagrant#7489 shows 2150859173 with
 # "maximum number of N concurrent shells").
 CODE_TIMED_OUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT

@@ -3,7 +3,7 @@
 ``run(command, timeout=, stdin=)`` / ``put`` / ``get`` / ``close`` — see :mod:`.base`.
 Backends are imported lazily by :func:`open_transport` so that paramiko or pywinrm are
 only loaded when a host uses them (the testinfra backend-registry pattern,
-python-protocol-facts.md §2.2).
+docs/behaviour/protocols.md §2.2).
 """
 
 from __future__ import annotations

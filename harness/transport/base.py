@@ -7,7 +7,7 @@ Every remote operation is either a native command line (built from an argv by
 with MSVCRT quoting *and* cmd.exe escaping.
 
 Every command has a deadline enforced here, not by the client library (pywinrm has none:
-python-protocol-facts.md §1.6).  Results carry the command *as sent*, redacted.
+docs/behaviour/protocols.md §1.6).  Results carry the command *as sent*, redacted.
 """
 
 from __future__ import annotations

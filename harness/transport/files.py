@@ -76,7 +76,7 @@ def with_last(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, bool]]:
     """``(chunk, is_last)`` pairs; an empty input gives one ``(b"", True)``.
 
     WinRS closes a command's stdin with ``End="true"`` on a Send, so the last chunk must be
-    known when it is sent (python-protocol-facts.md §1.3).
+    known when it is sent (docs/behaviour/protocols.md §1.3).
     """
     it = iter(chunks)
     try:

@@ -2,7 +2,7 @@
 
 PowerShell work never travels on the command line (docs/internals.md "Remote command
 contract").  The command line is always the same encoded bootstrap, well under cmd.exe's
-8191-character limit whatever the script (python-protocol-facts.md §1.8, §1.9), and the
+8191-character limit whatever the script (docs/behaviour/protocols.md §1.8, §1.9), and the
 script text arrives on stdin with its SHA-256, so no script is ever quoted per call and a
 host never runs a text that was altered on the way.  The same bytes go to a real host and
 to the simulated one, which recognises scripts by name and pinned hash.
@@ -33,7 +33,7 @@ RESULT_PREFIX = "##hpc-e2e-result "
 # should show (about_PowerShell_exe, -OutputFormat; issue 12, finding 4).
 BOOTSTRAP_ARGV = ("powershell.exe", "-NoLogo", "-NoProfile", "-NonInteractive",
                   "-ExecutionPolicy", "Bypass", "-OutputFormat", "Text", "-EncodedCommand")
-# cmd.exe's longest command line (python-protocol-facts.md §1.8); the bootstrap stays far below.
+# cmd.exe's longest command line (docs/behaviour/protocols.md §1.8); the bootstrap stays far below.
 CMD_LINE_LIMIT = 8191
 # Lines longer than this from a script mean the host is not speaking our protocol.
 MAX_LINE = 16 << 20

@@ -1,6 +1,6 @@
 """SSH transport: paramiko exec channels to Windows OpenSSH, files over SFTP.
 
-Windows OpenSSH hands an exec request to its default shell, ``cmd.exe`` (ecosystem-facts.md
+Windows OpenSSH hands an exec request to its default shell, ``cmd.exe`` (docs/behaviour/ecosystem.md
 §4.5), so a command line means the same here as over WinRS.  Host keys are checked against
 ``known_hosts`` and unknown ones refused unless the inventory says
 ``accept_unknown_host_key = true``; then the key is trusted **for this connection only** and
@@ -235,7 +235,7 @@ class SSHTransport(Transport):
             return AuthenticationError(
                 f"{where}: the host rejected {t.user!r} ({t.ssh.auth} auth): {exc}",
                 hint="check the user, the key or password, and administrators_authorized_keys "
-                     "on the host (ecosystem-facts.md §4.5)")
+                     "on the host (docs/behaviour/ecosystem.md §4.5)")
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return TransportError(f"{where}: no answer from {t.address}:{port}",
                                   hint="check that the host is up and sshd runs")

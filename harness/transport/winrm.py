@@ -1,7 +1,7 @@
 """WinRM transport: pywinrm's ``Protocol``, reused shells, deadlines enforced here.
 
 pywinrm's ``Session.run_cmd`` opens and deletes a shell per command and has no deadline
-(python-protocol-facts.md §1.6, §1.8).  This transport drives ``winrm.protocol.Protocol``
+(docs/behaviour/protocols.md §1.6, §1.8).  This transport drives ``winrm.protocol.Protocol``
 directly instead (§6): a shell serves many commands, a short command costs exactly Command +
 Receive, a Receive loop bounded by a wall clock, and a Signal ``terminate`` when the deadline
 passes.  Finished commands are released by replacing the shell every few commands (its
@@ -62,7 +62,7 @@ SEND_ACTION = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send"
 # WSManFault code of a Send to a command whose process has exited ("The pipe is being
 # closed.", Win32 ERROR_NO_DATA).
 ERROR_NO_DATA = 232
-# Faults after which the shell must be re-opened (python-protocol-facts.md §1.10.6):
+# Faults after which the shell must be re-opened (docs/behaviour/protocols.md §1.10.6):
 # ERROR_WSMAN_UNEXPECTED_SELECTORS "shell was not found", and too many commands in a shell.
 SHELL_NOT_FOUND = 2150858843
 TOO_MANY_COMMANDS = 2150859174
@@ -131,7 +131,7 @@ class WinRMTransport(Transport):
             validation, ca = "ignore", None
         else:
             # None, not pywinrm's "legacy_requests": no CA bundle from the environment
-            # (python-protocol-facts.md §1.7); the system store or the inventory's bundle.
+            # (docs/behaviour/protocols.md §1.7); the system store or the inventory's bundle.
             validation, ca = "validate", (str(opts.ca_bundle) if opts.ca_bundle else None)
         op = int(opts.operation_timeout)
         protocol = Protocol(
@@ -212,7 +212,7 @@ class WinRMTransport(Transport):
     def _transient(exc: BaseException) -> bool:
         """Whether asking again may get an answer: a dropped connection, a shell the host
         forgot, a busy or internal-error fault.  Auth, TLS, quotas and malformed requests
-        are answers (python-protocol-facts.md §1.10: every WS-Man fault comes with HTTP
+        are answers (docs/behaviour/protocols.md §1.10: every WS-Man fault comes with HTTP
         500, so the fault code decides, not the status)."""
         if isinstance(exc, (requests.exceptions.SSLError, requests.Timeout)):
             # A certificate will not become trusted, and a host that let the read timeout
@@ -280,7 +280,7 @@ class WinRMTransport(Transport):
         """Raw stdin bytes per Send so that its envelope stays under the host's limit.
 
         Measured from the Send envelope pywinrm builds with empty content, as pypsrp sizes
-        its chunks (python-protocol-facts.md §2.3): base64 grows the rest by 4/3.
+        its chunks (docs/behaviour/protocols.md §2.3): base64 grows the rest by 4/3.
         """
         if self._send_payload is None:
             dummy = str(uuid.uuid4()).upper()
@@ -305,7 +305,7 @@ class WinRMTransport(Transport):
         check_stdin(stdin)
         deadline = time.monotonic() + timeout
         # A command fed from stdin gets a pipe, not console input (Ansible's choice,
-        # python-protocol-facts.md §2.3); without stdin, pywinrm's default.
+        # docs/behaviour/protocols.md §2.3); without stdin, pywinrm's default.
         command_id = self._start(command_line, console_mode_stdin=stdin is None)
         shell = self._shell_id
         assert shell is not None
@@ -338,7 +338,7 @@ class WinRMTransport(Transport):
         left in the shell and the shell is replaced after :data:`RECYCLE_AFTER` of them —
         its Delete sent in the background on a second connection.  The host never holds
         more than that many finished commands per shell: well inside WinRS's per-shell
-        quota (MaxProcessesPerShell counts *running* processes; python-protocol-facts.md
+        quota (MaxProcessesPerShell counts *running* processes; docs/behaviour/protocols.md
         §1.9), and a quota fault would re-open the shell anyway (§1.10.6).  A command
         stopped at its deadline or by an error is still signalled at once.
         """
@@ -527,7 +527,7 @@ def _ignore_environment(protocol: Protocol) -> None:
     pywinrm already merges the environment once when it builds its session (with
     ``proxy=None`` that yields "no proxy"); with ``trust_env`` left on, ``requests`` looks up
     proxy variables and .netrc again on *every* request, a measurable share of a short
-    command's cost and never wanted here (python-protocol-facts.md §1.7).
+    command's cost and never wanted here (docs/behaviour/protocols.md §1.7).
     """
     transport = protocol.transport
     build = transport.build_session

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 
-# hcsshim osversion/windowsbuilds.go (ecosystem-facts.md §4.3).
+# hcsshim osversion/windowsbuilds.go (docs/behaviour/ecosystem.md §4.3).
 LTSC_NAMES = {17763: "ltsc2019", 20348: "ltsc2022", 26100: "ltsc2025"}
 
 INSTALLED = "Installed"
@@ -41,7 +41,7 @@ class HostFacts:
 
     computer_name: str
     caption: str  # Win32_OperatingSystem.Caption, e.g. "Microsoft Windows Server 2022 Datacenter"
-    build: int  # CurrentBuild (ecosystem-facts.md §4.3)
+    build: int  # CurrentBuild (docs/behaviour/ecosystem.md §4.3)
     ubr: int  # update build revision
     edition: str  # EditionID, e.g. "ServerDatacenter"
     display_version: str  # e.g. "21H2"; empty on Server 2019
@@ -91,7 +91,7 @@ class HostFacts:
         Machine with Nested Virtualization", Set-VMProcessor -ExposeVirtualizationExtensions);
         without it Hyper-V hides them from its guests (Microsoft Virtualization Blog, 2015,
         "Windows Insider Preview: Nested Virtualization"), and Install-WindowsFeature Hyper-V
-        fails its prerequisite check (ecosystem-facts.md §4.1).  While this machine's own
+        fails its prerequisite check (docs/behaviour/ecosystem.md §4.1).  While this machine's own
         hypervisor runs the processor properties read false as well, so "Hyper-V installed
         and a hypervisor present" counts as running.  Microsoft documents the requirement
         properties as meaningful only "if a HyperVisor is not present" (PowerShell SDK,

@@ -1,7 +1,7 @@
 """Enabling Windows Server features (Hyper-V, Containers) with the restart they need.
 
 ``enable_features.ps1`` installs without restarting and reports each feature's state
-before and after and whether Windows asks for a restart (ecosystem-facts.md §4.1).  The
+before and after and whether Windows asks for a restart (docs/behaviour/ecosystem.md §4.1).  The
 restart is then ours (:mod:`harness.windows.restart`), so it is bounded and survived on the
 same transport, and the states are read again afterwards: a feature still pending after a
 restart is an error, not a silent success.
@@ -26,7 +26,7 @@ INSTALL_TIMEOUT = 1800.0  # Install-WindowsFeature of Hyper-V takes minutes on a
 _PREREQUISITE_HINT = (
     "this machine offers no virtualization extensions to Windows; on a Hyper-V VM turn them "
     "on with the VM off: Set-VMProcessor -VMName <vm> -ExposeVirtualizationExtensions $true "
-    "(ecosystem-facts.md §4.2), or enable virtualization in the firmware; process-isolated "
+    "(docs/behaviour/ecosystem.md §4.2), or enable virtualization in the firmware; process-isolated "
     "scenarios need only the Containers feature")
 
 

@@ -5,7 +5,7 @@ the request's answer arrives before the host goes down.  Then the same transport
 with a cheap script (``boot_time.ps1``) and a short per-attempt deadline until it reports a
 *later boot time*: an answer with the old boot time only means the host has not gone down
 yet, and connection refusals, resets and a lost WinRM shell (the transport re-opens it) are
-what a restarting host looks like (ecosystem-facts.md §4.5: "A reboot kills the shell: poll
+what a restarting host looks like (docs/behaviour/ecosystem.md §4.5: "A reboot kills the shell: poll
 until the host answers again").  Those failures are tolerated only inside this wait.
 """
 

@@ -1,7 +1,7 @@
 """A ``config.toml``, walked against the keys a containerd release line knows.
 
 containerd does not refuse a key it does not know: 1.7 drops it silently and 2.x drops it
-with a warning (ecosystem-facts.md §7), so a misspelt or misplaced key only shows up as a
+with a warning (docs/behaviour/ecosystem.md §7), so a misspelt or misplaced key only shows up as a
 default quietly taking its place on the host.  ``fixtures/containerd-config-keys.json``
 holds, per line (1.7, 2.0, ...), the tables and keys containerd's toml struct tags define
 for the CRI plugins and the top level, and the runhcs option names (the Go field names

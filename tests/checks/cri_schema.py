@@ -1,7 +1,7 @@
 """The CRI JSON Schemas in ``fixtures/cri-schema/``: what crictl ``runp``/``create`` files may hold.
 
 crictl loads these files into the CRI Go structs with encoding/json and silently drops any
-key it does not know (ecosystem-facts.md §2.1, §7), so "crictl accepted the file" says
+key it does not know (docs/behaviour/ecosystem.md §2.1, §7), so "crictl accepted the file" says
 nothing; validating against a schema built from the CRI json tags (every object
 ``additionalProperties: false``) does.  The schemas' ``$comment`` cites the source.
 """

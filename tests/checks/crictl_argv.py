@@ -8,7 +8,7 @@ unknown flag or a value that does not parse ends the run with an error.  Global 
 come before the command, the command's flags after it and before its arguments.  A flag
 *after* a positional argument is not parsed at all: crictl takes it as an argument, and a
 wrong argument count makes it print its help and exit 0 having done nothing
-(ecosystem-facts.md §7) - so both are reported here.
+(docs/behaviour/ecosystem.md §7) - so both are reported here.
 
 :func:`parse_crictl_argv` raises :class:`ArgvProblem` naming every problem found.
 """

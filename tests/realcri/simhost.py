@@ -76,7 +76,7 @@ def sim_machine(crictl_version: str) -> Machine:
     m.fs.write_bytes(YAML, b"runtime-endpoint: npipe:////./pipe/containerd-containerd\r\n"
                            b"image-endpoint: npipe:////./pipe/containerd-containerd\r\n")
     cni = r"C:\Program Files\containerd\cni\conf"
-    m.fs.makedirs(cni)  # non-HPC pods need a CNI network (ecosystem-facts.md §2.5)
+    m.fs.makedirs(cni)  # non-HPC pods need a CNI network (docs/behaviour/ecosystem.md §2.5)
     m.fs.write_bytes(cni + r"\0-containerd-nat.conf", json.dumps(
         {"cniVersion": "0.3.0", "name": "nat", "type": "nat",
          "ipam": {"subnet": "172.19.208.0/20"}}).encode())

@@ -1,5 +1,5 @@
 """The cmd /c wrap's "already cmd" check is case-sensitive: CMD or Cmd.exe is wrapped again
-(breaks hcsshim-hpc-behaviour.md §2.5, strings.ToLower of filepath.Base)."""
+(breaks docs/behaviour/runtime.md §2.5, strings.ToLower of filepath.Base)."""
 import dataclasses
 
 from harness.sim.cri import shim

@@ -1,5 +1,5 @@
 """The cmd /c wrap compares the whole first argument, not its base name: a full path to
-cmd.exe is wrapped again (breaks hcsshim-hpc-behaviour.md §2.5, filepath.Base)."""
+cmd.exe is wrapped again (breaks docs/behaviour/runtime.md §2.5, filepath.Base)."""
 import dataclasses
 
 from harness.sim.cri import shim

@@ -1,5 +1,5 @@
 """An exec into a process-isolated HPC logs on as the spec's user instead of reusing the
-init process's token (breaks hcsshim-hpc-behaviour.md §3.3, runtime.md §9.3)."""
+init process's token (breaks docs/behaviour/runtime.md §3.3, runtime.md §9.3)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "init_process_user"

@@ -1,5 +1,5 @@
 """A process-isolated HPC ignores inherit-user and logs on as the named user (breaks
-hcsshim-hpc-behaviour.md §3.3)."""
+docs/behaviour/runtime.md §3.3)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "inherit_user"

@@ -1,5 +1,5 @@
 """A process-isolated HPC on a bind-filter host runs command lines without the cmd /c
-prefix (breaks hcsshim-hpc-behaviour.md §3.3, §8 item 9)."""
+prefix (breaks docs/behaviour/runtime.md §3.3, §8 item 9)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "builtin or redirection or wrapped_twice"

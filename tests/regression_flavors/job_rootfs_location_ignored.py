@@ -1,5 +1,5 @@
 """A process-isolated HPC ignores the pod's rootfs-location annotation and binds its rootfs
-at the default (breaks hcsshim-hpc-behaviour.md §1.4, §3.1)."""
+at the default (breaks docs/behaviour/runtime.md §1.4, §3.1)."""
 from harness.sim.cri import shim
 from harness.sim.cri.flavors import Flavor
 

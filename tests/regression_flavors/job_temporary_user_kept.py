@@ -1,5 +1,5 @@
 """The temporary local user made for a group-named process-isolated HPC is never deleted
-(breaks hcsshim-hpc-behaviour.md §3.3: JobContainer.Close deletes it)."""
+(breaks docs/behaviour/runtime.md §3.3: JobContainer.Close deletes it)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "temporary_user"

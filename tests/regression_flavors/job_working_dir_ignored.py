@@ -1,5 +1,5 @@
 """A process-isolated HPC's processes always start in the rootfs location, whatever working
-directory the container asks for (breaks hcsshim-hpc-behaviour.md §3.3)."""
+directory the container asks for (breaks docs/behaviour/runtime.md §3.3)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "working_directory"

@@ -1,5 +1,5 @@
 """The shim does not check the UVM's HostProcessContainerSupported capability before running
-an HPC in it (breaks hcsshim-hpc-behaviour.md §2.3 rule 1, §2.7)."""
+an HPC in it (breaks docs/behaviour/runtime.md §2.3 rule 1, §2.7)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "capability"

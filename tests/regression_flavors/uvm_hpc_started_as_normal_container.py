@@ -1,5 +1,5 @@
 """An HPC in a hypervisor pod is started as a normal container in the UVM: the shim drops the
-hostprocess-container annotation (breaks hcsshim-hpc-behaviour.md §3.4 for HV-HPC)."""
+hostprocess-container annotation (breaks docs/behaviour/runtime.md §3.4 for HV-HPC)."""
 from harness.sim.cri import shim
 from harness.sim.cri.flavors import Flavor
 

@@ -1,5 +1,5 @@
 """An HPC in a UVM starts without its image's rootfs mounted anywhere (breaks
-hcsshim-hpc-behaviour.md §1.4, §2.4)."""
+docs/behaviour/runtime.md §1.4, §2.4)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "rootfs_location or rootfs_only or working_directory_inside"

@@ -1,5 +1,5 @@
 """The shim sends an HPC-in-UVM rootfs location without ospath.Sanitize, so unsafe paths
-are not refused (breaks hcsshim-hpc-behaviour.md §2.4)."""
+are not refused (breaks docs/behaviour/runtime.md §2.4)."""
 from harness.sim.cri import shim
 from harness.sim.cri.flavors import Flavor
 

@@ -1,4 +1,4 @@
-"""An HPC in a UVM sees the host's network adapters (breaks hcsshim-hpc-behaviour.md §6)."""
+"""An HPC in a UVM sees the host's network adapters (breaks docs/behaviour/runtime.md §6)."""
 from harness.sim.cri.flavors import Flavor
 
 SCENARIOS = "adapter or pinging"

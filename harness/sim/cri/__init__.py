@@ -5,5 +5,5 @@
 (:class:`~.runtime.CriRuntime`) that the ``containerd.exe`` program puts on
 ``machine.cri``; :mod:`.flavors` lets the same machine behave like other runtime builds;
 :mod:`.model` holds the dataclasses the guest model runs.  Everything follows
-/work/shared/reference/hcsshim-hpc-behaviour.md, cited by section.
+docs/behaviour/runtime.md, cited by section.
 """

@@ -3,7 +3,7 @@
 Only what decides HostProcess behaviour is modelled: the CRI runtime handlers
 (``runtime_type``, ``pod_annotations``, ``container_annotations``, ``options``), the default
 handler, the sandbox (pause) image and the CNI directories.  The rules differ between the
-two containerd lines the harness deploys, and follow ecosystem-facts.md §2.3 and §7 and the
+two containerd lines the harness deploys, and follow docs/behaviour/ecosystem.md §2.3 and §7 and the
 containerd sources they cite:
 
 * **1.7** (``services/server/config/config.go``): a file without ``version`` is version 1,
@@ -35,11 +35,11 @@ PLUGIN_CRI_RUNTIME = "io.containerd.cri.v1.runtime"  # containerd 2.x (config ve
 PLUGIN_CRI_IMAGES = "io.containerd.cri.v1.images"
 DEFAULT_CNI_BIN_DIR = "C:\\Program Files\\containerd\\cni\\bin"
 DEFAULT_CNI_CONF_DIR = "C:\\Program Files\\containerd\\cni\\conf"
-DEFAULT_ADDRESS = "\\\\.\\pipe\\containerd-containerd"  # ecosystem-facts.md §2.4
+DEFAULT_ADDRESS = "\\\\.\\pipe\\containerd-containerd"  # docs/behaviour/ecosystem.md §2.4
 DEFAULT_CONFIG_PATH = "C:\\Program Files\\containerd\\config.toml"
 
 # hcsshim runhcs Options, by Go field name: the only spelling containerd hands on
-# (ecosystem-facts.md §7); anything else in an ``options`` table is dropped silently.
+# (docs/behaviour/ecosystem.md §7); anything else in an ``options`` table is dropped silently.
 RUNHCS_OPTION_NAMES = frozenset({
     "Debug", "DebugType", "RegistryRoot", "SandboxImage", "SandboxPlatform",
     "SandboxIsolation", "BootFilesRootPath", "VmProcessorCount", "VmMemorySizeInMb",
@@ -81,7 +81,7 @@ class RuntimeHandler:
 
     @property
     def hypervisor(self) -> bool:
-        """``SandboxIsolation == 1`` (HYPERVISOR; hcsshim-hpc-behaviour.md §4.1)."""
+        """``SandboxIsolation == 1`` (HYPERVISOR; docs/behaviour/runtime.md §4.1)."""
         return self.shim_options.get("SandboxIsolation") == 1
 
 
@@ -214,7 +214,7 @@ def _build_one(ver: str, path: str, version: int, table: object,
     table = _table(table, PLUGIN_CRI_V1, False)
     ctrd = _table(table.get("containerd", {}), "containerd", False)
     handlers = builtin_handlers(ver)
-    if "runtimes" in ctrd:  # go-toml v1 replaces the whole map (ecosystem-facts.md §7)
+    if "runtimes" in ctrd:  # go-toml v1 replaces the whole map (docs/behaviour/ecosystem.md §7)
         handlers = {name: _handler(name, t, None, False)
                     for name, t in _table(ctrd["runtimes"], "runtimes", False).items()}
     default = _str(ctrd.get("default_runtime_name", "runhcs-wcow-process"),

@@ -8,7 +8,7 @@ where hcsshim's HostProcess behaviour is decided, and nothing else differs.
 Built-in flavors (``resolve_flavor(name)``):
 
 ``current``
-    hcsshim with PR #2531 (commit ``b07af140d``), as hcsshim-hpc-behaviour.md describes.
+    hcsshim with PR #2531 (commit ``b07af140d``), as docs/behaviour/runtime.md describes.
 ``pre-fix``
     hcsshim before that commit (``b07af140d^``, read from the source): no ``cmd /c`` wrap,
     no ``NT AUTHORITY\\SYSTEM``, no capability gate, no pod→container passthrough and no

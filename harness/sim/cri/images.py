@@ -7,7 +7,7 @@ here): the Windows base images per tag, the pause images with the OS builds thei
 lists cover, and the probe image for every build in ``images.toml``.  :class:`ImageStore`
 is containerd's local store (``crictl pull`` / ``images`` / ``inspecti``).
 
-Platform selection follows hcsshim-hpc-behaviour.md §7 and ecosystem-facts.md §4.4: a
+Platform selection follows docs/behaviour/runtime.md §7 and docs/behaviour/ecosystem.md §4.4: a
 manifest list (pause) resolves to the host's build when it has one, else the newest build
 below it; that build is the image's ``uvm_os_build``, the OS a utility VM boots from it.
 Single-build images are pulled whatever the host (see harness/sim/ASSUMPTIONS.md).
@@ -42,7 +42,7 @@ SERVERCORE_PROGRAMS = NANOSERVER_PROGRAMS + ("net.exe", "netsh.exe", "icacls.exe
                                              "tasklist.exe")
 POWERSHELL_REL = "Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe"
 
-# Pause manifest lists: the Windows builds each tag covers (ecosystem-facts.md §4.4: 3.10.2
+# Pause manifest lists: the Windows builds each tag covers (docs/behaviour/ecosystem.md §4.4: 3.10.2
 # is the first with a WS2025 manifest).
 PAUSE_BUILDS = {"3.6": (17763, 20348), "3.8": (17763, 20348), "3.9": (17763, 20348),
                 "3.10": (17763, 20348), "3.10.1": (17763, 20348),

@@ -3,7 +3,7 @@
 They are plain dataclasses so that the guest model (``harness.sim.guest``) can run a
 container's processes without knowing how the CRI layer or the shim decided anything: by
 the time the guest sees a :class:`Container` or a :class:`ProcessSpec`, every rule of
-containerd and of hcsshim (hcsshim-hpc-behaviour.md §1-§4) has already been applied, and the
+containerd and of hcsshim (docs/behaviour/runtime.md §1-§4) has already been applied, and the
 fields say the *effective* values.  The guest must not re-derive them from annotations.
 
 Paths inside an image (``Image.files``) are relative to the container's rootfs root, with
@@ -51,7 +51,7 @@ class Image:
     the image."""
     uvm_os_build: int
     """OS build of the image's base layer.  For a pause (sandbox) image this is the OS the
-    utility VM boots (hcsshim-hpc-behaviour.md §7), which decides the HPC capability."""
+    utility VM boots (docs/behaviour/runtime.md §7), which decides the HPC capability."""
     user: str = ""
     """Image config ``User`` (``ContainerUser`` for nanoserver); "" when unset."""
     workdir: str = ""
@@ -64,7 +64,7 @@ class Image:
     """Image config ``Cmd``."""
     args_escaped: bool = False
     """Image config ``ArgsEscaped``: containerd then hands the shim a CommandLine, not Args
-    (hcsshim-hpc-behaviour.md §4.3)."""
+    (docs/behaviour/runtime.md §4.3)."""
     size: int = 0
     """Bytes, as ``crictl images`` reports."""
     tags: tuple[str, ...] = ()

@@ -6,7 +6,7 @@ allowlists, the HostProcess equality check, the ``hostprocess-container`` stamp,
 directory, the user) and, where containerd hands over to the shim, the flavor's hcsshim rules
 (:mod:`harness.sim.cri.flavors` over :mod:`harness.sim.cri.shim`).  Every refusal is a
 :class:`CriError` carrying the gRPC code and containerd's message, raised by the RPC where
-the real one fails (hcsshim-hpc-behaviour.md §8 item 4):
+the real one fails (docs/behaviour/runtime.md §8 item 4):
 
 * containerd's own checks fail the RPC that makes them (CreateContainer for the HostProcess
   mismatch);

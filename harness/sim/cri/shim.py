@@ -1,7 +1,7 @@
 """hcsshim's HostProcess rules (and the containerd helpers that feed them) as pure functions.
 
 Every function here reproduces one piece of upstream code named in
-/work/shared/reference/hcsshim-hpc-behaviour.md (cited by section), including the Go
+docs/behaviour/runtime.md (cited by section), including the Go
 standard-library semantics it leans on (``strings.Fields``, Windows ``filepath.Base`` /
 ``filepath.Clean``, ``strconv.ParseBool``, ``path.Match``, ``syscall.EscapeArg``): the
 simulated runtime is only as faithful as these, and ``tests/test_sim_shim_tables.py`` checks

@@ -29,7 +29,7 @@ from harness.sim.services import (
 
 SCRIPTS = "harness/windows/scripts"
 
-# CurrentVersion\DisplayVersion per build (Server 2019 has none; ecosystem-facts.md §4.3).
+# CurrentVersion\DisplayVersion per build (Server 2019 has none; docs/behaviour/ecosystem.md §4.3).
 DISPLAY_VERSION = {17763: "", 20348: "21H2", 26100: "24H2"}
 # Win32_Service.State / StartMode spellings.
 WIN32_STATE = {STOPPED: "Stopped", START_PENDING: "Start Pending",

@@ -58,7 +58,7 @@ def install_standard_programs(machine: Machine) -> None:
     containerd.install(machine)
     crictl.install(machine)
     guest.install(machine)
-    # The bind filter exists from 20H1 and on WS2022+ (hcsshim-hpc-behaviour.md §7); the
+    # The bind filter exists from 20H1 and on WS2022+ (docs/behaviour/runtime.md §7); the
     # shim and the guest decide PI-HPC rootfs handling by this file (§3.1).
     if machine.profile.build >= 19041:
         machine.fs.write_bytes(rf"{SYSTEM32}\bindfltapi.dll", b"MZ\r\nbind filter API (sim)\r\n")

@@ -2,7 +2,7 @@
 
 WinRS and Windows OpenSSH hand each command line to ``cmd.exe /c`` (docs/internals.md
 "Remote command contract"), and so does the HPC shim for every container process
-(hcsshim-hpc-behaviour.md §3.3), so the harness's quoting and its reading of exit codes are
+(docs/behaviour/runtime.md §3.3), so the harness's quoting and its reading of exit codes are
 only tested if this model follows cmd's rules:
 
 * the line is ``%VAR%``-expanded once, before it is parsed and before anything runs (so

@@ -374,7 +374,7 @@ def _service_registration(ctx: ProcessContext, flags: dict, service_name: str) -
     try:
         services.create(service_name, binary_path, display_name="Containerd",
                         start_type="Automatic", description="Container runtime")
-        # ecosystem-facts.md §2.4: recovery = restart after 15 s, twice.  The reset period
+        # docs/behaviour/ecosystem.md §2.4: recovery = restart after 15 s, twice.  The reset period
         # is not in the reference (ASSUMPTIONS.md "Fault injection").
         services.set_recovery(service_name, RECOVERY_DELAYS, RECOVERY_RESET_PERIOD)
     except ServiceError as exc:

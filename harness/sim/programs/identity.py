@@ -1,7 +1,7 @@
 """``hostname.exe``, ``whoami.exe`` and ``net.exe user NAME``: who and where a process runs.
 
 The HPC scenarios read the first two to tell the host from a container and SYSTEM from the
-pod's user (hcsshim-hpc-behaviour.md §5.3: ``TestHostProcess_whoami``,
+pod's user (docs/behaviour/runtime.md §5.3: ``TestHostProcess_whoami``,
 ``TestHostProcess_hostname``), and ``net user NAME`` to see whether the temporary user of a
 process-isolated HPC is gone with its container (§3.3).  Only these forms are modelled;
 every other form fails loudly rather than print something invented.

@@ -1,4 +1,4 @@
-# Install Windows Server features (ecosystem-facts.md §4.1: Install-WindowsFeature with
+# Install Windows Server features (docs/behaviour/ecosystem.md §4.1: Install-WindowsFeature with
 # -IncludeManagementTools, feature names Hyper-V and Containers) without restarting: the
 # harness restarts the host itself and waits for it on the same connection.  Reports each
 # feature's state before and after and whether Windows asks for a restart.  A Hyper-V

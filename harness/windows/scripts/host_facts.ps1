@@ -1,5 +1,5 @@
 # Every fact WindowsHost.facts() reports, in one round trip.  Build and UBR come from the
-# registry (ecosystem-facts.md §4.3), feature states from Get-WindowsFeature (§4.1, Windows
+# registry (docs/behaviour/ecosystem.md §4.3), feature states from Get-WindowsFeature (§4.1, Windows
 # Server only), virtualization from Win32_Processor and Win32_ComputerSystem: while a
 # hypervisor runs, the processor's virtualization properties read false and HypervisorPresent
 # is true, so the caller needs both.  Times are UTC with milliseconds, culture-invariant.

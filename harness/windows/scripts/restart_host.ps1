@@ -1,6 +1,6 @@
 # Schedule a restart $delay_seconds from now and return at once, so this answer reaches the
 # harness before the host goes down.  shutdown.exe (as containerd's CI restarts its hosts,
-# ecosystem-facts.md §4.1) hands the restart to the system; a Restart-Computer started from
+# docs/behaviour/ecosystem.md §4.1) hands the restart to the system; a Restart-Computer started from
 # here would be a process of this WinRM shell and end with it.  /t above 0 implies /f.
 # Returns the boot time the restart will replace.
 param(

@@ -2,7 +2,7 @@
 
 The harness drives containerd only through crictl, so this model follows the released
 crictl it stands in for — cri-tools' ``cmd/crictl`` on urfave/cli v2, logrus and
-``k8s.io/cri-client`` — rather than an idea of it (ecosystem-facts.md §3, §7; the details
+``k8s.io/cri-client`` — rather than an idea of it (docs/behaviour/ecosystem.md §3, §7; the details
 below were read from the cri-tools sources at the release tags).  The behaviour depends on
 the version in the placeholder file (``hpc-e2e-sim program=sim:crictl version=1.31.1``):
 
