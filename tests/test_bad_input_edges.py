@@ -173,6 +173,13 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, tuple[str, ...]]] = {
                               ("--profile:", "p.toml: profile nests",)),
     "profile extends 2000 deep": (chain(2000), ["run", "--profile", "p0.toml"], EXIT_CONFIG,
                                   ("--profile:", "profile.extends: a chain of more than 16",)),
+    # found by tests/test_fuzz_inputs.py (an OSError, then a line break, before the fix)
+    "profile extends a 300-character name": (
+        {"p.toml": f'[profile]\nextends = "{"a" * 300}"\n'.encode()},
+        ["run", "--profile", "p.toml"], EXIT_CONFIG,
+        ("--profile:", "profile.extends:", "no such profile", "cannot be read")),
+    "-k with a record separator": ({}, ["run", "-k", "\x1e"], EXIT_CONFIG,
+                                   ("-k:", "is not a valid expression",)),
     "profile extends itself": ({"p.toml": b'[profile]\nextends = "p.toml"\n'},
                                ["run", "--profile", "p.toml"], EXIT_CONFIG,
                                ("--profile:", "circular")),
@@ -184,6 +191,9 @@ CASES: dict[str, tuple[dict[str, bytes], list[str], int, tuple[str, ...]]] = {
     "bundle source is /dev/zero": ({}, ["run", "--bundle", "BUNDLE_DEV_SOURCE"], EXIT_CONFIG,
                                    ("artifact 'crictl': source: file /dev/zero is a "
                                     "character device",)),
+    # found by tests/test_fuzz_inputs.py (ValueError: embedded null byte, before the fix)
+    "bundle source holds a NUL": ({}, ["run", "--bundle", "BUNDLE_NUL_SOURCE"], EXIT_CONFIG,
+                                  ("artifact 'crictl': source: file", "holds a NUL character")),
     # --- numbers out of range
     "older-than 99999999999d": ({}, ["clean", "--older-than", "99999999999d"], EXIT_CONFIG,
                                 ("--older-than: '99999999999d' is more than 36500 days",)),
@@ -235,11 +245,12 @@ def _words(folder: Path, argv: list[str], busy: socket.socket) -> list[str]:
             word = name
         elif word == "BUSY_PORT":
             word = str(busy.getsockname()[1])
-        elif word in ("BUNDLE_DIR_SOURCE", "BUNDLE_DEV_SOURCE"):
+        elif word in ("BUNDLE_DIR_SOURCE", "BUNDLE_DEV_SOURCE", "BUNDLE_NUL_SOURCE"):
             bundle = write_sim_bundle(folder / "bundle")
-            target = "bin" if word == "BUNDLE_DIR_SOURCE" else "/dev/zero"
+            target = {"BUNDLE_DIR_SOURCE": "'bin'", "BUNDLE_DEV_SOURCE": "'/dev/zero'",
+                      "BUNDLE_NUL_SOURCE": '"bin/a\\u0000b.exe"'}[word]  # TOML escape
             bundle.write_text(bundle.read_text(encoding="utf-8").replace(
-                "source = { file = 'bin/crictl.exe' }", f"source = {{ file = '{target}' }}"),
+                "source = { file = 'bin/crictl.exe' }", f"source = {{ file = {target} }}"),
                 encoding="utf-8")
             word = str(bundle)
         out.append(word)

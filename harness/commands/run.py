@@ -239,7 +239,8 @@ def check_expression(flag: str, text: str) -> None:
     try:
         Expression.compile(text)
     except Exception as exc:  # noqa: BLE001 - pytest raises SyntaxError-like errors here
-        raise ConfigError(f"{flag}: {text!r} is not a valid expression: {exc}") from None
+        reason = " ".join(str(exc).split())  # pytest's message may hold line breaks
+        raise ConfigError(f"{flag}: {text!r} is not a valid expression: {reason}") from None
 
 
 def check_sim_models(faults: str | None, latency: str | None, *,

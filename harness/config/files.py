@@ -53,6 +53,8 @@ def file_kind_problem(path: Path) -> str | None:
         return "does not exist (a part of its path is a file)"
     except OSError as exc:
         return f"cannot be read: {exc.strerror or exc}"
+    except ValueError:  # os.stat refuses a path holding a NUL character
+        return "is not a valid path (it holds a NUL character)"
     for test, kind in _KINDS:
         if test(mode):
             return f"is {kind}, not a file"

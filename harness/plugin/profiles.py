@@ -110,6 +110,10 @@ def _relative(value: str, directory: Path) -> Path:
     return profile_path(value)
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
     """Read and validate a profile (and what it extends); ProfileError naming file and key."""
     path = value if isinstance(value, Path) else profile_path(value)
@@ -168,9 +172,10 @@ def load_profile(value: str | Path, *, _seen: tuple[Path, ...] = ()) -> Profile:
         except ProfileError as exc:  # the extending file is where the mistake is
             raise ProfileError(f"{path}: profile.extends: {exc.message}", hint=exc.hint) \
                 from None
-        if not base_path.is_file() and base_path not in _seen:
-            raise ProfileError(f"{path}: profile.extends: {extends!r}: no such profile "
-                               f"({base_path} does not exist)")
+        problem = file_kind_problem(base_path)  # a stat only: no OSError, no ValueError
+        if problem is not None and base_path not in _seen:
+            raise ProfileError(f"{path}: profile.extends: {_clip(extends)!r}: no such profile "
+                               f"({_clip(str(base_path))} {problem})")
         base = load_profile(base_path, _seen=(*_seen, path))
         # A key the base does not know is a typo that would silently override nothing: the
         # scenario keeps reading the base's value.

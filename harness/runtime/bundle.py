@@ -362,6 +362,8 @@ def _artifact(name: str, table: Any, program: str, source: str, base_dir: Path, 
         raise ConfigError(f"{where}: source: {what} (expected one of {', '.join(SOURCE_KINDS)})")
     src = {**src, "kind": kinds[0]}
     if kinds[0] == "file" and isinstance(src["file"], str):
+        if "\0" in src["file"]:  # no file system takes it; Path.resolve() would raise
+            raise ConfigError(f"{where}: source: file {src['file']!r} holds a NUL character")
         src["file"] = (base_dir / Path(src["file"]).expanduser()).resolve()
     data["source"] = src
     if "name" in data or "program" in data:

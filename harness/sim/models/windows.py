@@ -396,16 +396,16 @@ def _entry(name: str, implementation, params: dict[str, Param], *, sha256: str) 
 
 
 _entry("host_facts", host_facts, {},
-       sha256="45d95af5a0cb9b8ec929ead582d42979d07da7428cdd1cb638cb0c4a701718c6")
+       sha256="943f3a8e06290d0bb07e3f1cb1d671ba0ab8d2255ed8d2c2736e8c3341942254")
 _entry("nat_network", nat_network, {},
        sha256="57c2020aa8cc21e994afb4d80eff982a6b5a560cbf5eaec236bf86042e9df426")
 _entry("boot_time", boot_time, {},
        sha256="bf499f2ff9a20e10eb6616b55a9861189f7a09d3c0d496191941c068f8747ae6")
 # [string[]] parameters are bound by the model itself (_string_array).
 _entry("enable_features", enable_features, {"names": Param("object")},
-       sha256="8d1f4cc1133c257430e71178c7003ee95f5e1614e75ce72f0a6ba464822bbf1f")
+       sha256="e9d6033fa0e0af6319b4327061832d8875d7e8ce886ab2eae67099dedb5853b6")
 _entry("restart_host", restart_host, {"delay_seconds": Param("int")},
-       sha256="c1190bd494aa0174053ffa453974e1ac508d1a82e7666767bbddffcce2bee071")
+       sha256="b166397884b1a68a883b10b3ac7e3709a421144283f3db6f5aa444c0a4b6cd28")
 _entry("service", service, {
     "action": Param("string"), "name": Param("string"),
     "binary_path": Param("string", mandatory=False),
