@@ -329,19 +329,22 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                      help="only scenarios matching this pytest keyword expression")
     run.add_argument("-m", dest="markers", metavar="EXPR",
                      help="only scenarios matching this pytest marker expression")
-    run.add_argument("--alluredir", type=Path, default=Path("allure-results"), metavar="DIR",
+    run.add_argument("--alluredir", type=Path, default=Path("hpc-e2e-results/allure-results"),
+                     metavar="DIR",
                      help="Allure results directory (default: %(default)s)")
     run.add_argument("--junitxml", type=Path, metavar="FILE",
                      help="JUnit XML file (default: junit.xml beside the results directory)")
     run.add_argument("--report", action="store_true",
                      help="build the HTML report afterwards (needs an Allure CLI, see "
                           "`hpc-e2e report --help`)")
-    run.add_argument("--report-dir", type=Path, default=Path("allure-report"), metavar="DIR",
+    run.add_argument("--report-dir", type=Path, default=Path("hpc-e2e-results/allure-report"),
+                     metavar="DIR",
                      help="where --report writes the report (default: %(default)s)")
     run.add_argument("--single-file", action="store_true",
                      help="with --report: one self-contained HTML file")
     run.add_argument("--summary-json", type=Path, metavar="FILE",
-                     help="also write the summary table as JSON to FILE")
+                     help="the summary as JSON (default: summary.json beside the results "
+                          "directory)")
     run.add_argument("--all-rows", action="store_true",
                      help="the summary table shows every scenario (default: only failures, "
                           "errors and interrupted ones)")
@@ -398,9 +401,11 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
                     "generate`, needs Java) or Allure 3 (`allure awesome`, npm package "
                     "`allure`).  Install one with `npm install -g allure` (Allure 3) or "
                     "`npm install -g allure-commandline` (Allure 2).")
-    rep.add_argument("--results", type=Path, default=Path("allure-results"), metavar="DIR",
+    rep.add_argument("--results", type=Path, default=Path("hpc-e2e-results/allure-results"),
+                     metavar="DIR",
                      help="Allure results directory (default: %(default)s)")
-    rep.add_argument("--output", type=Path, default=Path("allure-report"), metavar="DIR",
+    rep.add_argument("--output", type=Path, default=Path("hpc-e2e-results/allure-report"),
+                     metavar="DIR",
                      help="report directory (default: %(default)s)")
     rep.add_argument("--single-file", action="store_true",
                      help="one self-contained index.html that opens from disk")

@@ -103,7 +103,9 @@ def test_inventory_run_argv_has_absolute_paths(fake_pytest, tmp_path, monkeypatc
     assert run_mod.build_pytest_args(RunOptions(junitxml=Path("out/j.xml")))[4] == \
         str(tmp_path / "out" / "j.xml")  # execute() stages it, then moves it there
     assert "--hpc-keep-on-failure" in argv
-    assert value(argv, "--alluredir") == str(tmp_path / "allure-results")
+    # one output folder by default (issue 13): results, JUnit XML and summary under it
+    assert value(argv, "--alluredir") == str(tmp_path / "hpc-e2e-results" / "allure-results")
+    assert value(argv, "--junitxml") != str(tmp_path / "junit.xml")  # staged, then moved
 
 
 def test_a_named_profile_and_a_flavor_file_pass_as_given_or_absolute(fake_pytest, tmp_path,
@@ -441,12 +443,13 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[int, str, dict]:
 
     env = dict(os.environ, COLUMNS="200")
     done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", *args, "--summary-json", "summary.json",
+        [sys.executable, "-m", "harness", "run", *args,
          "--", *_plugin_args(), "-q", "-p", "no:cacheprovider"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     output = done.stdout + done.stderr
-    assert (tmp_path / "summary.json").is_file(), output
-    return done.returncode, output, json.loads((tmp_path / "summary.json").read_text())
+    summary = tmp_path / "hpc-e2e-results" / "summary.json"  # the default output folder
+    assert summary.is_file(), output
+    return done.returncode, output, json.loads(summary.read_text())
 
 
 def test_run_against_the_sim_passes_and_writes_results(tmp_path):
@@ -458,15 +461,17 @@ def test_run_against_the_sim_passes_and_writes_results(tmp_path):
     assert "2 passed in" in out
     assert "hpc-e2e scenarios" not in out  # nothing needs attention: no table, the counts
     assert "warning" not in out.lower(), out  # a clean install runs quietly (issue 13)
-    assert len(list((tmp_path / "allure-results").glob("*-result.json"))) == 2
-    assert (tmp_path / "junit.xml").is_file()
+    out_dir = tmp_path / "hpc-e2e-results"
+    assert len(list((out_dir / "allure-results").glob("*-result.json"))) == 2
+    assert (out_dir / "junit.xml").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hpc-e2e-results"]  # nothing else
     # The report names what a runtime engineer looks for (issue 13): the host under test,
     # not the controller's name; the bundle's name and hashes, not a temporary path.
-    for path in (tmp_path / "allure-results").glob("*-result.json"):
+    for path in (out_dir / "allure-results").glob("*-result.json"):
         result = json.loads(path.read_text())
         assert [lb["value"] for lb in result["labels"] if lb["name"] == "host"] == ["sim-1"]
     env = dict(line.split("=", 1) for line in
-               (tmp_path / "allure-results" / "environment.properties").read_text().splitlines())
+               (out_dir / "allure-results" / "environment.properties").read_text().splitlines())
     assert env["bundle"] == "hpc-e2e-sim", env
     assert re.fullmatch(r"1\.7\.22 sha256:[0-9a-f]{64}", env["bundle.containerd"]), env
     assert not any("/tmp" in value or "pytest-of" in value for value in env.values()), env

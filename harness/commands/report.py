@@ -40,8 +40,8 @@ from harness.errors import EXIT_CONFIG, HarnessError
 EXIT_NO_ALLURE = 69
 VERSION_TIMEOUT = 120.0  # the Java CLI starts a JVM just to print its version
 GENERATE_TIMEOUT = 1800.0
-DEFAULT_RESULTS = Path("allure-results")
-DEFAULT_OUTPUT = Path("allure-report")
+DEFAULT_RESULTS = Path("hpc-e2e-results") / "allure-results"  # where `hpc-e2e run` puts them
+DEFAULT_OUTPUT = Path("hpc-e2e-results") / "allure-report"
 
 INSTALL_HINT = ("install an Allure command-line tool: Allure 3 with `npm install -g allure` "
                 "(needs Node.js), or Allure 2 with `npm install -g allure-commandline` or the "

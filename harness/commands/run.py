@@ -43,8 +43,11 @@ from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
 
-DEFAULT_ALLUREDIR = Path("allure-results")
-DEFAULT_REPORT_DIR = Path("allure-report")
+# Everything a run writes goes under one folder by default (ignored by git): the Allure
+# results, JUnit XML and the summary JSON beside them, and the HTML report.
+OUTPUT_DIR = Path("hpc-e2e-results")
+DEFAULT_ALLUREDIR = OUTPUT_DIR / "allure-results"
+DEFAULT_REPORT_DIR = OUTPUT_DIR / "allure-report"
 _WORKERS = re.compile(r"^(?:\d+|auto|logical)\Z")
 
 
@@ -98,6 +101,10 @@ class RunOptions:
     @property
     def junit_path(self) -> Path:
         return self.junitxml or (Path(self.alluredir).parent / "junit.xml")
+
+    @property
+    def summary_path(self) -> Path:
+        return self.summary_json or (Path(self.alluredir).parent / "summary.json")
 
 
 def scenarios_dir() -> Path:
@@ -192,8 +199,7 @@ def _check_values(o: RunOptions) -> None:
             raise ConfigError(f"{flag}: {path} exists and is not a {kind}")
     check_results_dir(Path(o.alluredir), flag="--alluredir")
     check_output_file(o.junit_path, flag="--junitxml")
-    if o.summary_json is not None:
-        check_output_file(Path(o.summary_json), flag="--summary-json")
+    check_output_file(Path(o.summary_path), flag="--summary-json")
     if o.profile is not None:
         from harness.plugin.profiles import load_profile
 
@@ -413,17 +419,15 @@ def execute(o: RunOptions, *, out=None) -> int:
     collector.render(con, all_rows=o.all_rows)
     if not claim.claimed:
         con.print(escape(f"run id {o.run_id}: no scenario was collected, so the results in "
-                         f"{o.alluredir}, {o.junit_path}"
-                         + (f" and {o.summary_json}" if o.summary_json else "")
-                         + " were left as they were"))
+                         f"{o.alluredir}, {o.junit_path} and {o.summary_path} were left as "
+                         "they were"))
         return code
+    data = collector.to_dict() | {"run_id": o.run_id, "exit_code": code}
+    summary = Path(o.summary_path).expanduser()
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
-                     f"{o.junit_path}"))
-    if o.summary_json is not None:
-        data = collector.to_dict() | {"run_id": o.run_id, "exit_code": code}
-        summary = Path(o.summary_json).expanduser()
-        summary.parent.mkdir(parents=True, exist_ok=True)
-        summary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+                     f"{o.junit_path}; summary in {summary}"))
     if o.report:
         from harness.commands.report import generate
 
@@ -441,6 +445,6 @@ def command(args: argparse.Namespace) -> int:
     return execute(RunOptions.from_args(args))
 
 
-__all__ = ["DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "ResultsClaim", "RunOptions",
+__all__ = ["DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "OUTPUT_DIR", "ResultsClaim", "RunOptions",
            "build_pytest_args", "check_flavor", "check_options", "command",
            "execute", "scenarios_dir"]
