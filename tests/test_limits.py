@@ -98,7 +98,7 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[dict[str, dict], str]:
     out = done.stdout + done.stderr
     assert summary.is_file(), out
     rows = {r["nodeid"]: r for r in json.loads(summary.read_text())["scenarios"]}
-    classes = junit_cases(tmp_path / "junit.xml")
+    classes = junit_cases(tmp_path / "hpc-e2e-results" / "junit.xml")  # the default folder
     for nodeid, row in rows.items():
         row["category"] = classes[nodeid.split("::")[-1]]["class"]
     return rows, out
@@ -178,5 +178,5 @@ def test_a_restart_longer_than_the_per_test_limit_is_no_failure(tmp_path):
     assert [r["outcome"] for r in rows.values()] == ["passed", "passed"], out
     assert "hpc-e2e: per-test limit 3s; provisioning (features, restarts, deployment) runs " \
         "outside it, with its own deadline of 3600s" in out, out
-    env = (tmp_path / "allure-results" / "environment.properties").read_text()
+    env = (tmp_path / "hpc-e2e-results" / "allure-results" / "environment.properties").read_text()
     assert "limits=per-test limit 3s; provisioning" in env
