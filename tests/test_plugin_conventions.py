@@ -109,6 +109,8 @@ def test_the_plugin_does_nothing_in_a_run_that_uses_none_of_its_fixtures(pyteste
                   if not p.name.startswith("runpytest-") and p.name not in ("stdout", "stderr"))
     assert made == ["basetemp", "conftest.py", "controller.json", "project-allure",
                     "test_unrelated.py"], made
+    # and it says nothing in the project's output (no report header line of its own)
+    assert "hpc-e2e:" not in result.stdout.str(), result.stdout.str()
 
 
 OPTION_NAMES = '''

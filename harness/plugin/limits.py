@@ -273,7 +273,10 @@ def pytest_report_header(config) -> str | None:
     from harness.plugin.options import SETTINGS
 
     settings = config.stash.get(SETTINGS, None)
-    if settings is None:
+    # Only in a run of the suite (`hpc-e2e run` names its run; a direct pytest run of the
+    # scenarios names an inventory or a run id): the plugin is loaded into every pytest run
+    # of the environment and says nothing in other projects' runs.
+    if settings is None or (settings.run_id is None and settings.inventory is None):
         return None
     return f"hpc-e2e: {describe_limits(config, settings.provision_timeout)}"
 
