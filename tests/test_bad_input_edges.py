@@ -323,3 +323,30 @@ def test_an_inventory_with_a_utf8_bom_is_read(tmp_path, monkeypatch):
     (tmp_path / "inv.toml").write_bytes(codecs.BOM_UTF8 + (HEAD + 'address = "lab1"\n').encode())
     (target,) = load_inventory(tmp_path / "inv.toml")
     assert target.address == "lab1"
+
+
+@pytest.mark.bad_input(n=3)
+def test_a_home_folder_that_does_not_exist_is_one_line(tmp_path):
+    """``~user`` of no such user: ``Path.expanduser`` raises RuntimeError (found by
+    tests/test_fuzz_inputs.py as an internal error before the fix)."""
+    from harness.config.inventory import load_inventory
+    from harness.errors import ConfigError
+    from harness.plugin.profiles import load_profile
+    from harness.runtime.bundle import load_bundle
+
+    bundle = write_sim_bundle(tmp_path / "bundle")
+    bundle.write_text(bundle.read_text(encoding="utf-8").replace(
+        "source = { file = 'bin/crictl.exe' }", "source = { file = '~0nosuchuser/c.exe' }"),
+        encoding="utf-8")
+    inventory = tmp_path / "inv.toml"
+    inventory.write_text('[hosts.lab1]\naddress = "lab1"\nuser = "u"\n'
+                         'password_file = "~0nosuchuser/pw"\n', encoding="utf-8")
+    profile = tmp_path / "p.toml"
+    profile.write_text('[profile]\nextends = "~0nosuchuser/base.toml"\n', encoding="utf-8")
+    for load, path, says in ((load_bundle, bundle, "artifact 'crictl': source: file"),
+                             (load_inventory, inventory, "host 'lab1': password_file"),
+                             (load_profile, profile, "profile.extends")):
+        with pytest.raises(ConfigError) as info:
+            load(path)
+        text = str(info.value)
+        assert says in text and "cannot expand '~'" in text and "\n" not in text, text

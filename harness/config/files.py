@@ -42,6 +42,16 @@ class InputFileError(ConfigError):
     """An input file that cannot be read as what it should be (the message names it)."""
 
 
+def expand_home(path: str | os.PathLike[str], *, what: str) -> Path:
+    """``path`` with a leading ``~`` or ``~user`` expanded; :class:`ConfigError` naming
+    ``what`` when there is no such home folder (``Path.expanduser`` raises RuntimeError)."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{what}: {str(path)[:120]!r}: cannot expand '~' (no such user's "
+                          "home folder)") from None
+
+
 def file_kind_problem(path: Path) -> str | None:
     """Why ``path`` is not a readable regular file ("does not exist", "is a folder"...),
     found from its ``stat`` alone; None when it is one."""

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.config.files import file_kind_problem, load_toml
+from harness.config.files import expand_home, file_kind_problem, load_toml
 from harness.config.secrets import Secret
 from harness.config.target import Target
 from harness.errors import ConfigError
@@ -93,7 +93,8 @@ def _build_target(name: str, data: dict, where: str, source: str, base_dir: Path
         if isinstance(table, dict):
             for field in fields:
                 if isinstance(table.get(field), str):
-                    table[field] = (base_dir / Path(table[field]).expanduser()).resolve()
+                    table[field] = (base_dir / expand_home(
+                        table[field], what=f"{where}: {table_name}.{field}")).resolve()
     transport = data.get("transport", "winrm")
     if transport == "ssh" and "ssh" not in data:
         data["ssh"] = {}
@@ -123,7 +124,8 @@ def _resolve_secret(table: dict, prefix: str, where: str, base_dir: Path) -> Non
         elif file is not None:
             if not isinstance(file, str) or not file:
                 raise ConfigError(f"{where}: {prefix}_file: must be a path")
-            table[prefix] = Secret.from_file(base_dir / Path(file).expanduser())
+            table[prefix] = Secret.from_file(
+                base_dir / expand_home(file, what=f"{where}: {prefix}_file"))
     except LookupError as exc:
         raise ConfigError(f"{where}: {prefix}_{'env' if env is not None else 'file'}: {exc}") from None
 

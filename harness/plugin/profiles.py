@@ -37,7 +37,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
 
-from harness.config.files import file_kind_problem, load_toml
+from harness.config.files import expand_home, file_kind_problem, load_toml
 from harness.errors import ConfigError, HarnessError
 
 log = logging.getLogger("harness.plugin")
@@ -95,7 +95,7 @@ class Profile:
 def profile_path(value: str) -> Path:
     """A name means ``fixtures/profiles/<name>.toml``; anything path-like is a path."""
     if value.endswith(".toml") or "/" in value or "\\" in value:
-        return Path(value).expanduser().resolve()
+        return expand_home(value, what="profile").resolve()
     if not _NAME.match(value):
         raise ProfileError(f"{value!r} is neither a profile name nor a .toml path",
                            hint="a name in fixtures/profiles (e.g. current) or a .toml file")
@@ -105,7 +105,7 @@ def profile_path(value: str) -> Path:
 def _relative(value: str, directory: Path) -> Path:
     """``extends``: a name, or a path relative to the extending profile's folder."""
     if value.endswith(".toml") or "/" in value or "\\" in value:
-        p = Path(value).expanduser()
+        p = expand_home(value, what="profile.extends")
         return p if p.is_absolute() else (directory / p).resolve()
     return profile_path(value)
 

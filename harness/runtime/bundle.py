@@ -50,7 +50,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.config.files import file_kind_problem, load_toml
+from harness.config.files import expand_home, file_kind_problem, load_toml
 from harness.config.secrets import redact_urls
 from harness.errors import ConfigError
 
@@ -364,7 +364,8 @@ def _artifact(name: str, table: Any, program: str, source: str, base_dir: Path, 
     if kinds[0] == "file" and isinstance(src["file"], str):
         if "\0" in src["file"]:  # no file system takes it; Path.resolve() would raise
             raise ConfigError(f"{where}: source: file {src['file']!r} holds a NUL character")
-        src["file"] = (base_dir / Path(src["file"]).expanduser()).resolve()
+        src["file"] = (base_dir / expand_home(src["file"], what=f"{where}: source: file")
+                       ).resolve()
     data["source"] = src
     if "name" in data or "program" in data:
         raise ConfigError(f"{where}: the artifact's name is its table name; remove "
