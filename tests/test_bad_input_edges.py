@@ -350,3 +350,19 @@ def test_a_home_folder_that_does_not_exist_is_one_line(tmp_path):
             load(path)
         text = str(info.value)
         assert says in text and "cannot expand '~'" in text and "\n" not in text, text
+
+
+@pytest.mark.bad_input
+def test_a_member_of_a_file_that_is_no_archive_is_one_line(tmp_path):
+    """tarfile lists every method it tried on a line of its own (found by the fuzz)."""
+    from harness.errors import ConfigError
+    from harness.runtime.bundle import load_bundle
+
+    bundle = write_sim_bundle(tmp_path / "bundle")
+    bundle.write_text(bundle.read_text(encoding="utf-8").replace(
+        "source = { file = 'bin/crictl.exe' }",
+        "source = { file = 'bin/crictl.exe', member = 'crictl.exe' }"), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_bundle(bundle)
+    text = str(info.value)
+    assert "cannot read archive" in text and "\n" not in text, text

@@ -438,7 +438,8 @@ def _verify_local(artifact: Artifact, source: str) -> None:
     except KeyError:
         raise ConfigError(f"{where}: source.member: {src.member!r} is not in {src.file}") from None
     except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise ConfigError(f"{where}: source: cannot read archive {src.file}: {exc}") from None
+        reason = " ".join(str(exc).split())  # tarfile's message lists each method on a line
+        raise ConfigError(f"{where}: source: cannot read archive {src.file}: {reason}") from None
     if h.hexdigest() != artifact.sha256:
         raise ConfigError(f"{where}: sha256: {src.member} in {src.file} has sha256 "
                           f"{h.hexdigest()}, the manifest says {artifact.sha256}")
