@@ -129,18 +129,30 @@ def pods(request: pytest.FixtureRequest, hpc_host: HpcHost, hpc_run: Run) -> Ite
     factory = PodFactory(hpc_host, test_name=item.name)
     item.stash[POD_FACTORY] = factory
     yield factory
-    if request.config.stash[SETTINGS].keep_on_failure and failed(item):
-        keep_for_inspection(request, hpc_host, hpc_run,
+    check_removed(hpc_host, item, hpc_run, release_pods(request, hpc_host, hpc_run, factory))
+
+
+def release_pods(request: pytest.FixtureRequest, host, hpc_run: Run,
+                 factory: PodFactory) -> list:
+    """After a test: a failed test's pods stay with --keep-on-failure, otherwise they are
+    removed; the problems the removal met (none when they were kept)."""
+    if request.config.stash[SETTINGS].keep_on_failure and failed(request.node):
+        keep_for_inspection(request, host, hpc_run,
                             [p.id for p in factory.pods if not p.removed])
-        return
-    problems = factory.cleanup()
+        return []
+    return factory.cleanup()
+
+
+def check_removed(host, item: pytest.Item, hpc_run: Run, problems: list) -> None:
+    """Raise when a test's pods could not be removed; the error's class is the first
+    problem's (categories.py), and the end-of-run sweep tries again."""
     if problems:
         from harness.errors import HarnessError
 
-        raise HarnessError(f"{hpc_host.name}: could not remove what {item.nodeid} created: "
+        raise HarnessError(f"{host.name}: could not remove what {item.nodeid} created: "
                            + "; ".join(str(p) for p in problems),
                            hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"
-                           ) from problems[0]  # its class is the failure's (categories.py)
+                           ) from problems[0]
 
 
 def keep_for_inspection(request: pytest.FixtureRequest, host: HpcHost, run: Run,

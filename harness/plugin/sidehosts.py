@@ -19,13 +19,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.plugin.fixtures import POD_FACTORY, _transport_wrapper, failed, \
-    keep_for_inspection
+from harness.plugin.fixtures import POD_FACTORY, _transport_wrapper, check_removed, release_pods
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, HostSlots, Leaser
 from harness.plugin.leftovers import survey_host
 from harness.plugin.markers import HPC_IN_UVM_MIN_BUILD, UVM_WITHOUT_HPC
-from harness.plugin.options import SETTINGS
 from harness.plugin.pods import PodFactory
 from harness.plugin.targets import Run, targets, worker_id
 
@@ -101,18 +99,8 @@ def uvm_without_hpc_pods(request: pytest.FixtureRequest, hpc_run: Run,
         factory = PodFactory(host, test_name=item.name)
         item.stash[POD_FACTORY] = factory
         yield factory
-        if config.stash[SETTINGS].keep_on_failure and failed(item):
-            keep_for_inspection(request, host, hpc_run,
-                                [p.id for p in factory.pods if not p.removed])
-            return
-        problems = factory.cleanup()
-    if problems:
-        from harness.errors import HarnessError
-
-        raise HarnessError(f"{host.name}: could not remove what {item.nodeid} created: "
-                           + "; ".join(str(p) for p in problems),
-                           hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"
-                           ) from problems[0]
+        problems = release_pods(request, host, hpc_run, factory)
+    check_removed(host, item, hpc_run, problems)
 
 
 __all__ = ["SideHosts", "candidates", "hpc_side_hosts", "uvm_without_hpc_pods"]
