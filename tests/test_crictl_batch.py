@@ -489,7 +489,8 @@ from harness.cri import ContainerSpec, Crictl, CriStageError, PodSpec
 from harness.cri.crictl import Launch
 
 def test_batch(transport):
-    crictl = Crictl(transport, run_id="r-rep")
+    # the plugin passes its reporting transport as the CRI reporter (harness/plugin/host.py)
+    crictl = Crictl(transport, run_id="r-rep", reporter=transport)
     plans = [Launch(PodSpec("p", host_process=True), "h", ContainerSpec("c", "img"), start=True),
              Launch(PodSpec("q", host_process=True), "h")]
     with pytest.raises(CriStageError):

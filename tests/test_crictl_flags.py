@@ -30,6 +30,7 @@ from checks.crictl_argv import (
 from harness.cmdline import cmd_command_line
 from harness.cri import ContainerSpec, Crictl, PodSpec
 from harness.cri.crictl import ContainerRef, Launch, PodRef
+from harness.cri.output import expect_id
 from harness.errors import HarnessError
 from harness.transport.base import CommandResult
 
@@ -227,7 +228,8 @@ DRIVERS: dict[str, Callable[[Crictl], object]] = {
     "rmp_many": lambda c: (c.rmp_many([POD_ID, "c" * 64]), c.rmp_many([POD_ID], force=False)),
 }
 # Plumbing the drivers above go through, not crictl commands of their own.
-PLUMBING = {"argv", "deadline", "global_flags", "run", "upload", "batch", "checked", "step"}
+PLUMBING = {"argv", "deadline", "global_flags", "run", "upload", "put_file", "batch", "checked",
+            "step"}
 
 CLIENTS = {
     "defaults": {},
@@ -434,9 +436,9 @@ def test_a_client_that_puts_the_handler_after_the_file_is_caught():
     class Broken(Crictl):
         def runp(self, spec, *, runtime_handler=None, cancel_timeout=None):
             spec = spec.with_run_id(self.run_id)
-            path = self._pod_config(spec)
+            path = self.upload("pod.json", spec.render(self.run_id))
             result = self.run("runp", "runp", path, "--runtime", runtime_handler, rpc_factor=2)
-            return PodRef(self._expect_id("runp", result), spec, runtime_handler, path)
+            return PodRef(expect_id("runp", result), spec, runtime_handler, path)
 
     transport = RecordingTransport()
     with contextlib.suppress(HarnessError):  # the fake answers a malformed argv with exit 1

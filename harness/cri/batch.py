@@ -17,14 +17,13 @@ an ID; otherwise the group stops there and the earlier step's output check names
 Each step comes back as a :class:`StepResult` holding a normal
 :class:`~harness.transport.base.CommandResult`, so the CRI client maps it exactly as a
 single call (``CriStageError`` for that step's stage, the same ID checks).  The report shows
-one step per crictl invocation through the transport's optional ``report_substeps`` hook
-(harness/plugin/reporting.py ``ReportingTransport``).
+one step per crictl invocation through the :class:`~harness.cri.reporter.CriReporter` the
+caller passes (the test plugin's reporting transport; nobody by default).
 """
 
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 
 from harness.cmdline.msvcrt import quote_arg, quote_program
+from harness.cri.reporter import NO_REPORTER, CriReporter, ReportedStep
 from harness.errors import HarnessError, RemoteCommandError
 from harness.transport.base import CommandResult
 from harness.transport.powershell import ScriptCatalog, ScriptResult, run_script
@@ -173,14 +173,15 @@ def deadline(groups: Sequence[Sequence[Step]]) -> float:
 
 def run_batch(transport, groups: Sequence[Sequence[Step]], *,
               files: Sequence[BatchFile] = (), repeatable: bool = False,
-              title: str | None = None) -> BatchResult:
+              title: str | None = None, reporter: CriReporter = NO_REPORTER) -> BatchResult:
     """Run ``groups`` (and write ``files`` first) in one remote command.
 
     Raises what the transport raises (a lost answer leaves it unknown which steps ran: the
     caller reconciles), :class:`~harness.errors.RemoteCommandError` when the script itself
     failed (a file did not verify: then no step ran), :class:`HarnessError` when the host's
     answer is not the script's protocol.  Step failures are *not* raised: they are in the
-    results, for the caller to map per stage.
+    results, for the caller to map per stage.  ``reporter`` gets one group around the call
+    and one entry per step.
     """
     groups = [list(g) for g in groups if g]
     if not groups:
@@ -188,10 +189,7 @@ def run_batch(transport, groups: Sequence[Sequence[Step]], *,
     args = _args(groups, files)
     # one chunk for all the files: small, and every chunk may be a request of its own
     stdin = [b"".join(base64.b64encode(f.data) + b"\r\n" for f in files)] if files else None
-    group_hook = getattr(transport, "report_group", None)
-    context = group_hook(title or describe(groups)) if callable(group_hook) \
-        else contextlib.nullcontext()
-    with context:
+    with reporter.report_group(title or describe(groups)):
         script = run_script(transport, BATCH_SCRIPT, args, stdin_chunks=stdin,
                             timeout=deadline(groups), catalog=SCRIPTS, check=False,
                             repeatable=repeatable)
@@ -199,11 +197,9 @@ def run_batch(transport, groups: Sequence[Sequence[Step]], *,
             raise RemoteCommandError(script.command, hint="the batch wrote no file and ran no "
                                      "step; its stderr says which file or argument it refused")
         outcome = parse(groups, script)
-        hook = getattr(transport, "report_substeps", None)
-        if callable(hook):
-            hook([(s.step.command_line, s.transcript(),
-                   None if s.result is None else s.result.exit_code)
-                  for group in outcome.groups for s in group])
+        reporter.report_substeps([ReportedStep(s.step.command_line, s.transcript(),
+                                               None if s.result is None else s.result.exit_code)
+                                  for group in outcome.groups for s in group])
     return outcome
 
 

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 
 from harness.config.target import Target
-from harness.cri import Crictl
+from harness.cri import Crictl, CriReporter
 from harness.plugin.images import ImageSet, image_set_for
 from harness.plugin.markers import host_capabilities
 from harness.plugin.provisioning import Provisioned, ensure_provisioned
@@ -108,8 +108,10 @@ def open_host(target: Target, bundle: RuntimeBundle, *, run_id: str, run_dir,
         provisioned = ensure_provisioned(windows, bundle, run_dir=run_dir, who=who)
         facts = windows.facts()
         layout = RuntimeLayout.for_bundle(bundle)
+        # The reporting wrapper (``wrap``) also shows each crictl step of a batch.
+        reporter = transport if isinstance(transport, CriReporter) else None
         crictl = Crictl(transport, run_id=run_id, crictl_path=layout.crictl_exe,
-                        config_path=layout.crictl_yaml)
+                        config_path=layout.crictl_yaml, reporter=reporter)
         return HpcHost(target=target, transport=transport, windows=windows, facts=facts,
                        crictl=crictl, images=image_set_for(facts.build), layout=layout,
                        provisioned=provisioned,

@@ -95,6 +95,10 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * 2 ** max(0, retry - 1))
         return self.rng.uniform(0.0, ceiling) if ceiling > 0 else 0.0
 
+    def attempts_for(self, what: str) -> Attempts:
+        """Fresh bookkeeping for one operation (:class:`Attempts`), starting now."""
+        return Attempts(self, what)
+
     def call(self, fn: Callable[[], T], *, what: str, host: str = "",
              classify: Callable[[BaseException], str | None] | None = None,
              on_retry: Callable[[int, BaseException], None] | None = None) -> T:
@@ -106,29 +110,70 @@ class RetryPolicy:
         accepts.  ``on_retry(attempt, exc)`` runs before each pause (reconciliation hooks).
         """
         classify = classify or _default_classify
-        started = time.monotonic()
-        attempt = 0
+        attempts = self.attempts_for(what)
         while True:
-            attempt += 1
             try:
                 return fn()
             except Exception as exc:
                 kind = classify(exc)
                 if kind is None:
                     raise
-                more = attempt < self.attempts or (
-                    kind == "runtime" and attempt < RUNTIME_ATTEMPTS_FACTOR * self.attempts
-                    and time.monotonic() - started < self.runtime_wait)
-                if not more:
-                    note_attempts(exc, attempt, what)
+                pause = attempts.failed(exc, kind)
+                if pause is None:
                     raise
-                pause = self.delay(attempt)
                 log.info("%s%s failed on attempt %d/%d (%s); retrying in %.2fs",
-                         f"{host}: " if host else "", what, attempt, self.attempts,
+                         f"{host}: " if host else "", what, attempts.failures, self.attempts,
                          _first_line(exc), pause)
                 if on_retry is not None:
-                    on_retry(attempt, exc)
+                    on_retry(attempts.failures, exc)
                 self.sleep(pause)
+
+
+@dataclass
+class Attempts:
+    """How one operation has fared under a :class:`RetryPolicy`, and whether it may go on.
+
+    :meth:`RetryPolicy.call` counts with it, and so does a caller that must do more than
+    call again between attempts: runp/create/start look at the host before running a step
+    again (harness/cri/launch.py).  Two kinds of setback are counted apart: a *failure*
+    (the way to the host, or containerd unreachable: the policy's attempts, stretched by
+    ``runtime_wait`` for the latter) and a *wait* (the runtime says an earlier attempt of
+    ours is still at work: bounded by the caller's budget in seconds, and by
+    ``RUNTIME_ATTEMPTS_FACTOR`` times the attempts).
+    """
+
+    policy: RetryPolicy
+    what: str
+    failures: int = 0
+    waits: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def failed(self, exc: BaseException, kind: str) -> float | None:
+        """Count a failure of ``kind`` (``"transient"``/``"runtime"``): the pause before the
+        next attempt, or None when the attempts are used up (``exc`` is then noted as
+        exhausted: raise it)."""
+        self.failures += 1
+        policy = self.policy
+        more = self.failures < policy.attempts or (
+            kind == "runtime" and self.failures < RUNTIME_ATTEMPTS_FACTOR * policy.attempts
+            and self.elapsed < policy.runtime_wait)
+        if not more:
+            note_attempts(exc, self.failures, self.what)
+            return None
+        return policy.delay(self.failures)
+
+    def waited(self, exc: BaseException, budget: float) -> float | None:
+        """Count a wait for an earlier attempt: the pause before looking again, or None once
+        ``budget`` seconds have passed or too many waits were made (``exc`` noted)."""
+        self.waits += 1
+        if self.elapsed > budget or self.waits >= RUNTIME_ATTEMPTS_FACTOR * self.policy.attempts:
+            note_attempts(exc, self.failures + self.waits, self.what)
+            return None
+        return self.policy.delay(max(1, self.failures))
 
 
 def _default_classify(exc: BaseException) -> str | None:
@@ -171,5 +216,5 @@ def _first_line(exc: BaseException) -> str:
     return line if len(line) <= 200 else line[:199] + "…"
 
 
-__all__ = ["ATTEMPTS", "BASE_DELAY", "MAX_DELAY", "RUNTIME_WAIT", "RetryPolicy",
+__all__ = ["ATTEMPTS", "BASE_DELAY", "MAX_DELAY", "RUNTIME_WAIT", "Attempts", "RetryPolicy",
            "is_exhausted", "is_transient", "mark_transient", "note_attempts", "policy_of"]
