@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness.cri import ContainerSpec, Crictl, CriStageError, CriUnavailable, PodSpec
-from harness.cri.crictl import DEFAULT_CRICTL
+from harness.cri.crictl import DEFAULT_CRICTL, Launch
 from harness.errors import TransportError
 from harness.plugin import categories
 from harness.transport.base import CommandResult
@@ -294,6 +294,45 @@ def test_a_start_refusal_lost_on_the_way_back_is_read_from_the_status(host, cric
         crictl.start(ref)
     assert "not supported" in info.value.runtime_message
     assert categories.classify(info.value) == categories.RUNTIME_REGRESSION
+
+
+# --- a launch one call at a time (harness/cri/launch.py StepExecutor) --------------------------
+def test_each_call_of_a_step_by_step_launch_has_its_own_retry_budget(host, crictl):
+    """Five dropped requests on runp and five on create: each call is an operation of its
+    own (six attempts each), as when runp and create were separate calls; a budget shared
+    by the whole launch would give up on the sixth failure."""
+    host.fault("runp", *["drop-request"] * 5)
+    host.fault("create", *["drop-request"] * 5)
+    plan = Launch(pod_spec(), container_spec=ContainerSpec("c0", "probe:1", host_process=True),
+                  start=True)
+    crictl.launch([plan])
+    assert plan.started and host.executed == ["runp", "create", "start"]
+    assert host.calls.count("runp") == 6 and host.calls.count("create") == 6
+
+
+def test_a_step_by_step_launch_goes_on_after_a_refusal_and_raises_it_at_the_end(host, crictl):
+    """Plans run in order, one call at a time; a refused plan does not stop the next one,
+    and what was created is handed to the caller as it comes into existence."""
+    host.refuse["create"] = "the image is not for this host"
+    created = []
+    first = Launch(pod_spec(), container_spec=ContainerSpec("c0", "probe:1"),
+                   on_pod=created.append)
+    second = Launch(PodSpec("test-pod-1", host_process=True), on_pod=created.append)
+    with pytest.raises(CriStageError) as info:
+        crictl.launch([first, second])
+    assert info.value.stage == "create" and "not for this host" in info.value.runtime_message
+    assert [p.spec.name for p in created] == ["test-pod-0", "test-pod-1"]
+    assert host.calls == ["runp", "create", "runp"] and first.container is None
+
+
+def test_a_lost_answer_in_a_step_by_step_launch_is_looked_up_link_by_link(host, crictl):
+    host.fault("create", "drop-answer")
+    host.fault("start", "drop-answer")
+    plan = Launch(pod_spec(), container_spec=ContainerSpec("c0", "probe:1"), start=True)
+    crictl.launch([plan])
+    assert host.executed == ["runp", "create", "start"]
+    assert host.calls == ["runp", "create", "ps", "start", "inspect"]
+    assert plan.started and plan.container.id in host.containers
 
 
 # --- repeatable steps -------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from harness.transport.base import CommandResult, TransferResult, Transport
 from harness.transport.files import iter_chunks
 from harness.transport.powershell import RESULT_PREFIX, run_script
 from harness.transport.retry import (
+    RUNTIME_ATTEMPTS_FACTOR,
     RetryPolicy,
     is_exhausted,
     is_transient,
@@ -92,6 +93,23 @@ def test_a_repeatable_operation_succeeds_after_transient_failures(failures, capl
     infos = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert len(infos) == failures
     assert "h1: read the facts failed on attempt 1/6 (reset 0)" in infos[0]
+
+
+def test_attempts_count_failures_as_call_does_and_waits_apart():
+    """Attempts is call's bookkeeping, used by the launch's reconcile loop: failures get the
+    policy's attempts; waits for an earlier attempt have their own bound."""
+    p, _ = policy(attempts=3)
+    tries = p.attempts_for("runp p")
+    assert [tries.failed(transient(), "transient") is not None for _ in range(3)] == [
+        True, True, False]
+    last = transient("gone")
+    tries = p.attempts_for("runp p")
+    tries.failed(transient(), "transient")
+    assert all(tries.waited(last, budget=3600) is not None
+               for _ in range(RUNTIME_ATTEMPTS_FACTOR * 3 - 1))
+    assert tries.waited(last, budget=3600) is None
+    assert is_exhausted(last) and last.attempts == 1 + RUNTIME_ATTEMPTS_FACTOR * 3
+    assert p.attempts_for("x").waited(transient(), budget=-1) is None  # budget spent
 
 
 def test_it_gives_up_after_the_bound_with_the_last_error_marked_exhausted():

@@ -177,6 +177,7 @@ class Chain:
     what: str
     ids: list[str] = field(default_factory=list)
     error: BaseException | None = None
+    handed_out: int = 0  # links an executor was given so far: only those may have run
 
     @property
     def complete(self) -> bool:
@@ -217,6 +218,7 @@ class Chain:
             object_id = prev if link.stage == "start" and j == 0 else link.object_id
             out.append(Step(link.stage, tuple(argv(*link.args(prev))), link.timeout,
                             object_id=object_id, id_from=None if j == 0 else j - 1))
+        self.handed_out = len(self.ids) + len(out)
         return out
 
     def take(self, results: Sequence[StepResult]) -> BaseException | None:
@@ -398,9 +400,10 @@ class Launcher:
                 raise c.error
 
     def _advance(self, chain: Chain) -> None:
-        """Look up how far ``chain`` got before its answer was lost."""
+        """Look up how far ``chain`` got before its answer was lost (the links its executor
+        was given; later ones cannot have run)."""
         host = self.client.host_name
-        while not chain.complete:
+        while len(chain.ids) < chain.handed_out:
             link = chain.next
             try:
                 found = link.find(chain.current)
