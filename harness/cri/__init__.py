@@ -41,8 +41,8 @@ from harness.cri.status import (
 
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_CRICTL", "HOSTPROCESS_ANNOTATION", "NO_REPORTER", "RUN_ID_LABEL",
-    "ContainerRef", "CriReporter", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
-    "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult", "HostMount",
-    "Launch", "LogsResult", "PodRef",
+    "ContainerRef", "ContainerSpec", "ContainerStatus", "ContainerSummary", "CriExecTimeout",
+    "CriReporter", "CriStageError", "CriUnavailable", "Crictl", "CrictlOutputError", "ExecResult",
+    "HostMount", "Launch", "LogsResult", "PodRef",
     "PodSpec", "PodStatus", "PodSummary", "RuntimeInfo", "RuntimeVersion", "new_run_id",
 ]

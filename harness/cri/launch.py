@@ -48,7 +48,7 @@ from harness.cri.status import CONTAINER_CREATED, ContainerStatus, ContainerSumm
 from harness.errors import HarnessError
 from harness.transport.base import CommandResult
 from harness.transport.hostfiles import HostFiles
-from harness.transport.retry import Attempts, RetryPolicy
+from harness.transport.retry import RetryPolicy
 
 log = logging.getLogger("harness.cri")
 
@@ -201,8 +201,9 @@ class Chain:
         self.on_record(index, object_id)
 
     def files(self) -> list[BatchFile]:
-        """The config files the remaining links read, not yet known to be written."""
-        return [f for link in self.links[len(self.ids):] for f in link.files]
+        """The chain's config files not yet known to be written (after a lost answer, all
+        of them again: the batch that was lost may not have written them)."""
+        return [f for link in self.links for f in link.files]
 
     def written(self) -> None:
         for link in self.links:
