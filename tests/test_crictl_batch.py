@@ -12,6 +12,7 @@ crictl step inside a batch, redacted.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import sys
@@ -21,7 +22,14 @@ from types import SimpleNamespace
 import pytest
 
 from harness.config.target import Target
-from harness.cri import ContainerSpec, Crictl, CrictlOutputError, CriStageError, PodSpec
+from harness.cri import (
+    ContainerSpec,
+    Crictl,
+    CrictlOutputError,
+    CriReporter,
+    CriStageError,
+    PodSpec,
+)
 from harness.cri.batch import SCRIPTS, BatchFile, BatchStepError, Step, run_batch
 from harness.cri.crictl import Launch
 from harness.errors import CommandTimeout, RemoteCommandError
@@ -417,6 +425,55 @@ def test_the_pod_file_is_sent_once_and_files_travel_on_stdin():
     fake.answer("create", 0, "b" * 64 + "\n")
     crictl.create(pod, ContainerSpec("c", IMAGE, host_process=True))
     assert [f["path"].rsplit("\\", 1)[1][:4] for f in fake.batches[1]["files"]] == ["ctr-"]
+
+
+# --- the reporter: given to the client, never looked for (harness/cri/reporter.py) ------------
+class RecordingReporter:
+    def __init__(self):
+        self.events: list[tuple] = []
+
+    @contextlib.contextmanager
+    def report_group(self, title):
+        self.events.append(("group", title))
+        yield
+        self.events.append(("end", title))
+
+    def report_substeps(self, entries):
+        self.events.append(("steps", [(e.command_line.split(" --timeout ")[1].split()[1],
+                                       e.exit_code) for e in entries]))
+
+
+class HookedBatch(ScriptedBatch, RecordingReporter):
+    """A transport that happens to have the reporter's methods."""
+
+    def __init__(self):
+        ScriptedBatch.__init__(self)
+        RecordingReporter.__init__(self)
+
+
+def test_a_batch_tells_the_reporter_it_is_given_each_step_inside_one_group():
+    fake, reporter = ScriptedBatch(), RecordingReporter()
+    assert isinstance(reporter, CriReporter) and not isinstance(fake, CriReporter)
+    crictl = Crictl(fake, run_id="r3", retry=FAST, reporter=reporter)
+    fake.answer("runp", 0, "a" * 64 + "\n")
+    fake.answer("create", 0, "b" * 64 + "\n")
+    fake.answer("start", 1, "", "time=\"x\" level=fatal msg=\"refused\"\n")
+    with pytest.raises(CriStageError):
+        crictl.launch([Launch(PodSpec("p", host_process=True), "h",
+                              ContainerSpec("c", IMAGE, host_process=True), start=True)])
+    title = "crictl batch: runp p + create c + start c"
+    assert reporter.events == [("group", title),
+                               ("steps", [("runp", 0), ("create", 0), ("start", 1)]),
+                               ("end", title)]
+
+
+def test_the_client_does_not_look_for_report_hooks_on_its_transport():
+    """Before the protocol, crictl batches found ``report_group``/``report_substeps`` on the
+    transport with getattr; now only a reporter passed in is told."""
+    fake = HookedBatch()
+    fake.answer("runp", 0, "a" * 64 + "\n")
+    Crictl(fake, run_id="r4", retry=FAST).runp(PodSpec("p", host_process=True))
+    assert fake.batches and fake.events == []
 
 
 # --- the factory's clean-up ------------------------------------------------------------------
