@@ -39,8 +39,9 @@ are repeated on a transient transport failure and when crictl finds containerd u
 earlier attempt did the work.  ``runp``/``create``/``start`` are never blindly repeated:
 after a failure that leaves it unknown whether the runtime acted, the harness *looks*
 (the pod by run-id label, name and uid; the container by pod and name; the container's
-state) and only runs the step again if it did not happen.  An error that carries the
-runtime's answer (any other gRPC code, a shim refusal) is raised at once, never retried.
+state) and only runs the step again if it did not happen (:mod:`harness.cri.launch`).  An
+error that carries the runtime's answer (any other gRPC code, a shim refusal) is raised at
+once, never retried.
 """
 
 from __future__ import annotations
