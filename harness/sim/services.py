@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.sim.process import SimProcess
+from harness.sim.winparse import crt_quote
 
 if TYPE_CHECKING:
     from harness.sim.machine import Machine
@@ -249,7 +250,7 @@ class ServiceManager:
             if svc.state != STOPPED:
                 raise ServiceError(1056, name)
             control = ServiceControl(self, svc)
-            line = svc.binary_path + "".join(" " + _quote(a) for a in args)
+            line = svc.binary_path + "".join(" " + crt_quote(a) for a in args)
             try:
                 proc = self.machine.spawn(line, shell=False, user=SERVICE_USER,
                                           cwd=SERVICE_CWD, extra={"service": control})
@@ -410,13 +411,6 @@ def _start_type(value: str) -> str:
     if str(value).lower() in ("auto", "demand"):
         return "Automatic" if str(value).lower() == "auto" else "Manual"
     raise ValueError(f"start type {value!r} is not one of {', '.join(START_TYPES)}")
-
-
-def _quote(arg: str) -> str:
-    """One argument as the SCM appends StartService arguments (MSVCRT-quoted)."""
-    from harness.cmdline.msvcrt import quote_arg
-
-    return quote_arg(arg)
 
 
 __all__ = ["RUNNING", "START_PENDING", "STOPPED", "STOP_PENDING", "ServiceControl",
