@@ -20,6 +20,7 @@ from harness.sim.filesystem import FileSystem
 from harness.sim.guest import ContainerFileSystem, LaunchError
 from harness.sim.hostmodel import HostProfile
 from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 
 SYSTEM = "NT AUTHORITY\\SYSTEM"
 MARKER = b"hpc-e2e probe rootfs marker ltsc2025\r\n"
@@ -42,7 +43,7 @@ def drain(proc, deadline: float = 20.0) -> tuple[int, str, str]:
 
 @pytest.fixture
 def machine() -> Machine:
-    m = Machine(profile=HostProfile(name="LabHost01"))
+    m = standard_machine(profile=HostProfile(name="LabHost01"))
     guest.install(m)
     m.fs.write_bytes(guest.BINDFLT_DLL, b"MZ")  # WS2022+: the bind filter is there
     return m

@@ -39,10 +39,13 @@ import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.sim import winparse
 from harness.sim.cri.flavors import Flavor
+from harness.sim.cri.launch import LaunchError
+from harness.sim.cri.model import Container, ProcessSpec, Uvm
+from harness.sim.cri.shim import effective_command_line, windows_clean
 from harness.sim.filesystem import (
     ERROR_ACCESS_DENIED,
     ERROR_ALREADY_EXISTS,
@@ -54,6 +57,7 @@ from harness.sim.filesystem import (
     FileSystem,
     win_error,
 )
+from harness.sim.hostmodel import DEFAULT_UBR
 from harness.sim.machine import (
     DEFAULT_PATHEXT,
     SYSTEM32,
@@ -62,12 +66,11 @@ from harness.sim.machine import (
     Environ,
     Launch,
     Machine,
+    ProcessContext,
+    Program,
     run_child_process,
 )
-from harness.sim.process import ProcessContext, Program, SimProcess
-
-if TYPE_CHECKING:
-    from harness.sim.cri.model import Container, ProcessSpec, Uvm
+from harness.sim.process import SimProcess
 
 # hcsshim internal/jobcontainers/storage.go: the bind filter is "supported" when this DLL is
 # a regular file (§1.4, §3.3).
@@ -86,20 +89,6 @@ def placeholder(key: str) -> bytes:
     """A placeholder executable naming behaviour ``key`` (harness/sim/machine.py)."""
     return (b"MZ\r\nhpc-e2e-sim program=" + key.encode() + b"\r\n"
             b"placeholder of the hpc-e2e simulated host; not a real executable\r\n")
-
-
-class LaunchError(Exception):
-    """The compute system could not create the process.
-
-    ``str()`` is the text the shim (PI-HPC, ``jobcontainers``) or HCS (UVM and normal
-    containers) returns; the CRI model wraps it in containerd's words.  ``winerror`` is the
-    Win32 code when there is one (ERROR_FILE_NOT_FOUND for a missing executable).
-    """
-
-    def __init__(self, message: str, winerror: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.winerror = winerror
 
 
 def go_quote(text: str) -> str:
@@ -496,8 +485,6 @@ def _mount_points(container: Container, host: FileSystem, mounts: Sequence[Any],
     """Where each mount appears: at its destination (bind filter, UVM) and, for a job
     container, also under the rootfs (``setupMounts``' backwards-compatible symlink, or
     ``fallbackMountSetup`` without the bind filter)."""
-    from harness.sim.cri.shim import windows_clean
-
     out: list[tuple[str, Any]] = []
     for m in mounts:
         if not host.exists(m.source):
@@ -529,8 +516,6 @@ class GuestOS:
     """The Windows a utility VM boots: its disk, name and version (one per UVM)."""
 
     def __init__(self, machine: Machine, uvm: Uvm):
-        from harness.sim.hostmodel import DEFAULT_UBR
-
         self.fs = FileSystem()
         for folder in _UVM_FOLDERS:
             self.fs.makedirs(folder)
@@ -830,12 +815,6 @@ def launch(machine: Machine, container: Container, process: ProcessSpec, *,
     return _launch_compute_system_process(view, process, codepage)
 
 
-def _effective_command_line(process: ProcessSpec) -> str:
-    from harness.sim.cri.shim import effective_command_line
-
-    return effective_command_line(process)
-
-
 def _launch_job_process(view: ContainerView, process: ProcessSpec, codepage: int,
                         flavor: Flavor, init: bool) -> SimProcess:
     machine, location = view.machine, view.rootfs_location
@@ -859,7 +838,7 @@ def _launch_job_process(view: ContainerView, process: ProcessSpec, codepage: int
         name, sep, value = entry.partition("=")
         if sep and name:
             env[name] = value
-    original = _effective_command_line(process)
+    original = effective_command_line(process)
     command_line = flavor.job_command_line(original, location, bindflt, init=init)
     image, command_line = _application_name(view, original, command_line, workdir,
                                             env.get("PATH", ""))
@@ -921,7 +900,7 @@ def _launch_compute_system_process(view: ContainerView, process: ProcessSpec,
                                    codepage: int) -> SimProcess:
     """HCS ``CreateProcess`` in a UVM (HV-HPC, outside the silo) or a server container."""
     cid = view.container.id
-    command_line = _effective_command_line(process)
+    command_line = effective_command_line(process)
     try:
         account = view.account(process.user)
     except ValueError as exc:

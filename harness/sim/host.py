@@ -38,6 +38,7 @@ from harness.sim.faults import FaultInjector, FaultPlan
 from harness.sim.ntlm_auth import USER_FILE as NTLM_USER_FILE
 from harness.sim.ntlm_auth import NtlmAuthenticator, tls_server_end_point
 from harness.sim.password import Password, Revealable, reveal
+from harness.sim.programs import standard_machine
 from harness.sim.ssh_server import SSHServer, ensure_host_key
 from harness.sim.tls import ensure_certificates
 from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
@@ -115,14 +116,12 @@ class SimHost:
         os.chmod(self.state_dir, 0o700)
         self.password = self._load_password()
         if self.machine is None:
-            from harness.sim.machine import Machine
-
             kwargs: dict[str, Any] = {"users": {self.user: self.password}}
             if self._flavor is not None:
                 kwargs["flavor"] = self._flavor
             if self._profile is not None:
                 kwargs["profile"] = self._profile
-            self.machine = Machine(**kwargs)
+            self.machine = standard_machine(**kwargs)
         else:
             self.machine.add_user(self.user, self.password)
         if self._fault_plan is not None:

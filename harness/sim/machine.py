@@ -28,18 +28,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from harness.sim import winparse
 from harness.sim.filesystem import ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND, FileSystem, win_error
 from harness.sim.hostmodel import HostFacts, HostProfile
 from harness.sim.process import (
     EXIT_TERMINATED,
-    ProcessContext,
-    Program,
+    Console,
+    OutputWriter,
+    ProgramNotFoundError,
     SimProcess,
+    StdinReader,
     Terminated,
 )
+from harness.sim.services import ServiceManager
 
 WINDOWS = r"C:\Windows"
 SYSTEM32 = r"C:\Windows\System32"
@@ -113,8 +117,34 @@ class Launch:
     time: float
 
 
-class ProgramNotFoundError(FileNotFoundError):
-    """CreateProcess found no executable for a command line (spawn with ``shell=False``)."""
+@dataclass
+class ProcessContext:
+    """Everything a simulated program may touch."""
+
+    machine: Machine  # inside a container: its view (harness.sim.guest.ContainerView)
+    command_line: str  # the full command line, as CreateProcess received it
+    argv: list[str]  # parsed with the MSVCRT rules
+    env: dict[str, str]  # case-insensitive lookups via machine helpers
+    cwd: str
+    stdin: StdinReader
+    stdout: OutputWriter
+    stderr: OutputWriter
+    cancelled: threading.Event
+    codepage: int = 65001
+    extra: dict = field(default_factory=dict)
+    console: Console | None = None  # shared with the children; chcp changes it
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Terminated()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early (with :class:`Terminated`) if the process is terminated."""
+        if self.cancelled.wait(seconds):
+            raise Terminated()
+
+
+Program = Callable[[ProcessContext], int]
 
 
 def _no_model(path: str) -> Program:
@@ -169,10 +199,7 @@ class Machine:
             users = {u: None for u in users}
         for user, password in users.items():
             self.add_user(user, password)
-        from harness.sim.services import ServiceManager
         self.services = ServiceManager(self)
-        from harness.sim.programs import install_standard_programs
-        install_standard_programs(self)
 
     # --- accounts ------------------------------------------------------------------------
     def add_user(self, name: str, password: object = None) -> Account:
@@ -403,8 +430,6 @@ class Machine:
         account's profile folder.  ``extra`` is merged into ``ctx.extra`` (the SCM passes
         the service's control handle this way).
         """
-        from harness.sim import winparse
-
         acct = self.account(user)
         environ = self.environment_for(user)
         if env:
@@ -540,6 +565,8 @@ __all__ = [
     "Environ",
     "Launch",
     "Machine",
+    "ProcessContext",
+    "Program",
     "ProgramNotFoundError",
 ]
 
@@ -555,8 +582,6 @@ def run_child_process(owner, parent: ProcessContext, image: str, command_line: s
     account, ``record`` logs the launch, ``inherit_extra`` keeps the parent's context
     (a container's), ``where`` is added to the loud internal-error line.
     """
-    from harness.sim import winparse
-
     program = owner.program_at(image)
     acct = parent.extra.get("account") or owner.account(None)
     record(image, command_line, acct, parent.extra.get("image"))

@@ -37,8 +37,8 @@ from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
-from harness.sim.password import Revealable, reveal
 from harness.sim import wsman
+from harness.sim.password import Revealable, reveal
 from harness.sim.winrm_server import (
     SOAP_CONTENT_TYPE,
     Authenticator,

@@ -37,8 +37,8 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 
-from harness.sim.password import Revealable, reveal
 from harness.sim import faults, wsman
+from harness.sim.password import Revealable, reveal
 from harness.sim.wsman import WSManFault, q
 
 if TYPE_CHECKING:

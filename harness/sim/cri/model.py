@@ -249,6 +249,12 @@ class Container:
     mounts: list[Mount] = field(default_factory=list)
     """The OCI mounts containerd built from the CRI ``mounts`` (§9.5); what the shim and
     the guest set up is the flavor's ``container_mounts`` / ``guest_mounts`` of these."""
+    reserved_name: str = ""
+    """The name containerd reserved for it (``<name>_<pod>_<namespace>_<uid>_<attempt>``),
+    released when it is removed."""
+    killed: bool = False
+    """Its init process was ended by StopContainer (the flavor's exit code rules tell a
+    killed process from one that ended by itself)."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 

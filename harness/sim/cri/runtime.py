@@ -20,7 +20,8 @@ errdefs class (its ``errdefs.FromGRPC``); 2.x does not (``errgrpc.ToNative`` kee
 message), and 2.x reports sandbox failures as ``failed to start sandbox "<id>": ...``.
 ``rpc error: code = ... desc = ...`` is crictl's rendering and not added here.
 
-Processes run in the guest model: ``harness.sim.guest.launch(machine, container, process)``.
+Processes run where the launcher handed in puts them (:mod:`harness.sim.cri.launch`): the
+guest model, ``harness.sim.guest.launch``, given by the simulated ``containerd.exe``.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from harness.sim.cri.images import (
     InvalidReference,
     Registry,
 )
+from harness.sim.cri.launch import LaunchError, Launcher
 from harness.sim.cri.model import (
     CONTAINER_CREATED,
     CONTAINER_EXITED,
@@ -62,8 +64,6 @@ from harness.sim.cri.model import (
 if TYPE_CHECKING:
     from harness.sim.machine import Machine
     from harness.sim.process import SimProcess
-
-Launcher = Callable[["Machine", Container, ProcessSpec], "SimProcess"]
 
 # containerd's start-failure bookkeeping (container_start.go: errorStartExitCode/Reason).
 START_ERROR_EXIT_CODE = 128
@@ -135,7 +135,9 @@ class CriRuntime:
 
     ``config`` is None when the CRI plugin failed to load (``plugin_error`` says why): the
     process runs, every RPC answers ``Unimplemented`` as a containerd without CRI does.
-    ``launcher`` replaces ``harness.sim.guest.launch`` (tests only).
+    ``launcher`` starts the containers' processes (:class:`~harness.sim.cri.launch.Launcher`):
+    the guest model, ``harness.sim.guest.launch``, or a test's stand-in.  Without one, every
+    container start fails loudly.
     """
 
     def __init__(self, machine: Machine, config: CriConfig | None, *,
@@ -160,6 +162,10 @@ class CriRuntime:
         self._images: ImageStore | None = None
         self._logger = logger
         self._launcher = launcher
+        # Set by the simulated containerd.exe that serves this state (programs/containerd.py):
+        # the event its crash fault sets, and the SCM service it runs as (None otherwise).
+        self.crash_requested: threading.Event | None = None
+        self.service_name: str | None = None
         self.uvm_boot_seconds = (self.flavor.uvm_boot_seconds if uvm_boot_seconds is None
                                  else uvm_boot_seconds)
         self.lock = threading.RLock()
@@ -219,14 +225,10 @@ class CriRuntime:
 
     def _launch(self, container: Container, process: ProcessSpec, *,
                 init: bool) -> SimProcess:
-        if self._launcher is not None:
-            return self._launcher(self.machine, container, process)
-        try:
-            from harness.sim import guest
-        except ImportError as exc:
-            raise CriError("Unknown", "the simulated host has no guest model "
-                           f"(harness.sim.guest cannot be imported: {exc})") from None
-        return guest.launch(self.machine, container, process, flavor=self.flavor, init=init)
+        if self._launcher is None:
+            raise CriError("Unknown", "the simulated host has no guest model (this CRI "
+                           "runtime was built without a launcher)")
+        return self._launcher(self.machine, container, process, flavor=self.flavor, init=init)
 
     @staticmethod
     def _where(c: Container) -> str:
@@ -241,8 +243,8 @@ class CriRuntime:
 
     @staticmethod
     def _launch_error_text(exc: BaseException) -> str | None:
-        if type(exc).__name__ == "LaunchError":
-            return getattr(exc, "message", str(exc))
+        if isinstance(exc, LaunchError):
+            return exc.message
         if isinstance(exc, OSError):
             return exc.strerror or str(exc)
         return None
@@ -588,7 +590,7 @@ class CriRuntime:
             raise
         with self.lock:
             self.containers[cid] = container
-            container.__dict__["_reserved_name"] = name
+            container.reserved_name = name
         self._log("info", f'CreateContainer within sandbox "{pod.id}" for '
                   f'{_meta_text(meta, container=True)} returns container id "{cid}"')
         return cid
@@ -826,7 +828,7 @@ class CriRuntime:
                 break
         code = proc.exit_code if proc.exit_code is not None else 1
         with c.lock:
-            code = self._exit_code(c, code, killed=bool(c.__dict__.get("_killed")),
+            code = self._exit_code(c, code, killed=c.killed,
                                    init=True)
             c.exit_code = code
             c.state = CONTAINER_EXITED
@@ -958,7 +960,7 @@ class CriRuntime:
             proc = c.process
             if c.state != CONTAINER_RUNNING or proc is None:
                 return
-            c.__dict__["_killed"] = True
+            c.killed = True
         proc.terminate()
         proc.wait(10)
         deadline = time.monotonic() + 10
@@ -978,7 +980,7 @@ class CriRuntime:
         with self.lock:
             self.containers.pop(c.id, None)
             self._specs.pop(c.id, None)
-            self._container_names.pop(c.__dict__.get("_reserved_name", ""), None)
+            self._container_names.pop(c.reserved_name, None)
         self._release_temp_user(c)
 
     def stop_pod_sandbox(self, pod_id: str) -> None:

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
+from harness.sim.programs.containerd import image_words
 from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit, _show_help
 from harness.sim.programs.crictl.client import parse_endpoint
@@ -78,8 +79,6 @@ BEHAVIOUR_KEY = "sim:crictl"
 
 # --- main -------------------------------------------------------------------------------------
 def _version_of(ctx: ProcessContext) -> str | None:
-    from harness.sim.programs.containerd import image_words
-
     version = image_words(ctx).get("version")
     return version.lstrip("v") if version else None
 

@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from harness.sim.cri.runtime import CriError
+from harness.sim.programs.containerd import crash
 from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.errors import CrictlError, RpcError
 from harness.sim.programs.crictl.goformat import go_quote
@@ -31,8 +33,6 @@ class Client:
     def call(self, fn: Callable[[], Any], *, deadline: float | None,
              klog: str | None = None, kv: Sequence[tuple[str, Any]] = ()) -> Any:
         """Run one RPC against the CRI model with a client-side deadline (seconds)."""
-        from harness.sim.cri.runtime import CriError
-
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -120,11 +120,9 @@ def _maybe_crash_containerd(app: Crictl) -> None:
     """
     machine = app.ctx.machine
     injector = getattr(machine, "faults", None)
-    if injector is None or getattr(app, "_fault_rolled", False):
+    if injector is None or app.fault_rolled:
         return
-    app._fault_rolled = True  # type: ignore[attr-defined]
-    from harness.sim.programs.containerd import crash
-
+    app.fault_rolled = True
     service = getattr(getattr(machine, "cri", None), "service_name", None)
     applicable = service is not None and machine.services.will_recover(service)
     if injector.roll("crictl", ("containerd-crash",) if applicable else (),
