@@ -44,7 +44,7 @@ from typing import Any
 from harness.sim import winparse
 from harness.sim.cri.flavors import Flavor
 from harness.sim.cri.launch import LaunchError
-from harness.sim.cri.model import Container, ProcessSpec, Uvm
+from harness.sim.cri.model import ContainerRecord, ProcessSpec, Uvm
 from harness.sim.cri.shim import effective_command_line, windows_clean
 from harness.sim.filesystem import (
     ERROR_ACCESS_DENIED,
@@ -480,7 +480,7 @@ def strip_drive_letter(name: str) -> str:
     return name
 
 
-def _mount_points(container: Container, host: FileSystem, mounts: Sequence[Any], *,
+def _mount_points(container: ContainerRecord, host: FileSystem, mounts: Sequence[Any], *,
                   at_destination: bool, rootfs: str | None) -> list[tuple[str, Any]]:
     """Where each mount appears: at its destination (bind filter, UVM) and, for a job
     container, also under the rootfs (``setupMounts``' backwards-compatible symlink, or
@@ -565,7 +565,7 @@ class ContainerView:
     containerd for a process-isolated HPC, which runs on the host; None elsewhere).
     """
 
-    def __init__(self, machine: Machine, container: Container, *, kind: str,
+    def __init__(self, machine: Machine, container: ContainerRecord, *, kind: str,
                  fs: ContainerFileSystem, launcher_fs: Any, name: str, os_version: str,
                  adapters: tuple[Adapter, ...], rootfs_location: str,
                  launches: list[Launch], guest: GuestOS | None = None):
@@ -694,7 +694,7 @@ def _program_in(machine: Machine, fs: Any, path: str) -> Program:
 
 
 # --- views of containers ---------------------------------------------------------------------
-def container_view(machine: Machine, container: Container,
+def container_view(machine: Machine, container: ContainerRecord,
                    flavor: Flavor | None = None) -> ContainerView:
     """The container's view, built at its first process and kept with the container.
     ``flavor``'s guest hooks decide what the view exposes (today's guest when None)."""
@@ -713,9 +713,9 @@ def _is_absolute_drive_path(path: str) -> bool:
         and path[2] in "\\/"
 
 
-def _build_view(machine: Machine, container: Container, flavor: Flavor) -> ContainerView:
+def _build_view(machine: Machine, container: ContainerRecord, flavor: Flavor) -> ContainerView:
     """Where the container's processes run, as the runtime decided at start
-    (``Container.host_job`` / ``Container.uvm``), exposed as the flavor's guest says."""
+    (``ContainerRecord.host_job`` / ``ContainerRecord.uvm``), exposed as the flavor's guest says."""
     volume = image_volume(container.image.files)
     if container.host_job:
         if not container.rootfs_location:
@@ -772,7 +772,7 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
     return _normal_view(machine, container, volume, machine.os_version, flavor)
 
 
-def _normal_view(machine: Machine, container: Container, volume: FileSystem,
+def _normal_view(machine: Machine, container: ContainerRecord, volume: FileSystem,
                  os_version: str, flavor: Flavor) -> ContainerView:
     """A Windows Server container: the image is its C: drive; the pod IP its only address."""
     pod = container.pod
@@ -795,7 +795,7 @@ def _normal_view(machine: Machine, container: Container, volume: FileSystem,
 
 
 # --- process creation ------------------------------------------------------------------------
-def launch(machine: Machine, container: Container, process: ProcessSpec, *,
+def launch(machine: Machine, container: ContainerRecord, process: ProcessSpec, *,
            codepage: int = 65001, flavor: Flavor | None = None,
            init: bool = False) -> SimProcess:
     """Start ``process`` in ``container``; raises :class:`LaunchError` as HCS/the shim would.

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from harness.sim.cri.flavors import Flavor
-    from harness.sim.cri.model import Container, ProcessSpec
+    from harness.sim.cri.model import ContainerRecord, ProcessSpec
     from harness.sim.process import SimProcess
 
 
@@ -40,7 +40,7 @@ class Launcher(Protocol):
     guest exposes); ``init`` says the process is the container's init process, not an exec.
     """
 
-    def __call__(self, machine: Any, container: Container, process: ProcessSpec, *,
+    def __call__(self, machine: Any, container: ContainerRecord, process: ProcessSpec, *,
                  flavor: Flavor, init: bool) -> SimProcess: ...
 
 

@@ -30,8 +30,12 @@ def _utc_rfc3339() -> str:
 
 
 @dataclass
-class Crictl:
-    """One crictl invocation: its context, version and global settings."""
+class CrictlInvocation:
+    """One invocation of the simulated crictl.exe: its context, version and global settings.
+
+    (The harness's own crictl *client* is ``harness.cri.crictl.Crictl``; this is the program
+    it talks to on a simulated host.)
+    """
 
     ctx: ProcessContext
     version: str

@@ -10,7 +10,7 @@ import json
 import re
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
+from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.goformat import go_quote
 
@@ -57,7 +57,7 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _output_status_data(app: Crictl, statuses: list[dict], fmt: str) -> None:
+def _output_status_data(app: CrictlInvocation, statuses: list[dict], fmt: str) -> None:
     """``outputStatusData``: one object, or an array for several; keys sorted (Go maps)."""
     if not statuses:
         return
