@@ -676,14 +676,11 @@ def _program_in(machine: Machine, fs: Any, path: str) -> Program:
         head = f.read(512)
     m = _PLACEHOLDER_RE.search(head)
     if m is not None:
-        text = m.group(1).decode(errors="replace").strip()
-        # Machine keeps its behaviours by key; a placeholder names a key (a host program's
-        # path key, or a behaviour key followed by data such as version=).
-        with machine.lock:
-            programs = machine._programs  # Machine has no public lookup by key yet
-            for key in (text, text.split()[0] if text else ""):
-                if key in programs:
-                    return programs[key]
+        # A placeholder names a key: a host program's path key, or a behaviour key followed
+        # by data such as version=.
+        program = machine.named_program(m.group(1).decode(errors="replace").strip())
+        if program is not None:
+            return program
     real = fs.real_path(path)
 
     def no_model(ctx: ProcessContext) -> int:

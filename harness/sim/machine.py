@@ -349,19 +349,28 @@ class Machine:
         with self.lock:
             self._programs[key] = program
 
+    def named_program(self, text: str) -> Program | None:
+        """The behaviour a placeholder's ``hpc-e2e-sim program=<text>`` names, if any.
+
+        A registered program's key is its path (it may hold spaces); a behaviour's key is
+        the first word, the rest is data for the program.
+        """
+        with self.lock:
+            for key in (text, text.split()[0] if text else ""):
+                if key in self._programs:
+                    return self._programs[key]
+        return None
+
     def program_at(self, path: str) -> Program:
         """The behaviour of the executable file at ``path`` (which must exist)."""
         with self.fs.open(path, "rb") as f:
             head = f.read(512)
         m = _PLACEHOLDER_RE.search(head)
+        if m is not None:
+            program = self.named_program(m.group(1).decode(errors="replace").strip())
+            if program is not None:
+                return program
         with self.lock:
-            if m is not None:
-                text = m.group(1).decode(errors="replace").strip()
-                # A registered program's key is its path (it may hold spaces); a behaviour's
-                # key is the first word, the rest is data for the program.
-                for key in (text, text.split()[0] if text else ""):
-                    if key in self._programs:
-                        return self._programs[key]
             program = self._programs.get(self.fs.key(path))
         return program if program is not None else _no_model(self.fs.real_path(path))
 
