@@ -48,7 +48,6 @@ from typing import Any
 
 from harness.sim.machine import ProcessContext
 from harness.sim.programs.containerd import image_words
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit, _show_help
 from harness.sim.programs.crictl.client import parse_endpoint
 from harness.sim.programs.crictl.command_table import _command
@@ -73,6 +72,7 @@ from harness.sim.programs.crictl.gojson import (
     _Num,  # noqa: F401 - tests/test_sim_crictl.py imports it from here
     decode_struct,
 )
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 BEHAVIOUR_KEY = "sim:crictl"
 

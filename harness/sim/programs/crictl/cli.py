@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.flags import Flag, Parsed
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 from harness.sim.cri.runtime import CriError
 from harness.sim.programs.containerd import crash
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, RpcError
 from harness.sim.programs.crictl.goformat import go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 DEFAULT_ENDPOINTS = ("npipe:////./pipe/containerd-containerd", "npipe:////./pipe/cri-dockerd")
 

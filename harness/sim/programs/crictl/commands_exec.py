@@ -6,7 +6,6 @@ its stdout/stderr layout, so it is modelled apart from the other container comma
 
 from __future__ import annotations
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, runtime_client
 from harness.sim.programs.crictl.commands_containers import list_containers
@@ -19,6 +18,7 @@ from harness.sim.programs.crictl.errors import (
 )
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import go_duration, go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 # exec -------------------------------------------------------------------------------------------

@@ -8,12 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, image_client
 from harness.sim.programs.crictl.errors import CrictlError, RpcError, Unmodelled, _wrap
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import human_size
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.output import protojson_indent, table
 
 

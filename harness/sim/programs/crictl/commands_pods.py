@@ -10,7 +10,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, runtime_client
 from harness.sim.programs.crictl.cri_configs import load_pod_config
@@ -23,6 +22,7 @@ from harness.sim.programs.crictl.errors import (
 )
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import go_quote, human_duration, rfc3339_nano
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.listing import _go_log_fatal, _labels, _regex_match, _select
 from harness.sim.programs.crictl.output import _output_status_data, protojson_indent, table
 

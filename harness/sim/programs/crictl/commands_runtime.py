@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import runtime_client
 from harness.sim.programs.crictl.errors import RpcError, _wrap
 from harness.sim.programs.crictl.flags import Parsed
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.output import _output_status_data
 
 

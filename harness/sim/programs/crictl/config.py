@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness.sim.programs.crictl.app import DEFAULT_TIMEOUT, CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.flags import HELP_FLAG, Parsed, _flag
 from harness.sim.programs.crictl.goformat import go_quote, parse_go_bool
+from harness.sim.programs.crictl.invocation import DEFAULT_TIMEOUT, CrictlInvocation
 
 WINDOWS_ZERO_TIMEOUT = 200.0  # main.go defaultTimeoutWindows (getTimeout)
 

@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.goformat import go_quote
 from harness.sim.programs.crictl.gojson import _Num, _strip_none, decode_struct
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 def read_json_config(app: CrictlInvocation, path: str, message: str) -> dict:

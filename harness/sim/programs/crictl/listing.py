@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, _Done
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 def _go_log_fatal(app: CrictlInvocation, text: str) -> None:

@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any
 
-from harness.sim.programs.crictl.app import CrictlInvocation
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.goformat import go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
