@@ -618,6 +618,18 @@ def test_flavor_from_a_file(tmp_path):
         resolve_flavor("newest")
 
 
+def test_a_runtime_without_a_launcher_fails_the_start_loudly():
+    # The guest is handed to the CRI model (harness/sim/cri/launch.py); a runtime built
+    # without one must not look as if its containers ran.
+    rt, _ = make(v2_config())
+    rt._launcher = None
+    _, cid = run(rt, PROCESS, pod=pod_config(annotations={IU: "true"}), start=False)
+    with pytest.raises(CriError) as info:
+        rt.start_container(cid)
+    assert "no guest model" in info.value.message
+    assert rt.container_status(cid)["status"]["state"] != CONTAINER_RUNNING
+
+
 def test_machine_flavor_is_used():
     machine = standard_machine(profile=HostProfile(build=26100), flavor="pre-fix")
     rt = CriRuntime(machine, cfgmod.default_config("1.7.22"), launcher=Recorder())
