@@ -113,8 +113,8 @@ def _no_proxy(monkeypatch):
 
 
 def _host(tmp_path, kinds: str, machine: Machine | None = None) -> SimHost:
-    return SimHost(tmp_path / "sim", machine=machine or standard_machine(), https=False, http_port=0,
-                   ssh_port=None, password=PASSWORD,
+    return SimHost(tmp_path / "sim", machine=machine or standard_machine(), https=False,
+                   http_port=0, ssh_port=None, password=PASSWORD,
                    faults=FaultPlan.parse(f"rate=1,seed=1,kinds={kinds}"))
 
 
@@ -225,7 +225,8 @@ def test_ssh_drop_request_closes_the_connection_before_the_command_runs(tmp_path
     import paramiko
 
     plan = FaultPlan.parse("rate=1,kinds=drop-request")
-    with SimHost(tmp_path / "sim", machine=standard_machine(), password=PASSWORD, faults=plan) as host:
+    with SimHost(tmp_path / "sim", machine=standard_machine(), password=PASSWORD,
+                 faults=plan) as host:
         host.faults.suspended = True
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

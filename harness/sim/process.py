@@ -3,8 +3,9 @@
 The servers see a process only through :class:`SimProcess` — write stdin, read output
 with a timeout, terminate — which is exactly what WinRS and an SSH exec channel need.
 Programs see it through a context object (:class:`harness.sim.machine.ProcessContext`,
-which names the machine they run on); this module knows nothing of machines.  Pipes are bounded, so a program that
-writes 10 MB blocks until the client has received it, as a real pipe would.
+which names the machine they run on); this module knows nothing of machines.  Pipes are
+bounded, so a program that writes 10 MB blocks until the client has received it, as a real
+pipe would.
 """
 
 from __future__ import annotations
