@@ -19,6 +19,7 @@ from harness.cmdline import (
 from harness.sim.winparse import (
     Simple,
     cmd_c_argument,
+    crt_quote,
     expand_vars,
     parse_cmd,
     program_token,
@@ -219,6 +220,15 @@ def test_render_parse_round_trip(program, args, data):
     node = through_cmd(rendered, env)
     assert split_argv(node.text) == argv
     assert program_token(node.text)[0] == argv[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(arg=st.text(st.sampled_from(' \t\n\v"\\ab'), max_size=12) | st.text(max_size=8))
+def test_quote_arg_agrees_with_the_sims_own_quoting(arg):
+    """The simulated SCM quotes start arguments with its own code (winparse.crt_quote),
+    written separately from harness.cmdline; both must give the same line."""
+    assert quote_arg(arg) == crt_quote(arg)
+    assert split_argv("p " + quote_arg(arg)) == ["p", arg]
 
 
 _word = st.text(_any_char, min_size=1, max_size=6).filter(

@@ -17,6 +17,7 @@ import pytest
 from harness.sim import catalog
 from harness.sim.machine import POWERSHELL_EXE, Machine
 from harness.sim.programs import powershell as sim_ps
+from harness.sim.programs import standard_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSPORT_SCRIPTS = ROOT / "harness" / "transport" / "scripts"
@@ -112,7 +113,7 @@ def results(out: bytes) -> list[dict]:
 
 @pytest.fixture
 def machine():
-    return Machine()
+    return standard_machine()
 
 
 def test_receive_file_writes_verifies_and_renames(machine):

@@ -14,14 +14,16 @@ import time
 
 import pytest
 
+from harness.sim import guest
 from harness.sim.cri import config as cfgmod
 from harness.sim.cri.flavors import FlavorError, resolve_flavor
 from harness.sim.cri.model import CONTAINER_EXITED, CONTAINER_RUNNING
 from harness.sim.cri.runtime import CriError, CriRuntime
 from harness.sim.cri.shim import effective_command_line
 from harness.sim.hostmodel import HostProfile
-from harness.sim.machine import Machine
-from harness.sim.process import ProcessContext, SimProcess
+from harness.sim.machine import ProcessContext
+from harness.sim.process import SimProcess
+from harness.sim.programs import standard_machine
 
 NANO = {26100: "mcr.microsoft.com/windows/nanoserver:ltsc2025",
         20348: "mcr.microsoft.com/windows/nanoserver:ltsc2022"}
@@ -53,7 +55,7 @@ class Recorder:
     def __init__(self):
         self.calls: list[tuple] = []
 
-    def __call__(self, machine, container, process):
+    def __call__(self, machine, container, process, *, flavor, init):
         self.calls.append((container, process))
         is_init = process is container.init_process
 
@@ -77,7 +79,7 @@ class Recorder:
 
 def make(config_text: str | None = None, *, build: int = 26100, version: str = "1.7.22",
          flavor=None, launcher=None, bindflt: bool = True):
-    machine = Machine(profile=HostProfile(build=build))
+    machine = standard_machine(profile=HostProfile(build=build))
     if bindflt:
         machine.fs.write_bytes("C:\\Windows\\System32\\bindfltapi.dll", b"MZ")
     loaded = cfgmod.load(config_text, "C:\\cfg\\config.toml", version)
@@ -423,8 +425,6 @@ def test_pi_hpc_rootfs_location_is_not_sanitised():
 def test_pi_hpc_relative_rootfs_location_fails_start_loudly():
     # Not sanitised (§8.7), but a volume cannot be bound at a relative path: the start fails
     # with a modelled error (ASSUMPTIONS.md), never a sim crash.
-    from harness.sim import guest
-
     rt, _ = make(v2_config(), launcher=guest.launch)
     pod = pod_config(annotations={IU: "true", RL: "hpc-e2e\\rootfs"})
     _, cid = run(rt, PROCESS, pod=pod, start=False)
@@ -618,8 +618,20 @@ def test_flavor_from_a_file(tmp_path):
         resolve_flavor("newest")
 
 
+def test_a_runtime_without_a_launcher_fails_the_start_loudly():
+    # The guest is handed to the CRI model (harness/sim/cri/launch.py); a runtime built
+    # without one must not look as if its containers ran.
+    rt, _ = make(v2_config())
+    rt._launcher = None
+    _, cid = run(rt, PROCESS, pod=pod_config(annotations={IU: "true"}), start=False)
+    with pytest.raises(CriError) as info:
+        rt.start_container(cid)
+    assert "no guest model" in info.value.message
+    assert rt.container_status(cid)["status"]["state"] != CONTAINER_RUNNING
+
+
 def test_machine_flavor_is_used():
-    machine = Machine(profile=HostProfile(build=26100), flavor="pre-fix")
+    machine = standard_machine(profile=HostProfile(build=26100), flavor="pre-fix")
     rt = CriRuntime(machine, cfgmod.default_config("1.7.22"), launcher=Recorder())
     assert rt.flavor.name == "pre-fix"
 
@@ -699,7 +711,7 @@ def _containerd_machine(version="1.7.22", config_text=None):
     from harness.sim.bundle import placeholder
     from harness.sim.programs import containerd as prog
 
-    machine = Machine(profile=HostProfile(build=26100))
+    machine = standard_machine(profile=HostProfile(build=26100))
     prog.install(machine)
     machine.fs.makedirs("C:\\ctrd")
     machine.fs.write_bytes("C:\\ctrd\\containerd.exe", placeholder("sim:containerd", version))
@@ -794,10 +806,9 @@ def test_unknown_flag_fails_loudly():
 
 # --- with the real guest ------------------------------------------------------------------------
 def test_real_guest_hv_hpc_whoami_and_no_network():
-    guest = pytest.importorskip("harness.sim.guest")
-    machine = Machine(profile=HostProfile(build=26100))
+    machine = standard_machine(profile=HostProfile(build=26100))
     guest.install(machine)
-    rt = CriRuntime(machine, cfgmod.load(v2_config(), "c", "1.7.22").cri)
+    rt = CriRuntime(machine, cfgmod.load(v2_config(), "c", "1.7.22").cri, launcher=guest.launch)
     pod = pod_config(annotations={IU: "true"})
     _, cid = run(rt, HYPERV, pod=pod)
     result = rt.exec_sync(cid, ["whoami"], 10)

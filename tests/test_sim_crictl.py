@@ -24,8 +24,7 @@ from harness.sim.cri.config import default_config
 from harness.sim.cri.flavors import Flavor
 from harness.sim.cri.runtime import CriRuntime
 from harness.sim.hostmodel import HostProfile
-from harness.sim.machine import Machine
-from harness.sim.programs import crictl
+from harness.sim.programs import crictl, standard_machine
 from harness.sim.programs.crictl import (
     FlagError,
     _flag,
@@ -64,7 +63,7 @@ class Host:
 
     def __init__(self, *, crictl_version: str = "1.31.1", flavor: object = None,
                  uvm_boot_seconds: float = 0.0):
-        self.machine = m = Machine(profile=HostProfile(name="LabHost01"))
+        self.machine = m = standard_machine(profile=HostProfile(name="LabHost01"))
         guest.install(m)
         crictl.install(m)
         m.fs.write_bytes(guest.BINDFLT_DLL, b"MZ")
@@ -79,7 +78,8 @@ class Host:
              "ipam": {"subnet": "172.19.208.0/20"}}).encode())
         cfg = dataclasses.replace(default_config("1.7.22"),
                                   sandbox_image="registry.k8s.io/pause:3.10.2")
-        m.cri = CriRuntime(m, cfg, flavor=flavor, uvm_boot_seconds=uvm_boot_seconds)
+        m.cri = CriRuntime(m, cfg, flavor=flavor, uvm_boot_seconds=uvm_boot_seconds,
+                           launcher=guest.launch)
 
     def write(self, name: str, data: object) -> None:
         self.machine.fs.write_bytes(rf"{WORK}\{name}",

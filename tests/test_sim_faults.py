@@ -28,7 +28,7 @@ from harness.sim.faults import (
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
 from harness.sim.machine import Machine
-from harness.sim.programs import containerd, crictl
+from harness.sim.programs import containerd, crictl, standard_machine
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -113,8 +113,8 @@ def _no_proxy(monkeypatch):
 
 
 def _host(tmp_path, kinds: str, machine: Machine | None = None) -> SimHost:
-    return SimHost(tmp_path / "sim", machine=machine or Machine(), https=False, http_port=0,
-                   ssh_port=None, password=PASSWORD,
+    return SimHost(tmp_path / "sim", machine=machine or standard_machine(), https=False,
+                   http_port=0, ssh_port=None, password=PASSWORD,
                    faults=FaultPlan.parse(f"rate=1,seed=1,kinds={kinds}"))
 
 
@@ -210,7 +210,7 @@ def test_hang_accepts_the_command_and_never_answers_until_signalled(tmp_path):
 
 def test_ntlm_encrypted_connections_see_the_fault_encrypted(tmp_path):
     plan = FaultPlan.parse("rate=1,kinds=shell-not-found")
-    with SimHost(tmp_path / "sim", machine=Machine(), https=False, ntlm_port=0,
+    with SimHost(tmp_path / "sim", machine=standard_machine(), https=False, ntlm_port=0,
                  ssh_port=None, password=PASSWORD, faults=plan) as host:
         p = winrm.protocol.Protocol(host.endpoint["winrm_ntlm_url"], transport="ntlm",
                                     username=USER, password=PASSWORD,
@@ -225,7 +225,8 @@ def test_ssh_drop_request_closes_the_connection_before_the_command_runs(tmp_path
     import paramiko
 
     plan = FaultPlan.parse("rate=1,kinds=drop-request")
-    with SimHost(tmp_path / "sim", machine=Machine(), password=PASSWORD, faults=plan) as host:
+    with SimHost(tmp_path / "sim", machine=standard_machine(), password=PASSWORD,
+                 faults=plan) as host:
         host.faults.suspended = True
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
@@ -243,7 +244,7 @@ def test_ssh_drop_request_closes_the_connection_before_the_command_runs(tmp_path
 
 # --- the runtime: a host with containerd as a service and crictl ---------------------------
 def _runtime_machine(restart_seconds: float = 0.2) -> Machine:
-    m = Machine(profile=HostProfile(name="LabHost01", build=26100,
+    m = standard_machine(profile=HostProfile(name="LabHost01", build=26100,
                                     restart_seconds=restart_seconds))
     containerd.install(m)
     guest.install(m)

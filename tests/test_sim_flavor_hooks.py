@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.sim import guest
 from harness.sim.cri.flavors import BUILTIN, Flavor
 from harness.sim.cri.model import CONTAINER_EXITED, CONTAINER_RUNNING
 from harness.sim.cri.runtime import CriError
@@ -103,7 +104,7 @@ def test_guest_hooks_shape_what_processes_see():
             return 0
 
     rt, _ = make(v2_config(), flavor=Guest())
-    rt._launcher = None  # the real guest, given the flavor by the runtime
+    rt._launcher = guest.launch  # the real guest, given the flavor by the runtime
     _, cid = run(rt, HYPERV, pod=pod_config(annotations=INHERIT),
                  ctr=ctr_config(NANO[26100], command=("waitfor", "hpce2eidle")))
     assert rt.container_status(cid)["status"]["state"] == CONTAINER_RUNNING

@@ -15,11 +15,12 @@ import time
 import pytest
 
 from harness.sim import guest
-from harness.sim.cri.model import Container, Image, Pod, ProcessSpec, Uvm
+from harness.sim.cri.model import ContainerRecord, Image, PodRecord, ProcessSpec, Uvm
 from harness.sim.filesystem import FileSystem
 from harness.sim.guest import ContainerFileSystem, LaunchError
 from harness.sim.hostmodel import HostProfile
 from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 
 SYSTEM = "NT AUTHORITY\\SYSTEM"
 MARKER = b"hpc-e2e probe rootfs marker ltsc2025\r\n"
@@ -42,7 +43,7 @@ def drain(proc, deadline: float = 20.0) -> tuple[int, str, str]:
 
 @pytest.fixture
 def machine() -> Machine:
-    m = Machine(profile=HostProfile(name="LabHost01"))
+    m = standard_machine(profile=HostProfile(name="LabHost01"))
     guest.install(m)
     m.fs.write_bytes(guest.BINDFLT_DLL, b"MZ")  # WS2022+: the bind filter is there
     return m
@@ -66,15 +67,15 @@ _counter = iter(range(1, 10_000))
 
 def container(machine: Machine, kind: str, *, uvm: Uvm | None = None,
               rootfs: str | None = "C:\\hpc\\", user: str = SYSTEM,
-              image: Image | None = None) -> Container:
+              image: Image | None = None) -> ContainerRecord:
     n = next(_counter)
     if kind == "uvm" and uvm is None:
         uvm = Uvm(id=f"{n:064x}@vm", os_build=26100, hpc_capable=True)
-    pod = Pod(id=f"{n:064x}", name="p", namespace="default", uid="u", attempt=0,
+    pod = PodRecord(id=f"{n:064x}", name="p", namespace="default", uid="u", attempt=0,
               handler="h", runtime_type="io.containerd.runhcs.v1", runtime_options={},
               isolation="hyperv" if uvm else "process", host_process=kind != "normal",
               annotations={}, labels={}, config={}, sandbox_image="pause", uvm=uvm)
-    return Container(id=f"{n:x}".rjust(64, "c"), pod=pod, name="c", attempt=0,
+    return ContainerRecord(id=f"{n:x}".rjust(64, "c"), pod=pod, name="c", attempt=0,
                      image=image or probe_image(machine), image_ref="probe", annotations={},
                      labels={}, config={}, is_hpc=kind != "normal", working_dir="C:\\hpc",
                      init_process=None, user=user,  # type: ignore[arg-type]
@@ -82,7 +83,7 @@ def container(machine: Machine, kind: str, *, uvm: Uvm | None = None,
                      rootfs_location=rootfs if kind == "job" else None)
 
 
-def run(machine: Machine, ctr: Container, line: str, *, cwd: str = "C:\\hpc",
+def run(machine: Machine, ctr: ContainerRecord, line: str, *, cwd: str = "C:\\hpc",
         env: list[str] | None = None, user: str = SYSTEM) -> tuple[int, str, str]:
     spec = ProcessSpec(args=None, command_line=line, user=user, cwd=cwd, env=env or [])
     return drain(guest.launch(machine, ctr, spec))

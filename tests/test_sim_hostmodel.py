@@ -12,6 +12,7 @@ import pytest
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostFacts, HostProfile
 from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 from harness.sim.services import ServiceError, ServiceManager
 
 
@@ -50,15 +51,15 @@ def test_facts_track_features_case_insensitively_and_complete_them_at_boot():
 
 
 def test_machine_takes_its_identity_from_the_profile():
-    m = Machine(profile=HostProfile(name="Build-Agent-0042-long", build=20348, ubr=9))
+    m = standard_machine(profile=HostProfile(name="Build-Agent-0042-long", build=20348, ubr=9))
     assert (m.name, m.computer_name, m.os_version) == ("Build-Agent-0042-long",
                                                         "BUILD-AGENT-004", "10.0.20348.9")
     assert m.facts.profile is m.profile and m.cri is None
-    legacy = Machine("OLD", os_version="10.0.17763.1")
+    legacy = standard_machine("OLD", os_version="10.0.17763.1")
     assert (legacy.profile.build, legacy.profile.revision, legacy.name) == (17763, 1, "OLD")
-    assert Machine().os_version == "10.0.20348.2340"  # unchanged default
+    assert standard_machine().os_version == "10.0.20348.2340"  # unchanged default
     with pytest.raises(ValueError, match="disagree"):
-        Machine("OTHER", profile=HostProfile(name="X"))
+        standard_machine("OTHER", profile=HostProfile(name="X"))
 
 
 # --- behaviours ---------------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def _run(machine: Machine, line: str) -> tuple[int, bytes, bytes]:
 
 
 def test_a_behaviour_runs_for_any_placeholder_naming_it():
-    m = Machine()
+    m = standard_machine()
 
     def versioned(ctx):
         head = ctx.machine.fs.read_bytes(ctx.extra["image"]).decode()
@@ -112,7 +113,7 @@ def service_program(ctx):
 
 @pytest.fixture
 def scm_machine():
-    m = Machine(profile=HostProfile(name="SCM", restart_seconds=0.1))
+    m = standard_machine(profile=HostProfile(name="SCM", restart_seconds=0.1))
     m.register_behaviour("sim:svc", service_program)
     m.fs.makedirs(r"C:\svc")
     m.fs.write_bytes(r"C:\svc\svc.exe", b"MZ\r\nhpc-e2e-sim program=sim:svc\r\n")

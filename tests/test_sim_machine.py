@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from harness.sim.machine import Environ, Machine, ProgramNotFoundError
-from harness.sim.process import EXIT_TERMINATED, ProcessContext
+from harness.sim.machine import Environ, Machine, ProcessContext, ProgramNotFoundError
+from harness.sim.process import EXIT_TERMINATED
+from harness.sim.programs import standard_machine
 from harness.sim.programs.simtools import pattern
 
 SIM = r"C:\hpc-e2e-sim\bin"
@@ -42,7 +43,7 @@ def argv_program(ctx: ProcessContext) -> int:
 
 @pytest.fixture
 def machine() -> Machine:
-    m = Machine("SimHost-Long-Name-01", users={"Administrator": "Pa55word!", "bob": None})
+    m = standard_machine("SimHost-Long-Name-01", users={"Administrator": "Pa55word!", "bob": None})
     m.register_program(r"C:\Tools\args.exe", argv_program)
     return m
 

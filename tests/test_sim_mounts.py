@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.sim import guest
 from harness.sim.cri.runtime import CriError
 from tests.test_sim_cri_runtime import HYPERV, IU, NANO, PROCESS, ctr_config, make, \
     pod_config, run, v2_config
@@ -20,7 +21,7 @@ BINDFLT = "C:\\Windows\\System32\\bindfltapi.dll"
 
 def started(isolation: str, mounts: list[dict], *, bindflt: bool = True):
     rt, _ = make(v2_config(), bindflt=bindflt)
-    rt._launcher = None  # the real guest
+    rt._launcher = guest.launch  # the real guest
     if not bindflt and rt.machine.fs.exists(BINDFLT):  # a host model ships it (WS2022+)
         rt.machine.fs.remove(BINDFLT)
     rt.machine.fs.makedirs("C:\\data\\in")

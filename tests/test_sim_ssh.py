@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from harness.sim.filesystem import FileSystem
 from harness.sim.host import SimHost
-from harness.sim.process import EXIT_TERMINATED, ProcessContext, SimProcess
+from harness.sim.machine import ProcessContext
+from harness.sim.process import EXIT_TERMINATED, SimProcess
 from harness.sim.ssh_server import parse_authorized_keys
 
 pytestmark = pytest.mark.timeout(60)

@@ -14,6 +14,7 @@ import pytest
 from harness.sim import guest
 from harness.sim.cri.model import Uvm
 from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 
 
 def run(proc, deadline: float = 10.0) -> tuple[int, str, str]:
@@ -31,7 +32,7 @@ def run(proc, deadline: float = 10.0) -> tuple[int, str, str]:
 
 @pytest.fixture
 def machine() -> Machine:
-    return Machine()
+    return standard_machine()
 
 
 def test_timeout_exits_1_with_the_error_line(machine):

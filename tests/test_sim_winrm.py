@@ -26,7 +26,8 @@ from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError
 
 from harness.sim.filesystem import FileSystem
 from harness.sim.host import SimHost
-from harness.sim.process import EXIT_TERMINATED, ProcessContext, SimProcess
+from harness.sim.machine import ProcessContext
+from harness.sim.process import EXIT_TERMINATED, SimProcess
 from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
 from harness.sim.wsman import NS
 

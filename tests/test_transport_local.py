@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from harness.cmdline import cmd_command_line
 from harness.config.target import Target
 from harness.errors import CommandTimeout, TransferError
-from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 from harness.sim.programs.simtools import pattern
 from harness.transport import local as local_module
 from harness.transport.local import LocalTransport
@@ -158,7 +158,7 @@ def test_the_bootstrap_runs_through_the_local_shell(local):
     # A fresh simulated machine per command: hash a file every machine has.
     
     path = r"C:\Windows\System32\hostname.exe"
-    expected = hashlib.sha256(Machine().fs.read_bytes(path)).hexdigest()
+    expected = hashlib.sha256(standard_machine().fs.read_bytes(path)).hexdigest()
     res = run_script(local, "file_hash", {"path": path})
     assert res.value["sha256"] == expected
 

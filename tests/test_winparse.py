@@ -12,6 +12,7 @@ from harness.sim.winparse import (
     Redirect,
     Simple,
     cmd_c_argument,
+    crt_quote,
     expand_vars,
     parse_cmd,
     program_token,
@@ -52,6 +53,21 @@ def test_split_argv_microsoft_examples(tail, expected):
 ])
 def test_split_argv_rules(line, expected):
     assert split_argv(line) == expected
+
+
+@pytest.mark.parametrize("arg, quoted", [
+    ("plain", "plain"),
+    ("", '""'),
+    ("a b", '"a b"'),
+    ('say "hi"', r'"say \"hi\""'),
+    (r"C:\dir\ ", r'"C:\dir\ "'),
+    ("C:\\dir with space\\", r'"C:\dir with space\\"'),  # trailing run doubled
+    (r'a\"b', r'"a\\\"b"'),  # one backslash before a quote: three, then the quote
+    (r"a\b", r"a\b"),  # no quote, no blank: as it is
+])
+def test_crt_quote(arg, quoted):
+    assert crt_quote(arg) == quoted
+    assert split_argv("p " + quoted) == ["p", arg]
 
 
 def test_program_token():

@@ -34,7 +34,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.sim.process import ProcessContext, SimProcess, Terminated
+from harness.sim.machine import ProcessContext
+from harness.sim.process import SimProcess, Terminated
 
 DROP_REQUEST = "drop-request"
 DROP_ANSWER = "drop-answer"

@@ -39,10 +39,13 @@ import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.sim import winparse
 from harness.sim.cri.flavors import Flavor
+from harness.sim.cri.launch import LaunchError
+from harness.sim.cri.model import ContainerRecord, ProcessSpec, Uvm
+from harness.sim.cri.shim import effective_command_line, windows_clean
 from harness.sim.filesystem import (
     ERROR_ACCESS_DENIED,
     ERROR_ALREADY_EXISTS,
@@ -54,6 +57,7 @@ from harness.sim.filesystem import (
     FileSystem,
     win_error,
 )
+from harness.sim.hostmodel import DEFAULT_UBR
 from harness.sim.machine import (
     DEFAULT_PATHEXT,
     SYSTEM32,
@@ -62,12 +66,11 @@ from harness.sim.machine import (
     Environ,
     Launch,
     Machine,
+    ProcessContext,
+    Program,
     run_child_process,
 )
-from harness.sim.process import ProcessContext, Program, SimProcess
-
-if TYPE_CHECKING:
-    from harness.sim.cri.model import Container, ProcessSpec, Uvm
+from harness.sim.process import SimProcess
 
 # hcsshim internal/jobcontainers/storage.go: the bind filter is "supported" when this DLL is
 # a regular file (§1.4, §3.3).
@@ -86,20 +89,6 @@ def placeholder(key: str) -> bytes:
     """A placeholder executable naming behaviour ``key`` (harness/sim/machine.py)."""
     return (b"MZ\r\nhpc-e2e-sim program=" + key.encode() + b"\r\n"
             b"placeholder of the hpc-e2e simulated host; not a real executable\r\n")
-
-
-class LaunchError(Exception):
-    """The compute system could not create the process.
-
-    ``str()`` is the text the shim (PI-HPC, ``jobcontainers``) or HCS (UVM and normal
-    containers) returns; the CRI model wraps it in containerd's words.  ``winerror`` is the
-    Win32 code when there is one (ERROR_FILE_NOT_FOUND for a missing executable).
-    """
-
-    def __init__(self, message: str, winerror: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.winerror = winerror
 
 
 def go_quote(text: str) -> str:
@@ -491,13 +480,11 @@ def strip_drive_letter(name: str) -> str:
     return name
 
 
-def _mount_points(container: Container, host: FileSystem, mounts: Sequence[Any], *,
+def _mount_points(container: ContainerRecord, host: FileSystem, mounts: Sequence[Any], *,
                   at_destination: bool, rootfs: str | None) -> list[tuple[str, Any]]:
     """Where each mount appears: at its destination (bind filter, UVM) and, for a job
     container, also under the rootfs (``setupMounts``' backwards-compatible symlink, or
     ``fallbackMountSetup`` without the bind filter)."""
-    from harness.sim.cri.shim import windows_clean
-
     out: list[tuple[str, Any]] = []
     for m in mounts:
         if not host.exists(m.source):
@@ -529,8 +516,6 @@ class GuestOS:
     """The Windows a utility VM boots: its disk, name and version (one per UVM)."""
 
     def __init__(self, machine: Machine, uvm: Uvm):
-        from harness.sim.hostmodel import DEFAULT_UBR
-
         self.fs = FileSystem()
         for folder in _UVM_FOLDERS:
             self.fs.makedirs(folder)
@@ -580,7 +565,7 @@ class ContainerView:
     containerd for a process-isolated HPC, which runs on the host; None elsewhere).
     """
 
-    def __init__(self, machine: Machine, container: Container, *, kind: str,
+    def __init__(self, machine: Machine, container: ContainerRecord, *, kind: str,
                  fs: ContainerFileSystem, launcher_fs: Any, name: str, os_version: str,
                  adapters: tuple[Adapter, ...], rootfs_location: str,
                  launches: list[Launch], guest: GuestOS | None = None):
@@ -691,14 +676,11 @@ def _program_in(machine: Machine, fs: Any, path: str) -> Program:
         head = f.read(512)
     m = _PLACEHOLDER_RE.search(head)
     if m is not None:
-        text = m.group(1).decode(errors="replace").strip()
-        # Machine keeps its behaviours by key; a placeholder names a key (a host program's
-        # path key, or a behaviour key followed by data such as version=).
-        with machine.lock:
-            programs = machine._programs  # Machine has no public lookup by key yet
-            for key in (text, text.split()[0] if text else ""):
-                if key in programs:
-                    return programs[key]
+        # A placeholder names a key: a host program's path key, or a behaviour key followed
+        # by data such as version=.
+        program = machine.named_program(m.group(1).decode(errors="replace").strip())
+        if program is not None:
+            return program
     real = fs.real_path(path)
 
     def no_model(ctx: ProcessContext) -> int:
@@ -709,7 +691,7 @@ def _program_in(machine: Machine, fs: Any, path: str) -> Program:
 
 
 # --- views of containers ---------------------------------------------------------------------
-def container_view(machine: Machine, container: Container,
+def container_view(machine: Machine, container: ContainerRecord,
                    flavor: Flavor | None = None) -> ContainerView:
     """The container's view, built at its first process and kept with the container.
     ``flavor``'s guest hooks decide what the view exposes (today's guest when None)."""
@@ -728,9 +710,9 @@ def _is_absolute_drive_path(path: str) -> bool:
         and path[2] in "\\/"
 
 
-def _build_view(machine: Machine, container: Container, flavor: Flavor) -> ContainerView:
+def _build_view(machine: Machine, container: ContainerRecord, flavor: Flavor) -> ContainerView:
     """Where the container's processes run, as the runtime decided at start
-    (``Container.host_job`` / ``Container.uvm``), exposed as the flavor's guest says."""
+    (``ContainerRecord.host_job`` / ``ContainerRecord.uvm``), exposed as the flavor's guest says."""
     volume = image_volume(container.image.files)
     if container.host_job:
         if not container.rootfs_location:
@@ -787,7 +769,7 @@ def _build_view(machine: Machine, container: Container, flavor: Flavor) -> Conta
     return _normal_view(machine, container, volume, machine.os_version, flavor)
 
 
-def _normal_view(machine: Machine, container: Container, volume: FileSystem,
+def _normal_view(machine: Machine, container: ContainerRecord, volume: FileSystem,
                  os_version: str, flavor: Flavor) -> ContainerView:
     """A Windows Server container: the image is its C: drive; the pod IP its only address."""
     pod = container.pod
@@ -810,7 +792,7 @@ def _normal_view(machine: Machine, container: Container, volume: FileSystem,
 
 
 # --- process creation ------------------------------------------------------------------------
-def launch(machine: Machine, container: Container, process: ProcessSpec, *,
+def launch(machine: Machine, container: ContainerRecord, process: ProcessSpec, *,
            codepage: int = 65001, flavor: Flavor | None = None,
            init: bool = False) -> SimProcess:
     """Start ``process`` in ``container``; raises :class:`LaunchError` as HCS/the shim would.
@@ -828,12 +810,6 @@ def launch(machine: Machine, container: Container, process: ProcessSpec, *,
     if view.kind == "job":
         return _launch_job_process(view, process, codepage, flavor, init)
     return _launch_compute_system_process(view, process, codepage)
-
-
-def _effective_command_line(process: ProcessSpec) -> str:
-    from harness.sim.cri.shim import effective_command_line
-
-    return effective_command_line(process)
 
 
 def _launch_job_process(view: ContainerView, process: ProcessSpec, codepage: int,
@@ -859,7 +835,7 @@ def _launch_job_process(view: ContainerView, process: ProcessSpec, codepage: int
         name, sep, value = entry.partition("=")
         if sep and name:
             env[name] = value
-    original = _effective_command_line(process)
+    original = effective_command_line(process)
     command_line = flavor.job_command_line(original, location, bindflt, init=init)
     image, command_line = _application_name(view, original, command_line, workdir,
                                             env.get("PATH", ""))
@@ -921,7 +897,7 @@ def _launch_compute_system_process(view: ContainerView, process: ProcessSpec,
                                    codepage: int) -> SimProcess:
     """HCS ``CreateProcess`` in a UVM (HV-HPC, outside the silo) or a server container."""
     cid = view.container.id
-    command_line = _effective_command_line(process)
+    command_line = effective_command_line(process)
     try:
         account = view.account(process.user)
     except ValueError as exc:

@@ -34,10 +34,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Self
 
-from harness.config.secrets import Secret
 from harness.sim.faults import FaultInjector, FaultPlan
 from harness.sim.ntlm_auth import USER_FILE as NTLM_USER_FILE
 from harness.sim.ntlm_auth import NtlmAuthenticator, tls_server_end_point
+from harness.sim.password import Password, Revealable, reveal
+from harness.sim.programs import standard_machine
 from harness.sim.ssh_server import SSHServer, ensure_host_key
 from harness.sim.tls import ensure_certificates
 from harness.sim.winrm_server import BasicAuthenticator, WinRMLimits, WinRMServer
@@ -68,7 +69,7 @@ class SimHost:
     def __init__(self, state_dir: str | os.PathLike[str], *, machine: Any = None,
                  winrm_port: int = 0, https: bool = True, http_port: int | None = None,
                  ssh_port: int | None = 0, user: str = "Administrator",
-                 password: str | Secret | None = None, authorized_keys: Iterable[Any] = (),
+                 password: str | Revealable | None = None, authorized_keys: Iterable[Any] = (),
                  flavor: Any = None, limits: WinRMLimits | None = None,
                  profile: Any = None, ntlm_port: int | None = None,
                  faults: FaultPlan | None = None, latency: Any = None, basic: bool = False):
@@ -100,7 +101,7 @@ class SimHost:
         self.ntlm_auth: NtlmAuthenticator | None = None
         self.https_auth: NtlmAuthenticator | None = None
         self.ssh: SSHServer | None = None
-        self.password: Secret | None = None
+        self.password: Password | None = None
         self.endpoint: dict[str, Any] = {}
         self.endpoint_file = self.state_dir / ENDPOINT_FILE
         self._started = False
@@ -115,14 +116,12 @@ class SimHost:
         os.chmod(self.state_dir, 0o700)
         self.password = self._load_password()
         if self.machine is None:
-            from harness.sim.machine import Machine
-
             kwargs: dict[str, Any] = {"users": {self.user: self.password}}
             if self._flavor is not None:
                 kwargs["flavor"] = self._flavor
             if self._profile is not None:
                 kwargs["profile"] = self._profile
-            self.machine = Machine(**kwargs)
+            self.machine = standard_machine(**kwargs)
         else:
             self.machine.add_user(self.user, self.password)
         if self._fault_plan is not None:
@@ -159,18 +158,16 @@ class SimHost:
             elif phase == "up" and self._started:
                 self._start_servers()
 
-    def _load_password(self) -> Secret:
+    def _load_password(self) -> Password:
         path = self.state_dir / PASSWORD_FILE
-        if isinstance(self._password_arg, Secret):
-            secret = self._password_arg
-        elif self._password_arg:
-            secret = Secret(self._password_arg, source="SimHost(password=...)")
+        if self._password_arg:
+            secret = Password(reveal(self._password_arg), source="SimHost(password=...)")
         else:
             # Reuse the previous run's password so a client holding the file keeps working.
-            try:
-                return Secret.from_file(path)
-            except LookupError:
-                secret = Secret(_new_password(), source=f"file:{path}")
+            kept = Password.read_file(path)
+            if kept is not None:
+                return kept
+            secret = Password(_new_password(), source=f"file:{path}")
         _write_private(path, secret.reveal() + "\n")
         return secret
 

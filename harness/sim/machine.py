@@ -28,18 +28,22 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from harness.sim import winparse
 from harness.sim.filesystem import ERROR_DIRECTORY, ERROR_FILE_NOT_FOUND, FileSystem, win_error
 from harness.sim.hostmodel import HostFacts, HostProfile
 from harness.sim.process import (
     EXIT_TERMINATED,
-    ProcessContext,
-    Program,
+    Console,
+    OutputWriter,
+    ProgramNotFoundError,
     SimProcess,
+    StdinReader,
     Terminated,
 )
+from harness.sim.services import ServiceManager
 
 WINDOWS = r"C:\Windows"
 SYSTEM32 = r"C:\Windows\System32"
@@ -113,8 +117,34 @@ class Launch:
     time: float
 
 
-class ProgramNotFoundError(FileNotFoundError):
-    """CreateProcess found no executable for a command line (spawn with ``shell=False``)."""
+@dataclass
+class ProcessContext:
+    """Everything a simulated program may touch."""
+
+    machine: Machine  # inside a container: its view (harness.sim.guest.ContainerView)
+    command_line: str  # the full command line, as CreateProcess received it
+    argv: list[str]  # parsed with the MSVCRT rules
+    env: dict[str, str]  # case-insensitive lookups via machine helpers
+    cwd: str
+    stdin: StdinReader
+    stdout: OutputWriter
+    stderr: OutputWriter
+    cancelled: threading.Event
+    codepage: int = 65001
+    extra: dict = field(default_factory=dict)
+    console: Console | None = None  # shared with the children; chcp changes it
+
+    def check_cancelled(self) -> None:
+        if self.cancelled.is_set():
+            raise Terminated()
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, waking early (with :class:`Terminated`) if the process is terminated."""
+        if self.cancelled.wait(seconds):
+            raise Terminated()
+
+
+Program = Callable[[ProcessContext], int]
 
 
 def _no_model(path: str) -> Program:
@@ -169,10 +199,7 @@ class Machine:
             users = {u: None for u in users}
         for user, password in users.items():
             self.add_user(user, password)
-        from harness.sim.services import ServiceManager
         self.services = ServiceManager(self)
-        from harness.sim.programs import install_standard_programs
-        install_standard_programs(self)
 
     # --- accounts ------------------------------------------------------------------------
     def add_user(self, name: str, password: object = None) -> Account:
@@ -322,19 +349,28 @@ class Machine:
         with self.lock:
             self._programs[key] = program
 
+    def named_program(self, text: str) -> Program | None:
+        """The behaviour a placeholder's ``hpc-e2e-sim program=<text>`` names, if any.
+
+        A registered program's key is its path (it may hold spaces); a behaviour's key is
+        the first word, the rest is data for the program.
+        """
+        with self.lock:
+            for key in (text, text.split()[0] if text else ""):
+                if key in self._programs:
+                    return self._programs[key]
+        return None
+
     def program_at(self, path: str) -> Program:
         """The behaviour of the executable file at ``path`` (which must exist)."""
         with self.fs.open(path, "rb") as f:
             head = f.read(512)
         m = _PLACEHOLDER_RE.search(head)
+        if m is not None:
+            program = self.named_program(m.group(1).decode(errors="replace").strip())
+            if program is not None:
+                return program
         with self.lock:
-            if m is not None:
-                text = m.group(1).decode(errors="replace").strip()
-                # A registered program's key is its path (it may hold spaces); a behaviour's
-                # key is the first word, the rest is data for the program.
-                for key in (text, text.split()[0] if text else ""):
-                    if key in self._programs:
-                        return self._programs[key]
             program = self._programs.get(self.fs.key(path))
         return program if program is not None else _no_model(self.fs.real_path(path))
 
@@ -403,8 +439,6 @@ class Machine:
         account's profile folder.  ``extra`` is merged into ``ctx.extra`` (the SCM passes
         the service's control handle this way).
         """
-        from harness.sim import winparse
-
         acct = self.account(user)
         environ = self.environment_for(user)
         if env:
@@ -540,6 +574,8 @@ __all__ = [
     "Environ",
     "Launch",
     "Machine",
+    "ProcessContext",
+    "Program",
     "ProgramNotFoundError",
 ]
 
@@ -555,8 +591,6 @@ def run_child_process(owner, parent: ProcessContext, image: str, command_line: s
     account, ``record`` logs the launch, ``inherit_extra`` keeps the parent's context
     (a container's), ``where`` is added to the loud internal-error line.
     """
-    from harness.sim import winparse
-
     program = owner.program_at(image)
     acct = parent.extra.get("account") or owner.account(None)
     record(image, command_line, acct, parent.extra.get("image"))

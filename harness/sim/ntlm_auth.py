@@ -37,8 +37,8 @@ from spnego._ntlm_raw.messages import Authenticate, AvId, NTClientChallengeV2
 from spnego.channel_bindings import GssChannelBindings
 from spnego.exceptions import SpnegoError
 
-from harness.config.secrets import Secret
 from harness.sim import wsman
+from harness.sim.password import Revealable, reveal
 from harness.sim.winrm_server import (
     SOAP_CONTENT_TYPE,
     Authenticator,
@@ -112,11 +112,7 @@ def _sends_channel_bindings(token: bytes) -> bool:
     return bool(value) and value != b"\0" * 16
 
 
-def _reveal(value: str | Secret) -> str:
-    return value.reveal() if isinstance(value, Secret) else value
-
-
-def write_user_file(path: Path, users: Mapping[str, str | Secret],
+def write_user_file(path: Path, users: Mapping[str, str | Revealable],
                     domains: Iterable[str]) -> None:
     """The acceptor's account store, mode 0600, Heimdal ``DOMAIN:USER:PASSWORD`` lines.
 
@@ -126,7 +122,7 @@ def write_user_file(path: Path, users: Mapping[str, str | Secret],
     """
     lines = []
     for user, password in users.items():
-        pw = _reveal(password)
+        pw = reveal(password)
         for text, what in ((user, "user name"), (pw, "password")):
             if any(c in text for c in ":\r\n"):
                 raise ValueError(f"the NTLM listener's account store cannot hold a {what} "
@@ -156,7 +152,7 @@ class NtlmAuthenticator(Authenticator):
     test can check what really travelled on the wire.
     """
 
-    def __init__(self, users: Mapping[str, str | Secret], user_file: str | os.PathLike[str], *,
+    def __init__(self, users: Mapping[str, str | Revealable], user_file: str | os.PathLike[str], *,
                  machine_name: str = "localhost", channel_binding: bytes | None = None,
                  basic: BasicAuthenticator | None = None):
         self.channel_binding = channel_binding

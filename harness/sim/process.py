@@ -2,8 +2,10 @@
 
 The servers see a process only through :class:`SimProcess` — write stdin, read output
 with a timeout, terminate — which is exactly what WinRS and an SSH exec channel need.
-Programs see it through :class:`ProcessContext`.  Pipes are bounded, so a program that
-writes 10 MB blocks until the client has received it, as a real pipe would.
+Programs see it through a context object (:class:`harness.sim.machine.ProcessContext`,
+which names the machine they run on); this module knows nothing of machines.  Pipes are
+bounded, so a program that writes 10 MB blocks until the client has received it, as a real
+pipe would.
 """
 
 from __future__ import annotations
@@ -12,11 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from harness.sim.machine import Machine
+from typing import Any, Protocol
 
 PIPE_CAPACITY = 1 << 20  # bytes buffered per output pipe before the writer blocks
 
@@ -27,6 +25,10 @@ EXIT_TERMINATED = 0xC000013A
 
 class Terminated(Exception):
     """Raised inside a program when its process is being terminated."""
+
+
+class ProgramNotFoundError(FileNotFoundError):
+    """CreateProcess found no executable for a command line (spawn with ``shell=False``)."""
 
 
 class Pipe:
@@ -179,46 +181,26 @@ class OutputWriter:
         self.write(text + "\r\n")
 
 
-@dataclass
-class ProcessContext:
-    """Everything a simulated program may touch."""
-
-    machine: Machine
-    command_line: str  # the full command line, as CreateProcess received it
-    argv: list[str]  # parsed with the MSVCRT rules
-    env: dict[str, str]  # case-insensitive lookups via machine helpers
-    cwd: str
-    stdin: StdinReader
-    stdout: OutputWriter
-    stderr: OutputWriter
-    cancelled: threading.Event
-    codepage: int = 65001
-    extra: dict = field(default_factory=dict)
-    console: Console | None = None  # shared with the children; chcp changes it
-
-    def check_cancelled(self) -> None:
-        if self.cancelled.is_set():
-            raise Terminated()
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep, waking early (with :class:`Terminated`) if the process is terminated."""
-        if self.cancelled.wait(seconds):
-            raise Terminated()
-
-
-Program = Callable[[ProcessContext], int]
-
-
 def encoding_for(codepage: int) -> str:
     return {65001: "utf-8", 437: "cp437", 1252: "cp1252", 850: "cp850"}.get(codepage, "utf-8")
 
 
+class ProgramContext(Protocol):
+    """What :class:`SimProcess` needs of the context it hands its program."""
+
+    console: Console | None
+
+
 class SimProcess:
-    """A running simulated program, as a server sees it."""
+    """A running simulated program, as a server sees it.
+
+    ``ctx_factory`` builds the program's context from the process's standard handles and
+    its cancel event; ``program`` is called with that context and returns the exit code.
+    """
 
     def __init__(self, ctx_factory: Callable[[StdinReader, OutputWriter, OutputWriter,
-                                              threading.Event], ProcessContext],
-                 program: Program, name: str, codepage: int = 65001):
+                                              threading.Event], ProgramContext],
+                 program: Callable[[Any], int], name: str, codepage: int = 65001):
         self.name = name
         self.cancel = threading.Event()
         self._stdin = Pipe(capacity=1 << 62)  # writers (servers) never block on stdin

@@ -29,12 +29,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from harness.sim.process import SimProcess
-
-if TYPE_CHECKING:
-    from harness.sim.machine import Machine
+from harness.sim.winparse import crt_quote
 
 # SERVICE_STATUS.dwCurrentState names, as Get-Service / Win32_Service spell them.
 STOPPED = "Stopped"
@@ -144,10 +142,18 @@ class ServiceControl:
         return self.stop_requested.wait(timeout)
 
 
+class ServiceHost(Protocol):
+    """What the SCM needs of its machine: CreateProcess (harness.sim.machine.Machine)."""
+
+    def spawn(self, command_line: str, *, shell: bool = ..., codepage: int = ...,
+              user: str | None = ..., cwd: str | None = ..., env: Any = ...,
+              extra: Any = ...) -> SimProcess: ...
+
+
 class ServiceManager:
     """The SCM of one machine; every method is safe from any thread."""
 
-    def __init__(self, machine: Machine, *, start_timeout: float = 30.0,
+    def __init__(self, machine: ServiceHost, *, start_timeout: float = 30.0,
                  recovery_time_scale: float = 0.02):
         self.machine = machine
         # Recovery delays and reset periods run this much faster than registered (15 s ->
@@ -238,8 +244,6 @@ class ServiceManager:
 
         Like StartService, it does not wait for ``RUNNING``; :meth:`wait` does.
         """
-        from harness.sim.machine import ProgramNotFoundError
-
         with self._lock:
             svc = self._get(name)
             if svc.delete_pending:
@@ -249,11 +253,11 @@ class ServiceManager:
             if svc.state != STOPPED:
                 raise ServiceError(1056, name)
             control = ServiceControl(self, svc)
-            line = svc.binary_path + "".join(" " + _quote(a) for a in args)
+            line = svc.binary_path + "".join(" " + crt_quote(a) for a in args)
             try:
                 proc = self.machine.spawn(line, shell=False, user=SERVICE_USER,
                                           cwd=SERVICE_CWD, extra={"service": control})
-            except (ProgramNotFoundError, FileNotFoundError):
+            except FileNotFoundError:  # the process module's ProgramNotFoundError among them
                 svc.exit_code = 2
                 raise ServiceError(2, name) from None
             svc.process, svc.control = proc, control
@@ -410,13 +414,6 @@ def _start_type(value: str) -> str:
     if str(value).lower() in ("auto", "demand"):
         return "Automatic" if str(value).lower() == "auto" else "Manual"
     raise ValueError(f"start type {value!r} is not one of {', '.join(START_TYPES)}")
-
-
-def _quote(arg: str) -> str:
-    """One argument as the SCM appends StartService arguments (MSVCRT-quoted)."""
-    from harness.cmdline.msvcrt import quote_arg
-
-    return quote_arg(arg)
 
 
 __all__ = ["RUNNING", "START_PENDING", "STOPPED", "STOP_PENDING", "ServiceControl",

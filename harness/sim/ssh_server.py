@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from paramiko.common import cMSG_CHANNEL_FAILURE, cMSG_CHANNEL_SUCCESS
 from paramiko.sftp import SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED
 
-from harness.config.secrets import Secret
+from harness.sim.password import Revealable, reveal
 
 log = logging.getLogger("harness.sim.ssh")
 TRANSPORT_LOG = "harness.sim.ssh.transport"
@@ -523,7 +523,7 @@ class SSHServer:
     """An sshd on loopback in front of a machine: exec through cmd.exe, and SFTP."""
 
     def __init__(self, machine: Any, host_key: paramiko.PKey, *,
-                 users: Mapping[str, str | Secret | None],
+                 users: Mapping[str, str | Revealable | None],
                  authorized_keys: Iterable[Any] = (), port: int = 0,
                  host: str = "127.0.0.1", codepage: int = 65001,
                  home_template: str = "C:\\Users\\{user}"):
@@ -532,7 +532,7 @@ class SSHServer:
         self.codepage = codepage
         self.home_template = home_template
         self._users = {name.casefold(): name for name in users}
-        self._passwords = {name: (pw.reveal() if isinstance(pw, Secret) else pw)
+        self._passwords = {name: reveal(pw)
                            for name, pw in users.items() if pw}
         self._authorized = set(authorized_key_blobs(authorized_keys))
         self._sock = socket.create_server((host, port), backlog=64)

@@ -89,6 +89,26 @@ def split_argv(line: str) -> list[str]:
         argv.append("".join(arg))
 
 
+# The inverse of split_argv, for the host's own command lines (the SCM appending start
+# arguments to a service's image path).  Same documented rules, read the other way: a
+# quote inside the argument is written as ``\"`` after doubling the backslashes before
+# it; the backslashes before the closing quote are doubled so that they stay literal.
+# Only space and tab split arguments; a newline or vertical tab is quoted as well (it
+# reads back the same either way, and a quoted one is visible in a log).
+_CRT_QUOTE_FOR = re.compile(r'[ \t\n\v"]')
+_BACKSLASHES_BEFORE_QUOTE = re.compile(r'(\\*)"')
+_TRAILING_BACKSLASHES = re.compile(r"(\\+)\Z")
+
+
+def crt_quote(arg: str) -> str:
+    """``arg`` (not a program name) written so that :func:`split_argv` reads it back."""
+    if arg and not _CRT_QUOTE_FOR.search(arg):
+        return arg
+    body = _BACKSLASHES_BEFORE_QUOTE.sub(lambda m: m.group(1) * 2 + '\\"', arg)
+    body = _TRAILING_BACKSLASHES.sub(lambda m: m.group(1) * 2, body)
+    return f'"{body}"'
+
+
 def program_token(line: str, *, style: str = "cmd") -> tuple[str, str]:
     """The program name at the start of ``line`` (quotes removed) and the text after it.
 

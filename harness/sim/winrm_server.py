@@ -37,8 +37,8 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Self
 
-from harness.config.secrets import Secret
 from harness.sim import faults, wsman
+from harness.sim.password import Revealable, reveal
 from harness.sim.wsman import WSManFault, q
 
 if TYPE_CHECKING:
@@ -96,10 +96,6 @@ class Authenticator(abc.ABC):
     def for_connection(self) -> ConnectionAuth: ...
 
 
-def _reveal(value: str | Secret) -> str:
-    return value.reveal() if isinstance(value, Secret) else value
-
-
 class BasicAuthenticator(Authenticator):
     """HTTP Basic, checked on every request (pywinrm sends it pre-emptively, §1.7).
 
@@ -109,10 +105,10 @@ class BasicAuthenticator(Authenticator):
 
     CHALLENGE = 'Basic realm="WSMAN"'
 
-    def __init__(self, users: Mapping[str, str | Secret]):
+    def __init__(self, users: Mapping[str, str | Revealable]):
         if not users:
             raise ValueError("BasicAuthenticator needs at least one account")
-        self._users = {name.casefold(): (name, _reveal(pw)) for name, pw in users.items()}
+        self._users = {name.casefold(): (name, reveal(pw)) for name, pw in users.items()}
 
     def check(self, header: str | None) -> str | None:
         if not header:

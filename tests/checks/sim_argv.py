@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 
 from harness.sim.machine import Machine
+from harness.sim.programs import standard_machine
 
 PRINTER_KEY = "test:argv"
 
 
 def printer_machine() -> Machine:
-    machine = Machine()
+    machine = standard_machine()
 
     def argv_printer(ctx) -> int:
         ctx.stdout.write(json.dumps(ctx.argv))

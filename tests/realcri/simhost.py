@@ -24,6 +24,7 @@ from harness.sim.cri.runtime import CriRuntime
 from harness.sim.hostmodel import HostProfile
 from harness.sim.machine import Machine
 from harness.sim.programs import crictl as sim_crictl
+from harness.sim.programs import standard_machine
 from harness.transport.base import TransferResult, Transport
 
 CRICTL = r"C:\crictl\crictl.exe"
@@ -66,7 +67,7 @@ class MachineTransport(Transport):
 
 
 def sim_machine(crictl_version: str) -> Machine:
-    m = Machine(profile=HostProfile(name="LabHost01"))
+    m = standard_machine(profile=HostProfile(name="LabHost01"))
     guest.install(m)
     sim_crictl.install(m)
     m.fs.write_bytes(guest.BINDFLT_DLL, b"MZ")
@@ -82,5 +83,5 @@ def sim_machine(crictl_version: str) -> Machine:
          "ipam": {"subnet": "172.19.208.0/20"}}).encode())
     cfg = dataclasses.replace(default_config("1.7.22"),
                               sandbox_image="registry.k8s.io/pause:3.10.2")
-    m.cri = CriRuntime(m, cfg)
+    m.cri = CriRuntime(m, cfg, launcher=guest.launch)
     return m

@@ -4,6 +4,7 @@
 :mod:`.shim` holds the shim's rules as pure functions; :mod:`.runtime` is the CRI service
 (:class:`~.runtime.CriRuntime`) that the ``containerd.exe`` program puts on
 ``machine.cri``; :mod:`.flavors` lets the same machine behave like other runtime builds;
-:mod:`.model` holds the dataclasses the guest model runs.  Everything follows
-docs/behaviour/runtime.md, cited by section.
+:mod:`.model` holds the dataclasses the guest model runs; :mod:`.launch` is the interface
+through which the runtime hands a process to the guest (which this package never imports).
+Everything follows docs/behaviour/runtime.md, cited by section.
 """

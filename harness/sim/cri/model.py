@@ -2,7 +2,7 @@
 
 They are plain dataclasses so that the guest model (``harness.sim.guest``) can run a
 container's processes without knowing how the CRI layer or the shim decided anything: by
-the time the guest sees a :class:`Container` or a :class:`ProcessSpec`, every rule of
+the time the guest sees a :class:`ContainerRecord` or a :class:`ProcessSpec`, every rule of
 containerd and of hcsshim (docs/behaviour/runtime.md §1-§4) has already been applied, and the
 fields say the *effective* values.  The guest must not re-derive them from annotations.
 
@@ -91,8 +91,9 @@ class Uvm:
 
 
 @dataclass
-class Pod:
-    """A pod sandbox as containerd and the shim left it after RunPodSandbox."""
+class PodRecord:
+    """A pod sandbox as containerd and the shim left it after RunPodSandbox (the simulated
+    runtime's record; the harness's handle on a pod is ``harness.plugin.pods.Pod``)."""
 
     id: str
     """64 hex characters."""
@@ -186,11 +187,12 @@ class Mount:
 
 
 @dataclass
-class Container:
-    """A container as containerd created it and (after start) the shim configured it."""
+class ContainerRecord:
+    """A container as containerd created it and (after start) the shim configured it (the
+    simulated runtime's record, not the harness's handle on one)."""
 
     id: str
-    pod: Pod
+    pod: PodRecord
     name: str
     attempt: int
     image: Image
@@ -249,12 +251,18 @@ class Container:
     mounts: list[Mount] = field(default_factory=list)
     """The OCI mounts containerd built from the CRI ``mounts`` (§9.5); what the shim and
     the guest set up is the flavor's ``container_mounts`` / ``guest_mounts`` of these."""
+    reserved_name: str = ""
+    """The name containerd reserved for it (``<name>_<pod>_<namespace>_<uid>_<attempt>``),
+    released when it is removed."""
+    killed: bool = False
+    """Its init process was ended by StopContainer (the flavor's exit code rules tell a
+    killed process from one that ended by itself)."""
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
 @dataclass
-class ExecResult:
-    """What ExecSync returns."""
+class ExecSyncResult:
+    """What the ExecSync RPC returns (the CRI's ExecSyncResponse)."""
 
     exit_code: int
     stdout: bytes
@@ -268,12 +276,12 @@ __all__ = [
     "CONTAINER_RUNNING",
     "SANDBOX_NOTREADY",
     "SANDBOX_READY",
-    "Container",
-    "ExecResult",
+    "ContainerRecord",
+    "ExecSyncResult",
     "Image",
     "Isolation",
     "Mount",
-    "Pod",
+    "PodRecord",
     "ProcessSpec",
     "Uvm",
     "now_ns",

@@ -20,7 +20,8 @@ errdefs class (its ``errdefs.FromGRPC``); 2.x does not (``errgrpc.ToNative`` kee
 message), and 2.x reports sandbox failures as ``failed to start sandbox "<id>": ...``.
 ``rpc error: code = ... desc = ...`` is crictl's rendering and not added here.
 
-Processes run in the guest model: ``harness.sim.guest.launch(machine, container, process)``.
+Processes run where the launcher handed in puts them (:mod:`harness.sim.cri.launch`): the
+guest model, ``harness.sim.guest.launch``, given by the simulated ``containerd.exe``.
 """
 
 from __future__ import annotations
@@ -43,17 +44,18 @@ from harness.sim.cri.images import (
     InvalidReference,
     Registry,
 )
+from harness.sim.cri.launch import LaunchError, Launcher
 from harness.sim.cri.model import (
     CONTAINER_CREATED,
     CONTAINER_EXITED,
     CONTAINER_RUNNING,
     SANDBOX_NOTREADY,
     SANDBOX_READY,
-    Container,
-    ExecResult,
+    ContainerRecord,
+    ExecSyncResult,
     Image,
     Mount,
-    Pod,
+    PodRecord,
     ProcessSpec,
     Uvm,
     now_ns,
@@ -62,8 +64,6 @@ from harness.sim.cri.model import (
 if TYPE_CHECKING:
     from harness.sim.machine import Machine
     from harness.sim.process import SimProcess
-
-Launcher = Callable[["Machine", Container, ProcessSpec], "SimProcess"]
 
 # containerd's start-failure bookkeeping (container_start.go: errorStartExitCode/Reason).
 START_ERROR_EXIT_CODE = 128
@@ -135,7 +135,9 @@ class CriRuntime:
 
     ``config`` is None when the CRI plugin failed to load (``plugin_error`` says why): the
     process runs, every RPC answers ``Unimplemented`` as a containerd without CRI does.
-    ``launcher`` replaces ``harness.sim.guest.launch`` (tests only).
+    ``launcher`` starts the containers' processes (:class:`~harness.sim.cri.launch.Launcher`):
+    the guest model, ``harness.sim.guest.launch``, or a test's stand-in.  Without one, every
+    container start fails loudly.
     """
 
     def __init__(self, machine: Machine, config: CriConfig | None, *,
@@ -160,11 +162,15 @@ class CriRuntime:
         self._images: ImageStore | None = None
         self._logger = logger
         self._launcher = launcher
+        # Set by the simulated containerd.exe that serves this state (programs/containerd.py):
+        # the event its crash fault sets, and the SCM service it runs as (None otherwise).
+        self.crash_requested: threading.Event | None = None
+        self.service_name: str | None = None
         self.uvm_boot_seconds = (self.flavor.uvm_boot_seconds if uvm_boot_seconds is None
                                  else uvm_boot_seconds)
         self.lock = threading.RLock()
-        self.pods: dict[str, Pod] = {}
-        self.containers: dict[str, Container] = {}
+        self.pods: dict[str, PodRecord] = {}
+        self.containers: dict[str, ContainerRecord] = {}
         self._pod_names: dict[str, str] = {}
         self._container_names: dict[str, str] = {}
         self._shim_pod_annotations: dict[str, dict[str, str]] = {}
@@ -202,7 +208,7 @@ class CriRuntime:
         if self._logger is not None:
             self._logger(level, msg, fields)
 
-    def _latency(self, rpc: str, pod: Pod) -> None:
+    def _latency(self, rpc: str, pod: PodRecord) -> None:
         """The latency model's delay for one RPC (harness/sim/latency.py); no lock held."""
         model = getattr(self.machine, "latency", None)
         if model is not None:
@@ -217,32 +223,28 @@ class CriRuntime:
         """A shim error as containerd's client sees it after ttrpc (§4.3, module doc)."""
         return text if self.two else f"{text}: unknown"
 
-    def _launch(self, container: Container, process: ProcessSpec, *,
+    def _launch(self, container: ContainerRecord, process: ProcessSpec, *,
                 init: bool) -> SimProcess:
-        if self._launcher is not None:
-            return self._launcher(self.machine, container, process)
-        try:
-            from harness.sim import guest
-        except ImportError as exc:
-            raise CriError("Unknown", "the simulated host has no guest model "
-                           f"(harness.sim.guest cannot be imported: {exc})") from None
-        return guest.launch(self.machine, container, process, flavor=self.flavor, init=init)
+        if self._launcher is None:
+            raise CriError("Unknown", "the simulated host has no guest model (this CRI "
+                           "runtime was built without a launcher)")
+        return self._launcher(self.machine, container, process, flavor=self.flavor, init=init)
 
     @staticmethod
-    def _where(c: Container) -> str:
+    def _where(c: ContainerRecord) -> str:
         """The flavor hooks' ``where`` for a started container."""
         return "job" if c.host_job else ("uvm" if c.is_hpc and c.uvm is not None
                                          else "container")
 
-    def _exit_code(self, c: Container, code: int, *, killed: bool, init: bool) -> int:
+    def _exit_code(self, c: ContainerRecord, code: int, *, killed: bool, init: bool) -> int:
         if c.host_job:
             return self.flavor.job_exit_code(code, killed=killed, init=init)
         return self.flavor.guest_exit_status(self._where(c), code, killed=killed, init=init)
 
     @staticmethod
     def _launch_error_text(exc: BaseException) -> str | None:
-        if type(exc).__name__ == "LaunchError":
-            return getattr(exc, "message", str(exc))
+        if isinstance(exc, LaunchError):
+            return exc.message
         if isinstance(exc, OSError):
             return exc.strerror or str(exc)
         return None
@@ -425,7 +427,7 @@ class CriRuntime:
         self._log("info", f'RunPodSandbox for {_meta_text(meta)} returns sandbox id "{pod_id}"')
         return pod.id
 
-    def _create_pod(self, cfg: CriConfig, pod_id: str, config: dict, handler: str) -> Pod:
+    def _create_pod(self, cfg: CriConfig, pod_id: str, config: dict, handler: str) -> PodRecord:
         meta = config["metadata"]
         runtime_handler = handler or cfg.default_runtime_name
 
@@ -485,7 +487,7 @@ class CriRuntime:
             if self.two:
                 text = f'failed to start sandbox "{pod_id}": {text}'
             raise CriError("Unknown", text) from None
-        pod = Pod(id=pod_id, name=str(meta.get("name", "")),
+        pod = PodRecord(id=pod_id, name=str(meta.get("name", "")),
                   namespace=str(meta.get("namespace", "")), uid=str(meta.get("uid", "")),
                   attempt=int(meta.get("attempt") or 0), handler=runtime_handler,
                   runtime_type=h.runtime_type, runtime_options=dict(h.options),
@@ -588,13 +590,13 @@ class CriRuntime:
             raise
         with self.lock:
             self.containers[cid] = container
-            container.__dict__["_reserved_name"] = name
+            container.reserved_name = name
         self._log("info", f'CreateContainer within sandbox "{pod.id}" for '
                   f'{_meta_text(meta, container=True)} returns container id "{cid}"')
         return cid
 
-    def _build_container(self, cfg: CriConfig, pod: Pod, cid: str, config: dict,
-                         sandbox_config: dict) -> Container:
+    def _build_container(self, cfg: CriConfig, pod: PodRecord, cid: str, config: dict,
+                         sandbox_config: dict) -> ContainerRecord:
         image_ref = str(_g(config, "image", "image", default=""))
         image = self.images.get(image_ref)
         if image is None:
@@ -649,7 +651,7 @@ class CriRuntime:
                                         else f"ns-{pod.id[:12]}"}}}
         log_dir = str(sandbox_config.get("log_directory") or "")
         log_path = str(config.get("log_path") or "")
-        container = Container(
+        container = ContainerRecord(
             id=cid, pod=pod, name=str(config["metadata"].get("name", "")),
             attempt=int(config["metadata"].get("attempt") or 0), image=image,
             image_ref=image_ref, annotations=annotations,
@@ -737,7 +739,7 @@ class CriRuntime:
                 raise
         self._log("info", f'StartContainer for "{c.id}" returns successfully')
 
-    def _create_task(self, c: Container) -> ProcessSpec:
+    def _create_task(self, c: ContainerRecord) -> ProcessSpec:
         """The shim's task create for a workload container (§2.1, §2.3-§2.5, §3.4)."""
         pod = c.pod
         h = (self.config.handler(pod.handler) if self.config else None) or \
@@ -784,7 +786,7 @@ class CriRuntime:
     def _bind_filter(self) -> bool:
         return self.machine.fs.is_file(BINDFLT_DLL)
 
-    def _start_task(self, c: Container, process: ProcessSpec) -> None:
+    def _start_task(self, c: ContainerRecord, process: ProcessSpec) -> None:
         """Task start: the init process's token (job containers) and its creation."""
         start_err = f'failed to start containerd task "{c.id}": '
         if c.host_job:
@@ -813,7 +815,7 @@ class CriRuntime:
         threading.Thread(target=self._monitor, args=(c, proc), daemon=True,
                          name=f"sim-ctr-{c.id[:12]}").start()
 
-    def _monitor(self, c: Container, proc: SimProcess) -> None:
+    def _monitor(self, c: ContainerRecord, proc: SimProcess) -> None:
         """The task exit monitor: the container's log, then its exit (§3.3 exit codes)."""
         where = self._where(c)
         while True:
@@ -826,7 +828,7 @@ class CriRuntime:
                 break
         code = proc.exit_code if proc.exit_code is not None else 1
         with c.lock:
-            code = self._exit_code(c, code, killed=bool(c.__dict__.get("_killed")),
+            code = self._exit_code(c, code, killed=c.killed,
                                    init=True)
             c.exit_code = code
             c.state = CONTAINER_EXITED
@@ -836,12 +838,12 @@ class CriRuntime:
         self._log("info", f'TaskExit event container_id:"{c.id}" exit_status:{code}')
 
     # --- PI-HPC tokens (§3.3) ----------------------------------------------------------------
-    def _job_user(self, c: Container, username: str) -> shim.JobUser:
+    def _job_user(self, c: ContainerRecord, username: str) -> shim.JobUser:
         return self.flavor.job_user(
             username, c.id, inherit_user=shim.inherit_user_is_set(c.shim_annotations),
             resolve=lambda name, inherit: self._resolve_job_user(c, name, inherit))
 
-    def _resolve_job_user(self, c: Container, username: str,
+    def _resolve_job_user(self, c: ContainerRecord, username: str,
                           inherit_user: bool) -> shim.JobUser:
         machine = self.machine
 
@@ -882,7 +884,7 @@ class CriRuntime:
             group_exists=group_exists,
             create_group_user=create_group_user, logon=logon)
 
-    def _release_temp_user(self, c: Container) -> None:
+    def _release_temp_user(self, c: ContainerRecord) -> None:
         """``JobContainer.Close`` deletes the group user (§3.3)."""
         name = self._temp_users.pop(c.id, None)
         remove = getattr(self.machine, "remove_user", None)
@@ -890,7 +892,7 @@ class CriRuntime:
             remove(name)
 
     # --- ExecSync -----------------------------------------------------------------------------
-    def exec_sync(self, container_id: str, argv: list[str], timeout: float = 0) -> ExecResult:
+    def exec_sync(self, container_id: str, argv: list[str], timeout: float = 0) -> ExecSyncResult:
         """ExecSync: run ``argv`` in the container and collect its output (§2.5, §4.3)."""
         self._require_cri()
         prefix = "failed to exec in container: "
@@ -941,7 +943,7 @@ class CriRuntime:
         stdout, stderr = self.flavor.guest_streams(self._where(c), bytes(out), bytes(err),
                                                    init=False)
         self._log("info", f'ExecSync for "{c.id}" returns with exit code {code}')
-        return ExecResult(code, stdout, stderr)
+        return ExecSyncResult(code, stdout, stderr)
 
     # --- stop / remove ------------------------------------------------------------------------
     def stop_container(self, container_id: str, timeout: float = 0) -> None:
@@ -953,12 +955,12 @@ class CriRuntime:
         self._latency("StopContainer", c.pod)
         self._kill(c)
 
-    def _kill(self, c: Container) -> None:
+    def _kill(self, c: ContainerRecord) -> None:
         with c.lock:
             proc = c.process
             if c.state != CONTAINER_RUNNING or proc is None:
                 return
-            c.__dict__["_killed"] = True
+            c.killed = True
         proc.terminate()
         proc.wait(10)
         deadline = time.monotonic() + 10
@@ -978,7 +980,7 @@ class CriRuntime:
         with self.lock:
             self.containers.pop(c.id, None)
             self._specs.pop(c.id, None)
-            self._container_names.pop(c.__dict__.get("_reserved_name", ""), None)
+            self._container_names.pop(c.reserved_name, None)
         self._release_temp_user(c)
 
     def stop_pod_sandbox(self, pod_id: str) -> None:
@@ -1038,7 +1040,7 @@ class CriRuntime:
                     "RuntimeHandler": pod.handler, "IP": pod.ip}}
         return {"status": status, "info": info}
 
-    def _pod_summary(self, pod: Pod) -> dict:
+    def _pod_summary(self, pod: PodRecord) -> dict:
         return {"id": pod.id,
                 "metadata": {"name": pod.name, "uid": pod.uid, "namespace": pod.namespace,
                              "attempt": pod.attempt},
@@ -1071,7 +1073,7 @@ class CriRuntime:
                     "runtimeSpec": copy.deepcopy(self._specs.get(c.id))}
         return {"status": status, "info": info}
 
-    def _container_summary(self, c: Container) -> dict:
+    def _container_summary(self, c: ContainerRecord) -> dict:
         return {"id": c.id, "podSandboxId": c.pod.id,
                 "metadata": {"name": c.name, "attempt": c.attempt},
                 "image": {"image": c.image_ref, "annotations": {},
@@ -1125,21 +1127,21 @@ class CriRuntime:
             return bytes(c.log)
 
     # --- lookups (truncated ids work, as containerd's truncindex) ----------------------------
-    def _find_pod(self, pod_id: str) -> Pod | None:
+    def _find_pod(self, pod_id: str) -> PodRecord | None:
         with self.lock:
             if pod_id in self.pods:
                 return self.pods[pod_id]
             hits = [p for i, p in self.pods.items() if pod_id and i.startswith(pod_id)]
             return hits[0] if len(hits) == 1 else None
 
-    def _find_container(self, cid: str) -> Container | None:
+    def _find_container(self, cid: str) -> ContainerRecord | None:
         with self.lock:
             if cid in self.containers:
                 return self.containers[cid]
             hits = [c for i, c in self.containers.items() if cid and i.startswith(cid)]
             return hits[0] if len(hits) == 1 else None
 
-    def _pod_containers(self, pod: Pod) -> list[Container]:
+    def _pod_containers(self, pod: PodRecord) -> list[ContainerRecord]:
         with self.lock:
             return [c for c in self.containers.values() if c.pod is pod]
 

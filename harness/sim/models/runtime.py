@@ -9,13 +9,12 @@ can never look deployed on the sim.  Nothing is written.
 from __future__ import annotations
 
 from harness.sim.catalog import CatalogEntry, Param, register
+from harness.sim.programs.powershell import ScriptError
 
 RUNTIME_DOWNLOAD_SOURCE = "harness/windows/scripts/runtime_download.ps1"
 
 
 def runtime_download(sc) -> int:
-    from harness.sim.programs.powershell import ScriptError
-
     full = sc.full_path(sc.args["path"])
     directory, _ = sc.fs.split(full)
     if not sc.fs.is_dir(directory):

@@ -6,8 +6,11 @@ the machine's disk and registers its behaviour (:meth:`Machine.register_program`
 
 Windows programs: ``cmd.exe`` (:mod:`.cmd`, its built-ins in :mod:`.cmd_builtins`),
 ``hostname.exe``, ``whoami.exe`` and ``net.exe user`` (:mod:`.identity`), ``waitfor.exe``
-(:mod:`.waitfor`, the suite's idle command), ``powershell.exe``
-(:mod:`.powershell`, imported only when it runs, so the machine works without it).
+(:mod:`.waitfor`, the suite's idle command), ``powershell.exe`` (:mod:`.powershell`).
+
+The machine does not import its programs: whoever builds one hands them to it
+(:func:`standard_machine`, or :func:`install_standard_programs` on a machine built
+otherwise), so :mod:`harness.sim.machine` sits below every program in the import graph.
 
 Sim-only diagnostic programs live in ``C:\\hpc-e2e-sim\\bin`` (:mod:`.simtools`); they are
 not part of Windows and not on ``PATH``: tests call them by full path.
@@ -15,36 +18,40 @@ not part of Windows and not on ``PATH``: tests call them by full path.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
-from harness.sim.process import ProcessContext
+from harness.sim import guest
+from harness.sim.cri.images import SOURCE_BEHAVIOUR
+from harness.sim.machine import CMD_EXE, POWERSHELL_EXE, SIM_BIN, SYSTEM32, Machine
+from harness.sim.programs import (
+    chcp,
+    cmd,
+    containerd,
+    crictl,
+    identity,
+    probe_idle,
+    simtools,
+    waitfor,
+)
+from harness.sim.programs.powershell import powershell_program
 
-if TYPE_CHECKING:
-    from harness.sim.machine import Machine
 
-
-def _powershell(ctx: ProcessContext) -> int:
-    try:
-        from harness.sim.programs.powershell import powershell_program
-    except ImportError as exc:
-        ctx.stderr.line("the simulated host has no model of powershell.exe "
-                        f"(harness.sim.programs.powershell cannot be imported: {exc})")
-        return 1
-    return powershell_program(ctx)
+def standard_machine(*args: Any, **kwargs: Any) -> Machine:
+    """A :class:`Machine` (same arguments) with every standard program installed: the
+    host ``SimHost`` serves and the tests drive.  A bare ``Machine`` has no programs."""
+    machine = Machine(*args, **kwargs)
+    install_standard_programs(machine)
+    return machine
 
 
 def install_standard_programs(machine: Machine) -> None:
-    from harness.sim.machine import CMD_EXE, POWERSHELL_EXE, SIM_BIN, SYSTEM32
-    from harness.sim.cri.images import SOURCE_BEHAVIOUR
-    from harness.sim.programs import chcp, cmd, identity, probe_idle, simtools, waitfor
-
     machine.register_program(CMD_EXE, cmd.cmd_program)
     machine.register_program(rf"{SYSTEM32}\hostname.exe", identity.hostname_program)
     machine.register_program(rf"{SYSTEM32}\whoami.exe", identity.whoami_program)
     machine.register_program(rf"{SYSTEM32}\net.exe", identity.net_program)
     machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
     machine.register_program(rf"{SYSTEM32}\chcp.com", chcp.chcp_program)
-    machine.register_program(POWERSHELL_EXE, _powershell)
+    machine.register_program(POWERSHELL_EXE, powershell_program)
     # Probe programs built from C source (images/*.c) run their model wherever they are.
     machine.register_behaviour(SOURCE_BEHAVIOUR + probe_idle.SOURCE,
                                probe_idle.probe_idle_program)
@@ -52,9 +59,6 @@ def install_standard_programs(machine: Machine) -> None:
         machine.register_program(rf"{SIM_BIN}\{name}", program)
     # The runtime under test arrives as placeholder binaries (harness/sim/bundle.py) whose
     # content names these behaviours; the guest adds ipconfig/ping to System32.
-    from harness.sim import guest
-    from harness.sim.programs import containerd, crictl
-
     containerd.install(machine)
     crictl.install(machine)
     guest.install(machine)
@@ -62,3 +66,6 @@ def install_standard_programs(machine: Machine) -> None:
     # shim and the guest decide PI-HPC rootfs handling by this file (§3.1).
     if machine.profile.build >= 19041:
         machine.fs.write_bytes(rf"{SYSTEM32}\bindfltapi.dll", b"MZ\r\nbind filter API (sim)\r\n")
+
+
+__all__ = ["install_standard_programs", "standard_machine"]

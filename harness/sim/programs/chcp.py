@@ -9,7 +9,7 @@ anything else is refused as not modelled.
 
 from __future__ import annotations
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 
 KNOWN = (437, 850, 1252, 65001)
 

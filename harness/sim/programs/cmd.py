@@ -28,17 +28,17 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from harness.sim import winparse
 from harness.sim.filesystem import UnsupportedPathError
-from harness.sim.machine import Environ
-from harness.sim.process import OutputWriter, Pipe, ProcessContext, StdinReader, Terminated
+from harness.sim.machine import Environ, ProcessContext
+from harness.sim.process import OutputWriter, Pipe, StdinReader, Terminated
 from harness.sim.programs.cmd_builtins import (
     BUILTINS,
     UNSUPPORTED_BUILTINS,
     CmdExit,
+    Handles,
     Unsupported,
 )
 
@@ -109,13 +109,6 @@ class _FileSource:
     def __iter__(self) -> Iterator[bytes]:
         while line := self.readline():
             yield line
-
-
-@dataclass
-class Handles:
-    stdin: Any
-    stdout: Any
-    stderr: Any
 
 
 class _DynamicEnv(Mapping[str, str]):

@@ -12,12 +12,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from harness.sim.filesystem import DISK_FREE, UnsupportedPathError
-
-if TYPE_CHECKING:
-    from harness.sim.programs.cmd import Handles, Shell
+from harness.sim.machine import Environ
 
 SYNTAX_INCORRECT = "The syntax of the command is incorrect."
 VOLUME_SERIAL = "6A2E-1F3B"
@@ -29,6 +28,27 @@ UNSUPPORTED_BUILTINS = {
     "goto", "if", "keys", "mklink", "path", "pause", "popd", "prompt", "pushd", "rd",
     "ren", "rename", "rmdir", "setlocal", "shift", "start", "time", "title", "verify", "vol",
 }
+
+
+@dataclass
+class Handles:
+    """A command's standard handles (after its redirections)."""
+
+    stdin: Any
+    stdout: Any
+    stderr: Any
+
+
+class Shell(Protocol):
+    """The command processor as its built-ins see it (:class:`.cmd.Shell` is the one)."""
+
+    machine: Any  # the Machine, or a container's view of it
+    fs: Any  # its disk: a FileSystem, or a container's view of one
+    env: Environ
+    cwd: str
+    errorlevel: int
+
+    def fail(self, h: Handles, message: str, level: int = 1) -> bool: ...
 
 
 class CmdExit(Exception):

@@ -30,13 +30,13 @@ import re
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
-
-from harness.sim.process import ProcessContext, Terminated
-
-if TYPE_CHECKING:
-    from harness.sim.cri.runtime import CriRuntime
-    from harness.sim.machine import Machine
+from harness.sim import guest
+from harness.sim.cri import config as cfgmod
+from harness.sim.cri.runtime import CriRuntime
+from harness.sim.cri.shim import go_escape_arg
+from harness.sim.machine import Machine, ProcessContext
+from harness.sim.process import Terminated
+from harness.sim.services import ServiceError
 
 CONTAINERD_KEY = "sim:containerd"
 SHIM_KEY = "sim:containerd-shim-runhcs-v1"
@@ -149,8 +149,6 @@ def containerd_program(ctx: ProcessContext) -> int:
 
 
 def _containerd(ctx: ProcessContext) -> int:
-    from harness.sim.cri import config as cfgmod
-
     version = image_words(ctx).get("version")
     if not version:
         ctx.stderr.line(f"the simulated host cannot tell the version of {ctx.extra.get('image')}"
@@ -227,13 +225,11 @@ def _containerd(ctx: ProcessContext) -> int:
         _emit(ctx, log, f"containerd: {message}")
         return 1
     address = str(flags.get("address") or loaded.address or cfgmod.DEFAULT_ADDRESS)
-    current = getattr(machine, "cri", None)
-    if current is not None and getattr(current, "address", None) == address:
+    current = machine.cri
+    if current is not None and current.address == address:
         _emit(ctx, log, f"containerd: failed to get listener for main endpoint: open {address}: "
                         "Access is denied.")
         return 1
-
-    from harness.sim.cri.runtime import CriRuntime
 
     plugin_id = loaded.cri.plugin_id if loaded.cri else (
         cfgmod.PLUGIN_CRI_RUNTIME if two else cfgmod.PLUGIN_CRI_V1)
@@ -250,7 +246,8 @@ def _containerd(ctx: ProcessContext) -> int:
     if runtime is None:
         runtime = CriRuntime(machine, loaded.cri, version=version, revision=revision,
                              address=address, plugin_error=loaded.plugin_error,
-                             shim_account=_account_of(ctx), logger=logger)
+                             shim_account=_account_of(ctx), logger=logger,
+                             launcher=guest.launch)
         # containerd starts the runhcs shim from its own folder (hcsshim's binary name
         # containerd-shim-runhcs-v1.exe, found beside containerd.exe or on PATH).
         image = ctx.extra.get("image")
@@ -303,8 +300,7 @@ def _surviving_state(machine: Machine, config: object, version: str, address: st
     with another config, version or pipe does not (the old containers are ended then, the
     sim's simplification).  A host restart clears the state (Machine._restart).
     """
-    kept = getattr(machine, "cri_state", None)
-    machine.cri_state = None
+    kept, machine.cri_state = machine.cri_state, None
     if kept is None:
         return None
     if (kept.config != config or kept.version_string != version.lstrip("v")
@@ -321,8 +317,8 @@ def crash(machine: Machine, timeout: float = 5.0) -> bool:
     Returns once its pipe is gone (``machine.cri`` is None), False if none was running.
     The SCM's recovery action restarts it (harness/sim/services.py).
     """
-    runtime = getattr(machine, "cri", None)
-    event = getattr(runtime, "crash_requested", None)
+    runtime = machine.cri
+    event = runtime.crash_requested if runtime is not None else None
     if event is None:
         return False
     event.set()
@@ -352,9 +348,6 @@ def _account_of(ctx: ProcessContext) -> str:
 
 
 def _service_registration(ctx: ProcessContext, flags: dict, service_name: str) -> int:
-    from harness.sim.cri.shim import go_escape_arg
-    from harness.sim.services import ServiceError
-
     services = ctx.machine.services
     if flags.get("unregister-service"):
         if flags.get("register-service"):

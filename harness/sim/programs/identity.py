@@ -9,7 +9,7 @@ every other form fails loudly rather than print something invented.
 
 from __future__ import annotations
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 
 
 def hostname_program(ctx: ProcessContext) -> int:

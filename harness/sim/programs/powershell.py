@@ -24,7 +24,8 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from harness.sim import catalog
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
+from harness.sim.winparse import split_argv
 
 BOOTSTRAP_FLAGS = ("-nologo", "-noprofile", "-noninteractive", "-executionpolicy", "bypass",
                    "-encodedcommand")
@@ -54,8 +55,6 @@ def _not_understood(ctx: ProcessContext, what: str) -> int:
 
 # --- powershell.exe -------------------------------------------------------------------------
 def powershell_program(ctx: ProcessContext) -> int:
-    from harness.sim.winparse import split_argv
-
     argv = split_argv(ctx.command_line)
     args = argv[1:]
     output_format = None

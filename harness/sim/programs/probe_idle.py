@@ -7,7 +7,7 @@ process (the container is stopped) ends it at once.  ``/?`` prints the usage lin
 
 from __future__ import annotations
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 
 USAGE = "usage: probe-idle.exe SECONDS [LABEL]   (sleeps, then exits 0)"
 SOURCE = "probe-idle.c"

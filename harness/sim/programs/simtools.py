@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 
 CHUNK = 64 * 1024
 _PERIOD = 251  # a prime, so the pattern never lines up with power-of-two chunk sizes

@@ -27,7 +27,7 @@ import re
 import threading
 import time
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 
 MAX_TIMEOUT = 99999
 MAX_SIGNAL_LEN = 225

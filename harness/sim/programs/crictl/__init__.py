@@ -46,8 +46,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.sim.process import ProcessContext
-from harness.sim.programs.crictl.app import Crictl
+from harness.sim.machine import ProcessContext
+from harness.sim.programs.containerd import image_words
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit, _show_help
 from harness.sim.programs.crictl.client import parse_endpoint
 from harness.sim.programs.crictl.command_table import _command
@@ -72,14 +72,13 @@ from harness.sim.programs.crictl.gojson import (
     _Num,  # noqa: F401 - tests/test_sim_crictl.py imports it from here
     decode_struct,
 )
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 BEHAVIOUR_KEY = "sim:crictl"
 
 
 # --- main -------------------------------------------------------------------------------------
 def _version_of(ctx: ProcessContext) -> str | None:
-    from harness.sim.programs.containerd import image_words
-
     version = image_words(ctx).get("version")
     return version.lstrip("v") if version else None
 
@@ -91,7 +90,7 @@ def crictl_program(ctx: ProcessContext) -> int:
         ctx.stderr.line(f"the simulated host cannot tell the version of "
                         f"{ctx.extra.get('image')} (its placeholder has no version=)")
         return 1
-    app = Crictl(ctx, version)
+    app = CrictlInvocation(ctx, version)
     try:
         return _main(app) or 0
     except _Done as done:
@@ -118,14 +117,14 @@ def crictl_program(ctx: ProcessContext) -> int:
         return 1
 
 
-def _final_level(app: Crictl) -> str:
+def _final_level(app: CrictlInvocation) -> str:
     """``logrus.Fatal(err)`` in ``main`` up to 1.36; from 1.37 ``main`` logs the error with
     ``logrus.Error`` and exits 1 (cri-tools v1.37.0 cmd/crictl/main.go; seen with the real
     binary: ``level=error``)."""
     return "error" if app.v >= (1, 37) else "fatal"
 
 
-def _main(app: Crictl) -> int | None:
+def _main(app: CrictlInvocation) -> int | None:
     ctx = app.ctx
     try:
         root = parse_flags(ctx.argv[1:], GLOBAL_FLAGS, short_options=False, env=ctx.env)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.flags import Flag, Parsed
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 @dataclass(frozen=True)
@@ -21,14 +21,14 @@ class Command:
     aliases: tuple[str, ...] = ()
     flags: tuple[Flag, ...] = ()
     short_options: bool = False
-    action: Callable[[Crictl, Parsed], int | None] | None = None
+    action: Callable[[CrictlInvocation, Parsed], int | None] | None = None
     subcommands: tuple[str, ...] = ()  # names only: their actions are not modelled
 
 
 COMMANDS: dict[str, Command] = {}  # filled by command_table.py
 
 
-def _show_help(app: Crictl, cmd: Command | None) -> None:
+def _show_help(app: CrictlInvocation, cmd: Command | None) -> None:
     """urfave's help, abbreviated (the option list is not reproduced)."""
     if cmd is None:
         app.out("NAME:\n   crictl - client for CRI\n\nUSAGE:\n   crictl [global options] "
@@ -41,6 +41,6 @@ def _show_help(app: Crictl, cmd: Command | None) -> None:
             "OPTIONS:\n   (the simulated crictl does not reproduce the option list)\n")
 
 
-def _help_exit(app: Crictl, cmd: Command | None) -> int:
+def _help_exit(app: CrictlInvocation, cmd: Command | None) -> int:
     _show_help(app, cmd)
     return 0

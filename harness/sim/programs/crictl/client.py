@@ -12,9 +12,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
+from harness.sim.cri.runtime import CriError
+from harness.sim.programs.containerd import crash
 from harness.sim.programs.crictl.errors import CrictlError, RpcError
 from harness.sim.programs.crictl.goformat import go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 DEFAULT_ENDPOINTS = ("npipe:////./pipe/containerd-containerd", "npipe:////./pipe/cri-dockerd")
 
@@ -23,7 +25,7 @@ DEFAULT_ENDPOINTS = ("npipe:////./pipe/containerd-containerd", "npipe:////./pipe
 class Client:
     """A connected CRI client (runtime or image service) with its per-RPC timeout."""
 
-    def __init__(self, app: Crictl, runtime: Any, timeout: float):
+    def __init__(self, app: CrictlInvocation, runtime: Any, timeout: float):
         self.app = app
         self.rt = runtime
         self.timeout = timeout
@@ -31,8 +33,6 @@ class Client:
     def call(self, fn: Callable[[], Any], *, deadline: float | None,
              klog: str | None = None, kv: Sequence[tuple[str, Any]] = ()) -> Any:
         """Run one RPC against the CRI model with a client-side deadline (seconds)."""
-        from harness.sim.cri.runtime import CriError
-
         box: dict[str, Any] = {}
 
         def run() -> None:
@@ -89,7 +89,7 @@ def _pipe_key(address: str) -> str:
     return address.replace("/", "\\").lower()
 
 
-def connect(app: Crictl, endpoint: str, timeout: float, service: str) -> Client:
+def connect(app: CrictlInvocation, endpoint: str, timeout: float, service: str) -> Client:
     """``NewRemoteRuntimeService`` / ``NewRemoteImageService`` including the validation RPC."""
     protocol, address = parse_endpoint(endpoint)
     api = "runtime" if service == "runtime" else "image"
@@ -113,18 +113,16 @@ def connect(app: Crictl, endpoint: str, timeout: float, service: str) -> Client:
     return client
 
 
-def _maybe_crash_containerd(app: Crictl) -> None:
+def _maybe_crash_containerd(app: CrictlInvocation) -> None:
     """Fault ``containerd-crash`` (harness/sim/faults.py): rolled once per invocation, before
     the first dial; on a hit containerd is gone and this call fails like any call during
     its downtime.  Only rolled while the SCM would restart it, so the fault stays transient.
     """
     machine = app.ctx.machine
     injector = getattr(machine, "faults", None)
-    if injector is None or getattr(app, "_fault_rolled", False):
+    if injector is None or app.fault_rolled:
         return
-    app._fault_rolled = True  # type: ignore[attr-defined]
-    from harness.sim.programs.containerd import crash
-
+    app.fault_rolled = True
     service = getattr(getattr(machine, "cri", None), "service_name", None)
     applicable = service is not None and machine.services.will_recover(service)
     if injector.roll("crictl", ("containerd-crash",) if applicable else (),
@@ -137,7 +135,7 @@ def _unavailable(dial_error: str) -> RpcError:
     return RpcError("Unavailable", "connection error: desc = " + go_quote(desc))
 
 
-def runtime_client(app: Crictl, timeout: float = 0) -> Client:
+def runtime_client(app: CrictlInvocation, timeout: float = 0) -> Client:
     """crictl ``getRuntimeService``."""
     if app.runtime_endpoint_set and app.runtime_endpoint == "":
         raise CrictlError("--runtime-endpoint is not set")
@@ -148,7 +146,7 @@ def runtime_client(app: Crictl, timeout: float = 0) -> Client:
     return connect(app, app.runtime_endpoint, t, "runtime")
 
 
-def image_client(app: Crictl) -> Client:
+def image_client(app: CrictlInvocation) -> Client:
     """crictl ``getImageService``."""
     if app.image_endpoint == "":
         if app.runtime_endpoint_set and app.runtime_endpoint == "":
@@ -161,7 +159,7 @@ def image_client(app: Crictl) -> Client:
     return connect(app, app.image_endpoint, app.timeout, "image")
 
 
-def _default_endpoints(app: Crictl, timeout: float, service: str) -> Client:
+def _default_endpoints(app: CrictlInvocation, timeout: float, service: str) -> Client:
     app.logrus("warning", f"{service} connect using default endpoints: "
                           f"[{' '.join(DEFAULT_ENDPOINTS)}]. As the default settings are now "
                           "deprecated, you should set the endpoint instead.")

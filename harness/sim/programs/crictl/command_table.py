@@ -6,7 +6,6 @@ it fills ``cli.COMMANDS`` from here, after the command modules are imported.
 
 from __future__ import annotations
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, Command
 from harness.sim.programs.crictl.commands_containers import (
     cmd_create,
@@ -28,6 +27,7 @@ from harness.sim.programs.crictl.commands_pods import (
 )
 from harness.sim.programs.crictl.commands_runtime import cmd_info, cmd_version
 from harness.sim.programs.crictl.flags import _flag
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 # --- the command table --------------------------------------------------------------------------
 _LIST_POD_FLAGS = (
@@ -123,7 +123,7 @@ COMMANDS.update({c.name: c for c in (
 )})
 
 
-def _command(app: Crictl, name: str) -> Command | None:
+def _command(app: CrictlInvocation, name: str) -> Command | None:
     for cmd in COMMANDS.values():
         if name == cmd.name or name in cmd.aliases:
             if cmd.name == "exec" and app.v >= (1, 32):

@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, image_client, runtime_client
 from harness.sim.programs.crictl.cri_configs import load_container_config, load_pod_config
@@ -26,6 +25,7 @@ from harness.sim.programs.crictl.errors import (
 )
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import ZERO_TIME, go_quote, human_duration, rfc3339_nano
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.listing import _go_log_fatal, _labels, _regex_match, _select
 from harness.sim.programs.crictl.output import _output_status_data, protojson_indent, table
 
@@ -33,7 +33,7 @@ KUBERNETES_POD_NAME_LABEL = "io.kubernetes.pod.name"
 
 
 # containers -------------------------------------------------------------------------------
-def cmd_create(app: Crictl, p: Parsed) -> int | None:
+def cmd_create(app: CrictlInvocation, p: Parsed) -> int | None:
     if len(p.args) != 3:
         return _help_exit(app, COMMANDS["create"])
     if p["no-pull"] and p["with-pull"]:
@@ -72,7 +72,7 @@ def cmd_create(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_start(app: Crictl, p: Parsed) -> int | None:
+def cmd_start(app: CrictlInvocation, p: Parsed) -> int | None:
     if not p.args:
         raise CrictlError("ID cannot be empty")
     client = runtime_client(app)
@@ -89,7 +89,7 @@ def cmd_start(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_stop(app: Crictl, p: Parsed) -> int | None:
+def cmd_stop(app: CrictlInvocation, p: Parsed) -> int | None:
     if not p.args:
         raise CrictlError("ID cannot be empty")
     client = runtime_client(app)
@@ -101,7 +101,7 @@ def cmd_stop(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def _stop_container(app: Crictl, client: Client, cid: str, timeout: int) -> None:
+def _stop_container(app: CrictlInvocation, client: Client, cid: str, timeout: int) -> None:
     if not cid:
         raise CrictlError("ID cannot be empty")
     client.call(lambda: client.rt.stop_container(cid, timeout),
@@ -116,7 +116,7 @@ def _container_status(client: Client, cid: str) -> dict:
                        kv=[("containerID", cid)])
 
 
-def cmd_rm(app: Crictl, p: Parsed) -> int | None:
+def cmd_rm(app: CrictlInvocation, p: Parsed) -> int | None:
     client = runtime_client(app)
     ids = list(p.args)
     if p["all"]:
@@ -162,7 +162,7 @@ def cmd_rm(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def _rm_aggregated(app: Crictl, client: Client, p: Parsed, ids: list[str]) -> None:
+def _rm_aggregated(app: CrictlInvocation, client: Client, p: Parsed, ids: list[str]) -> None:
     """``rm`` from v1.32: each container's error is returned, not logged, and the
     errors end as an aggregate (cri-tools v1.34.0 cmd/crictl/container.go,
     removeContainerCommand)."""
@@ -207,7 +207,8 @@ _CONTAINER_STATES = {"created": "CONTAINER_CREATED", "running": "CONTAINER_RUNNI
                      "exited": "CONTAINER_EXITED", "unknown": "CONTAINER_UNKNOWN"}
 
 
-def list_containers(app: Crictl, client: Client, p: Parsed, *, all_states: bool) -> list[dict]:
+def list_containers(app: CrictlInvocation, client: Client, p: Parsed, *,
+                    all_states: bool) -> list[dict]:
     """crictl ``ListContainers``: default state RUNNING unless ``-a``/``--state``."""
     flt: dict[str, Any] = {}
     if p.values.get("id"):
@@ -234,7 +235,7 @@ def list_containers(app: Crictl, client: Client, p: Parsed, *, all_states: bool)
     return _select(ctrs, latest, last)
 
 
-def cmd_ps(app: Crictl, p: Parsed) -> int | None:
+def cmd_ps(app: CrictlInvocation, p: Parsed) -> int | None:
     if p.args:
         return _help_exit(app, COMMANDS["ps"])
     client = runtime_client(app)
@@ -282,7 +283,7 @@ def _same_image(images: Client, wanted: str, actual: str) -> bool:
     return bool(a and b and a["image"]["id"] == b["image"]["id"])
 
 
-def cmd_inspect(app: Crictl, p: Parsed) -> int | None:
+def cmd_inspect(app: CrictlInvocation, p: Parsed) -> int | None:
     client = runtime_client(app)
     ids = list(p.args)
     if not ids:
@@ -322,7 +323,7 @@ def cmd_inspect(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_logs(app: Crictl, p: Parsed) -> int | None:
+def cmd_logs(app: CrictlInvocation, p: Parsed) -> int | None:
     cid = p.args[0] if p.args else ""
     if cid == "":
         raise CrictlError("ID cannot be empty")

@@ -6,7 +6,6 @@ its stdout/stderr layout, so it is modelled apart from the other container comma
 
 from __future__ import annotations
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, runtime_client
 from harness.sim.programs.crictl.commands_containers import list_containers
@@ -19,10 +18,11 @@ from harness.sim.programs.crictl.errors import (
 )
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import go_duration, go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
 # exec -------------------------------------------------------------------------------------------
-def cmd_exec(app: Crictl, p: Parsed) -> int | None:
+def cmd_exec(app: CrictlInvocation, p: Parsed) -> int | None:
     new = app.v >= (1, 32)
     if len(p.args) < (1 if new else 2):
         return _help_exit(app, COMMANDS["exec"])
@@ -66,7 +66,8 @@ def cmd_exec(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def _exec_sync(app: Crictl, client: Client, cid: str, argv: list[str], timeout: int) -> None:
+def _exec_sync(app: CrictlInvocation, client: Client, cid: str, argv: list[str],
+               timeout: int) -> None:
     """crictl ``ExecSync`` over cri-client's ``execSyncV1``."""
     joined = " ".join(argv)
     timed_out = CrictlError(f"command timed out: {go_quote(joined)} timed out after "

@@ -8,17 +8,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, image_client
 from harness.sim.programs.crictl.errors import CrictlError, RpcError, Unmodelled, _wrap
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import human_size
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.output import protojson_indent, table
 
 
 # images ----------------------------------------------------------------------------------------
-def cmd_pull(app: Crictl, p: Parsed) -> int | None:
+def cmd_pull(app: CrictlInvocation, p: Parsed) -> int | None:
     name = p.args[0] if p.args else ""
     if name == "":
         raise CrictlError("image name cannot be empty")
@@ -41,7 +41,7 @@ def _pull(client: Client, name: str) -> str:
         raise _wrap("pulling image", exc) from None
 
 
-def cmd_images(app: Crictl, p: Parsed) -> int | None:
+def cmd_images(app: CrictlInvocation, p: Parsed) -> int | None:
     if len(p.args) > 1:
         return _help_exit(app, COMMANDS["images"])
     if p["filter"]:

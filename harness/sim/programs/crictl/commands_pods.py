@@ -10,7 +10,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import Client, runtime_client
 from harness.sim.programs.crictl.cri_configs import load_pod_config
@@ -23,12 +22,13 @@ from harness.sim.programs.crictl.errors import (
 )
 from harness.sim.programs.crictl.flags import Parsed
 from harness.sim.programs.crictl.goformat import go_quote, human_duration, rfc3339_nano
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.listing import _go_log_fatal, _labels, _regex_match, _select
 from harness.sim.programs.crictl.output import _output_status_data, protojson_indent, table
 
 
 # pods ---------------------------------------------------------------------------------------
-def cmd_runp(app: Crictl, p: Parsed) -> int | None:
+def cmd_runp(app: CrictlInvocation, p: Parsed) -> int | None:
     if len(p.args) != 1 or not p.args[0]:
         return _help_exit(app, COMMANDS["runp"])
     client = runtime_client(app, p["cancel-timeout"])
@@ -47,7 +47,7 @@ def cmd_runp(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_stopp(app: Crictl, p: Parsed) -> int | None:
+def cmd_stopp(app: CrictlInvocation, p: Parsed) -> int | None:
     if not p.args:
         return _help_exit(app, COMMANDS["stopp"])
     client = runtime_client(app)
@@ -59,7 +59,7 @@ def cmd_stopp(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def _stop_pod(app: Crictl, client: Client, pod_id: str) -> None:
+def _stop_pod(app: CrictlInvocation, client: Client, pod_id: str) -> None:
     if not pod_id:
         raise CrictlError("ID cannot be empty")
     client.call(lambda: client.rt.stop_pod_sandbox(pod_id), deadline=client.timeout,
@@ -68,7 +68,7 @@ def _stop_pod(app: Crictl, client: Client, pod_id: str) -> None:
     app.println(f"Stopped sandbox {pod_id}")
 
 
-def cmd_rmp(app: Crictl, p: Parsed) -> int | None:
+def cmd_rmp(app: CrictlInvocation, p: Parsed) -> int | None:
     client = runtime_client(app)
     ids = list(p.args)
     if p["all"]:
@@ -118,7 +118,7 @@ def _list_pods_rpc(client: Client, flt: Mapping[str, Any] | None) -> list[dict]:
         raise _wrap("call list sandboxes RPC", exc) from None
 
 
-def list_pods(app: Crictl, client: Client, p: Parsed) -> list[dict]:
+def list_pods(app: CrictlInvocation, client: Client, p: Parsed) -> list[dict]:
     """crictl ``ListPodSandboxes``: RPC filter, then name/namespace regex and ordering."""
     flt: dict[str, Any] = {}
     if p.values.get("id"):
@@ -140,7 +140,7 @@ def list_pods(app: Crictl, client: Client, p: Parsed) -> list[dict]:
     return _select(pods, p.values.get("latest", False), p.values.get("last", 0))
 
 
-def cmd_pods(app: Crictl, p: Parsed) -> int | None:
+def cmd_pods(app: CrictlInvocation, p: Parsed) -> int | None:
     client = runtime_client(app)
     _labels(p["label"])  # parseLabelStringSlice's error is returned as it is
     try:
@@ -174,7 +174,7 @@ def cmd_pods(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_inspectp(app: Crictl, p: Parsed) -> int | None:
+def cmd_inspectp(app: CrictlInvocation, p: Parsed) -> int | None:
     client = runtime_client(app)
     ids = list(p.args)
     if not ids:

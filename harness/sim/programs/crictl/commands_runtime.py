@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.cli import COMMANDS, _help_exit
 from harness.sim.programs.crictl.client import runtime_client
 from harness.sim.programs.crictl.errors import RpcError, _wrap
 from harness.sim.programs.crictl.flags import Parsed
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 from harness.sim.programs.crictl.output import _output_status_data
 
 
 # version / info ---------------------------------------------------------------------------
-def cmd_version(app: Crictl, p: Parsed) -> int | None:
+def cmd_version(app: CrictlInvocation, p: Parsed) -> int | None:
     if p.args:
         return _help_exit(app, COMMANDS["version"])
     client = runtime_client(app)
@@ -33,7 +33,7 @@ def cmd_version(app: Crictl, p: Parsed) -> int | None:
     return None
 
 
-def cmd_info(app: Crictl, p: Parsed) -> int | None:
+def cmd_info(app: CrictlInvocation, p: Parsed) -> int | None:
     if p.args:
         return _help_exit(app, COMMANDS["info"])
     client = runtime_client(app)

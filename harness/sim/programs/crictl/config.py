@@ -10,10 +10,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from harness.sim.programs.crictl.app import DEFAULT_TIMEOUT, Crictl
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.flags import HELP_FLAG, Parsed, _flag
 from harness.sim.programs.crictl.goformat import go_quote, parse_go_bool
+from harness.sim.programs.crictl.invocation import DEFAULT_TIMEOUT, CrictlInvocation
 
 WINDOWS_ZERO_TIMEOUT = 200.0  # main.go defaultTimeoutWindows (getTimeout)
 
@@ -84,7 +84,7 @@ def read_crictl_yaml(text: str) -> _Conf:
     return conf
 
 
-def load_server_config(app: Crictl, config_path: str) -> _Conf:
+def load_server_config(app: CrictlInvocation, config_path: str) -> _Conf:
     """``common.GetServerConfigFromFile``: the file, else crictl.yaml beside the exe."""
     fs, cwd = app.ctx.machine.fs, app.ctx.cwd
     path = config_path
@@ -119,7 +119,7 @@ GLOBAL_FLAGS = (
 )
 
 
-def _before(app: Crictl, root: Parsed) -> None:
+def _before(app: CrictlInvocation, root: Parsed) -> None:
     """crictl's ``app.Before``: the config file, then flags over it (main.go)."""
     ctx = app.ctx
     config_path = root["config"] or (ctx.env.get("USERPROFILE", "") + r"\.crictl\crictl.yaml")

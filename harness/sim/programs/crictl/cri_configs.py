@@ -11,13 +11,13 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.goformat import go_quote
 from harness.sim.programs.crictl.gojson import _Num, _strip_none, decode_struct
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
-def read_json_config(app: Crictl, path: str, message: str) -> dict:
+def read_json_config(app: CrictlInvocation, path: str, message: str) -> dict:
     """``openFile`` + ``YAMLOrJSONDecoder`` into a CRI struct (util.go)."""
     fs = app.ctx.machine.fs
     try:
@@ -46,7 +46,7 @@ def _decode_text(data: bytes) -> str:
     return data.decode("utf-8", "replace").lstrip("\ufeff")
 
 
-def load_pod_config(app: Crictl, path: str) -> dict:
+def load_pod_config(app: CrictlInvocation, path: str) -> dict:
     config = read_json_config(app, path, "PodSandboxConfig")
     meta = config.get("metadata")
     if meta is None:
@@ -63,7 +63,7 @@ def load_pod_config(app: Crictl, path: str) -> dict:
     return config
 
 
-def load_container_config(app: Crictl, path: str) -> dict:
+def load_container_config(app: CrictlInvocation, path: str) -> dict:
     config = read_json_config(app, path, "ContainerConfig")
     meta = config.get("metadata")
     if meta is None:

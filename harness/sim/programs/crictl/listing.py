@@ -10,11 +10,11 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.errors import CrictlError, _Done
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 
-def _go_log_fatal(app: Crictl, text: str) -> None:
+def _go_log_fatal(app: CrictlInvocation, text: str) -> None:
     """Go's ``log.Fatalf``: a dated line on stderr, exit code 1."""
     app.ctx.stderr.write(f"{datetime.now(UTC):%Y/%m/%d %H:%M:%S} {text}\n")
     raise _Done(1)

@@ -10,9 +10,9 @@ import json
 import re
 from typing import Any
 
-from harness.sim.programs.crictl.app import Crictl
 from harness.sim.programs.crictl.errors import CrictlError, Unmodelled
 from harness.sim.programs.crictl.goformat import go_quote
+from harness.sim.programs.crictl.invocation import CrictlInvocation
 
 _HTML_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
                  "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -57,7 +57,7 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _output_status_data(app: Crictl, statuses: list[dict], fmt: str) -> None:
+def _output_status_data(app: CrictlInvocation, statuses: list[dict], fmt: str) -> None:
     """``outputStatusData``: one object, or an array for several; keys sorted (Go maps)."""
     if not statuses:
         return

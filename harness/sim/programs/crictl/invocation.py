@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.sim.process import ProcessContext
+from harness.sim.machine import ProcessContext
 from harness.sim.programs.crictl.goformat import go_quote, version_tuple
 
 DEFAULT_TIMEOUT = 2.0  # seconds, main.go defaultTimeout
@@ -30,8 +30,12 @@ def _utc_rfc3339() -> str:
 
 
 @dataclass
-class Crictl:
-    """One crictl invocation: its context, version and global settings."""
+class CrictlInvocation:
+    """One invocation of the simulated crictl.exe: its context, version and global settings.
+
+    (The harness's own crictl *client* is ``harness.cri.crictl.Crictl``; this is the program
+    it talks to on a simulated host.)
+    """
 
     ctx: ProcessContext
     version: str
@@ -44,6 +48,7 @@ class Crictl:
     pull_image_on_create: bool = False
     disable_pull_on_run: bool = False
     pid: int = field(default_factory=lambda: 1000 + int(time.time() * 1000) % 8000)
+    fault_rolled: bool = False  # the containerd-crash fault was rolled for this invocation
 
     @property
     def v(self) -> tuple[int, ...]:
