@@ -6,6 +6,9 @@ host's image store, ``images/render.py``).  ``probe-idle.c`` is the probe's idle
 built by ``images/render.py`` (images/README.md).  A package of its own, standard library
 only, so that the simulated host (which imports nothing of the harness) and a bare Python on a
 Windows runner can read it too.
+
+PYTEST_DONT_REWRITE: shipped in the distribution that registers the pytest plugin, and
+imported before pytest starts (see harness/__init__.py).
 """
 
 from hpc_images.model import (
