@@ -59,10 +59,15 @@ def image_set_for(build: int, images_file: Path = IMAGES_FILE) -> ImageSet:
     """The images for a host of ``build``; ConfigError naming the file when it has none."""
     try:
         spec = load_spec(images_file)
-        entry = spec.entry_for(build)
     except ImagesTomlError as exc:
         raise ConfigError(str(exc), hint="images.toml lists the suite's images per Windows "
                                          "build (images/README.md)") from None
+    lower = [b for b in spec.builds if b <= build]
+    if not lower:
+        raise ConfigError(f"{images_file}: no images for host build {build} (builds listed: "
+                          f"{', '.join(map(str, sorted(spec.builds)))})",
+                          hint="add a [builds.<build>] table for this Windows build")
+    entry = spec.builds[max(lower)]
     return ImageSet(probe=spec.tag(entry), nanoserver=entry.nanoserver,
                     servercore=entry.servercore, pause=entry.pause, build=entry.build,
                     idle_command=spec.idle_command)
