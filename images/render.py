@@ -80,7 +80,6 @@ def probe_files(spec: Spec, entry: BuildEntry) -> list[ProbeFile]:
     return files
 
 
-
 def compile_source(source: Path) -> bytes:
     """The Windows x64 executable built from ``source`` with mingw-w64."""
     import subprocess

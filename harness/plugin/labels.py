@@ -175,7 +175,6 @@ def label_parameters(item) -> None:
         allure.dynamic.label("host", str(getattr(host, "name", host)))
 
 
-
 __all__ = ["EPIC", "REFERENCE_MARKER", "REFERENCE_URL_ENV", "UPSTREAM_LINKS", "feature_of",
            "handler_for", "label_parameters", "label_scenario", "reference_url",
            "scenario_parameters", "story_of"]

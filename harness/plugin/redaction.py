@@ -69,7 +69,6 @@ def redact_report(report) -> None:
                               report.user_properties]
 
 
-
 class AllureRedaction:
     """Redact every Allure result, container and text attachment before it is written.
 
@@ -124,7 +123,6 @@ def _host_label(result) -> None:
             if label.value == controller:
                 labels.remove(label)
                 break
-
 
 
 __all__ = ["AllureRedaction", "redact_report"]

@@ -91,8 +91,6 @@ def _safe(fn, *args) -> None:
         log.warning("reporting: %s failed: %s", getattr(fn, "__name__", fn), exc)
 
 
-
-
 def _mark_report(report, failure_class: str) -> None:
     """Put the failure-class marker line into the failure's trace (see categories.py)."""
     line = _categories.marker_line(failure_class)

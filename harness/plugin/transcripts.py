@@ -312,5 +312,4 @@ class ReportingTransport(Transport):
         self.inner.close()
 
 
-
 __all__ = ["CAPTURE_HEAD", "CAPTURE_TAIL", "TITLE_LIMIT", "ReportingTransport", "short_title"]

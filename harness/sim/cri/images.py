@@ -3,8 +3,9 @@
 ``images.toml`` (package data of :mod:`hpc_images`) names the suite's images per LTSC build
 and defines the probe image; its one model (:func:`hpc_images.model.load_spec`) reads it for
 the sim, the harness and the real probe build (images/render.py).  :class:`Registry` is what
-the simulated host can pull from (no network here): the Windows base images per tag, the pause images with the OS builds their manifest
-lists cover, and the probe image for every build in ``images.toml``.  :class:`ImageStore`
+the simulated host can pull from (no network here): the Windows base images per tag, the
+pause images with the OS builds their manifest lists cover, and the probe image for every
+build in ``images.toml``.  :class:`ImageStore`
 is containerd's local store (``crictl pull`` / ``images`` / ``inspecti``).
 
 Platform selection follows docs/behaviour/runtime.md §7 and docs/behaviour/ecosystem.md §4.4: a
