@@ -3,6 +3,11 @@
 Layers, bottom up (see DESIGN.md): ``sim`` (the simulated host, imported by nothing
 above), ``config``, ``cmdline``, ``transport``, ``windows``, ``runtime``, ``cri``, and the
 pytest plugin / CLI on top.  ``errors`` is shared by every layer.
+
+PYTEST_DONT_REWRITE: ``hpc-e2e run`` imports the package before pytest starts, and pytest marks
+every top-level package of a distribution with a pytest11 entry point for rewriting; without
+the marker a clean install warns that ``harness`` cannot be rewritten (it holds no asserts
+that need it).
 """
 
 __version__ = "0.1.0"

@@ -300,7 +300,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     _add_bundle(run, "runtime bundle manifest (required with --inventory; default with the "
                      "sim: the sim bundle)")
     run.add_argument("--profile", metavar="NAME|FILE",
-                     help="expectation profile (default: current, from fixtures/profiles/)")
+                     help="expectation profile (default: current, from "
+                          "harness/plugin/builtin_profiles/)")
     run.add_argument("--keep-on-failure", action="store_true",
                      help="leave a failed scenario's pods on the host for inspection "
                           "(remove them later with `hpc-e2e clean --run-id ID`)")

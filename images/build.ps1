@@ -3,7 +3,7 @@
 Builds the hpc-e2e probe image for a Windows build and imports it into containerd.
 
 .DESCRIPTION
-Everything about the image comes from images\images.toml through images\render.py, which
+Everything about the image comes from hpc_images\images.toml through images\render.py, which
 writes a build context and plan.json (Windows PowerShell 5.1 reads JSON, not TOML). This
 script only follows the plan:
   1. render: python images\render.py context --build <Build> --out <OutDir>

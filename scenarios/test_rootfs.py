@@ -1,7 +1,7 @@
 """Rootfs: where an HPC finds its image's files, and which locations the runtime refuses.
 
 The probe image carries a marker file that exists only in its rootfs
-(images/images.toml ``[probe]``: ``hpc-e2e\\marker.txt``), so finding it proves where the
+(hpc_images/images.toml ``[probe]``: ``hpc-e2e\\marker.txt``), so finding it proves where the
 rootfs is mounted.  Defaults differ by isolation (docs/behaviour/runtime.md §1.4): a
 process-isolated HPC on a bind-filter host (WS2022+) has it at ``C:\\hpc\\``; for an HPC in a
 UVM hcsshim sends no path at all and the guest picks its default (PR text: ``C:\\hpc``,
@@ -31,7 +31,7 @@ PROCESS_ONLY = [case for case in ISOLATIONS if PROCESS in case.values]  # with i
 # the shim itself (docs/behaviour/runtime.md §2.5 in a UVM, §3.3 for a job container).
 INHERIT = {INHERIT_USER_ANNOTATION: "true"}
 
-MARKER = "hpc-e2e\\marker.txt"  # images/images.toml [probe] marker_path
+MARKER = "hpc-e2e\\marker.txt"  # hpc_images/images.toml [probe] marker_path
 MARKER_TEXT = "hpc-e2e probe rootfs marker"  # its content, before the LTSC name
 DEFAULT_LOCATION = "C:\\hpc"
 CUSTOM_LOCATION = "C:\\hpc-e2e-rootfs"

@@ -180,7 +180,7 @@ def test_rootfs_only_program_by_bare_name(pods, isolation, placement, program, e
     Pod: host_process, inherit-user, rootfs-location ``C:\\hpc-e2e-rootfs``.  Container: the
     idle probe HPC, working_dir = that location.  Command: exec ``probe-hello`` (a batch file)
     or ``probe-whoami`` (a copy of whoami.exe), both only in the probe image
-    (images/images.toml).  Expected: exit 0 and the program's output (§2.5: without the wrap
+    (hpc_images/images.toml).  Expected: exit 0 and the program's output (§2.5: without the wrap
     the launcher, outside the silo, cannot see the rootfs).
     """
     pod = pods.run(isolation, annotations={**INHERIT, ROOTFS_LOCATION_ANNOTATION: ROOTFS})

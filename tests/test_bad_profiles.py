@@ -20,7 +20,7 @@ from harness.plugin.profiles import PROFILES_DIR, ProfileError, load_profile
 
 pytest_plugins = ["checks.bad_input_count"]
 
-GOOD_KEY = "process.stop.exit_code"  # a key of fixtures/profiles/current.toml
+GOOD_KEY = "process.stop.exit_code"  # a key of harness/plugin/builtin_profiles/current.toml
 
 # id -> ({file name: content}, the --profile value, fragments the one line must hold).
 # Content is text (written as UTF-8) or bytes (written as they are).
@@ -113,7 +113,7 @@ def materialize(folder: Path, files: dict[str, str | bytes], value: str) -> str:
             path.write_bytes(content)
         else:
             path.write_text(content, encoding="utf-8")
-    # A bare name is looked up in fixtures/profiles; anything else is a path.
+    # A bare name is looked up in harness/plugin/builtin_profiles; anything else is a path.
     return str(folder / value) if value.endswith(".toml") else value
 
 

@@ -168,15 +168,15 @@ def test_arguments_after_double_dash_are_for_run_only(capsys):
     assert "passed to pytest by `hpc-e2e run` only" in capsys.readouterr().err
 
 
-def test_without_a_checkout_the_suite_is_missing_with_a_clear_error(fake_pytest, tmp_path,
-                                                                    monkeypatch, capsys):
+def test_without_the_suite_beside_the_package_a_clear_error(fake_pytest, tmp_path,
+                                                            monkeypatch, capsys):
     fake_pkg = tmp_path / "site-packages" / "harness"
     fake_pkg.mkdir(parents=True)
     monkeypatch.setattr(harness, "__file__", str(fake_pkg / "__init__.py"))
     code = main(["run", "--alluredir", str(tmp_path / "ar")])
     err = capsys.readouterr().err
     assert code == EXIT_CONFIG and "Traceback" not in err
-    assert "scenario suite is not here" in err and "needs a checkout" in err
+    assert "scenario suite is not here" in err and "--scenarios" in err
     assert fake_pytest.calls == []
 
 

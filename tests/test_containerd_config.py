@@ -153,9 +153,16 @@ def test_the_built_in_table_picks_pause_3_10_2_for_ws2025(tmp_path):
 
 
 def test_images_toml_overrides_the_table(tmp_path):
+    from hpc_images.model import IMAGES_TOML
+
     images = tmp_path / "images.toml"
-    images.write_text('[builds.20348]\npause = "example.test/pause:ltsc2022"\n'
-                      '[builds.26100]\npause = "example.test/pause:ltsc2025"\n', encoding="utf-8")
+    text = IMAGES_TOML.read_text(encoding="utf-8")
+    assert text.count('pause = "registry.k8s.io/pause:3.10.2"') == 2  # one per build
+    text = text.replace('pause = "registry.k8s.io/pause:3.10.2"',
+                        'pause = "example.test/pause:ltsc2022"', 1)
+    text = text.replace('pause = "registry.k8s.io/pause:3.10.2"',
+                        'pause = "example.test/pause:ltsc2025"', 1)
+    images.write_text(text, encoding="utf-8")
     assert sandbox_image_for(26100, images).image == "example.test/pause:ltsc2025"
     assert sandbox_image_for(22621, images).image == "example.test/pause:ltsc2022"
     assert str(images) in sandbox_image_for(26100, images).source
@@ -167,7 +174,7 @@ def test_the_repository_images_file_is_read(tmp_path):
     from harness.runtime.sandbox_image import IMAGES_FILE
 
     if not IMAGES_FILE.is_file():
-        pytest.skip("images/images.toml is not in this checkout")
+        pytest.skip("hpc_images/images.toml is not in this checkout")
     assert str(IMAGES_FILE) in sandbox_image_for(26100).source
 
 
@@ -179,7 +186,7 @@ def test_builds_before_rs5_are_refused():
 def test_a_broken_images_file_is_a_config_error(tmp_path):
     images = tmp_path / "images.toml"
     images.write_text('[builds.ltsc]\npause = "x"\n', encoding="utf-8")
-    with pytest.raises(ConfigError, match="must be a build number"):
+    with pytest.raises(ConfigError, match="must be a Windows build number"):
         sandbox_image_for(26100, images)
 
 

@@ -1,6 +1,8 @@
-"""images/images.toml and its renderer (images/render.py), and their agreement with the sim.
+"""hpc_images/images.toml, its one model and its renderer (images/render.py), and their agreement
+with the sim.
 
-The renderer is a standalone script (images/ is no package), loaded here from its path.
+The renderer is a standalone script (images/ is no package), loaded here from its path; it
+reads the file through the model (hpc_images/model.py), as the harness and the sim do.
 Expectations are derived from the raw TOML, not from the renderer's own helpers, so a
 renderer that drifts from images.toml fails here.
 """
@@ -18,9 +20,11 @@ from pathlib import Path
 
 import pytest
 
+from hpc_images import model
+
 ROOT = Path(__file__).resolve().parents[1]
 RENDER_PY = ROOT / "images" / "render.py"
-IMAGES_TOML = ROOT / "images" / "images.toml"
+IMAGES_TOML = ROOT / "hpc_images" / "images.toml"
 
 
 def _load_render():
@@ -63,7 +67,7 @@ def dockerfile_lines(text: str) -> list[str]:
 
 # --- the real images.toml ----------------------------------------------------------------------
 def test_images_toml_validates():
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     assert sorted(spec.builds) == BUILDS
     assert {20348, 26100} <= set(spec.builds)
     for build, entry in spec.builds.items():
@@ -84,7 +88,7 @@ def test_check_verb_runs_standalone(tmp_path):
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_dockerfile_has_the_right_base_marker_and_programs(build):
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     entry = RAW["builds"][str(build)]
     base = entry[RAW["probe"]["base"]]
     lines = dockerfile_lines(render.render_dockerfile(spec, spec.builds[build]))
@@ -111,7 +115,7 @@ def test_dockerfile_has_the_right_base_marker_and_programs(build):
 
 @pytest.mark.parametrize("build", BUILDS)
 def test_context_holds_the_literal_files_byte_for_byte(build, tmp_path):
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     plan_path = render.write_context(spec, build, tmp_path / "out")
     plan = json.loads(plan_path.read_text(encoding="utf-8"))
     out = plan_path.parent
@@ -134,7 +138,7 @@ def test_context_holds_the_literal_files_byte_for_byte(build, tmp_path):
 
 
 def test_context_replaces_an_earlier_rendering_and_refuses_other_folders(tmp_path):
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     out = tmp_path / "out"
     render.write_context(spec, 26100, out)
     stale = out / "context" / "files" / "stale.txt"
@@ -145,7 +149,7 @@ def test_context_replaces_an_earlier_rendering_and_refuses_other_folders(tmp_pat
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
-    with pytest.raises(render.ImagesTomlError, match="not empty"):
+    with pytest.raises(model.ImagesTomlError, match="not empty"):
         render.write_context(spec, 26100, foreign)
     assert (foreign / "notes.txt").read_text() == "mine"
 
@@ -153,26 +157,26 @@ def test_context_replaces_an_earlier_rendering_and_refuses_other_folders(tmp_pat
 def test_host_builds_use_their_entry_or_the_nearest_lower_one():
     from harness.plugin.images import image_set_for
 
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     for host_build in (20348, 22000, 26100, 26200):
         plan = render.build_plan(spec, host_build)
         images = image_set_for(host_build, IMAGES_TOML)
         assert (plan["build"], plan["tag"], plan["pause"]) == \
             (images.build, images.probe, images.pause)
         assert plan["base"] == getattr(images, RAW["probe"]["base"])
-    with pytest.raises(render.ImagesTomlError, match="no .builds.<build>. for host build 17763"):
+    with pytest.raises(model.ImagesTomlError, match="no .builds.<build>. for host build 17763"):
         spec.entry_for(17763)
 
 
 # --- agreement with the simulated host's image store -------------------------------------------
 @pytest.mark.parametrize("build", BUILDS)
 def test_sim_image_store_and_renderer_agree_on_the_probe(build):
-    from harness.sim.cri.images import Registry, load_images_file
+    from harness.sim.cri.images import Registry
     from harness.sim.cri.images import normalize_ref as sim_normalize
 
-    images_file = load_images_file(IMAGES_TOML)
+    images_file = model.load_spec(IMAGES_TOML)
     registry = Registry(None, images_file)
-    spec = render.load_spec(IMAGES_TOML)
+    spec = model.load_spec(IMAGES_TOML)
     entry = spec.builds[build]
     tag = spec.tag(entry)
     assert tag == images_file.probe_ref(build)
@@ -281,8 +285,8 @@ BROKEN = {
 @pytest.mark.parametrize("case", BROKEN, ids=list(BROKEN))
 def test_broken_images_toml_is_rejected_with_one_clear_line(case):
     mutate, expected = BROKEN[case]
-    with pytest.raises(render.ImagesTomlError) as info:
-        render.validate(_mutate(mutate), "images.toml")
+    with pytest.raises(model.ImagesTomlError) as info:
+        model.validate(_mutate(mutate), "images.toml")
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith("images.toml: ")
@@ -291,7 +295,7 @@ def test_broken_images_toml_is_rejected_with_one_clear_line(case):
 
 def test_the_idle_program_may_be_a_probe_program():
     data = _mutate(_set(["probe"], "idle_command", ["probe-hello.cmd", "{token}"]))
-    spec = render.validate(data)
+    spec = model.validate(data)
     idle = render.smoke_checks(spec, spec.builds[26100])[-1]
     assert idle["argv"] == ["cmd", "/c", "C:\\probe-hello.cmd", "/?"]
     assert (idle["expect"], idle["severity"]) == ("exit0", "error")  # it ships: it must run
@@ -299,7 +303,7 @@ def test_the_idle_program_may_be_a_probe_program():
 
 def test_an_idle_program_on_the_search_path_is_only_a_warning():
     data = _mutate(_set(["probe"], "idle_command", ["waitfor", "/t", "60", "idle{token}"]))
-    idle = render.smoke_checks(render.validate(data), render.validate(data).builds[26100])[-1]
+    idle = render.smoke_checks(model.validate(data), model.validate(data).builds[26100])[-1]
     assert (idle["argv"][2], idle["severity"]) == ("waitfor", "warning")
 
 
@@ -333,7 +337,7 @@ def test_build_ps1_reads_only_fields_the_plan_has():
     import re
 
     script = (ROOT / "images" / "build.ps1").read_text(encoding="utf-8")
-    plan = render.build_plan(render.load_spec(IMAGES_TOML), 26100)
+    plan = render.build_plan(model.load_spec(IMAGES_TOML), 26100)
     fields = {"p": set(plan), "Plan": set(plan),
               "file": set().union(*(f.keys() for f in plan["files"])),
               "check": set().union(*(c.keys() for c in plan["checks"]))}
@@ -348,6 +352,6 @@ def test_build_ps1_reads_only_fields_the_plan_has():
 
 def test_every_long_running_probe_container_idles_on_a_program_the_probe_ships():
     # Nothing may be assumed about the host's or the UVM's System32 (issue 12, finding 7).
-    spec = render.load_spec()
+    spec = model.load_spec()
     program = spec.idle_command[0].removeprefix("{rootfs}")
     assert program.casefold() in {p.path.casefold() for p in spec.programs}

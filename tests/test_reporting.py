@@ -27,7 +27,7 @@ from harness.errors import (
     RemoteCommandError,
     TransportError,
 )
-from harness.plugin import categories, diagnostics, reporting
+from harness.plugin import categories, diagnostics, reporting, transcripts
 from harness.transport.base import CommandResult, Transport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -388,7 +388,7 @@ def test_reporting_transport_mirrors_streaming_and_delegates():
 
 
 def test_capture_keeps_head_and_tail_only():
-    cap = reporting._Capture(head=10, tail=5)
+    cap = transcripts._Capture(head=10, tail=5)
     for i in range(100):
         cap.feed(b"%02d" % i)
     kept = cap.kept()
@@ -406,7 +406,7 @@ def test_short_title_shortens_only_long_lines():
     assert reporting.short_title(long) == ("crictl.exe --config crictl.yaml --timeout 300s runp "
                                            "--runtime runhcs-wcow-hypervisor "
                                            "pod-probe-1234abcd.json")
-    assert len(reporting.short_title("x" * 500)) == reporting.TITLE_LIMIT
+    assert len(reporting.short_title("x" * 500)) == transcripts.TITLE_LIMIT
 
 
 # --- redaction ----------------------------------------------------------------------------------

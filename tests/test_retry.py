@@ -269,7 +269,7 @@ def test_a_streaming_script_is_not_repeated_once_output_reached_the_caller():
 
 # --- the reporting wrapper: one step per attempt ---------------------------------------------
 def test_each_attempt_is_its_own_report_step(monkeypatch, tmp_path):
-    from harness.plugin import reporting
+    from harness.plugin import transcripts
 
     titles, attachments = [], []
 
@@ -283,10 +283,10 @@ def test_each_attempt_is_its_own_report_step(monkeypatch, tmp_path):
         def __exit__(self, *exc):
             return False
 
-    monkeypatch.setattr(reporting.allure, "step", Step)
-    monkeypatch.setattr(reporting, "_attach_text", lambda text, name: attachments.append(name))
+    monkeypatch.setattr(transcripts.allure, "step", Step)
+    monkeypatch.setattr(transcripts, "_attach_text", lambda text, name: attachments.append(name))
     inner = Flaky([transient(), transient()])
-    wrapped = reporting.ReportingTransport(inner)
+    wrapped = transcripts.ReportingTransport(inner)
     assert wrapped.retry_policy is inner.retry_policy
     assert wrapped.run(["hostname"], repeatable=True).exit_code == 0
     assert titles == ["hostname"] * 3

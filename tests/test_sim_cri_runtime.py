@@ -152,14 +152,14 @@ def test_pull_list_and_inspect_images():
 
 
 def test_probe_image_holds_marker_and_rootfs_only_programs():
-    from harness.sim.cri.images import load_images_file
+    from hpc_images.model import load_spec
 
     rt, _ = make(v2_config())
     rt.pull_image("hpc-e2e/probe:ltsc2022")
     image = rt.images.get("hpc-e2e/probe:ltsc2022")
-    spec = load_images_file()
-    assert image.files[spec.probe.marker_path] == spec.marker_bytes(20348)
-    assert b"ltsc2022" in image.files[spec.probe.marker_path]
+    spec = load_spec()
+    assert image.files[spec.marker_path] == spec.marker_bytes(20348)
+    assert b"ltsc2022" in image.files[spec.marker_path]
     assert image.files["probe-whoami.exe"] == image.files["Windows\\System32\\whoami.exe"]
     assert image.files["probe-hello.cmd"].startswith(b"@echo off")
     assert image.uvm_os_build == 20348

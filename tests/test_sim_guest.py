@@ -322,12 +322,13 @@ def test_batch_files_on_the_host(machine):
 def test_the_idle_program_ships_in_the_probe_not_in_system32(machine, monkeypatch, kind):
     # images.toml's idle command runs probe-idle.exe from the container's rootfs: it works
     # on a host and in a UVM that have no waitfor.exe (issue 12, finding 7).
-    from harness.sim.cri.images import Registry, load_images_file, normalize_ref
+    from harness.sim.cri.images import Registry, normalize_ref
+    from hpc_images.model import load_spec
 
     monkeypatch.setattr(guest, "_UVM_HOST_PROGRAMS",
                         tuple(p for p in guest._UVM_HOST_PROGRAMS if p != "waitfor.exe"))
     machine.fs.remove(r"C:\Windows\System32\waitfor.exe")
-    files = load_images_file()
+    files = load_spec()
     image = Registry(machine, files).resolve(normalize_ref(files.probe_ref(26100)), 26100)
     ctr = container(machine, kind, image=image)
     idle = list(files_idle_command())
@@ -342,7 +343,7 @@ def test_the_idle_program_ships_in_the_probe_not_in_system32(machine, monkeypatc
 def files_idle_command() -> list[str]:
     import tomllib
 
-    from harness.sim.cri.images import IMAGES_TOML
+    from hpc_images.model import IMAGES_TOML
 
     raw = tomllib.loads(IMAGES_TOML.read_text(encoding="utf-8"))["probe"]["idle_command"]
     return [a.replace("{token}", "0123abcd").replace("{rootfs}", "C:\\hpc\\") for a in raw]

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import pytest
 
+import harness
 from harness.config.files import file_kind_problem
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
@@ -46,6 +47,8 @@ from harness.plugin.outputs import (OutputRefused, check_output_file, check_resu
 # Everything a run writes goes under one folder by default (ignored by git): the Allure
 # results, JUnit XML and the summary JSON beside them, and the HTML report.
 OUTPUT_DIR = Path("hpc-e2e-results")
+# The suite's per-test limit in seconds: pyproject.toml's pytest ``timeout`` (tests/ share it).
+SUITE_TIMEOUT = 300
 DEFAULT_ALLUREDIR = OUTPUT_DIR / "allure-results"
 DEFAULT_REPORT_DIR = OUTPUT_DIR / "allure-report"
 _WORKERS = re.compile(r"^(?:\d+|auto|logical)\Z")
@@ -108,15 +111,33 @@ class RunOptions:
 
 
 def scenarios_dir() -> Path:
-    """The suite beside the package in a checkout (it is not installed with the package)."""
-    import harness
+    """The scenario suite: the folder ``scenarios`` beside the ``harness`` package.
 
-    path = Path(harness.__file__).resolve().parents[1] / "scenarios"
+    That holds in a checkout and in an install alike: the wheel ships the suite as the
+    top-level folder ``scenarios`` next to ``harness`` (pyproject.toml).  It is found from the
+    harness in use, not imported: ``scenarios`` has no ``__init__.py`` (pytest imports its
+    modules by path), and a namespace lookup would also merge any ``scenarios`` folder on
+    sys.path, such as one in the current directory.
+    """
+    path = Path(harness.__file__).resolve().parent.parent / "scenarios"
     if not path.is_dir():
         raise ConfigError(f"the scenario suite is not here: {path} does not exist",
-                          hint="hpc-e2e run needs a checkout of the project: clone it and "
-                               "`pip install -e .` from there")
+                          hint="reinstall hpc-e2e (its wheel ships the suite beside the "
+                               "harness package), or name a suite with --scenarios")
     return path
+
+
+def suite_pytest_args(suite: Path) -> list[str]:
+    """pytest settings of the suite that do not depend on a configuration file above it.
+
+    A checkout has pyproject.toml's ``[tool.pytest.ini_options]``; an installed copy has no
+    such file, so the settings the suite needs are given on the command line (the same
+    values: tests/test_package_data.py compares them): the per-test limit, strict markers,
+    the short summary, and the rootdir, so node ids read ``scenarios/test_x.py::...`` in
+    both layouts.
+    """
+    return ["--rootdir", str(suite.parent), "-o", f"timeout={SUITE_TIMEOUT}", "-ra",
+            "--strict-markers"]
 
 
 def _abs(path: Path | str) -> str:
@@ -301,6 +322,8 @@ def build_pytest_args(o: RunOptions) -> list[str]:
     """
     suite = Path(o.scenarios) if o.scenarios is not None else scenarios_dir()
     argv = [str(suite), "--alluredir", _abs(o.alluredir), "--junitxml", _abs(o.junit_path)]
+    if o.scenarios is None:
+        argv += suite_pytest_args(suite)
     if o.inventory is not None:
         argv += ["--hpc-inventory", _abs(o.inventory)]
     for host in dict.fromkeys(o.hosts):

@@ -74,7 +74,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="runtime bundle manifest (required with --hpc-inventory; default with "
                          "simulated hosts: the sim bundle)")
     group.addoption("--hpc-profile", metavar="NAME|FILE", default=DEFAULT_PROFILE,
-                    help="expectation profile: a name in fixtures/profiles or a .toml file "
+                    help="expectation profile: a built-in profile's name or a .toml file "
                          "(default: %(default)s)")
     group.addoption("--hpc-keep-on-failure", action="store_true", default=False,
                     help="keep the pods and containers of a failed test for inspection")

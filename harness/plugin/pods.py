@@ -141,7 +141,7 @@ class Pod:
         nothing of the pod's user is copied, the request carries exactly what is given (a
         process-isolated HPC needs a user or inherit-user: the shim has no default user,
         docs/behaviour/runtime.md §3.3); without ``command`` and ``args``, the idle
-        command of ``images/images.toml`` (keeps running until stopped).  The image is pulled
+        command of ``hpc_images/images.toml`` (keeps running until stopped).  The image is pulled
         first, once per worker.
         """
         spec = self.container_spec(command=command, args=args, image=image,

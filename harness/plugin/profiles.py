@@ -1,7 +1,7 @@
 """Expectation profiles: what the runtime under test is expected to do, key by key.
 
-A profile (``fixtures/profiles/<name>.toml``) says which behaviour is *asserted* and which is
-only *observed*.  The reference marks some guest behaviour "unverified" (nobody has run it on
+A profile (``harness/plugin/builtin_profiles/<name>.toml``, package data) says which behaviour
+is *asserted* and which is only *observed*.  The reference marks some guest behaviour "unverified" (nobody has run it on
 a real UVM yet, docs/behaviour/runtime.md §5, §8.13); such behaviour is recorded as an
 observation in the report instead of failing a run on a guess (DESIGN.md "Scenario style"),
 until a profile says what to expect::
@@ -33,6 +33,7 @@ import re
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Self
@@ -42,7 +43,9 @@ from harness.errors import ConfigError, HarnessError
 
 log = logging.getLogger("harness.plugin")
 
-PROFILES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "profiles"
+# The profiles shipped with the harness: package data, found through the package (an installed
+# copy finds its own, not a checkout's).
+PROFILES_DIR = Path(str(resources.files(__package__ or "harness.plugin") / "builtin_profiles"))
 DEFAULT_PROFILE = "current"
 
 _TOP = {"profile", "expect", "unverified"}
@@ -93,12 +96,13 @@ class Profile:
 
 
 def profile_path(value: str) -> Path:
-    """A name means ``fixtures/profiles/<name>.toml``; anything path-like is a path."""
+    """A name means a built-in profile (``builtin_profiles/<name>.toml``); anything path-like
+    is a path."""
     if value.endswith(".toml") or "/" in value or "\\" in value:
         return expand_home(value, what="profile").resolve()
     if not _NAME.match(value):
         raise ProfileError(f"{value!r} is neither a profile name nor a .toml path",
-                           hint="a name in fixtures/profiles (e.g. current) or a .toml file")
+                           hint="a built-in profile's name (e.g. current) or a .toml file")
     return PROFILES_DIR / f"{value}.toml"
 
 

@@ -8,19 +8,19 @@ no WS2025 manifest, so a 2025 host would boot a 2022 UVM and fail with
 ``HCS_E_IMAGE_MISMATCH``; 3.10.2 (containerd 2.x's own default) has it
 (docs/behaviour/ecosystem.md §4.4, §2.3).
 
-``images/images.toml`` (owned by the images catalogue) overrides the table below, build by
-build, with ``[builds.<build>] pause = "..."``.
+``images.toml`` (package :mod:`hpc_images`, read by its one model) overrides the table below,
+build by build, with ``[builds.<build>] pause = "..."``.
 """
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import ConfigError
+from hpc_images.model import IMAGES_TOML, ImagesTomlError, load_spec
 
-IMAGES_FILE = Path(__file__).resolve().parents[2] / "images" / "images.toml"
+IMAGES_FILE = IMAGES_TOML  # package data of hpc_images
 # Pods need RS5 (17763) or later (docs/behaviour/runtime.md §7 "Shim gates").
 MIN_BUILD = 17763
 # A multi-arch manifest list; 3.10.2 is the first with a WS2025 entry (docs/behaviour/ecosystem.md §4.4).
@@ -54,25 +54,10 @@ def _table(images_file: Path | None) -> tuple[dict[int, str], str]:
     if images_file is None or not images_file.is_file():
         return dict(DEFAULT_PAUSE), "built-in table (harness/runtime/sandbox_image.py)"
     try:
-        raw = tomllib.loads(images_file.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{images_file}: cannot parse: {exc}") from None
-    builds = raw.get("builds", {})
-    if not isinstance(builds, dict):
-        raise ConfigError(f"{images_file}: builds: must be a table of [builds.<build>] tables")
-    table: dict[int, str] = {}
-    for key, entry in builds.items():
-        if not str(key).isdigit():
-            raise ConfigError(f"{images_file}: builds.{key}: the key must be a build number")
-        pause = entry.get("pause") if isinstance(entry, dict) else None
-        if pause is None:
-            continue
-        if not isinstance(pause, str) or not pause or any(c.isspace() for c in pause):
-            raise ConfigError(f"{images_file}: builds.{key}.pause: must be an image "
-                              f"reference (got {pause!r})")
-        table[int(key)] = pause
-    if not table:
-        return dict(DEFAULT_PAUSE), "built-in table (harness/runtime/sandbox_image.py)"
+        spec = load_spec(images_file)
+    except ImagesTomlError as exc:
+        raise ConfigError(str(exc)) from None
+    table = {build: entry.pause for build, entry in spec.builds.items()}
     # The file's entries win; builds it does not list keep the built-in choice.
     return {**DEFAULT_PAUSE, **table}, f"{images_file} (over the built-in table)"
 

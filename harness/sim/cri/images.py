@@ -1,10 +1,11 @@
 """Images for the simulated containerd: the suite's image list, a pretend registry, the store.
 
-``images/images.toml`` (repository root) names the suite's images per LTSC build and
-defines the probe image; :func:`load_images_file` reads it for both the sim and, later, the
-real probe build.  :class:`Registry` is what the simulated host can pull from (no network
-here): the Windows base images per tag, the pause images with the OS builds their manifest
-lists cover, and the probe image for every build in ``images.toml``.  :class:`ImageStore`
+``images.toml`` (package data of :mod:`hpc_images`) names the suite's images per LTSC build
+and defines the probe image; its one model (:func:`hpc_images.model.load_spec`) reads it for
+the sim, the harness and the real probe build (images/render.py).  :class:`Registry` is what
+the simulated host can pull from (no network here): the Windows base images per tag, the
+pause images with the OS builds their manifest lists cover, and the probe image for every
+build in ``images.toml``.  :class:`ImageStore`
 is containerd's local store (``crictl pull`` / ``images`` / ``inspecti``).
 
 Platform selection follows docs/behaviour/runtime.md §7 and docs/behaviour/ecosystem.md §4.4: a
@@ -19,17 +20,13 @@ import dataclasses
 import hashlib
 import re
 import threading
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.sim.cri.model import Image
+from hpc_images.model import ImagesTomlError, Spec, expand, load_spec
 
 if TYPE_CHECKING:
     from harness.sim.machine import Machine
-
-IMAGES_TOML = Path(__file__).resolve().parents[3] / "images" / "images.toml"
 
 LTSC_BUILDS = {"1809": 17763, "ltsc2019": 17763, "ltsc2022": 20348, "ltsc2025": 26100}
 
@@ -49,94 +46,9 @@ PAUSE_BUILDS = {"3.6": (17763, 20348), "3.8": (17763, 20348), "3.9": (17763, 203
                 "3.10.2": (17763, 20348, 26100)}
 
 
-class ImagesFileError(ValueError):
-    """``images/images.toml`` is missing or malformed (the message says where)."""
-
-
-@dataclass(frozen=True)
-class BuildImages:
-    build: int
-    ltsc: str
-    nanoserver: str
-    servercore: str
-    pause: str
-
-
-@dataclass(frozen=True)
-class ProbeProgram:
-    path: str
-    copy_of: str | None = None
-    content: str | None = None
-    source: str | None = None  # C source beside images.toml (images/render.py builds it)
-
-
 # The behaviour of a probe program built from source: the sim's model of what the source
 # does, by the source file's name (harness/sim/programs/probe_idle.py for probe-idle.c).
 SOURCE_BEHAVIOUR = "sim:probe-source:"
-
-
-@dataclass(frozen=True)
-class ProbeSpec:
-    name: str
-    base: str
-    marker_path: str
-    marker_content: str
-    programs: tuple[ProbeProgram, ...]
-
-    def ref(self, ltsc: str) -> str:
-        return f"{self.name}:{ltsc}"
-
-
-@dataclass(frozen=True)
-class ImagesFile:
-    builds: dict[int, BuildImages]
-    probe: ProbeSpec
-
-    def for_build(self, build: int) -> BuildImages:
-        if build in self.builds:
-            return self.builds[build]
-        raise KeyError(f"images.toml has no [builds.{build}] (known: "
-                       f"{', '.join(str(b) for b in sorted(self.builds))})")
-
-    def probe_ref(self, build: int) -> str:
-        return self.probe.ref(self.for_build(build).ltsc)
-
-    def marker_bytes(self, build: int) -> bytes:
-        b = self.for_build(build)
-        return self.probe.marker_content.replace("{ltsc}", b.ltsc).replace(
-            "{build}", str(build)).encode()
-
-
-def load_images_file(path: Path | str = IMAGES_TOML) -> ImagesFile:
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ImagesFileError(f"{path} does not exist; it lists the suite's images") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ImagesFileError(f"{path}: {exc}") from None
-    try:
-        builds = {}
-        for key, t in data["builds"].items():
-            builds[int(key)] = BuildImages(int(key), str(t["ltsc"]), str(t["nanoserver"]),
-                                           str(t["servercore"]), str(t["pause"]))
-        p = data["probe"]
-        programs = []
-        for prog in p.get("programs", []):
-            if sum(k in prog for k in ("copy_of", "content", "source")) != 1:
-                raise ImagesFileError(f"{path}: probe program {prog.get('path')!r} needs "
-                                      "exactly one of copy_of, content and source")
-            programs.append(ProbeProgram(str(prog["path"]), prog.get("copy_of"),
-                                         prog.get("content"), prog.get("source")))
-        probe = ProbeSpec(str(p["name"]), str(p["base"]), str(p["marker_path"]),
-                          str(p["marker_content"]), tuple(programs))
-    except (KeyError, TypeError, ValueError) as exc:
-        if isinstance(exc, ImagesFileError):
-            raise
-        raise ImagesFileError(f"{path}: missing or malformed entry {exc}") from None
-    if probe.base not in ("nanoserver", "servercore"):
-        raise ImagesFileError(f"{path}: probe.base must be nanoserver or servercore")
-    return ImagesFile(builds, probe)
 
 
 # --- references --------------------------------------------------------------------------------
@@ -180,9 +92,9 @@ def _digest(*parts: object) -> str:
 class Registry:
     """What ``crictl pull`` can fetch on the simulated host."""
 
-    def __init__(self, machine: Machine | None, images_file: ImagesFile | None = None):
+    def __init__(self, machine: Machine | None, images_file: Spec | None = None):
         self.machine = machine
-        self.images_file = images_file or load_images_file()
+        self.images_file = images_file or load_spec()
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], Image] = {}
 
@@ -221,7 +133,7 @@ class Registry:
             return Image(ref, _digest(ref, build), files, build, user="ContainerUser",
                          entrypoint=("/pause.exe",), args_escaped=True, size=117_000_000,
                          tags=(ref,), digest=f"{repo}@{_digest('index', ref)}")
-        probe = self.images_file.probe
+        probe = self.images_file
         if repo == normalize_ref(probe.name + ":x").rpartition(":")[0]:
             for build, b in self.images_file.builds.items():
                 if b.ltsc == tag:
@@ -244,16 +156,16 @@ class Registry:
                      digest=f"{ref.rpartition(':')[0]}@{_digest('index', ref)}")
 
     def _probe(self, ref: str, build: int) -> Image:
-        spec = self.images_file.probe
-        b = self.images_file.for_build(build)
+        spec = self.images_file
+        b = spec.for_build(build)
         base = self.resolve(normalize_ref(getattr(b, spec.base)), build)
         assert base is not None
         files = dict(base.files)
-        files[spec.marker_path] = self.images_file.marker_bytes(build)
+        files[spec.marker_path] = spec.marker_bytes(build)
         for prog in spec.programs:
             if prog.copy_of is not None:
                 if prog.copy_of not in base.files:
-                    raise ImagesFileError(f"probe program {prog.path}: {prog.copy_of} is not "
+                    raise ImagesTomlError(f"probe program {prog.path}: {prog.copy_of} is not "
                                           f"in the {spec.base} image")
                 files[prog.path] = base.files[prog.copy_of]
             elif prog.source is not None:
@@ -261,9 +173,7 @@ class Registry:
                 # a model fails loudly when run ("no model" of its behaviour).
                 files[prog.path] = _placeholder(SOURCE_BEHAVIOUR + prog.source)
             else:
-                text = (prog.content or "").replace("{ltsc}", b.ltsc).replace(
-                    "{build}", str(build))
-                files[prog.path] = text.encode()
+                files[prog.path] = expand(prog.content or "", b).encode()
         return dataclasses.replace(base, ref=ref, id=_digest(ref, build, "probe"),
                                    files=files, size=base.size + 4096, tags=(ref,),
                                    digest=f"{ref.rpartition(':')[0]}@{_digest('probe', ref)}")
@@ -348,16 +258,9 @@ class ImageStore:
 
 
 __all__ = [
-    "IMAGES_TOML",
-    "BuildImages",
     "ImageNotFound",
     "ImageStore",
-    "ImagesFile",
-    "ImagesFileError",
     "InvalidReference",
-    "ProbeProgram",
-    "ProbeSpec",
     "Registry",
-    "load_images_file",
     "normalize_ref",
 ]

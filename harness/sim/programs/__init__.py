@@ -52,7 +52,7 @@ def install_standard_programs(machine: Machine) -> None:
     machine.register_program(rf"{SYSTEM32}\waitfor.exe", waitfor.waitfor_program)
     machine.register_program(rf"{SYSTEM32}\chcp.com", chcp.chcp_program)
     machine.register_program(POWERSHELL_EXE, powershell_program)
-    # Probe programs built from C source (images/*.c) run their model wherever they are.
+    # Probe programs built from C source (hpc_images/*.c) run their model wherever they are.
     machine.register_behaviour(SOURCE_BEHAVIOUR + probe_idle.SOURCE,
                                probe_idle.probe_idle_program)
     for name, program in simtools.PROGRAMS.items():

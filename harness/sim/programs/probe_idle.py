@@ -1,4 +1,4 @@
-"""``probe-idle.exe``: the model of ``images/probe-idle.c``, the probe image's idle program.
+"""``probe-idle.exe``: the model of ``hpc_images/probe-idle.c``, the probe image's idle program.
 
 ``probe-idle.exe SECONDS [LABEL]`` sleeps SECONDS (1-4294967) and exits 0; terminating the
 process (the container is stopped) ends it at once.  ``/?`` prints the usage line and exits
