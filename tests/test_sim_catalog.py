@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,16 @@ def test_an_unknown_script_is_named_with_its_hash(machine):
 def test_a_malformed_header_is_not_understood(machine):
     code, _, err = run(machine, base64.b64encode(b'{"name": "x"}') + b"\n")
     assert code == 1 and b"does not understand the script header" in err
+
+
+def test_a_catalog_imported_anew_still_knows_the_model_modules_scripts(monkeypatch):
+    """pytester's in-process runs drop modules they imported from sys.modules, so a later
+    import of the catalog can be a new module while the model modules stay the old ones; the
+    catalog must still learn their entries (a full-suite order lost ``host_facts`` this way)."""
+    known = catalog.lookup("host_facts", next(e.sha256 for e in catalog.entries()
+                                               if e.name == "host_facts"))
+    monkeypatch.setattr(sys.modules["harness.sim"], "catalog", catalog)  # restored after
+    monkeypatch.delitem(sys.modules, "harness.sim.catalog")
+    fresh = importlib.import_module("harness.sim.catalog")
+    assert fresh is not catalog
+    assert fresh.lookup("host_facts", known.sha256).implementation is known.implementation

@@ -10,9 +10,12 @@ says which one).  A model that silently followed any text would let a broken scr
 Hashes are over the script's UTF-8 bytes with ``\\n`` line endings and no BOM: the form the
 harness sends.
 
-Other layers' scripts (``harness/windows/scripts``) are added with :func:`register` by the
-sim module that models them; list that module in :data:`MODEL_MODULES` so it is imported
-before the first lookup.
+Other layers' scripts (``harness/windows/scripts``) are modelled in the modules listed in
+:data:`MODEL_MODULES`; each holds its entries in ``ENTRIES`` and the catalog registers them on
+the first lookup.  The catalog reads ``ENTRIES`` rather than letting a model module register
+itself on import: an import is done once per process, but the catalog may be imported anew
+(pytester's in-process runs drop the modules they imported), and a new catalog must still
+learn every model.
 """
 
 from __future__ import annotations
@@ -90,7 +93,9 @@ _loaded: set[str] = set()
 def _load_models() -> None:
     for module in MODEL_MODULES:
         if module not in _loaded:
-            importlib.import_module(module)  # a listed module that is missing is a sim bug
+            # A listed module that is missing, or has no ENTRIES, is a sim bug: let it raise.
+            for entry in importlib.import_module(module).ENTRIES:
+                register(entry)
             _loaded.add(module)
 
 

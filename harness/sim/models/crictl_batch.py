@@ -25,7 +25,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from harness.sim.catalog import CatalogEntry, Param, register
+from harness.sim.catalog import CatalogEntry, Param
 from harness.sim.process import Terminated
 from harness.sim.programs.powershell import (
     ScriptContext,
@@ -278,10 +278,11 @@ def crictl_batch(sc: ScriptContext) -> int:
     return 0
 
 
-register(CatalogEntry(
+# Registered by harness.sim.catalog on its first lookup.
+ENTRIES = [CatalogEntry(
     name="crictl_batch",
     sha256="4187ad2164b7876bb2392abc663ae02a9c858f921f7e3d7e033da383991aa077",
     implementation=crictl_batch,
     params={"files": Param("object", mandatory=False), "steps": Param("object")},
     source=SOURCE,
-))
+)]

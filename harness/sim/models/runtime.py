@@ -8,7 +8,7 @@ can never look deployed on the sim.  Nothing is written.
 
 from __future__ import annotations
 
-from harness.sim.catalog import CatalogEntry, Param, register
+from harness.sim.catalog import CatalogEntry, Param
 from harness.sim.programs.powershell import ScriptError
 
 RUNTIME_DOWNLOAD_SOURCE = "harness/windows/scripts/runtime_download.ps1"
@@ -23,7 +23,8 @@ def runtime_download(sc) -> int:
                       f"{sc.args['url']} (give the bundle a file source to deploy to the sim)")
 
 
-register(CatalogEntry(
+# Registered by harness.sim.catalog on its first lookup.
+ENTRIES = [CatalogEntry(
     name="runtime_download",
     sha256="0b803cc14a5826201d27e8fd3515cc76651b78f80eeea85e72de753f9bc3c455",
     implementation=runtime_download,
@@ -31,4 +32,4 @@ register(CatalogEntry(
             "member": Param("string", mandatory=False),
             "archive_sha256": Param("string", mandatory=False)},
     source=RUNTIME_DOWNLOAD_SOURCE,
-))
+)]

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.sim import hostmodel
-from harness.sim.catalog import CatalogEntry, Param, register
+from harness.sim.catalog import CatalogEntry, Param
 from harness.sim.programs.powershell import ScriptContext, ScriptError, _io_message
 from harness.sim.services import (
     RUNNING,
@@ -390,8 +390,11 @@ def remove_path(sc: ScriptContext) -> int:
 
 
 # --- the catalog entries (pins: tests/test_sim_catalog.py) -----------------------------------
+ENTRIES: list[CatalogEntry] = []  # registered by harness.sim.catalog on its first lookup
+
+
 def _entry(name: str, implementation, params: dict[str, Param], *, sha256: str) -> None:
-    register(CatalogEntry(name=name, sha256=sha256, implementation=implementation,
+    ENTRIES.append(CatalogEntry(name=name, sha256=sha256, implementation=implementation,
                           params=params, source=f"{SCRIPTS}/{name}.ps1"))
 
 
