@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from harness import __version__
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, HarnessError
 
 
@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from harness.config.secrets import install_log_redaction
+    from harness.secrets import install_log_redaction
 
     install_log_redaction(*logging.getLogger().handlers)
     try:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from harness.cmdline.cmdexe import MAX_COMMAND_LINE, escape
 from harness.cmdline.msvcrt import join, quote_arg, quote_program
 from harness.cmdline.powershell import ps_quote
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 
 def cmd_command_line(argv: Sequence[str]) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 # Characters that make an argument need quotes.  Only space and tab split arguments for
 # the CRT; newline and vertical tab are quoted too because other splitters (and people

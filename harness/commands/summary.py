@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.plugin.interrupts import is_interrupted
 
 ISOLATIONS = ("process", "hyperv")

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 log = logging.getLogger("harness.plugin.diagnostics")
 

@@ -54,7 +54,7 @@ class LimitExpired(OutcomeException):
     """A time limit of the harness expired; the message says which and what was running."""
 
     def __init__(self, message: str):
-        from harness.config.secrets import redact
+        from harness.secrets import redact
 
         super().__init__(redact(message))
         self.message = message

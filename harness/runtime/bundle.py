@@ -51,7 +51,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.config.files import expand_home, file_kind_problem, load_toml
-from harness.config.secrets import redact_urls
+from harness.secrets import redact_urls
 from harness.errors import ConfigError
 
 CONTAINERD = "containerd"
@@ -159,7 +159,7 @@ def _register_url_credentials(url: str) -> None:
     harness might print it (as written and percent-decoded)."""
     from urllib.parse import unquote, urlsplit
 
-    from harness.config.secrets import register
+    from harness.secrets import register
 
     try:
         parts = urlsplit(url)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 log = logging.getLogger("harness.transport")
 

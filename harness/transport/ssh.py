@@ -29,7 +29,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.errors import (
     AuthenticationError,
     CommandTimeout,

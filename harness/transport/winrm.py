@@ -35,7 +35,7 @@ from winrm.exceptions import (
 )
 from winrm.protocol import Protocol
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.errors import (
     AuthenticationError,
     CommandTimeout,
