@@ -8,13 +8,28 @@ ends the process with the error's exit code — never a traceback for a user mis
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
+import json
 import logging
+import os
+import re
+import socket
 import sys
+import traceback
 from pathlib import Path
 
+from rich.console import Console
+
 from harness import __version__
-from harness.secrets import redact
-from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, HarnessError
+from harness.config.files import file_kind_problem
+from harness.cri.runtime_access import crictl_runtime_access
+from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, ConfigError, HarnessError
+from harness.hosts import (DEFAULT_SIM_STATE_DIR, provision_plan, serve_sim, served_endpoint,
+                           sim_options, write_sim_bundle)
+from harness.runtime.provision import run_plan
+from harness.runtime.summary import render_provision
+from harness.secrets import install_log_redaction, redact
 
 
 class Parser(argparse.ArgumentParser):
@@ -33,7 +48,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
         "serve", help="run a simulated host on loopback until interrupted",
         description="Start the simulated Windows host (WinRM over HTTPS and SSH on 127.0.0.1) "
                     "and write DIR/endpoint.json so any WinRM or SSH client can reach it.")
-    serve.add_argument("--state-dir", type=Path, default=Path(".hpc-e2e/sim"), metavar="DIR",
+    serve.add_argument("--state-dir", type=Path, default=DEFAULT_SIM_STATE_DIR, metavar="DIR",
                        help="where endpoint.json, the CA bundle, keys and the password file go "
                             "(default: %(default)s)")
     serve.add_argument("--port", type=int, default=0, metavar="N",
@@ -83,9 +98,6 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_sim_serve(args: argparse.Namespace) -> int:
-    from harness.errors import ConfigError
-    from harness.sim.host import serve
-
     ports = ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
              (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port"))
     for port, flag in ports:
@@ -97,39 +109,20 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
         if twin is not None:
             raise ConfigError(f"{flag}: port {port} is also given to {twin}")
         _check_port_free(port, flag)
-    from harness.config.files import file_kind_problem
-
     for key in args.authorized_key:
         problem = file_kind_problem(key)
         if problem is not None:
             raise ConfigError(f"--authorized-key: {key} {problem}")
-    flavor = None
-    if args.sim_flavor is not None:
-        from harness.commands.run import check_flavor
-
-        flavor = check_flavor(args.sim_flavor)
-    from harness.sim.hostmodel import HostProfile
-
-    # --no-virtualization: a VM whose host exposes no virtualization extensions to it
-    # (HypervisorPresent true, Hyper-V cannot be installed), as its help says.
-    profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
-                          virtual_machine=args.no_virtualization,
-                          elevated=not args.not_elevated)
-    from harness.commands.run import check_sim_models
-
-    faults, latency = check_sim_models(args.faults, args.latency, faults_flag="--faults",
-                                       latency_flag="--latency")
-    if latency is not None and latency.restart:  # --latency restart=S: a slow restart
-        import dataclasses
-
-        profile = dataclasses.replace(
-            profile, restart_seconds=latency.restart_seconds(profile.restart_seconds))
+    options = sim_options(flavor=args.sim_flavor, faults=args.faults, latency=args.latency,
+                          faults_flag="--faults", latency_flag="--latency")
     try:
-        return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
-                     authorized_key_files=args.authorized_key, http_port=args.http_port,
-                     flavor=flavor, profile=profile, faults=faults, latency=latency,
-                     basic=args.basic, ntlm_port=(args.ntlm_port if args.ntlm_port is not None
-                                else 0 if args.ntlm else None)) or 0
+        return serve_sim(args.state_dir, options=options, build=args.build,
+                         virtualization=not args.no_virtualization,
+                         elevated=not args.not_elevated, port=args.port,
+                         ssh_port=args.ssh_port, authorized_key_files=args.authorized_key,
+                         http_port=args.http_port, basic=args.basic,
+                         ntlm_port=(args.ntlm_port if args.ntlm_port is not None
+                                    else 0 if args.ntlm else None))
     except OSError as exc:  # a port taken between the check and the listen, say
         raise ConfigError(f"sim serve: cannot listen: {exc.strerror or exc}") from None
 
@@ -137,11 +130,6 @@ def _cmd_sim_serve(args: argparse.Namespace) -> int:
 def _check_port_free(port: int, flag: str) -> None:
     """Refuse a loopback port something else listens on, in one line (the simulated host
     listens on 127.0.0.1 only)."""
-    import errno
-    import socket
-
-    from harness.errors import ConfigError
-
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
@@ -154,11 +142,6 @@ def _check_port_free(port: int, flag: str) -> None:
 
 
 def _cmd_sim_bundle(args: argparse.Namespace) -> int:
-    import re
-
-    from harness.errors import ConfigError
-    from harness.sim.bundle import DEFAULT_CNI_PLUGINS, write_sim_bundle
-
     folder = Path(args.directory)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"DIR: {folder} exists and is not a folder")
@@ -169,11 +152,7 @@ def _cmd_sim_bundle(args: argparse.Namespace) -> int:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", plugin):
             raise ConfigError(f"--cni: {plugin!r} is not a plugin name (letters, digits, "
                               "'.', '_', '-')")
-    manifest = write_sim_bundle(folder,
-                                versions={"containerd": version} if version else None,
-                                cni_plugins={p: "0.3.1" for p in args.cni} or None
-                                if args.cni else DEFAULT_CNI_PLUGINS)
-    print(manifest)
+    print(write_sim_bundle(folder, containerd_version=version, cni_plugins=args.cni))
     return 0
 
 
@@ -186,7 +165,7 @@ def _add_host_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
 
 
 def _add_sim_state_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sim-state-dir", type=Path, default=Path(".hpc-e2e/sim"),
+    parser.add_argument("--sim-state-dir", type=Path, default=DEFAULT_SIM_STATE_DIR,
                         metavar="DIR",
                         help="the simulated host's state directory (default: %(default)s)")
 
@@ -226,26 +205,16 @@ def _add_provision(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_provision(args: argparse.Namespace) -> int:
-    import json
-
-    from rich.console import Console
-
-    from harness.runtime.provision import plan, run_plan
-    from harness.runtime.summary import render_provision
-
-    started = _start_sim_with_flavor(args) if args.sim_flavor is not None else None
+    flavor = _provision_flavor(args) if args.sim_flavor is not None else None
+    the_plan = provision_plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
+                              sim=args.sim, sim_state_dir=args.sim_state_dir, flavor=flavor)
+    err = Console(stderr=True)
     try:
-        the_plan = plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
-                        sim=args.sim, sim_state_dir=args.sim_state_dir)
-        err = Console(stderr=True)
-        try:
-            outcomes = run_plan(the_plan, progress=None if args.json else
-                                (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
-        finally:
-            the_plan.close()
+        outcomes = run_plan(the_plan, cri=crictl_runtime_access,
+                            progress=None if args.json else
+                            (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
     finally:
-        if started is not None:
-            started.stop()
+        the_plan.close()
     done = [o.summary for o in outcomes if o.summary is not None]
     failed = [o for o in outcomes if o.error is not None]
     if args.json:
@@ -265,25 +234,18 @@ def _cmd_provision(args: argparse.Namespace) -> int:
     return failed[0].error.exit_code if failed else 0
 
 
-def _start_sim_with_flavor(args: argparse.Namespace):
-    """``provision --sim-flavor``: start the simulated host with that flavor, unless one is
-    served already (``plan`` then uses it, whatever flavor it was started with)."""
-    from harness.commands import served_endpoint
-    from harness.commands.run import check_flavor
-    from harness.errors import ConfigError
-
+def _provision_flavor(args: argparse.Namespace) -> str | None:
+    """``provision --sim-flavor``: the flavor a simulated host started for the command gets;
+    None (with a warning) when one is served already (the plan then uses it, whatever flavor
+    it was started with)."""
     if args.inventory is not None:
         raise ConfigError("--sim-flavor applies to the simulated host, not to an --inventory")
-    flavor = check_flavor(args.sim_flavor)
+    flavor = sim_options(flavor=args.sim_flavor).flavor
     if served_endpoint(args.sim_state_dir) is not None:
         print(f"warning: --sim-flavor ignored: a simulated host is already served from "
               f"{args.sim_state_dir} with the flavor it was started with", file=sys.stderr)
         return None
-    from harness.sim.host import SimHost
-    from harness.sim.hostmodel import HostProfile
-
-    return SimHost(args.sim_state_dir, ssh_port=None, profile=HostProfile(),
-                   flavor=flavor).start()
+    return flavor
 
 
 # --- run, doctor, clean, report ----------------------------------------------------------------
@@ -450,8 +412,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _delegate(verb: str):
     """The verb's ``command(args)`` in ``harness.commands.<verb>``, imported when it runs."""
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
         return importlib.import_module(f"harness.commands.{verb}").command(args)
 
     run.__name__ = f"_cmd_{verb}"
@@ -492,8 +452,6 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
 def _check_state_dirs(args: argparse.Namespace) -> None:
     """A simulated host's state directory that is a file would surface as an OSError deep
     in the sim or the bundle writer; say which option instead."""
-    from harness.errors import ConfigError
-
     for flag, attr in (("--sim-state-dir", "sim_state_dir"), ("--state-dir", "state_dir")):
         folder = getattr(args, attr, None)
         if folder is not None and folder.exists() and not folder.is_dir():
@@ -505,8 +463,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from harness.secrets import install_log_redaction
-
     install_log_redaction(*logging.getLogger().handlers)
     try:
         _check_state_dirs(args)
@@ -522,8 +478,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a harness bug: say so, without leaking secrets
         print(redact(f"internal error (please report): {type(exc).__name__}: {exc}"), file=sys.stderr)
         if args.verbose:
-            import traceback
-
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 70
 
@@ -532,8 +486,6 @@ def _reader_gone() -> int:
     """``hpc-e2e doctor | head``: the reader closed the pipe.  Point stdout at /dev/null so
     the interpreter's final flush cannot fail again, and end quietly (Python's docs, "Note on
     SIGPIPE" in the signal module)."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return EXIT_PIPE

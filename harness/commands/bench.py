@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.hosts import sim_options
 
 SECTIONS = ("throughput", "upload", "makespan", "overhead")
 DEFAULT_OUT = Path(".hpc-e2e/bench")
@@ -102,9 +103,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             raise ConfigError(f"--only: unknown section {unknown[0] if unknown else '(none)'!r}",
                               hint=f"sections: {','.join(SECTIONS)}")
         only = tuple(s for s in SECTIONS if s in wanted)
-    from harness.commands.run import check_sim_models
-
-    check_sim_models(None, args.latency, latency_flag="--latency")
+    sim_options(latency=args.latency, latency_flag="--latency")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} exists and is not a directory")

@@ -40,6 +40,7 @@ import pytest
 
 from harness.config.files import file_kind_problem
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
+from harness.hosts import check_flavor, select_hosts, sim_options
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
 
@@ -144,9 +145,7 @@ def check_options(o: RunOptions) -> None:
         problem = None if path is None else file_kind_problem(Path(path))
         if problem is not None:
             raise ConfigError(f"{flag}: {path} {problem}")
-    if o.sim_flavor is not None:
-        check_flavor(o.sim_flavor)
-    check_sim_models(o.sim_faults, o.sim_latency)
+    sim_options(flavor=o.sim_flavor, faults=o.sim_faults, latency=o.sim_latency)
     if o.sim_hosts is not None and o.sim_hosts < 1:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
     for flag, seconds in (("--lease-timeout", o.lease_timeout),
@@ -208,8 +207,6 @@ def _check_values(o: RunOptions) -> None:
         except ConfigError as exc:
             raise ConfigError(f"--profile: {exc.message}", hint=exc.hint) from None
     if o.inventory is not None:
-        from harness.commands import select_hosts
-
         select_hosts(inventory=Path(o.inventory), hosts=o.hosts,
                      sim_state_dir=Path("."), start_sim=False)
         if o.bundle is None:
@@ -247,50 +244,6 @@ def check_expression(flag: str, text: str) -> None:
     except Exception as exc:  # noqa: BLE001 - pytest raises SyntaxError-like errors here
         reason = " ".join(str(exc).split())  # pytest's message may hold line breaks
         raise ConfigError(f"{flag}: {text!r} is not a valid expression: {reason}") from None
-
-
-def check_sim_models(faults: str | None, latency: str | None, *,
-                     faults_flag: str = "--sim-faults", latency_flag: str = "--sim-latency"):
-    """``(FaultPlan | None, LatencyModel | None)`` parsed from their option values; a
-    :class:`ConfigError` naming the option otherwise (the plugin parses them again)."""
-    plan = model = None
-    if faults is not None:
-        from harness.sim.faults import FaultPlan
-
-        try:
-            plan = FaultPlan.parse(faults)
-        except ValueError as exc:
-            raise ConfigError(f"{faults_flag}: {exc}") from None
-    if latency is not None:
-        from harness.sim.latency import LatencyModel
-
-        try:
-            model = LatencyModel.parse(latency)
-        except ValueError as exc:
-            raise ConfigError(f"{latency_flag}: {exc}") from None
-    return plan, model
-
-
-def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
-    """A built-in flavor name, or an existing ``.py`` file that defines ``FLAVOR``, made
-    absolute (harness/sim/cri/flavors.py); anything else is a :class:`ConfigError`."""
-    from harness.sim.cri.flavors import BUILTIN, FlavorError, resolve_flavor
-
-    text = str(value)
-    if text in BUILTIN:
-        return text
-    if not text.endswith(".py"):
-        raise ConfigError(f"{option}: unknown runtime flavor {text!r}",
-                          hint=f"use one of {', '.join(BUILTIN)}, or the path of a .py file "
-                               "defining FLAVOR (see harness/sim/cri/flavors.py)")
-    problem = file_kind_problem(Path(text))
-    if problem is not None:
-        raise ConfigError(f"{option}: {text} {problem}")
-    try:
-        resolve_flavor(_abs(text))  # import it now: a broken file fails here, not mid-run
-    except FlavorError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-    return _abs(text)
 
 
 def build_pytest_args(o: RunOptions) -> list[str]:
@@ -446,5 +399,4 @@ def command(args: argparse.Namespace) -> int:
 
 
 __all__ = ["DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "OUTPUT_DIR", "ResultsClaim", "RunOptions",
-           "build_pytest_args", "check_flavor", "check_options", "command",
-           "execute", "scenarios_dir"]
+           "build_pytest_args", "check_options", "command", "execute", "scenarios_dir"]

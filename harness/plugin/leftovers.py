@@ -4,7 +4,7 @@ A run that was killed outright (SIGKILL, a lost runner) cannot sweep its pods; t
 the host with their run-id label.  The next run on that host says so: right after the host
 is provisioned, the worker that provisioned it (once per host and run) lists the pods that
 carry the label with *another* run id — the listing of ``hpc-e2e clean``
-(:func:`harness.commands.clean.labelled_pods`) — and writes ``leftovers-<host>.json`` in
+(:func:`harness.cri.cleanup.labelled_pods`) — and writes ``leftovers-<host>.json`` in
 the run folder.  The controller turns the files into one line per host in the terminal
 summary (count, run ids, age, the ``hpc-e2e clean`` command that removes them) and into a
 ``host.<name>.leftovers`` entry of ``environment.properties`` (Allure's Environment panel).
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.cri.cleanup import labelled_containers, labelled_pods
+from harness.cri.spec import RUN_ID_LABEL
 from harness.errors import HarnessError
 
 log = logging.getLogger("harness.plugin")
@@ -69,9 +71,6 @@ class HostLeftovers:
 
 def survey(crictl, host: str, *, run_id: str, now: datetime | None = None) -> HostLeftovers:
     """The labelled pods and containers of runs other than ``run_id`` on one host."""
-    from harness.commands.clean import labelled_containers, labelled_pods
-    from harness.cri.spec import RUN_ID_LABEL
-
     now = now or datetime.now(UTC)
     runs: dict[str, RunLeftovers] = {}
     for pod in labelled_pods(crictl):
