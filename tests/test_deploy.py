@@ -20,7 +20,8 @@ from harness.runtime.bundle import CONTAINERD, CRICTL, SHIM, load_bundle, parse_
 from harness.runtime.containerd_config import HPC_ANNOTATIONS
 from harness.runtime.deploy import RuntimeDeployError, deploy
 from harness.runtime.layout import RuntimeLayout
-from harness.runtime.service import register_argv, service_matches, split_command_line
+from harness.cmdline import split_command_line
+from harness.runtime.service import register_argv, service_matches
 from harness.runtime.versions import parse_version_output
 from harness.sim.bundle import write_sim_bundle
 from harness.sim.host import SimHost

@@ -30,6 +30,9 @@ import pytest
 from harness.cri.cleanup import labelled_containers, labelled_pods
 from harness.cri.spec import RUN_ID_LABEL
 from harness.errors import HarnessError
+from harness.plugin.options import SETTINGS
+from harness.plugin.reporting import record_host
+from harness.plugin.targets import CONTROLLER, is_worker
 
 log = logging.getLogger("harness.plugin")
 
@@ -157,8 +160,6 @@ def describe(found: HostLeftovers, clean: str) -> str:
 
 # --- hooks (controller) ---------------------------------------------------------------------
 def _controller_run(config: pytest.Config):
-    from harness.plugin.targets import CONTROLLER, is_worker
-
     if is_worker(config):
         return None
     controller = config.stash.get(CONTROLLER, None)
@@ -174,8 +175,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run = _controller_run(config)
     if run is None:
         return
-    from harness.plugin.options import SETTINGS
-
     settings = config.stash[SETTINGS]
     lines = []
     for found in read_all(run.run_dir):
@@ -186,10 +185,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         text = describe(found, clean)
         lines.append(text)
         log.info("hpc-e2e: %s", text)
-        try:
-            from harness.plugin.reporting import record_host
-        except ImportError:
-            continue
         value = text.split(": ", 1)[1]
         record_host(config, found.host, leftovers=value)
     config.stash[_LINES] = lines

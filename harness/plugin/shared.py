@@ -28,6 +28,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import allure
 import pytest
 
 from harness.errors import HarnessError
@@ -169,10 +170,6 @@ def shared_hpc(request: pytest.FixtureRequest, isolation: str, hpc_host, hpc_run
 def _note_reuse(container: Container, entry: SharedEntry) -> None:
     """One report step saying whose pod this test reads (its creation steps are in the
     report of the test that created it)."""
-    try:
-        import allure
-    except ImportError:  # reporting is optional
-        return
     with allure.step(f"reuse shared HPC {container.name} in pod {container.pod.name} "
                      f"({container.pod.isolation}; created by {entry.created_by}, "
                      f"use {entry.uses})"):
