@@ -22,8 +22,13 @@ from pathlib import Path
 from typing import Self
 
 from harness.bench.simproc import SimProcess
+from harness.config.inventory import load_inventory
+from harness.cri import Crictl
 from harness.errors import HarnessError
 from harness.hosts import SIM_MAX_LEASES, SIM_RETRY, write_sim_bundle
+from harness.plugin.images import image_set_for
+from harness.runtime import RuntimeLayout, load_bundle
+from harness.transport import open_transport
 
 DEFAULT_BUILD = 26100  # `hpc-e2e sim serve`'s default build
 PROVISION_TIMEOUT = 600.0
@@ -135,12 +140,6 @@ class Lab:
         """Put the suite's images on every host before the runs, as the nightly job imports
         the probe image it built (images/build.ps1) before ``hpc-e2e run``: the sim's
         registry is reached with ``crictl pull``."""
-        from harness.config.inventory import load_inventory
-        from harness.cri import Crictl
-        from harness.plugin.images import image_set_for
-        from harness.runtime import RuntimeLayout, load_bundle
-        from harness.transport import open_transport
-
         assert self.bundle is not None, "start() first"
         layout = RuntimeLayout.for_bundle(load_bundle(self.bundle))
         images = image_set_for(self.build)

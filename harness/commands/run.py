@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import sys
@@ -37,12 +38,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.markup import escape
 
+from harness.commands import console
+from harness.commands.report import generate
+from harness.commands.summary import SummaryCollector
 from harness.config.files import file_kind_problem
+from harness.cri.spec import check_label, new_run_id
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
 from harness.hosts import check_flavor, select_hosts, sim_options
+from harness.plugin.images import image_set_for
+from harness.plugin.options import MAX_SECONDS, MAX_SIM_HOSTS
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
+from harness.plugin.profiles import load_profile
+from harness.runtime.bundle import load_bundle
 
 # Everything a run writes goes under one folder by default (ignored by git): the Allure
 # results, JUnit XML and the summary JSON beside them, and the HTML report.
@@ -164,22 +174,14 @@ def check_options(o: RunOptions) -> None:
 def _check_values(o: RunOptions) -> None:
     """What the plugin would refuse after pytest started (exit 4, a summary of nothing ran),
     refused here with one line and exit 78 (EXIT_CONFIG); files are read, so a bad one changes no host."""
-    import math
-
-    from harness.plugin.options import MAX_SIM_HOSTS
-
     if o.sim_hosts is not None and o.sim_hosts > MAX_SIM_HOSTS:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is more than {MAX_SIM_HOSTS} hosts")
     if o.sim_build is not None:
-        from harness.plugin.images import image_set_for
-
         try:
             image_set_for(o.sim_build)
         except ConfigError as exc:
             raise ConfigError(f"--sim-build: {exc.message}", hint=exc.hint) from None
     if o.run_id is not None:
-        from harness.cri.spec import check_label
-
         try:
             check_label("hpc-e2e.run-id", o.run_id)
         except ConfigError:
@@ -200,8 +202,6 @@ def _check_values(o: RunOptions) -> None:
     check_output_file(o.junit_path, flag="--junitxml")
     check_output_file(Path(o.summary_path), flag="--summary-json")
     if o.profile is not None:
-        from harness.plugin.profiles import load_profile
-
         try:
             load_profile(str(o.profile))
         except ConfigError as exc:
@@ -213,17 +213,11 @@ def _check_values(o: RunOptions) -> None:
             raise ConfigError("--bundle: required with --inventory (the runtime under test; "
                               "see fixtures/bundle.example.toml)")
     if o.bundle is not None:
-        from harness.runtime.bundle import load_bundle
-
         load_bundle(o.bundle)
 
 
 def check_seconds(flag: str, seconds: float | None) -> None:
     """A deadline option: a finite number of seconds above 0, at most a week."""
-    import math
-
-    from harness.plugin.options import MAX_SECONDS
-
     if seconds is None:
         return
     if not math.isfinite(seconds) or seconds <= 0:
@@ -337,12 +331,6 @@ def pytest_main(argv: list[str], plugins: list) -> int:
 
 def execute(o: RunOptions, *, out=None) -> int:
     """Run the suite; pytest's exit code (or the report's, when only that failed)."""
-    from rich.markup import escape
-
-    from harness.commands import console
-    from harness.commands.summary import SummaryCollector
-    from harness.cri.spec import new_run_id
-
     check_options(o)
     if o.run_id is None:  # chosen here so the summary can name it (for `hpc-e2e clean`)
         o.run_id = new_run_id()
@@ -382,8 +370,6 @@ def execute(o: RunOptions, *, out=None) -> int:
     con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
                      f"{o.junit_path}; summary in {summary}"))
     if o.report:
-        from harness.commands.report import generate
-
         try:
             index = generate(o.alluredir, o.report_dir, single_file=o.single_file)
             con.print(escape(f"report: {index}"))

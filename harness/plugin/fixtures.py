@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, Lease, Leaser
 from harness.plugin.leftovers import survey_host
@@ -35,6 +36,7 @@ from harness.plugin.profiles import Expectations
 from harness.plugin.reporting import ReportingTransport
 from harness.plugin.sweep import record_kept
 from harness.plugin.targets import Run, current_run, targets, worker_id, worker_index
+from harness.runtime import load_bundle
 
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 POD_FACTORY = pytest.StashKey[PodFactory]()
@@ -70,8 +72,6 @@ def hpc_pool(pytestconfig: pytest.Config, hpc_run: Run) -> HostPool:
 @pytest.fixture(scope="session")
 def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> Iterator[HpcHost]:
     """The host this worker leased, provisioned, connected (see :class:`HpcHost`)."""
-    from harness.runtime import load_bundle
-
     bundle = load_bundle(hpc_run.bundle)
     settings = pytestconfig.stash[SETTINGS]
     with hpc_pool.lease(purpose="connecting and provisioning") as lease:
@@ -146,8 +146,6 @@ def check_removed(host, item: pytest.Item, hpc_run: Run, problems: list) -> None
     """Raise when a test's pods could not be removed; the error's class is the first
     problem's (categories.py), and the end-of-run sweep tries again."""
     if problems:
-        from harness.errors import HarnessError
-
         raise HarnessError(f"{host.name}: could not remove what {item.nodeid} created: "
                            + "; ".join(str(p) for p in problems),
                            hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"

@@ -32,7 +32,10 @@ import allure
 import pytest
 
 from harness.errors import HarnessError
+from harness.plugin.fixtures import failed, keep_for_inspection
+from harness.plugin.options import SETTINGS
 from harness.plugin.pods import Container, PodFactory
+from harness.plugin.targets import worker_id
 
 log = logging.getLogger("harness.plugin")
 
@@ -92,8 +95,6 @@ class SharedHpcs:
 
 @pytest.fixture(scope="session")
 def _hpc_shared(pytestconfig: pytest.Config, hpc_host) -> Iterator[SharedHpcs]:
-    from harness.plugin.targets import worker_id
-
     shared = SharedHpcs(PodFactory(hpc_host, test_name=f"shared-hpc-{worker_id(pytestconfig)}"))
     yield shared
     for problem in shared.close():
@@ -156,9 +157,6 @@ def shared_hpc(request: pytest.FixtureRequest, isolation: str, hpc_host, hpc_run
                _hpc_shared: SharedHpcs) -> Iterator[SharedHpc]:
     """The standard HPC (pod: host_process, inherit-user "true"; container: the idle probe
     command) of this worker for ``isolation``, for checks that only read."""
-    from harness.plugin.fixtures import failed, keep_for_inspection
-    from harness.plugin.options import SETTINGS
-
     item = request.node
     handle = SharedHpc(_hpc_shared, isolation, item)
     yield handle

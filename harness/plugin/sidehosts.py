@@ -27,6 +27,7 @@ from harness.plugin.markers import HPC_IN_UVM_MIN_BUILD, UVM_WITHOUT_HPC
 from harness.plugin.pods import PodFactory
 from harness.plugin.reporting import ReportingTransport
 from harness.plugin.targets import Run, targets, worker_id
+from harness.runtime import load_bundle
 
 
 def candidates(config: pytest.Config, run: Run) -> list:
@@ -51,8 +52,6 @@ class SideHosts:
 
     def open(self, target) -> HpcHost:
         if target.name not in self.opened:
-            from harness.runtime import load_bundle
-
             leaser: Leaser = self.pool.leaser
             with leaser.acquire([HostSlots(target.name, target.labels.max_leases)],
                                 purpose="connecting and provisioning"):
