@@ -7,8 +7,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
+import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +45,34 @@ def test_the_contracts_hold():
     assert result.returncode == 0, out
     for name in CONTRACTS:
         assert f"{name} KEPT" in out, out
+
+
+def contracts() -> dict[str, dict]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return {c["id"]: c for c in config["tool"]["importlinter"]["contracts"]}
+
+
+def test_every_part_of_the_harness_has_a_layer():
+    """A new package or top-level module must be placed in the order (import-linter ignores
+    what no layer names), and be a source of the gateway contract."""
+    graph = grimp.build_graph("harness", cache_dir=None)
+    children = {m.split(".")[1] for m in graph.modules if m.count(".") >= 1}
+    unplaced = children - {"sim", "__main__"}
+    layers = {name.strip() for layer in contracts()["layers"]["layers"]
+              for name in layer.split("|")}
+    assert unplaced == layers
+    sources = set(contracts()["sim-gateway"]["source_modules"])
+    assert sources == {f"harness.{name}" for name in layers - {"hosts"}}
+
+
+def test_only_the_gateway_imports_the_simulated_host():
+    """The same rule as the contract, from the import graph itself (imports inside functions
+    included), so a module outside the contract's list cannot slip by."""
+    graph = grimp.build_graph("harness", cache_dir=None)
+    importers = {m for m in graph.modules if not m.startswith("harness.sim")
+                 for t in graph.find_modules_directly_imported_by(m)
+                 if t == "harness.sim" or t.startswith("harness.sim.")}
+    assert importers == {"harness.hosts"}
 
 
 def plant(tree: Path, module: str, line: str) -> str:
