@@ -1,6 +1,8 @@
 """The ``hpc-e2e`` command.
 
-One sub-command per verb.  Bad options are reported by argparse (exit 2); a
+One sub-command per verb; this module only declares the options, and each verb's module in
+:mod:`harness.commands` does the work (imported when the verb runs, so ``hpc-e2e --help``
+loads nothing else).  Bad options are reported by argparse (exit 2); a
 :class:`~harness.errors.HarnessError` is printed as ``error: <message>`` plus its hint and
 ends the process with the error's exit code — never a traceback for a user mistake.
 """
@@ -8,27 +10,15 @@ ends the process with the error's exit code — never a traceback for a user mis
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
-import json
 import logging
 import os
-import re
-import socket
 import sys
 import traceback
 from pathlib import Path
 
-from rich.console import Console
-
 from harness import __version__
-from harness.config.files import file_kind_problem
-from harness.cri.runtime_access import crictl_runtime_access
 from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, ConfigError, HarnessError
-from harness.hosts import (DEFAULT_SIM_STATE_DIR, provision_plan, serve_sim, served_endpoint,
-                           sim_options, write_sim_bundle)
-from harness.runtime.provision import run_plan
-from harness.runtime.summary import render_provision
 from harness.secrets import install_log_redaction, redact
 
 
@@ -48,7 +38,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
         "serve", help="run a simulated host on loopback until interrupted",
         description="Start the simulated Windows host (WinRM over HTTPS and SSH on 127.0.0.1) "
                     "and write DIR/endpoint.json so any WinRM or SSH client can reach it.")
-    serve.add_argument("--state-dir", type=Path, default=DEFAULT_SIM_STATE_DIR, metavar="DIR",
+    serve.add_argument("--state-dir", type=Path, default=Path(".hpc-e2e/sim"), metavar="DIR",
                        help="where endpoint.json, the CA bundle, keys and the password file go "
                             "(default: %(default)s)")
     serve.add_argument("--port", type=int, default=0, metavar="N",
@@ -82,7 +72,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                            "<state-dir>/faults.jsonl (kinds: harness/sim/faults.py)")
     host.add_argument("--latency", metavar="SPEC",
                       help="latency model, e.g. realistic,scale=0.05 (harness/sim/latency.py)")
-    serve.set_defaults(func=_cmd_sim_serve)
+    serve.set_defaults(func=_delegate("sim"))
     bundle = sim_sub.add_parser(
         "bundle", help="write a runtime bundle of the simulated host's programs",
         description="Write DIR/bundle.toml and the placeholder programs it names: a bundle "
@@ -94,66 +84,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                              "version 3; default: the simulated host's default)")
     bundle.add_argument("--cni", action="append", default=[], metavar="PLUGIN",
                         help="ship this CNI plugin (repeatable; default: nat)")
-    bundle.set_defaults(func=_cmd_sim_bundle)
-
-
-def _cmd_sim_serve(args: argparse.Namespace) -> int:
-    ports = ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
-             (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port"))
-    for port, flag in ports:
-        if port is not None and not 0 <= port <= 65535:
-            raise ConfigError(f"{flag}: {port} is not a TCP port (0-65535)")
-    given = [(port, flag) for port, flag in ports if port]
-    for i, (port, flag) in enumerate(given):
-        twin = next((f for p, f in given[:i] if p == port), None)
-        if twin is not None:
-            raise ConfigError(f"{flag}: port {port} is also given to {twin}")
-        _check_port_free(port, flag)
-    for key in args.authorized_key:
-        problem = file_kind_problem(key)
-        if problem is not None:
-            raise ConfigError(f"--authorized-key: {key} {problem}")
-    options = sim_options(flavor=args.sim_flavor, faults=args.faults, latency=args.latency,
-                          faults_flag="--faults", latency_flag="--latency")
-    try:
-        return serve_sim(args.state_dir, options=options, build=args.build,
-                         virtualization=not args.no_virtualization,
-                         elevated=not args.not_elevated, port=args.port,
-                         ssh_port=args.ssh_port, authorized_key_files=args.authorized_key,
-                         http_port=args.http_port, basic=args.basic,
-                         ntlm_port=(args.ntlm_port if args.ntlm_port is not None
-                                    else 0 if args.ntlm else None))
-    except OSError as exc:  # a port taken between the check and the listen, say
-        raise ConfigError(f"sim serve: cannot listen: {exc.strerror or exc}") from None
-
-
-def _check_port_free(port: int, flag: str) -> None:
-    """Refuse a loopback port something else listens on, in one line (the simulated host
-    listens on 127.0.0.1 only)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"{flag}: port {port} is already in use on 127.0.0.1",
-                                  hint="pick another port, or 0 for a free one") from None
-            raise ConfigError(f"{flag}: cannot listen on port {port}: "
-                              f"{exc.strerror or exc}") from None
-
-
-def _cmd_sim_bundle(args: argparse.Namespace) -> int:
-    folder = Path(args.directory)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"DIR: {folder} exists and is not a folder")
-    version = args.containerd_version
-    if version is not None and not re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}", version):
-        raise ConfigError(f"--containerd-version: {version!r} is not a version like 1.7.22")
-    for plugin in args.cni:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", plugin):
-            raise ConfigError(f"--cni: {plugin!r} is not a plugin name (letters, digits, "
-                              "'.', '_', '-')")
-    print(write_sim_bundle(folder, containerd_version=version, cni_plugins=args.cni))
-    return 0
+    bundle.set_defaults(func=_delegate("sim"))
 
 
 # --- options several verbs share -------------------------------------------------------------
@@ -165,7 +96,7 @@ def _add_host_options(parser: argparse.ArgumentParser, *, verb: str) -> None:
 
 
 def _add_sim_state_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sim-state-dir", type=Path, default=DEFAULT_SIM_STATE_DIR,
+    parser.add_argument("--sim-state-dir", type=Path, default=Path(".hpc-e2e/sim"),
                         metavar="DIR",
                         help="the simulated host's state directory (default: %(default)s)")
 
@@ -201,51 +132,7 @@ def _add_provision(sub: argparse._SubParsersAction) -> None:
     _add_sim_state_dir(prov)
     _add_sim_flavor(prov)
     _add_json(prov)
-    prov.set_defaults(func=_cmd_provision)
-
-
-def _cmd_provision(args: argparse.Namespace) -> int:
-    flavor = _provision_flavor(args) if args.sim_flavor is not None else None
-    the_plan = provision_plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
-                              sim=args.sim, sim_state_dir=args.sim_state_dir, flavor=flavor)
-    err = Console(stderr=True)
-    try:
-        outcomes = run_plan(the_plan, cri=crictl_runtime_access,
-                            progress=None if args.json else
-                            (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
-    finally:
-        the_plan.close()
-    done = [o.summary for o in outcomes if o.summary is not None]
-    failed = [o for o in outcomes if o.error is not None]
-    if args.json:
-        print(json.dumps({
-            "changed": any(s.changed for s in done),
-            "hosts": [s.to_dict() for s in done],
-            "errors": [{"host": o.name, "error": str(o.error),
-                        "exit_code": o.error.exit_code} for o in failed],
-        }, indent=2))
-    else:
-        render_provision(done, Console())
-    for o in failed:
-        # Host errors already name the host (they start with its name); say it once.
-        text = str(o.error)
-        print(f"error: {text if text.startswith(f'{o.name}:') else f'{o.name}: {text}'}",
-              file=sys.stderr)
-    return failed[0].error.exit_code if failed else 0
-
-
-def _provision_flavor(args: argparse.Namespace) -> str | None:
-    """``provision --sim-flavor``: the flavor a simulated host started for the command gets;
-    None (with a warning) when one is served already (the plan then uses it, whatever flavor
-    it was started with)."""
-    if args.inventory is not None:
-        raise ConfigError("--sim-flavor applies to the simulated host, not to an --inventory")
-    flavor = sim_options(flavor=args.sim_flavor).flavor
-    if served_endpoint(args.sim_state_dir) is not None:
-        print(f"warning: --sim-flavor ignored: a simulated host is already served from "
-              f"{args.sim_state_dir} with the flavor it was started with", file=sys.stderr)
-        return None
-    return flavor
+    prov.set_defaults(func=_delegate("provision"))
 
 
 # --- run, doctor, clean, report ----------------------------------------------------------------

@@ -43,7 +43,6 @@ from harness.runtime.sandbox_image import check_images_file
 
 T = TypeVar("T")
 
-DEFAULT_SIM_STATE_DIR = Path(".hpc-e2e/sim")
 MAX_PARALLEL_HOSTS = 8
 SIM_BUNDLE_DIR = "bundle"
 # A simulated host takes several concurrent pods (lease slots of the plugin's sim hosts, and
@@ -288,7 +287,7 @@ def provision_plan(*, inventory: Path | None, hosts: list[str], bundle: Path | N
     return Plan([target], loaded, started)
 
 
-__all__ = ["DEFAULT_SIM_STATE_DIR", "SIM_MAX_LEASES", "SIM_RETRY", "HostSelection", "SimOptions",
+__all__ = ["SIM_MAX_LEASES", "SIM_RETRY", "HostSelection", "SimOptions",
            "check_flavor", "endpoint_target", "per_host", "pick_hosts", "provision_plan", "select_hosts",
            "serve_sim", "served_endpoint", "sim_options", "sim_target", "start_sim",
            "write_sim_bundle"]
