@@ -35,7 +35,7 @@ from urllib.parse import urlparse
 from harness.config.files import file_kind_problem
 from harness.config.inventory import load_inventory
 from harness.config.secrets import Secret
-from harness.config.target import RetrySettings, Target, WinRMOptions
+from harness.config.target import Labels, RetrySettings, Target, WinRMOptions
 from harness.errors import ConfigError, HarnessError
 from harness.runtime.bundle import load_bundle
 from harness.runtime.provision import Plan
@@ -170,6 +170,15 @@ def endpoint_target(endpoint: Mapping[str, Any]) -> Target:
                   source="simulated host")
 
 
+def sim_host_target(endpoint: Mapping[str, Any], *, name: str, build: int,
+                    source: str) -> Target:
+    """A simulated host of a run as the plugin leases it: :func:`endpoint_target` named
+    ``name``, with the build it reports, :data:`SIM_MAX_LEASES` slots and :data:`SIM_RETRY`."""
+    return endpoint_target(endpoint).model_copy(update={
+        "name": name, "source": source,
+        "labels": Labels(os_build=build, max_leases=SIM_MAX_LEASES), "retry": SIM_RETRY})
+
+
 def served_endpoint(state_dir: Path) -> dict | None:
     """The endpoint.json of a simulated host served from ``state_dir``, if it answers."""
     try:
@@ -289,5 +298,5 @@ def provision_plan(*, inventory: Path | None, hosts: list[str], bundle: Path | N
 
 __all__ = ["SIM_MAX_LEASES", "SIM_RETRY", "HostSelection", "SimOptions",
            "check_flavor", "endpoint_target", "per_host", "pick_hosts", "provision_plan", "select_hosts",
-           "serve_sim", "served_endpoint", "sim_options", "sim_target", "start_sim",
+           "serve_sim", "served_endpoint", "sim_host_target", "sim_options", "sim_target", "start_sim",
            "write_sim_bundle"]

@@ -1,4 +1,5 @@
-"""The ``hpc-e2e`` verbs beyond argument parsing: ``run``, ``doctor``, ``clean``, ``report``.
+"""The ``hpc-e2e`` verbs beyond argument parsing: ``run``, ``doctor``, ``provision``, ``clean``,
+``report``, ``bench`` and ``sim``.
 
 ``harness/cli.py`` only declares options; each verb's module here does the work and
 returns the process exit code, so tests can drive a verb without a subprocess.  What the

@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 
-from harness.config.target import Labels, Target
+from harness.config.target import Target
 from harness.cri.spec import new_run_id
 from harness.errors import HarnessError
-from harness.hosts import (SIM_MAX_LEASES, SIM_RETRY, SimOptions, endpoint_target, start_sim,
-                           write_sim_bundle)
+from harness.hosts import SimOptions, sim_host_target, start_sim, write_sim_bundle
 from harness.plugin.options import SETTINGS, Settings
 from harness.plugin.sweep import sweep_run
 
@@ -177,15 +176,9 @@ def targets(config: pytest.Config, run: Run, *, side: bool = False) -> list[Targ
     settings = config.stash[SETTINGS]
     if not settings.simulated:
         return sorted(settings.targets, key=lambda t: t.name)
-    out = []
-    for sim in run.sim_hosts:
-        if sim.get("role", POOL) != POOL and not side:
-            continue
-        base = endpoint_target(sim["endpoint"])
-        out.append(base.model_copy(update={
-            "name": sim["name"], "source": "simulated host (--hpc-sim-hosts)",
-            "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES),
-            "retry": SIM_RETRY}))
+    out = [sim_host_target(sim["endpoint"], name=sim["name"], build=sim["build"],
+                           source="simulated host (--hpc-sim-hosts)")
+           for sim in run.sim_hosts if side or sim.get("role", POOL) == POOL]
     return sorted(out, key=lambda t: t.name)
 
 
