@@ -46,7 +46,7 @@ from harness.commands.summary import SummaryCollector
 from harness.config.files import file_kind_problem
 from harness.cri.spec import check_label, new_run_id
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
-from harness.hosts import check_flavor, select_hosts, sim_options
+from harness.hosts import select_hosts, sim_options
 from harness.plugin.images import image_set_for
 from harness.plugin.options import MAX_SECONDS, MAX_SIM_HOSTS
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
@@ -135,7 +135,8 @@ def _abs(path: Path | str) -> str:
 
 
 def check_options(o: RunOptions) -> None:
-    """Refuse option mistakes before pytest starts (the plugin re-checks values)."""
+    """Refuse option mistakes before pytest starts (the plugin re-checks values); a flavor
+    file's path is made absolute here, so the pytest command line names it from any folder."""
     if o.hosts and o.inventory is None:
         raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
     if o.inventory is not None:
@@ -155,7 +156,8 @@ def check_options(o: RunOptions) -> None:
         problem = None if path is None else file_kind_problem(Path(path))
         if problem is not None:
             raise ConfigError(f"{flag}: {path} {problem}")
-    sim_options(flavor=o.sim_flavor, faults=o.sim_faults, latency=o.sim_latency)
+    o.sim_flavor = sim_options(flavor=o.sim_flavor, faults=o.sim_faults,
+                               latency=o.sim_latency).flavor
     if o.sim_hosts is not None and o.sim_hosts < 1:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
     for flag, seconds in (("--lease-timeout", o.lease_timeout),
@@ -264,7 +266,7 @@ def build_pytest_args(o: RunOptions) -> list[str]:
     if o.sim_hosts is not None:
         argv += ["--hpc-sim-hosts", str(o.sim_hosts)]
     if o.sim_flavor is not None:
-        argv += ["--hpc-sim-flavor", check_flavor(o.sim_flavor)]
+        argv += ["--hpc-sim-flavor", o.sim_flavor]
     if o.sim_build is not None:
         argv += ["--hpc-sim-build", str(o.sim_build)]
     if o.sim_faults is not None:
