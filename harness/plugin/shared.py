@@ -35,6 +35,7 @@ from harness.errors import HarnessError
 from harness.plugin.fixtures import failed, keep_for_inspection
 from harness.plugin.options import SETTINGS
 from harness.plugin.pods import Container, PodFactory
+from harness.plugin.reporting import DIAGNOSTIC_OBJECTS
 from harness.plugin.targets import worker_id
 
 log = logging.getLogger("harness.plugin")
@@ -116,8 +117,6 @@ class SharedHpc:
     @property
     def container(self) -> Container:
         if self._container is None:
-            from harness.plugin.reporting import DIAGNOSTIC_OBJECTS
-
             entry, created = self._shared.get(self._isolation, user=self._item.nodeid)
             self._container = entry.container
             self._item.stash.setdefault(DIAGNOSTIC_OBJECTS, []).append(entry.container.pod)
