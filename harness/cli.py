@@ -1,6 +1,8 @@
 """The ``hpc-e2e`` command.
 
-One sub-command per verb.  Bad options are reported by argparse (exit 2); a
+One sub-command per verb; this module only declares the options, and each verb's module in
+:mod:`harness.commands` does the work (imported when the verb runs, so ``hpc-e2e --help``
+loads nothing else).  Bad options are reported by argparse (exit 2); a
 :class:`~harness.errors.HarnessError` is printed as ``error: <message>`` plus its hint and
 ends the process with the error's exit code — never a traceback for a user mistake.
 """
@@ -8,13 +10,16 @@ ends the process with the error's exit code — never a traceback for a user mis
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import os
 import sys
+import traceback
 from pathlib import Path
 
 from harness import __version__
-from harness.config.secrets import redact
-from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, HarnessError
+from harness.errors import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, ConfigError, HarnessError
+from harness.secrets import install_log_redaction, redact
 
 
 class Parser(argparse.ArgumentParser):
@@ -67,7 +72,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                            "<state-dir>/faults.jsonl (kinds: harness/sim/faults.py)")
     host.add_argument("--latency", metavar="SPEC",
                       help="latency model, e.g. realistic,scale=0.05 (harness/sim/latency.py)")
-    serve.set_defaults(func=_cmd_sim_serve)
+    serve.set_defaults(func=_delegate("sim"))
     bundle = sim_sub.add_parser(
         "bundle", help="write a runtime bundle of the simulated host's programs",
         description="Write DIR/bundle.toml and the placeholder programs it names: a bundle "
@@ -79,102 +84,7 @@ def _add_sim(sub: argparse._SubParsersAction) -> None:
                              "version 3; default: the simulated host's default)")
     bundle.add_argument("--cni", action="append", default=[], metavar="PLUGIN",
                         help="ship this CNI plugin (repeatable; default: nat)")
-    bundle.set_defaults(func=_cmd_sim_bundle)
-
-
-def _cmd_sim_serve(args: argparse.Namespace) -> int:
-    from harness.errors import ConfigError
-    from harness.sim.host import serve
-
-    ports = ((args.port, "--port"), (args.ssh_port, "--ssh-port"),
-             (args.http_port, "--http-port"), (args.ntlm_port, "--ntlm-port"))
-    for port, flag in ports:
-        if port is not None and not 0 <= port <= 65535:
-            raise ConfigError(f"{flag}: {port} is not a TCP port (0-65535)")
-    given = [(port, flag) for port, flag in ports if port]
-    for i, (port, flag) in enumerate(given):
-        twin = next((f for p, f in given[:i] if p == port), None)
-        if twin is not None:
-            raise ConfigError(f"{flag}: port {port} is also given to {twin}")
-        _check_port_free(port, flag)
-    from harness.config.files import file_kind_problem
-
-    for key in args.authorized_key:
-        problem = file_kind_problem(key)
-        if problem is not None:
-            raise ConfigError(f"--authorized-key: {key} {problem}")
-    flavor = None
-    if args.sim_flavor is not None:
-        from harness.commands.run import check_flavor
-
-        flavor = check_flavor(args.sim_flavor)
-    from harness.sim.hostmodel import HostProfile
-
-    # --no-virtualization: a VM whose host exposes no virtualization extensions to it
-    # (HypervisorPresent true, Hyper-V cannot be installed), as its help says.
-    profile = HostProfile(build=args.build, hyperv_capable=not args.no_virtualization,
-                          virtual_machine=args.no_virtualization,
-                          elevated=not args.not_elevated)
-    from harness.commands.run import check_sim_models
-
-    faults, latency = check_sim_models(args.faults, args.latency, faults_flag="--faults",
-                                       latency_flag="--latency")
-    if latency is not None and latency.restart:  # --latency restart=S: a slow restart
-        import dataclasses
-
-        profile = dataclasses.replace(
-            profile, restart_seconds=latency.restart_seconds(profile.restart_seconds))
-    try:
-        return serve(args.state_dir, port=args.port, ssh_port=args.ssh_port,
-                     authorized_key_files=args.authorized_key, http_port=args.http_port,
-                     flavor=flavor, profile=profile, faults=faults, latency=latency,
-                     basic=args.basic, ntlm_port=(args.ntlm_port if args.ntlm_port is not None
-                                else 0 if args.ntlm else None)) or 0
-    except OSError as exc:  # a port taken between the check and the listen, say
-        raise ConfigError(f"sim serve: cannot listen: {exc.strerror or exc}") from None
-
-
-def _check_port_free(port: int, flag: str) -> None:
-    """Refuse a loopback port something else listens on, in one line (the simulated host
-    listens on 127.0.0.1 only)."""
-    import errno
-    import socket
-
-    from harness.errors import ConfigError
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"{flag}: port {port} is already in use on 127.0.0.1",
-                                  hint="pick another port, or 0 for a free one") from None
-            raise ConfigError(f"{flag}: cannot listen on port {port}: "
-                              f"{exc.strerror or exc}") from None
-
-
-def _cmd_sim_bundle(args: argparse.Namespace) -> int:
-    import re
-
-    from harness.errors import ConfigError
-    from harness.sim.bundle import DEFAULT_CNI_PLUGINS, write_sim_bundle
-
-    folder = Path(args.directory)
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"DIR: {folder} exists and is not a folder")
-    version = args.containerd_version
-    if version is not None and not re.fullmatch(r"\d{1,3}\.\d{1,3}\.\d{1,3}", version):
-        raise ConfigError(f"--containerd-version: {version!r} is not a version like 1.7.22")
-    for plugin in args.cni:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}", plugin):
-            raise ConfigError(f"--cni: {plugin!r} is not a plugin name (letters, digits, "
-                              "'.', '_', '-')")
-    manifest = write_sim_bundle(folder,
-                                versions={"containerd": version} if version else None,
-                                cni_plugins={p: "0.3.1" for p in args.cni} or None
-                                if args.cni else DEFAULT_CNI_PLUGINS)
-    print(manifest)
-    return 0
+    bundle.set_defaults(func=_delegate("sim"))
 
 
 # --- options several verbs share -------------------------------------------------------------
@@ -222,68 +132,7 @@ def _add_provision(sub: argparse._SubParsersAction) -> None:
     _add_sim_state_dir(prov)
     _add_sim_flavor(prov)
     _add_json(prov)
-    prov.set_defaults(func=_cmd_provision)
-
-
-def _cmd_provision(args: argparse.Namespace) -> int:
-    import json
-
-    from rich.console import Console
-
-    from harness.runtime.provision import plan, run_plan
-    from harness.runtime.summary import render_provision
-
-    started = _start_sim_with_flavor(args) if args.sim_flavor is not None else None
-    try:
-        the_plan = plan(inventory=args.inventory, hosts=args.host, bundle=args.bundle,
-                        sim=args.sim, sim_state_dir=args.sim_state_dir)
-        err = Console(stderr=True)
-        try:
-            outcomes = run_plan(the_plan, progress=None if args.json else
-                                (lambda host, message: err.print(f"[dim]{host}: {message}[/dim]")))
-        finally:
-            the_plan.close()
-    finally:
-        if started is not None:
-            started.stop()
-    done = [o.summary for o in outcomes if o.summary is not None]
-    failed = [o for o in outcomes if o.error is not None]
-    if args.json:
-        print(json.dumps({
-            "changed": any(s.changed for s in done),
-            "hosts": [s.to_dict() for s in done],
-            "errors": [{"host": o.name, "error": str(o.error),
-                        "exit_code": o.error.exit_code} for o in failed],
-        }, indent=2))
-    else:
-        render_provision(done, Console())
-    for o in failed:
-        # Host errors already name the host (they start with its name); say it once.
-        text = str(o.error)
-        print(f"error: {text if text.startswith(f'{o.name}:') else f'{o.name}: {text}'}",
-              file=sys.stderr)
-    return failed[0].error.exit_code if failed else 0
-
-
-def _start_sim_with_flavor(args: argparse.Namespace):
-    """``provision --sim-flavor``: start the simulated host with that flavor, unless one is
-    served already (``plan`` then uses it, whatever flavor it was started with)."""
-    from harness.commands import served_endpoint
-    from harness.commands.run import check_flavor
-    from harness.errors import ConfigError
-
-    if args.inventory is not None:
-        raise ConfigError("--sim-flavor applies to the simulated host, not to an --inventory")
-    flavor = check_flavor(args.sim_flavor)
-    if served_endpoint(args.sim_state_dir) is not None:
-        print(f"warning: --sim-flavor ignored: a simulated host is already served from "
-              f"{args.sim_state_dir} with the flavor it was started with", file=sys.stderr)
-        return None
-    from harness.sim.host import SimHost
-    from harness.sim.hostmodel import HostProfile
-
-    return SimHost(args.sim_state_dir, ssh_port=None, profile=HostProfile(),
-                   flavor=flavor).start()
+    prov.set_defaults(func=_delegate("provision"))
 
 
 # --- run, doctor, clean, report ----------------------------------------------------------------
@@ -451,8 +300,6 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 def _delegate(verb: str):
     """The verb's ``command(args)`` in ``harness.commands.<verb>``, imported when it runs."""
     def run(args: argparse.Namespace) -> int:
-        import importlib
-
         return importlib.import_module(f"harness.commands.{verb}").command(args)
 
     run.__name__ = f"_cmd_{verb}"
@@ -493,8 +340,6 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Nam
 def _check_state_dirs(args: argparse.Namespace) -> None:
     """A simulated host's state directory that is a file would surface as an OSError deep
     in the sim or the bundle writer; say which option instead."""
-    from harness.errors import ConfigError
-
     for flag, attr in (("--sim-state-dir", "sim_state_dir"), ("--state-dir", "state_dir")):
         folder = getattr(args, attr, None)
         if folder is not None and folder.exists() and not folder.is_dir():
@@ -506,8 +351,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, list(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from harness.config.secrets import install_log_redaction
-
     install_log_redaction(*logging.getLogger().handlers)
     try:
         _check_state_dirs(args)
@@ -523,8 +366,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a harness bug: say so, without leaking secrets
         print(redact(f"internal error (please report): {type(exc).__name__}: {exc}"), file=sys.stderr)
         if args.verbose:
-            import traceback
-
             print(redact(traceback.format_exc()), file=sys.stderr)
         return 70
 
@@ -533,8 +374,6 @@ def _reader_gone() -> int:
     """``hpc-e2e doctor | head``: the reader closed the pipe.  Point stdout at /dev/null so
     the interpreter's final flush cannot fail again, and end quietly (Python's docs, "Note on
     SIGPIPE" in the signal module)."""
-    import os
-
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     return EXIT_PIPE

@@ -12,7 +12,7 @@ into an error text is masked before it reaches a terminal or a report.
 
 from __future__ import annotations
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 # Exit codes the CLI uses (the table is in README.md, "Exit codes"); pytest owns 0-5, so
 # ours start above, at the BSD sysexits.h values where one fits.

@@ -26,7 +26,7 @@ from checks.bad_input import clear_error
 from harness.cli import main
 from harness.cri import ContainerSpec, Crictl, PodSpec
 from harness.errors import EXIT_CONFIG
-from harness.runtime.provision import endpoint_target
+from harness.hosts import endpoint_target
 from harness.sim.bundle import write_sim_bundle
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile

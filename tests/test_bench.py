@@ -134,9 +134,10 @@ def deployed(tmp_path_factory):
     """A simulated WS2025 host with the sim bundle deployed, reached over WinRM."""
     from harness.cri import Crictl
     from harness.runtime.bundle import load_bundle
+    from harness.cri.runtime_access import crictl_runtime_access
     from harness.runtime.deploy import deploy
     from harness.runtime.layout import RuntimeLayout
-    from harness.runtime.provision import endpoint_target
+    from harness.hosts import endpoint_target
     from harness.sim.bundle import write_sim_bundle
     from harness.sim.host import SimHost
     from harness.sim.hostmodel import HostProfile
@@ -148,7 +149,7 @@ def deployed(tmp_path_factory):
     bundle = load_bundle(write_sim_bundle(tmp_path_factory.mktemp("bundle")))
     with SimHost(tmp_path_factory.mktemp("sim"), ssh_port=None, profile=profile) as host, \
             WinRMTransport(endpoint_target(host.endpoint)) as transport:
-        deploy(WindowsHost(transport), bundle)
+        deploy(WindowsHost(transport), bundle, cri=crictl_runtime_access)
         layout = RuntimeLayout.for_bundle(bundle)
         crictl = Crictl(transport, crictl_path=layout.crictl_exe,
                         config_path=layout.crictl_yaml, run_id="bench-test")
@@ -222,7 +223,7 @@ def test_request_delay_applies_per_request(deployed):
 def test_inventory_names_every_served_host_as_winrm_over_https(tmp_path):
     from harness.bench.lab import inventory_text
     from harness.config.inventory import load_inventory
-    from harness.plugin.targets import SIM_MAX_LEASES, SIM_RETRY
+    from harness.hosts import SIM_MAX_LEASES, SIM_RETRY
 
     hosts = []
     for i, port in ((1, 50001), (2, 50002)):

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 from test_interruptions import PROCESS, SYSTEM, _plugin_args, served_lab  # tests/ on sys.path
 
-from harness.commands.clean import select
+from harness.cri.cleanup import select
 from harness.cri import RUN_ID_LABEL, Crictl, PodSpec
 from harness.cri.status import PodSummary
 from harness.plugin.leftovers import HostLeftovers, age_text, clean_command, describe, survey

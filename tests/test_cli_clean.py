@@ -15,12 +15,12 @@ import uuid
 import pytest
 
 from harness.cli import main
-from harness.commands import default_layout
+from harness.runtime.layout import default_layout
 from harness.commands.clean import parse_duration
 from harness.cri import RUN_ID_LABEL, ContainerSpec, Crictl, PodSpec
 from harness.cri.crictl import DEFAULT_RUNS_ROOT
 from harness.errors import EXIT_CONFIG
-from harness.runtime.provision import endpoint_target
+from harness.hosts import endpoint_target
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
 from harness.transport import open_transport
@@ -239,7 +239,7 @@ def test_bad_durations_are_usage_errors(text, capsys, tmp_path):
 def test_the_time_filter_uses_creation_time():
     from datetime import UTC, datetime, timedelta
 
-    from harness.commands.clean import select
+    from harness.cri.cleanup import select
     from harness.cri.status import PodSummary
 
     now = datetime(2025, 1, 1, 12, tzinfo=UTC)

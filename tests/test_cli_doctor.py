@@ -106,8 +106,8 @@ def test_a_provisioned_host_is_ready(served, capsys):
 
 
 def test_a_config_without_the_hpc_allowlist_fails_the_handlers_row(served, tmp_path, capsys):
-    from harness.commands import default_layout
-    from harness.runtime.provision import endpoint_target
+    from harness.runtime.layout import default_layout
+    from harness.hosts import endpoint_target
     from harness.transport import open_transport
     from harness.windows import WindowsHost
 
@@ -261,7 +261,7 @@ def test_an_unknown_inventory_host_is_a_usage_error(served, tmp_path, capsys):
 
 # --- the config.toml rules ------------------------------------------------------------------
 def _deployed_config(version: int = 2) -> str:
-    from harness.commands import default_layout
+    from harness.runtime.layout import default_layout
     from harness.runtime.containerd_config import ContainerdConfig
 
     return ContainerdConfig(version, default_layout(), "registry.k8s.io/pause:3.10.2").render()
@@ -292,7 +292,7 @@ def test_handler_problems_name_what_is_missing():
 
 
 def test_the_default_layout_is_the_one_a_default_bundle_deploys(tmp_path):
-    from harness.commands import default_layout
+    from harness.runtime.layout import default_layout
     from harness.runtime.bundle import load_bundle
     from harness.runtime.layout import RuntimeLayout
     from harness.sim.bundle import write_sim_bundle

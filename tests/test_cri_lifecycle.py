@@ -57,6 +57,7 @@ def _target(host) -> Target:
 def _deployed(tmp_path_factory, flavor=None):
     """A simulated WS2025 host with Containers and Hyper-V, the sim bundle deployed."""
     from harness.runtime.bundle import load_bundle
+    from harness.cri.runtime_access import crictl_runtime_access
     from harness.runtime.deploy import deploy
     from harness.runtime.layout import RuntimeLayout
     from harness.sim.bundle import write_sim_bundle
@@ -69,7 +70,7 @@ def _deployed(tmp_path_factory, flavor=None):
     bundle = load_bundle(write_sim_bundle(tmp_path_factory.mktemp("bundle")))
     with SimHost(tmp_path_factory.mktemp("sim"), ssh_port=None, profile=profile,
                  flavor=flavor) as host, WinRMTransport(_target(host)) as transport:
-        deploy(WindowsHost(transport), bundle)
+        deploy(WindowsHost(transport), bundle, cri=crictl_runtime_access)
         layout = RuntimeLayout.for_bundle(bundle)
         # create does not pull (pull-image-on-create: false; docs/behaviour/ecosystem.md §3.2)
         Crictl(transport, crictl_path=layout.crictl_exe, config_path=layout.crictl_yaml).pull(IMAGE)

@@ -58,6 +58,7 @@ FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, runtime_wait=5)
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory):
     from harness.runtime.bundle import load_bundle
+    from harness.cri.runtime_access import crictl_runtime_access
     from harness.runtime.deploy import deploy
     from harness.runtime.layout import RuntimeLayout
     from harness.sim.bundle import write_sim_bundle
@@ -75,7 +76,7 @@ def runtime(tmp_path_factory):
         host.faults.suspended = True
         with WinRMTransport(_target(host)) as transport:
             transport.retry_policy = FAST
-            deploy(WindowsHost(transport), bundle)
+            deploy(WindowsHost(transport), bundle, cri=crictl_runtime_access)
             layout = RuntimeLayout.for_bundle(bundle)
             Crictl(transport, crictl_path=layout.crictl_exe,
                    config_path=layout.crictl_yaml).pull(IMAGE)

@@ -14,12 +14,14 @@ from urllib.parse import urlparse
 import pytest
 
 from harness.config.secrets import Secret
+from harness.cri.runtime_access import crictl_runtime_access
 from harness.config.target import Target, WinRMOptions
 from harness.runtime.bundle import CONTAINERD, CRICTL, SHIM, load_bundle, parse_bundle
 from harness.runtime.containerd_config import HPC_ANNOTATIONS
 from harness.runtime.deploy import RuntimeDeployError, deploy
 from harness.runtime.layout import RuntimeLayout
-from harness.runtime.service import register_argv, service_matches, split_command_line
+from harness.cmdline import split_command_line
+from harness.runtime.service import register_argv, service_matches
 from harness.runtime.versions import parse_version_output
 from harness.sim.bundle import write_sim_bundle
 from harness.sim.host import SimHost
@@ -88,7 +90,7 @@ def test_first_deployment_installs_registers_starts_and_reports(env, tmp_path):
     sim, host, counter = env
     bundle = sim_bundle(tmp_path)
     layout = RuntimeLayout.for_bundle(bundle)
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
 
     actions = {(c.item, c.action) for c in summary.changes}
     assert {("containerd.exe", "uploaded"), ("containerd-shim-runhcs-v1.exe", "uploaded"),
@@ -134,11 +136,11 @@ def test_first_deployment_installs_registers_starts_and_reports(env, tmp_path):
 
 def test_a_second_deployment_changes_nothing_and_sends_nothing(env, tmp_path):
     sim, host, counter = env
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     pid = service_pid(sim, host)
     counter.puts.clear()
     # A bundle written afresh elsewhere: same bytes, so the same hashes.
-    again = deploy(host, sim_bundle(tmp_path, "again"))
+    again = deploy(host, sim_bundle(tmp_path, "again"), cri=crictl_runtime_access)
     assert again.changes == [] and not again.changed
     assert counter.puts == []
     assert service_pid(sim, host) == pid, "containerd was restarted for nothing"
@@ -148,10 +150,10 @@ def test_a_second_deployment_changes_nothing_and_sends_nothing(env, tmp_path):
 # --- partial changes ----------------------------------------------------------------------------
 def test_a_new_crictl_is_the_only_thing_sent_and_containerd_keeps_running(env, tmp_path):
     sim, host, counter = env
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     pid = service_pid(sim, host)
     counter.puts.clear()
-    summary = deploy(host, sim_bundle(tmp_path, "newer", versions={CRICTL: "1.32.0"}))
+    summary = deploy(host, sim_bundle(tmp_path, "newer", versions={CRICTL: "1.32.0"}), cri=crictl_runtime_access)
     assert [(c.item, c.action) for c in summary.changes] == [("crictl.exe", "uploaded")]
     assert counter.puts == [RuntimeLayout.for_bundle(sim_bundle(tmp_path)).crictl_exe]
     assert service_pid(sim, host) == pid
@@ -160,10 +162,10 @@ def test_a_new_crictl_is_the_only_thing_sent_and_containerd_keeps_running(env, t
 
 def test_containerd_2_gets_config_version_3_and_a_restart(env, tmp_path):
     sim, host, counter = env
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     pid = service_pid(sim, host)
     counter.puts.clear()
-    summary = deploy(host, sim_bundle(tmp_path, "two", versions={CONTAINERD: "2.0.4"}))
+    summary = deploy(host, sim_bundle(tmp_path, "two", versions={CONTAINERD: "2.0.4"}), cri=crictl_runtime_access)
     actions = [(c.item, c.action) for c in summary.changes]
     assert ("service containerd", "stopped") in actions
     assert ("containerd.exe", "uploaded") in actions
@@ -183,11 +185,11 @@ def test_containerd_2_gets_config_version_3_and_a_restart(env, tmp_path):
 def test_a_config_edited_on_the_host_is_put_back_and_containerd_restarted(env, tmp_path):
     sim, host, _counter = env
     bundle = sim_bundle(tmp_path)
-    deploy(host, bundle)
+    deploy(host, bundle, cri=crictl_runtime_access)
     layout = RuntimeLayout.for_bundle(bundle)
     pid = service_pid(sim, host)
     sim.machine.fs.write_bytes(layout.config_toml, b"version = 2\r\n")
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
     assert [(c.item, c.action) for c in summary.changes] == [
         ("config.toml", "written"), ("service containerd", "restarted")]
     assert service_pid(sim, host) != pid
@@ -197,10 +199,10 @@ def test_a_config_edited_on_the_host_is_put_back_and_containerd_restarted(env, t
 def test_a_stopped_containerd_is_started(env, tmp_path):
     sim, host, counter = env
     bundle = sim_bundle(tmp_path)
-    deploy(host, bundle)
+    deploy(host, bundle, cri=crictl_runtime_access)
     host.services.stop("containerd")
     counter.puts.clear()
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
     assert [(c.item, c.action) for c in summary.changes] == [("service containerd", "started")]
     assert counter.puts == []
     assert host.services.query("containerd").running
@@ -226,7 +228,7 @@ def test_a_stale_containerd_service_is_replaced_not_tripped_over(env, tmp_path):
 
     bundle = sim_bundle(tmp_path)
     layout = RuntimeLayout.for_bundle(bundle)
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
     actions = [(c.item, c.action) for c in summary.changes]
     assert ("service containerd", "stopped") in actions
     assert ("service containerd", "unregistered") in actions
@@ -241,11 +243,11 @@ def test_a_stale_containerd_service_is_replaced_not_tripped_over(env, tmp_path):
 def test_a_disabled_containerd_service_is_registered_again(env, tmp_path):
     sim, host, counter = env
     bundle = sim_bundle(tmp_path)
-    deploy(host, bundle)
+    deploy(host, bundle, cri=crictl_runtime_access)
     host.services.stop("containerd")
     host.services.set_start_type("containerd", "Disabled")
     counter.puts.clear()
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
     assert [(c.item, c.action, c.detail) for c in summary.changes if c.action != "started"] == [
         ("service containerd", "unregistered", "it is disabled"),
         ("service containerd", "registered", f"log {RuntimeLayout.for_bundle(bundle).log_file}")]
@@ -265,7 +267,7 @@ def test_an_installed_artifact_with_the_wrong_hash_stops_before_any_change(env, 
     raw["artifacts"][CRICTL]["source"] = {"installed": r"C:\tools\crictl.exe"}
     bundle = parse_bundle(raw, source="b.toml", base_dir=base)
     with pytest.raises(RuntimeDeployError) as info:
-        deploy(host, bundle)
+        deploy(host, bundle, cri=crictl_runtime_access)
     text = str(info.value)
     assert r"C:\tools\crictl.exe has sha256 " + hashlib.sha256(b"some other crictl").hexdigest() \
         in text and bundle.crictl.sha256 in text
@@ -282,7 +284,7 @@ def test_a_url_source_is_refused_loudly_by_a_host_without_network(env, tmp_path)
     bundle = parse_bundle(raw, source="b.toml", base_dir=base)
     with pytest.raises(RuntimeDeployError, match=r"could not download https://downloads\."
                                                  r"example\.test/shim\.exe: .*no network"):
-        deploy(host, bundle)
+        deploy(host, bundle, cri=crictl_runtime_access)
     layout = RuntimeLayout.for_bundle(bundle)
     assert not sim.machine.fs.exists(layout.shim_exe)
     assert counter.puts == [], "downloads come first, so a failed one leaves nothing half-done"
@@ -333,7 +335,7 @@ def test_a_host_without_a_nat_network_gets_no_cni_config_and_a_note(tmp_path):
     transport = WinRMTransport(winrm_target(sim))
     try:
         bundle = sim_bundle(tmp_path)
-        summary = deploy(WindowsHost(transport), bundle)
+        summary = deploy(WindowsHost(transport), bundle, cri=crictl_runtime_access)
         layout = RuntimeLayout.for_bundle(bundle)
         assert not sim.machine.fs.exists(layout.cni_conf_dir + "\\0-containerd-nat.conf")
         assert any("no HNS network named nat" in note for note in summary.notes), summary.notes
@@ -345,7 +347,7 @@ def test_a_host_without_a_nat_network_gets_no_cni_config_and_a_note(tmp_path):
 def test_a_bundle_without_the_nat_plugin_leaves_the_cni_conf_dir_alone(env, tmp_path):
     sim, host, _ = env
     bundle = sim_bundle(tmp_path, cni_plugins={})
-    summary = deploy(host, bundle)
+    summary = deploy(host, bundle, cri=crictl_runtime_access)
     assert "0-containerd-nat.conf" not in {c.item for c in summary.changes}
 
 
@@ -371,7 +373,7 @@ def _left_pod(sim, name: str, labels: dict[str, str]) -> str:
 def test_shims_outlive_a_containerd_stop_and_lock_their_program(env, tmp_path):
     sim, host, _ = env
     layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     pod = _left_pod(sim, "kept", {"hpc-e2e.run-id": "earlier-run"})
     host.services.stop("containerd")
     # containerd is gone, its shims are not: the running program cannot be replaced.
@@ -385,10 +387,10 @@ def test_shims_outlive_a_containerd_stop_and_lock_their_program(env, tmp_path):
 
 def test_deploy_removes_the_harness_own_pods_before_replacing_the_shim(env, tmp_path):
     sim, host, _ = env
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     pod = _left_pod(sim, "kept", {"hpc-e2e.run-id": "earlier-run"})
     host.services.stop("containerd")  # e.g. a failed cleanup stopped it
-    summary = deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}))
+    summary = deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}), cri=crictl_runtime_access)
     assert pod not in sim.machine.cri.pods
     assert any(c.item == f"pod {pod[:13]}" and c.action == "removed" for c in summary.changes), \
         summary.changes
@@ -398,12 +400,12 @@ def test_deploy_removes_the_harness_own_pods_before_replacing_the_shim(env, tmp_
 def test_deploy_refuses_to_replace_the_shim_under_someone_elses_pods(env, tmp_path):
     sim, host, _ = env
     layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     before = hashlib.sha256(sim.machine.fs.read_bytes(layout.shim_exe)).hexdigest()
     ours = _left_pod(sim, "ours", {"hpc-e2e.run-id": "earlier-run"})
     theirs = _left_pod(sim, "theirs", {"app": "web"})
     with pytest.raises(RuntimeDeployError) as info:
-        deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}))
+        deploy(host, sim_bundle(tmp_path, "newshim", versions={SHIM: "0.15.1"}), cri=crictl_runtime_access)
     text = str(info.value)
     assert theirs[:13] in text and "theirs" in text and ours[:13] not in text
     assert "crictl rmp" in (info.value.hint or "")
@@ -417,7 +419,7 @@ def test_the_containerd_log_is_read_while_containerd_writes_it(env, tmp_path):
     # a reader that shares only read is refused with a sharing violation (issue 12, 8).
     sim, host, _ = env
     layout = RuntimeLayout.for_bundle(sim_bundle(tmp_path))
-    deploy(host, sim_bundle(tmp_path))
+    deploy(host, sim_bundle(tmp_path), cri=crictl_runtime_access)
     assert host.services.query("containerd").state.lower() == "running"
     fs = sim.machine.fs
     with pytest.raises(PermissionError, match="being used by another process"):

@@ -464,12 +464,14 @@ def test_the_table_reader_sees_rows_and_their_wrapped_text():
 @pytest.fixture(scope="module")
 def doctor_reports(tmp_path_factory):
     """The doctor reports of the simulated hosts the examples page was captured from."""
-    from harness.commands import default_layout
+    from harness.runtime.layout import default_layout
     from harness.commands.doctor import check_host
     from harness.config.secrets import Secret
     from harness.config.target import SSHOptions, Target, WinRMOptions
     from harness.runtime.bundle import load_bundle
-    from harness.runtime.provision import endpoint_target, provision_host
+    from harness.cri.runtime_access import crictl_runtime_access
+    from harness.hosts import endpoint_target
+    from harness.runtime.provision import provision_host
     from harness.sim.bundle import write_sim_bundle
     from harness.sim.host import SimHost
     from harness.sim.hostmodel import HostProfile
@@ -482,7 +484,7 @@ def doctor_reports(tmp_path_factory):
 
     def provision(target) -> None:
         with open_transport(target) as transport:
-            provision_host(WindowsHost(transport), bundle)
+            provision_host(WindowsHost(transport), bundle, cri=crictl_runtime_access)
 
     def as_lab1(ep: dict, password: Secret) -> Target:
         # docs/lab-vm.md "Rehearsing these steps": lab.toml's host, WinRM Basic over TLS.

@@ -45,10 +45,11 @@ import psutil
 import pytest
 
 from harness.cli import main
-from harness.commands import default_layout, served_endpoint
-from harness.commands.clean import labelled_containers, labelled_pods
+from harness.hosts import served_endpoint
+from harness.runtime.layout import default_layout
+from harness.cri.cleanup import labelled_containers, labelled_pods
 from harness.cri import Crictl
-from harness.runtime.provision import endpoint_target
+from harness.hosts import endpoint_target
 from harness.sim.bundle import write_sim_bundle
 from harness.transport import open_transport
 from harness.windows import WindowsHost

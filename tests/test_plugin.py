@@ -100,7 +100,7 @@ name = "broken"
     (["--hpc-inventory", "{inventory}", "--hpc-bundle", "{bundle}", "--hpc-sim-hosts", "2"],
      "--hpc-sim-hosts: applies to simulated hosts only"),
     (["--hpc-inventory", "{inventory}", "--hpc-bundle", "{bundle}", "--hpc-host", "h9"],
-     "--hpc-host: inventory.toml has no host named 'h9' (hosts: h1)"),
+     "--hpc-host: inventory.toml: no host named 'h9' (hosts: h1)"),
     (["--hpc-lease-timeout", "0"], "--hpc-lease-timeout: must be more than 0 seconds"),
     (["--hpc-lease-timeout", "soon"], "--hpc-lease-timeout: 'soon' is not a number"),
     (["--hpc-run-id", "not a label!"],

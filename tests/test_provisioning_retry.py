@@ -31,13 +31,13 @@ def fake_windows(attempts: int):
 def test_provisioning_gets_more_attempts_than_one_operation(tmp_path, monkeypatch, failures, ok):
     calls = []
 
-    def provision_host(windows, bundle, progress=None):
+    def provision_host(windows, bundle, cri=None, progress=None):
         calls.append(1)
         if len(calls) <= failures:
             raise mark_transient(TransportError("lab1: connection reset (test)"))
         return Summary()
 
-    monkeypatch.setattr("harness.runtime.provision.provision_host", provision_host)
+    monkeypatch.setattr(provisioning, "provision_host", provision_host)
     bundle = SimpleNamespace(digest="d" * 64)
     if ok:
         got = provisioning.ensure_provisioned(fake_windows(6), bundle, run_dir=tmp_path, who="w")

@@ -290,7 +290,7 @@ def test_channel_binding_is_checked_over_https(stock):
 
 def test_the_suites_simulated_target_logs_in_like_a_lab_vm(stock):
     """`hpc-e2e run`, doctor and provision reach the sim through endpoint_target."""
-    from harness.runtime.provision import endpoint_target
+    from harness.hosts import endpoint_target
 
     target = endpoint_target(endpoint(stock))
     assert (target.winrm.scheme, target.winrm.auth) == ("https", "ntlm")

@@ -24,7 +24,9 @@ from __future__ import annotations
 import sys
 
 from harness.cli import build_parser
-from harness.commands import console, runtime_layout, select_hosts
+from harness.commands import console
+from harness.hosts import select_hosts
+from harness.runtime.layout import runtime_layout
 from harness.commands.doctor import CONTAINERS, CRI, FAIL, HANDLERS, HYPERV, SERVICE, doctor, render
 from harness.errors import HarnessError
 

@@ -22,7 +22,13 @@ from pathlib import Path
 from typing import Self
 
 from harness.bench.simproc import SimProcess
+from harness.config.inventory import load_inventory
+from harness.cri import Crictl
 from harness.errors import HarnessError
+from harness.hosts import SIM_MAX_LEASES, SIM_RETRY, write_sim_bundle
+from harness.plugin.images import image_set_for
+from harness.runtime import RuntimeLayout, load_bundle
+from harness.transport import open_transport
 
 DEFAULT_BUILD = 26100  # `hpc-e2e sim serve`'s default build
 PROVISION_TIMEOUT = 600.0
@@ -41,10 +47,8 @@ def inventory_text(hosts: list[tuple[str, dict]], *, build: int = DEFAULT_BUILD)
 
     WinRM over HTTPS with Basic auth and the sim's CA, as ``endpoint_target`` reaches a served
     sim (docs/internals.md "The simulated host"); lease slots and retry pauses as the plugin
-    gives its own sim hosts (harness/plugin/targets.py), so the runs compare like with like.
+    gives its own sim hosts (harness/hosts.py), so the runs compare like with like.
     """
-    from harness.plugin.targets import SIM_MAX_LEASES, SIM_RETRY
-
     lines = ["# written by hpc-e2e bench: simulated hosts served by `hpc-e2e sim serve`", "",
              "[defaults]", 'transport = "winrm"', ""]
     for name, endpoint in hosts:
@@ -93,8 +97,6 @@ class Lab:
         self.prepare_seconds: dict[str, float] = {}
 
     def start(self) -> Self:
-        from harness.sim.bundle import write_sim_bundle
-
         self.directory.mkdir(parents=True, exist_ok=True)
         try:
             for name in self.names:
@@ -138,12 +140,6 @@ class Lab:
         """Put the suite's images on every host before the runs, as the nightly job imports
         the probe image it built (images/build.ps1) before ``hpc-e2e run``: the sim's
         registry is reached with ``crictl pull``."""
-        from harness.config.inventory import load_inventory
-        from harness.cri import Crictl
-        from harness.plugin.images import image_set_for
-        from harness.runtime import RuntimeLayout, load_bundle
-        from harness.transport import open_transport
-
         assert self.bundle is not None, "start() first"
         layout = RuntimeLayout.for_bundle(load_bundle(self.bundle))
         images = image_set_for(self.build)

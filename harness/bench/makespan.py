@@ -28,6 +28,7 @@ from pathlib import Path
 
 from harness.bench.lab import Lab
 from harness.bench.suite import SuiteRun, run_suite
+from harness.hosts import SIM_MAX_LEASES
 
 DEFAULT_WORKERS = (1, 2, 4, 8)
 DEFAULT_HOSTS = (1, 2, 4)
@@ -36,8 +37,6 @@ GOAL_RATIO = 1.25
 
 
 def slots_per_host() -> int:
-    from harness.plugin.targets import SIM_MAX_LEASES
-
     return SIM_MAX_LEASES
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.errors import HarnessError
+from harness.hosts import endpoint_target
 
 START_TIMEOUT = 60.0
 
@@ -64,8 +65,6 @@ class SimProcess:
 
     def target(self):
         """A WinRM (HTTPS, Basic, pinned CA) Target for this host."""
-        from harness.runtime.provision import endpoint_target
-
         assert self.endpoint is not None, "start() first"
         return endpoint_target(self.endpoint)
 

@@ -26,6 +26,7 @@ import winrm
 from winrm.protocol import Protocol
 
 from harness.bench.counting import RequestCounter
+from harness.transport.winrm import WinRMTransport
 
 COMMAND = "hostname"
 BLOCK = 10  # commands a client runs before the next takes its turn
@@ -73,8 +74,6 @@ def _protocol(target) -> Protocol:
 
 def _clients(target, counters: dict[str, RequestCounter]
              ) -> tuple[dict[str, Callable[[], bytes]], list]:
-    from harness.transport.winrm import WinRMTransport
-
     transport = WinRMTransport(target)
     for protocol in transport.protocols():  # the background connection counts too
         counters["harness"].attach(protocol)

@@ -65,7 +65,7 @@ def upload_bare(transport, local: Path, remote: str) -> None:
 def main(argv: list[str]) -> int:
     method, endpoint_file, local, remote = argv
     from harness.bench.counting import RequestCounter
-    from harness.runtime.provision import endpoint_target
+    from harness.hosts import endpoint_target
     from harness.transport.winrm import WinRMTransport
 
     target = endpoint_target(json.loads(Path(endpoint_file).read_text(encoding="utf-8")))

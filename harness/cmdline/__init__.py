@@ -1,7 +1,7 @@
 """Windows command lines, rendered by the harness.
 
-* :func:`join` / :func:`quote_arg` — argv to one command line for the C runtime
-  (:mod:`.msvcrt`);
+* :func:`join` / :func:`quote_arg` — argv to one command line for the C runtime, and
+  :func:`split_command_line` back (a registered service's command line) (:mod:`.msvcrt`);
 * :func:`escape` — that line made safe for ``cmd.exe /c`` (:mod:`.cmdexe`);
 * :func:`cmd_command_line` — both, which is what ``Transport.run(argv)`` sends;
 * :func:`ps_quote` — PowerShell single-quoted literals (:mod:`.powershell`).
@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.cmdline.cmdexe import MAX_COMMAND_LINE, escape
-from harness.cmdline.msvcrt import join, quote_arg, quote_program
+from harness.cmdline.msvcrt import join, quote_arg, quote_program, split_command_line
 from harness.cmdline.powershell import ps_quote
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 
 def cmd_command_line(argv: Sequence[str]) -> str:
@@ -35,4 +35,4 @@ def cmd_command_line(argv: Sequence[str]) -> str:
 
 
 __all__ = ["MAX_COMMAND_LINE", "cmd_command_line", "escape", "join", "ps_quote",
-           "quote_arg", "quote_program"]
+           "quote_arg", "quote_program", "split_command_line"]

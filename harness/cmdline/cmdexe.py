@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import re
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 # cmd's metacharacters outside quotes (step 3); '"' is added after the program token.
 _META = frozenset("&|<>^()")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 # Characters that make an argument need quotes.  Only space and tab split arguments for
 # the CRT; newline and vertical tab are quoted too because other splitters (and people
@@ -85,3 +85,65 @@ def join(argv: Sequence[str]) -> str:
         _check_nul(arg, index)
         parts.append(quote_arg(arg))
     return " ".join(parts)
+
+
+def split_command_line(line: str) -> list[str]:
+    """Split a Windows command line as CommandLineToArgvW / the MSVCRT startup code do.
+
+    The program name ends at the next quote (if quoted) or blank, with no backslash escapes;
+    the other arguments follow the 2n/2n+1 backslash rules and ``""`` inside quotes.
+    """
+    args: list[str] = []
+    n = len(line)
+    i = 0
+    while i < n and line[i] in " \t":
+        i += 1
+    if i >= n:
+        return args
+    if line[i] == '"':
+        j = line.find('"', i + 1)
+        j = n if j < 0 else j
+        args.append(line[i + 1:j])
+        i = j + 1
+    else:
+        j = i
+        while j < n and line[j] not in " \t":
+            j += 1
+        args.append(line[i:j])
+        i = j
+    while True:
+        while i < n and line[i] in " \t":
+            i += 1
+        if i >= n:
+            return args
+        buf: list[str] = []
+        quoted = False
+        while i < n:
+            c = line[i]
+            if c == "\\":
+                k = i
+                while k < n and line[k] == "\\":
+                    k += 1
+                count = k - i
+                if k < n and line[k] == '"':
+                    buf.append("\\" * (count // 2))
+                    if count % 2:
+                        buf.append('"')
+                        k += 1
+                    i = k
+                else:
+                    buf.append("\\" * count)
+                    i = k
+            elif c == '"':
+                if quoted and i + 1 < n and line[i + 1] == '"':
+                    buf.append('"')
+                    i += 2
+                else:
+                    quoted = not quoted
+                    i += 1
+            elif c in " \t" and not quoted:
+                break
+            else:
+                buf.append(c)
+                i += 1
+        args.append("".join(buf))

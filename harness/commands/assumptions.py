@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
+from harness.commands.checks import FAIL, OK, SKIP, WARN, Check, HostReport
 from harness.errors import HarnessError
 from harness.windows.catalog import SCRIPTS, call
 from harness.windows.errors import HostScriptError

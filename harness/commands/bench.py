@@ -16,11 +16,20 @@ findings, not test assertions.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.bench import makespan, overhead, throughput, upload
+from harness.bench.figures import BenchFigures
+from harness.bench.makespan import DEFAULT_HOSTS, DEFAULT_WORKERS
+from harness.bench.plot import plot_makespan
+from harness.bench.simproc import SimProcess
+from harness.bench.table import render
+from harness.commands import console
 from harness.errors import ConfigError
+from harness.hosts import sim_options
 
 SECTIONS = ("throughput", "upload", "makespan", "overhead")
 DEFAULT_OUT = Path(".hpc-e2e/bench")
@@ -55,8 +64,6 @@ class BenchOptions:
             self.latency = self.latency or "realistic,scale=0.01"
             self.keyword = self.keyword if self.keyword is not None else "test_lifecycle"
         else:
-            from harness.bench.makespan import DEFAULT_HOSTS, DEFAULT_WORKERS
-
             self.workers = self.workers or DEFAULT_WORKERS
             self.hosts = self.hosts or DEFAULT_HOSTS
             # At 0.1 the latency model, not CPU, makes up most of a scenario's time (as on a
@@ -102,9 +109,7 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
             raise ConfigError(f"--only: unknown section {unknown[0] if unknown else '(none)'!r}",
                               hint=f"sections: {','.join(SECTIONS)}")
         only = tuple(s for s in SECTIONS if s in wanted)
-    from harness.commands.run import check_sim_models
-
-    check_sim_models(None, args.latency, latency_flag="--latency")
+    sim_options(latency=args.latency, latency_flag="--latency")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out: {out} exists and is not a directory")
@@ -116,8 +121,6 @@ def options_from_args(args: argparse.Namespace) -> BenchOptions:
 
 def check_dependencies() -> None:
     """matplotlib and psutil come with the ``bench`` (and ``test``) extra, not the core."""
-    import importlib.util
-
     missing = [m for m in ("matplotlib", "psutil") if importlib.util.find_spec(m) is None]
     if missing:
         raise ConfigError(f"hpc-e2e bench needs {' and '.join(missing)}, not installed",
@@ -125,13 +128,6 @@ def check_dependencies() -> None:
 
 
 def execute(o: BenchOptions, *, out=None) -> int:
-    from harness.bench import makespan, overhead, throughput, upload
-    from harness.bench.figures import BenchFigures
-    from harness.bench.plot import plot_makespan
-    from harness.bench.simproc import SimProcess
-    from harness.bench.table import render
-    from harness.commands import console
-
     check_dependencies()
     con = out or console()
     err = console(stderr=True)

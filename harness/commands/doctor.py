@@ -18,13 +18,24 @@ import argparse
 import json
 import logging
 import tomllib
-from dataclasses import dataclass, field
 
+from rich.markup import escape
+from rich.table import Table
+
+from harness.commands import console
+from harness.commands.assumptions import assumptions_report
+from harness.commands.checks import FAIL, OK, SKIP, WARN, Check, HostReport
+from harness.cri.crictl import Crictl
 from harness.errors import EXIT_NOT_READY, AuthenticationError, HarnessError
+from harness.hosts import per_host, select_hosts
+from harness.runtime.containerd_config import HANDLERS as NAMES
+from harness.runtime.containerd_config import (HPC_ANNOTATIONS, HYPERVISOR_HANDLER,
+                                               PROCESS_HANDLER, RUNTIME_TYPE)
+from harness.runtime.layout import runtime_layout
+from harness.transport import open_transport
+from harness.windows import WindowsHost
 
 log = logging.getLogger("harness.commands.doctor")
-
-OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "not checked"
 
 REACHABLE = "reachable"
 AUTHENTICATED = "authenticated"
@@ -62,48 +73,9 @@ NESTED_HINT = ("enable nested virtualization on the lab host: Set-VMProcessor -V
                "with VT-x/AMD-V and SLAT enabled in firmware")
 
 
-@dataclass
-class Check:
-    name: str
-    status: str
-    detail: str
-    hint: str = ""
-
-    def to_dict(self) -> dict:
-        return {"check": self.name, "status": self.status, "detail": self.detail,
-                "hint": self.hint}
-
-
-@dataclass
-class HostReport:
-    host: str
-    target: str
-    checks: list[Check] = field(default_factory=list)
-
-    @property
-    def ready(self) -> bool:
-        return not any(c.status == FAIL for c in self.checks)
-
-    def check(self, name: str) -> Check | None:
-        return next((c for c in self.checks if c.name == name), None)
-
-    def add(self, name: str, status: str, detail: str, hint: str = "") -> Check:
-        c = Check(name, status, detail, hint if status != OK else "")
-        self.checks.append(c)
-        return c
-
-    def skip(self, names, reason: str) -> None:
-        done = {c.name for c in self.checks}
-        for name in names:
-            if name not in done:
-                self.add(name, SKIP, f"not checked: {reason}")
-
-    def skip_rest(self, reason: str) -> None:
-        self.skip(ROWS, reason)
-
-    def to_dict(self) -> dict:
-        return {"host": self.host, "target": self.target, "ready": self.ready,
-                "checks": [c.to_dict() for c in self.checks]}
+def _skip_rest(report: HostReport, reason: str) -> None:
+    """Every row not checked yet, as not checked for ``reason``."""
+    report.skip(ROWS, reason)
 
 
 # --- one host --------------------------------------------------------------------------------
@@ -113,20 +85,17 @@ def check_host(target, layout, *, connect_timeout: float = CONNECT_TIMEOUT,
 
     With ``assumptions`` the rows after the connection are the simulated host's guesses
     (:mod:`harness.commands.assumptions`) instead of the readiness checks."""
-    from harness.transport import open_transport
 
     report = HostReport(target.name, target.describe())
     try:
         transport = open_transport(target)
     except HarnessError as exc:
         report.add(REACHABLE, FAIL, exc.message, exc.hint or "check the inventory entry")
-        report.skip_rest("no transport to the host")
+        _skip_rest(report, "no transport to the host")
         return report
     try:
         if _connect(transport, report, connect_timeout):
             if assumptions:
-                from harness.commands.assumptions import assumptions_report
-
                 assumptions_report(report, transport, layout)
             else:
                 _check_connected(transport, report, layout)
@@ -145,13 +114,13 @@ def _connect(transport, report: HostReport, timeout: float) -> bool:
     except AuthenticationError as exc:
         report.add(REACHABLE, OK, f"{target.describe()} answers")
         report.add(AUTHENTICATED, FAIL, exc.message, AUTH_HINT)
-        report.skip_rest("not authenticated")
+        _skip_rest(report, "not authenticated")
         return False
     except HarnessError as exc:  # no connection, TLS or host key refused, no answer in time
         report.add(REACHABLE, FAIL, exc.message,
                    exc.hint or f"check that {target.describe()} is up and its "
                                f"{target.transport} listener is reachable from here")
-        report.skip_rest("the host cannot be reached")
+        _skip_rest(report, "the host cannot be reached")
         return False
     report.add(REACHABLE, OK, f"{target.describe()} answers")
     name = result.stdout.strip().splitlines()[0] if result.stdout.strip() else "?"
@@ -161,7 +130,6 @@ def _connect(transport, report: HostReport, timeout: float) -> bool:
 
 
 def _check_connected(transport, report: HostReport, layout) -> None:
-    from harness.windows import WindowsHost
 
     host = WindowsHost(transport)
     try:
@@ -284,7 +252,6 @@ def _check_service(host, report: HostReport, layout) -> bool:
 
 
 def _check_cri(transport, report: HostReport, layout) -> None:
-    from harness.cri.crictl import Crictl
 
     crictl = Crictl(transport, crictl_path=layout.crictl_exe, config_path=layout.crictl_yaml,
                     timeout=CRICTL_TIMEOUT, margin=CRICTL_TIMEOUT)
@@ -319,8 +286,6 @@ def _check_handlers(host, report: HostReport, layout) -> None:
         report.add(HANDLERS, FAIL, f"{path}: " + "; ".join(problems),
                    f"{PROVISION_HINT} (it rewrites config.toml and restarts containerd)")
     else:
-        from harness.runtime.containerd_config import HANDLERS as NAMES
-        from harness.runtime.containerd_config import HPC_ANNOTATIONS
 
         report.add(HANDLERS, OK, f"{', '.join(NAMES)} with {HPC_ANNOTATIONS} pod and "
                                  f"container annotations (config version {version})")
@@ -335,13 +300,6 @@ def handler_problems(text: str) -> tuple[list[str], int | None]:
     docs/behaviour/runtime.md §4.3, §8.2), and hypervisor isolation on the hypervisor
     handler (§4.1).
     """
-    from harness.runtime.containerd_config import (
-        HPC_ANNOTATIONS,
-        HYPERVISOR_HANDLER,
-        PROCESS_HANDLER,
-        RUNTIME_TYPE,
-    )
-
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -375,7 +333,6 @@ def handler_problems(text: str) -> tuple[list[str], int | None]:
 
 # --- many hosts --------------------------------------------------------------------------------
 def doctor(targets, layout, *, assumptions: bool = False) -> list[HostReport]:
-    from harness.commands import per_host
 
     return per_host(targets, lambda t: check_host(t, layout, assumptions=assumptions))
 
@@ -384,8 +341,6 @@ STYLE = {OK: "green", WARN: "yellow", FAIL: "bold red", SKIP: "dim"}
 
 
 def render(reports: list[HostReport], console, *, assumptions: bool = False) -> None:
-    from rich.markup import escape
-    from rich.table import Table
 
     good, bad = ("guesses held", "differs from the simulated host") if assumptions else \
         ("ready", "not ready")
@@ -404,7 +359,6 @@ def render(reports: list[HostReport], console, *, assumptions: bool = False) -> 
 
 def command(args: argparse.Namespace) -> int:
     """``hpc-e2e doctor``."""
-    from harness.commands import console, runtime_layout, select_hosts
 
     layout = runtime_layout(args.bundle)
     with select_hosts(inventory=args.inventory, hosts=args.host,

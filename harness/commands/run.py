@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import sys
@@ -37,12 +38,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from rich.markup import escape
 
 import harness
+from harness.commands import console
+from harness.commands.report import generate
+from harness.commands.summary import SummaryCollector
 from harness.config.files import file_kind_problem
+from harness.cri.spec import check_label, new_run_id
 from harness.errors import EXIT_INTERRUPTED, ConfigError, HarnessError
+from harness.hosts import select_hosts, sim_options
+from harness.plugin.images import image_set_for
+from harness.plugin.options import MAX_SECONDS, MAX_SIM_HOSTS
 from harness.plugin.outputs import (OutputRefused, check_output_file, check_results_dir,
                                     claim_results_dir, previous_results)
+from harness.plugin.profiles import load_profile
+from harness.runtime.bundle import load_bundle
 
 # Everything a run writes goes under one folder by default (ignored by git): the Allure
 # results, JUnit XML and the summary JSON beside them, and the HTML report.
@@ -145,7 +156,8 @@ def _abs(path: Path | str) -> str:
 
 
 def check_options(o: RunOptions) -> None:
-    """Refuse option mistakes before pytest starts (the plugin re-checks values)."""
+    """Refuse option mistakes before pytest starts (the plugin re-checks values); a flavor
+    file's path is made absolute here, so the pytest command line names it from any folder."""
     if o.hosts and o.inventory is None:
         raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
     if o.inventory is not None:
@@ -165,9 +177,8 @@ def check_options(o: RunOptions) -> None:
         problem = None if path is None else file_kind_problem(Path(path))
         if problem is not None:
             raise ConfigError(f"{flag}: {path} {problem}")
-    if o.sim_flavor is not None:
-        check_flavor(o.sim_flavor)
-    check_sim_models(o.sim_faults, o.sim_latency)
+    o.sim_flavor = sim_options(flavor=o.sim_flavor, faults=o.sim_faults,
+                               latency=o.sim_latency).flavor
     if o.sim_hosts is not None and o.sim_hosts < 1:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is not a number of hosts (1 or more)")
     for flag, seconds in (("--lease-timeout", o.lease_timeout),
@@ -186,22 +197,14 @@ def check_options(o: RunOptions) -> None:
 def _check_values(o: RunOptions) -> None:
     """What the plugin would refuse after pytest started (exit 4, a summary of nothing ran),
     refused here with one line and exit 78 (EXIT_CONFIG); files are read, so a bad one changes no host."""
-    import math
-
-    from harness.plugin.options import MAX_SIM_HOSTS
-
     if o.sim_hosts is not None and o.sim_hosts > MAX_SIM_HOSTS:
         raise ConfigError(f"--sim-hosts: {o.sim_hosts} is more than {MAX_SIM_HOSTS} hosts")
     if o.sim_build is not None:
-        from harness.plugin.images import image_set_for
-
         try:
             image_set_for(o.sim_build)
         except ConfigError as exc:
             raise ConfigError(f"--sim-build: {exc.message}", hint=exc.hint) from None
     if o.run_id is not None:
-        from harness.cri.spec import check_label
-
         try:
             check_label("hpc-e2e.run-id", o.run_id)
         except ConfigError:
@@ -222,32 +225,22 @@ def _check_values(o: RunOptions) -> None:
     check_output_file(o.junit_path, flag="--junitxml")
     check_output_file(Path(o.summary_path), flag="--summary-json")
     if o.profile is not None:
-        from harness.plugin.profiles import load_profile
-
         try:
             load_profile(str(o.profile))
         except ConfigError as exc:
             raise ConfigError(f"--profile: {exc.message}", hint=exc.hint) from None
     if o.inventory is not None:
-        from harness.commands import select_hosts
-
         select_hosts(inventory=Path(o.inventory), hosts=o.hosts,
                      sim_state_dir=Path("."), start_sim=False)
         if o.bundle is None:
             raise ConfigError("--bundle: required with --inventory (the runtime under test; "
                               "see fixtures/bundle.example.toml)")
     if o.bundle is not None:
-        from harness.runtime.bundle import load_bundle
-
         load_bundle(o.bundle)
 
 
 def check_seconds(flag: str, seconds: float | None) -> None:
     """A deadline option: a finite number of seconds above 0, at most a week."""
-    import math
-
-    from harness.plugin.options import MAX_SECONDS
-
     if seconds is None:
         return
     if not math.isfinite(seconds) or seconds <= 0:
@@ -268,50 +261,6 @@ def check_expression(flag: str, text: str) -> None:
     except Exception as exc:  # noqa: BLE001 - pytest raises SyntaxError-like errors here
         reason = " ".join(str(exc).split())  # pytest's message may hold line breaks
         raise ConfigError(f"{flag}: {text!r} is not a valid expression: {reason}") from None
-
-
-def check_sim_models(faults: str | None, latency: str | None, *,
-                     faults_flag: str = "--sim-faults", latency_flag: str = "--sim-latency"):
-    """``(FaultPlan | None, LatencyModel | None)`` parsed from their option values; a
-    :class:`ConfigError` naming the option otherwise (the plugin parses them again)."""
-    plan = model = None
-    if faults is not None:
-        from harness.sim.faults import FaultPlan
-
-        try:
-            plan = FaultPlan.parse(faults)
-        except ValueError as exc:
-            raise ConfigError(f"{faults_flag}: {exc}") from None
-    if latency is not None:
-        from harness.sim.latency import LatencyModel
-
-        try:
-            model = LatencyModel.parse(latency)
-        except ValueError as exc:
-            raise ConfigError(f"{latency_flag}: {exc}") from None
-    return plan, model
-
-
-def check_flavor(value: str, *, option: str = "--sim-flavor") -> str:
-    """A built-in flavor name, or an existing ``.py`` file that defines ``FLAVOR``, made
-    absolute (harness/sim/cri/flavors.py); anything else is a :class:`ConfigError`."""
-    from harness.sim.cri.flavors import BUILTIN, FlavorError, resolve_flavor
-
-    text = str(value)
-    if text in BUILTIN:
-        return text
-    if not text.endswith(".py"):
-        raise ConfigError(f"{option}: unknown runtime flavor {text!r}",
-                          hint=f"use one of {', '.join(BUILTIN)}, or the path of a .py file "
-                               "defining FLAVOR (see harness/sim/cri/flavors.py)")
-    problem = file_kind_problem(Path(text))
-    if problem is not None:
-        raise ConfigError(f"{option}: {text} {problem}")
-    try:
-        resolve_flavor(_abs(text))  # import it now: a broken file fails here, not mid-run
-    except FlavorError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-    return _abs(text)
 
 
 def build_pytest_args(o: RunOptions) -> list[str]:
@@ -340,7 +289,7 @@ def build_pytest_args(o: RunOptions) -> list[str]:
     if o.sim_hosts is not None:
         argv += ["--hpc-sim-hosts", str(o.sim_hosts)]
     if o.sim_flavor is not None:
-        argv += ["--hpc-sim-flavor", check_flavor(o.sim_flavor)]
+        argv += ["--hpc-sim-flavor", o.sim_flavor]
     if o.sim_build is not None:
         argv += ["--hpc-sim-build", str(o.sim_build)]
     if o.sim_faults is not None:
@@ -407,12 +356,6 @@ def pytest_main(argv: list[str], plugins: list) -> int:
 
 def execute(o: RunOptions, *, out=None) -> int:
     """Run the suite; pytest's exit code (or the report's, when only that failed)."""
-    from rich.markup import escape
-
-    from harness.commands import console
-    from harness.commands.summary import SummaryCollector
-    from harness.cri.spec import new_run_id
-
     check_options(o)
     if o.run_id is None:  # chosen here so the summary can name it (for `hpc-e2e clean`)
         o.run_id = new_run_id()
@@ -452,8 +395,6 @@ def execute(o: RunOptions, *, out=None) -> int:
     con.print(escape(f"run id {o.run_id}; Allure results in {o.alluredir}; JUnit XML in "
                      f"{o.junit_path}; summary in {summary}"))
     if o.report:
-        from harness.commands.report import generate
-
         try:
             index = generate(o.alluredir, o.report_dir, single_file=o.single_file)
             con.print(escape(f"report: {index}"))
@@ -469,5 +410,4 @@ def command(args: argparse.Namespace) -> int:
 
 
 __all__ = ["DEFAULT_ALLUREDIR", "DEFAULT_REPORT_DIR", "OUTPUT_DIR", "ResultsClaim", "RunOptions",
-           "build_pytest_args", "check_flavor", "check_options", "command",
-           "execute", "scenarios_dir"]
+           "build_pytest_args", "check_options", "command", "execute", "scenarios_dir"]

@@ -24,9 +24,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
+from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
 
-from harness.config.secrets import redact
 from harness.plugin.interrupts import is_interrupted
+from harness.secrets import redact
 
 ISOLATIONS = ("process", "hyperv")
 # Worst first: the row shows the worst phase's outcome.
@@ -189,9 +193,6 @@ class SummaryCollector:
         return f"({row.failure_class}) {text}" if row.failure_class else text
 
     def _table(self, rows: list[ScenarioResult], title: str):
-        from rich.markup import escape
-        from rich.table import Table
-
         table = Table(title=title, title_justify="left", show_lines=False)
         table.add_column("scenario", overflow="fold", ratio=3)
         table.add_column("isolation", no_wrap=True)
@@ -207,9 +208,6 @@ class SummaryCollector:
     def _list(self, console, rows: list[ScenarioResult], title: str) -> None:
         """One block per row: outcome and scenario; isolation, duration and class; the
         message, indented under the scenario."""
-        from rich.padding import Padding
-        from rich.text import Text
-
         console.print(Text(title, style="italic"))
         for row in rows:
             head = Text(f"{row.outcome.upper():<8}", style=STYLE[row.outcome])

@@ -28,15 +28,11 @@ rewrite their asserts (they hold none that need it).
 
 from __future__ import annotations
 
-import importlib.util
-
-_CORE = ["harness.plugin.options", "harness.plugin.limits", "harness.plugin.targets",
+pytest_plugins = ["harness.plugin.options", "harness.plugin.limits", "harness.plugin.targets",
          "harness.plugin.markers",
          "harness.plugin.signals", "harness.plugin.interrupts",
          "harness.plugin.leftovers",  # before fixtures imports it
-         "harness.plugin.fixtures", "harness.plugin.shared", "harness.plugin.sidehosts"]
-# Written alongside the core; registered once they exist in the checkout (diagnostics first:
-# reporting imports it, and a plugin imported before pytest registers it is not rewritten).
-_REPORTING = ["harness.plugin.diagnostics", "harness.plugin.reporting"]
-
-pytest_plugins = _CORE + [m for m in _REPORTING if importlib.util.find_spec(m) is not None]
+         "harness.plugin.fixtures", "harness.plugin.shared", "harness.plugin.sidehosts",
+         # diagnostics before reporting: reporting imports it, and a plugin imported before
+         # pytest registers it is not rewritten.
+         "harness.plugin.diagnostics", "harness.plugin.reporting"]

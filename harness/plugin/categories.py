@@ -55,6 +55,15 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.cri.errors import CriExecTimeout, CriStageError, CriUnavailable, CrictlOutputError
+from harness.errors import (CommandTimeout, ConfigError, RemoteCommandError, TransferError,
+                            TransportError)
+from harness.plugin.interrupts import TestInterrupted
+from harness.plugin.leasing import LeaseTimeout
+from harness.plugin.limits import LimitExpired, is_pytest_timeout
+from harness.transport.retry import is_exhausted
+from harness.windows.errors import WindowsHostError
+
 RUNTIME_REGRESSION = "runtime regression"
 INFRASTRUCTURE = "infrastructure"
 HARNESS_ERROR = "harness error"
@@ -99,26 +108,6 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 
 def _direct(exc: BaseException) -> str | None:
     """The class the rules give ``exc`` by its own type; None when no rule names it."""
-    # Imported here: the reporting plugin loads early and these pull in the CRI layer.
-    from harness.cri.errors import (
-        CrictlOutputError,
-        CriExecTimeout,
-        CriStageError,
-        CriUnavailable,
-    )
-    from harness.errors import (
-        CommandTimeout,
-        ConfigError,
-        RemoteCommandError,
-        TransferError,
-        TransportError,
-    )
-    from harness.plugin.interrupts import TestInterrupted
-    from harness.plugin.leasing import LeaseTimeout
-    from harness.plugin.limits import LimitExpired, is_pytest_timeout
-    from harness.transport.retry import is_exhausted
-    from harness.windows.errors import WindowsHostError
-
     for exc_type, failure_class in _registered:
         if isinstance(exc, exc_type):
             return failure_class

@@ -30,7 +30,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from harness.config.secrets import redact
+import allure
+
+from harness.cri.crictl import DEFAULT_CONFIG, DEFAULT_CRICTL, go_duration
+from harness.cri.spec import RUN_ID_LABEL
+from harness.errors import CommandTimeout, TransportError
+from harness.secrets import redact
 
 log = logging.getLogger("harness.plugin.diagnostics")
 
@@ -160,8 +165,6 @@ def raw_transport(hpc_host: Any):
 
 
 def _crictl_argv(hpc_host: Any, args: Sequence[str], rpc_timeout: float) -> list[str]:
-    from harness.cri.crictl import DEFAULT_CONFIG, DEFAULT_CRICTL, go_duration
-
     crictl = getattr(hpc_host, "crictl", None)
     argv = getattr(crictl, "argv", None)
     if callable(argv):
@@ -193,8 +196,6 @@ def _log_tail(hpc_host: Any, path: str, lines: int, timeout: float) -> str:
     ``type`` is a cmd.exe built-in, so this needs no script and works over any transport.
     The whole file crosses the wire; the deadline bounds how long that may take.
     """
-    from harness.errors import CommandTimeout
-
     transport = raw_transport(hpc_host)
     tail = TailBuffer(lines)
     err = TailBuffer(20)
@@ -256,8 +257,6 @@ def collect_diagnostics(hpc_host: Any, pods_and_containers: Iterable[Any] = (), 
     what a failed ``runp`` may have left), and the tail of containerd's log.  Host facts and
     the provisioning summary are the ones the fixture read at session start.
     """
-    from harness.errors import CommandTimeout, TransportError
-
     budget = _Budget(total_timeout)
     bundle: dict[str, str] = {}
     unreachable: list[str] = []  # why the host is not asked again
@@ -303,8 +302,6 @@ def collect_diagnostics(hpc_host: Any, pods_and_containers: Iterable[Any] = (), 
         item("crictl inspect", lambda t: _crictl(hpc_host, ["inspect", "--output", "json",
                                                             *containers], t))
     if run_id:
-        from harness.cri.spec import RUN_ID_LABEL
-
         label = f"{RUN_ID_LABEL}={run_id}"
         item("crictl pods (this run)",
              lambda t: _crictl(hpc_host, ["pods", "--output", "json", "--label", label], t))
@@ -334,8 +331,6 @@ def _host_log_file(hpc_host: Any) -> str:
 def attach_bundle(bundle: Mapping[str, str], *, title: str = "diagnostics") -> None:
     """One Allure step holding one attachment per item; never raises."""
     try:
-        import allure
-
         with allure.step(title):
             for name, text in bundle.items():
                 kind = allure.attachment_type.TEXT

@@ -19,13 +19,12 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.errors import HarnessError
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, Lease, Leaser
 from harness.plugin.leftovers import survey_host
@@ -34,8 +33,10 @@ from harness.plugin.markers import ISOLATIONS, check_markers, marked, skip_reaso
 from harness.plugin.options import SETTINGS
 from harness.plugin.pods import PodFactory
 from harness.plugin.profiles import Expectations
+from harness.plugin.reporting import ReportingTransport
 from harness.plugin.sweep import record_kept
 from harness.plugin.targets import Run, current_run, targets, worker_id, worker_index
+from harness.runtime import load_bundle
 
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 POD_FACTORY = pytest.StashKey[PodFactory]()
@@ -71,8 +72,6 @@ def hpc_pool(pytestconfig: pytest.Config, hpc_run: Run) -> HostPool:
 @pytest.fixture(scope="session")
 def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> Iterator[HpcHost]:
     """The host this worker leased, provisioned, connected (see :class:`HpcHost`)."""
-    from harness.runtime import load_bundle
-
     bundle = load_bundle(hpc_run.bundle)
     settings = pytestconfig.stash[SETTINGS]
     with hpc_pool.lease(purpose="connecting and provisioning") as lease:
@@ -82,7 +81,7 @@ def hpc_host(pytestconfig: pytest.Config, hpc_run: Run, hpc_pool: HostPool) -> I
         with outside_scenario_limit(target.name, settings.provision_timeout):
             host = open_host(target, bundle, run_id=hpc_run.run_id,
                              run_dir=hpc_run.run_dir, who=worker_id(pytestconfig),
-                             wrap=_transport_wrapper())
+                             wrap=ReportingTransport)
             if host.provisioned.here:  # once per host and run: what earlier runs left
                 survey_host(host, hpc_run.run_dir)
     yield host
@@ -147,8 +146,6 @@ def check_removed(host, item: pytest.Item, hpc_run: Run, problems: list) -> None
     """Raise when a test's pods could not be removed; the error's class is the first
     problem's (categories.py), and the end-of-run sweep tries again."""
     if problems:
-        from harness.errors import HarnessError
-
         raise HarnessError(f"{host.name}: could not remove what {item.nodeid} created: "
                            + "; ".join(str(p) for p in problems),
                            hint=f"the end-of-run sweep tries again (run id {hpc_run.run_id})"
@@ -170,16 +167,6 @@ def keep_for_inspection(request: pytest.FixtureRequest, host: HpcHost, run: Run,
 def expect(pytestconfig: pytest.Config) -> Expectations:
     """The expectation profile (``--hpc-profile``); see :class:`Expectations`."""
     return Expectations(pytestconfig.stash[SETTINGS].profile)
-
-
-def _transport_wrapper() -> Callable | None:
-    """``harness.plugin.reporting.ReportingTransport`` when that module provides it: every
-    remote call then becomes a report step (the reporting module is another part of the
-    plugin and may not exist yet)."""
-    if importlib.util.find_spec("harness.plugin.reporting") is None:
-        return None
-    return getattr(importlib.import_module("harness.plugin.reporting"),
-                   "ReportingTransport", None)
 
 
 __all__ = ["POD_FACTORY", "REPORTS", "expect", "failed", "hpc_host", "hpc_lease", "hpc_pool",

@@ -4,7 +4,7 @@ A run that was killed outright (SIGKILL, a lost runner) cannot sweep its pods; t
 the host with their run-id label.  The next run on that host says so: right after the host
 is provisioned, the worker that provisioned it (once per host and run) lists the pods that
 carry the label with *another* run id — the listing of ``hpc-e2e clean``
-(:func:`harness.commands.clean.labelled_pods`) — and writes ``leftovers-<host>.json`` in
+(:func:`harness.cri.cleanup.labelled_pods`) — and writes ``leftovers-<host>.json`` in
 the run folder.  The controller turns the files into one line per host in the terminal
 summary (count, run ids, age, the ``hpc-e2e clean`` command that removes them) and into a
 ``host.<name>.leftovers`` entry of ``environment.properties`` (Allure's Environment panel).
@@ -27,7 +27,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.cri.cleanup import labelled_containers, labelled_pods
+from harness.cri.spec import RUN_ID_LABEL
 from harness.errors import HarnessError
+from harness.plugin.options import SETTINGS
+from harness.plugin.reporting import record_host
+from harness.plugin.targets import CONTROLLER, is_worker
 
 log = logging.getLogger("harness.plugin")
 
@@ -69,9 +74,6 @@ class HostLeftovers:
 
 def survey(crictl, host: str, *, run_id: str, now: datetime | None = None) -> HostLeftovers:
     """The labelled pods and containers of runs other than ``run_id`` on one host."""
-    from harness.commands.clean import labelled_containers, labelled_pods
-    from harness.cri.spec import RUN_ID_LABEL
-
     now = now or datetime.now(UTC)
     runs: dict[str, RunLeftovers] = {}
     for pod in labelled_pods(crictl):
@@ -158,8 +160,6 @@ def describe(found: HostLeftovers, clean: str) -> str:
 
 # --- hooks (controller) ---------------------------------------------------------------------
 def _controller_run(config: pytest.Config):
-    from harness.plugin.targets import CONTROLLER, is_worker
-
     if is_worker(config):
         return None
     controller = config.stash.get(CONTROLLER, None)
@@ -175,8 +175,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run = _controller_run(config)
     if run is None:
         return
-    from harness.plugin.options import SETTINGS
-
     settings = config.stash[SETTINGS]
     lines = []
     for found in read_all(run.run_dir):
@@ -187,10 +185,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         text = describe(found, clean)
         lines.append(text)
         log.info("hpc-e2e: %s", text)
-        try:
-            from harness.plugin.reporting import record_host
-        except ImportError:
-            continue
         value = text.split(": ", 1)[1]
         record_host(config, found.host, leftovers=value)
     config.stash[_LINES] = lines

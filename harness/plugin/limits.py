@@ -42,6 +42,9 @@ from collections.abc import Iterator
 import pytest
 from _pytest.outcomes import OutcomeException  # pytest.fail's base; TEST_OUTCOME
 
+from harness.plugin.options import SETTINGS
+from harness.secrets import redact
+
 log = logging.getLogger("harness.plugin")
 
 DEFAULT_PROVISION_TIMEOUT = 3600.0  # features + restarts + deployment of a real host
@@ -54,8 +57,6 @@ class LimitExpired(OutcomeException):
     """A time limit of the harness expired; the message says which and what was running."""
 
     def __init__(self, message: str):
-        from harness.config.secrets import redact
-
         super().__init__(redact(message))
         self.message = message
 
@@ -270,8 +271,6 @@ def describe_limits(config, provision_timeout: float) -> str:
 
 
 def pytest_report_header(config) -> str | None:
-    from harness.plugin.options import SETTINGS
-
     settings = config.stash.get(SETTINGS, None)
     # Only in a run of the suite (`hpc-e2e run` names its run; a direct pytest run of the
     # scenarios names an inventory or a run id): the plugin is loaded into every pytest run

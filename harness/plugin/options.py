@@ -24,8 +24,13 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.inventory import load_inventory
+from harness.cri.spec import check_label
 from harness.errors import ConfigError
+from harness.hosts import SimOptions, pick_hosts, sim_options
+from harness.plugin.images import image_set_for
 from harness.plugin.profiles import DEFAULT_PROFILE, Profile, load_profile
+from harness.runtime.bundle import load_bundle
 
 GROUP = "hpc-e2e"
 SIM_BUILD = 26100
@@ -121,7 +126,8 @@ def read_settings(config: pytest.Config) -> Settings:
                                 f"drop it or drop --hpc-inventory")
     sim_hosts = _int_option(opt("--hpc-sim-hosts"), "--hpc-sim-hosts", 1, 1, MAX_SIM_HOSTS)
     sim_build = _int_option(opt("--hpc-sim-build"), "--hpc-sim-build", SIM_BUILD, 17763, 99999)
-    sim_flavor = opt("--hpc-sim-flavor") or "current"
+    sim = _sim_options(opt)
+    sim_flavor = sim.flavor or "current"
     targets: tuple = ()
     if inventory is not None:
         targets = _inventory_targets(inventory, names)
@@ -129,7 +135,7 @@ def read_settings(config: pytest.Config) -> Settings:
             raise pytest.UsageError("--hpc-bundle: required with --hpc-inventory (the runtime "
                                     "under test; see fixtures/bundle.example.toml)")
     else:
-        _check_sim(sim_flavor, sim_build)
+        _check_build(sim_build)
         known = [f"sim-{i}" for i in range(1, sim_hosts + 1)]
         unknown = [n for n in names if n not in known]
         if unknown:
@@ -157,32 +163,19 @@ def read_settings(config: pytest.Config) -> Settings:
         sim_hosts=sim_hosts, sim_flavor=sim_flavor, sim_build=sim_build,
         lease_dir=Path(lease_dir).expanduser().resolve() if lease_dir else None,
         lease_timeout=_seconds(timeout) if timeout is not None else LEASE_TIMEOUT,
-        targets=targets, sim_faults=_sim_faults(opt("--hpc-sim-faults")),
-        sim_latency=_sim_latency(opt("--hpc-sim-latency")),
+        targets=targets, sim_faults=sim.faults, sim_latency=sim.latency,
         provision_timeout=(_seconds(provision, "--hpc-provision-timeout")
                            if provision is not None else PROVISION_TIMEOUT))
 
 
-def _sim_faults(spec: str | None) -> object:
-    if spec is None:
-        return None
-    from harness.sim.faults import FaultPlan
-
+def _sim_options(opt) -> SimOptions:
+    """The simulated hosts' flavor, faults and latency (harness.hosts.sim_options)."""
     try:
-        return FaultPlan.parse(spec)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--hpc-sim-faults: {exc}") from None
-
-
-def _sim_latency(spec: str | None) -> object:
-    if spec is None:
-        return None
-    from harness.sim.latency import LatencyModel  # imported late: a sim-only module
-
-    try:
-        return LatencyModel.parse(spec)
-    except ValueError as exc:
-        raise pytest.UsageError(f"--hpc-sim-latency: {exc}") from None
+        return sim_options(flavor=opt("--hpc-sim-flavor"), faults=opt("--hpc-sim-faults"),
+                           latency=opt("--hpc-sim-latency"), flavor_flag="--hpc-sim-flavor",
+                           faults_flag="--hpc-sim-faults", latency_flag="--hpc-sim-latency")
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def _path_option(value: str | None, flag: str) -> Path | None:
@@ -197,8 +190,6 @@ def _path_option(value: str | None, flag: str) -> Path | None:
 def _check_bundle(bundle: Path) -> None:
     """The whole manifest, hashes included, before any host is contacted (a bad bundle
     must change nothing on a host)."""
-    from harness.runtime.bundle import load_bundle
-
     try:
         load_bundle(bundle)
     except ConfigError as exc:
@@ -243,8 +234,6 @@ def _seconds(value: str, flag: str = "--hpc-lease-timeout") -> float:
 
 def _check_run_id(run_id: str) -> None:
     # The run id becomes a label value and a folder name on the host (harness/cri/spec.py).
-    from harness.cri.spec import check_label
-
     try:
         check_label("hpc-e2e.run-id", run_id)
     except ConfigError:
@@ -256,31 +245,18 @@ def _check_run_id(run_id: str) -> None:
 
 
 def _inventory_targets(inventory: Path, names: tuple[str, ...]) -> tuple:
-    from harness.config.inventory import load_inventory
-
     try:
         targets = load_inventory(inventory)
     except ConfigError as exc:
         raise pytest.UsageError(f"--hpc-inventory: {exc}") from None
-    if not names:
-        return tuple(targets)
-    by_name = {t.name: t for t in targets}
-    unknown = [n for n in names if n not in by_name]
-    if unknown:
-        raise pytest.UsageError(f"--hpc-host: {inventory.name} has no host named "
-                                f"{unknown[0]!r} (hosts: {', '.join(sorted(by_name))})")
-    return tuple(by_name[n] for n in names)
-
-
-def _check_sim(flavor: str, build: int) -> None:
-    """The simulated hosts can be made: the flavor loads and images.toml covers the build."""
-    from harness.plugin.images import image_set_for
-    from harness.sim.cri.flavors import FlavorError, resolve_flavor
-
     try:
-        resolve_flavor(flavor)
-    except FlavorError as exc:
-        raise pytest.UsageError(f"--hpc-sim-flavor: {exc}") from None
+        return tuple(pick_hosts(targets, names, source=f"--hpc-host: {inventory.name}"))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _check_build(build: int) -> None:
+    """images.toml covers the simulated hosts' build."""
     try:
         image_set_for(build)
     except ConfigError as exc:

@@ -31,10 +31,10 @@ from harness.cri.crictl import Launch, says_not_found
 from harness.cri.status import PodStatus
 from harness.errors import HarnessError
 from harness.plugin.images import DEFAULT_ROOTFS, ROOTFS_LOCATION_ANNOTATION
-from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
+from harness.runtime.containerd_config import HANDLER_FOR_ISOLATION
 
 # Isolation mode -> runtime handler of the deployed config.toml (docs/behaviour/runtime.md §4.2).
-HANDLERS = {"process": PROCESS_HANDLER, "hyperv": HYPERVISOR_HANDLER}
+HANDLERS = HANDLER_FOR_ISOLATION  # isolation -> runtime handler (the scenarios' API name)
 NAME_LENGTH = 40
 
 

@@ -23,8 +23,11 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from harness.cri.runtime_access import crictl_runtime_access
 from harness.errors import HarnessError
 from harness.plugin.limits import STEPS, LimitExpired
+from harness.runtime.provision import provision_host
+from harness.transport.retry import policy_of
 
 PROVISION_TIMEOUT = 3 * 3600.0  # features, a restart and a deployment of a real host
 
@@ -47,9 +50,6 @@ PROVISION_ATTEMPTS_FACTOR = 3
 def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
                        timeout: float = PROVISION_TIMEOUT) -> Provisioned:
     """Provision ``windows`` (a WindowsHost) with ``bundle`` unless this run already did."""
-    from harness.runtime.provision import provision_host
-    from harness.transport.retry import policy_of
-
     name = windows.name
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,8 @@ def ensure_provisioned(windows, bundle, *, run_dir: Path, who: str,
             policy = dataclasses.replace(policy,
                                          attempts=policy.attempts * PROVISION_ATTEMPTS_FACTOR)
             summary = policy.call(lambda: provision_host(
-                windows, bundle, progress=lambda message: STEPS.note(name, message)),
+                windows, bundle, cri=crictl_runtime_access,
+                progress=lambda message: STEPS.note(name, message)),
                                   what="provision the host", host=name).to_dict()
         except (HarnessError, LimitExpired) as exc:  # the other workers report it
             records[bundle.digest] = {"error": str(exc), "by": who}

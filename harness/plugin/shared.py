@@ -28,10 +28,15 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import allure
 import pytest
 
 from harness.errors import HarnessError
+from harness.plugin.fixtures import failed, keep_for_inspection
+from harness.plugin.options import SETTINGS
 from harness.plugin.pods import Container, PodFactory
+from harness.plugin.reporting import DIAGNOSTIC_OBJECTS
+from harness.plugin.targets import worker_id
 
 log = logging.getLogger("harness.plugin")
 
@@ -91,8 +96,6 @@ class SharedHpcs:
 
 @pytest.fixture(scope="session")
 def _hpc_shared(pytestconfig: pytest.Config, hpc_host) -> Iterator[SharedHpcs]:
-    from harness.plugin.targets import worker_id
-
     shared = SharedHpcs(PodFactory(hpc_host, test_name=f"shared-hpc-{worker_id(pytestconfig)}"))
     yield shared
     for problem in shared.close():
@@ -114,8 +117,6 @@ class SharedHpc:
     @property
     def container(self) -> Container:
         if self._container is None:
-            from harness.plugin.reporting import DIAGNOSTIC_OBJECTS
-
             entry, created = self._shared.get(self._isolation, user=self._item.nodeid)
             self._container = entry.container
             self._item.stash.setdefault(DIAGNOSTIC_OBJECTS, []).append(entry.container.pod)
@@ -155,9 +156,6 @@ def shared_hpc(request: pytest.FixtureRequest, isolation: str, hpc_host, hpc_run
                _hpc_shared: SharedHpcs) -> Iterator[SharedHpc]:
     """The standard HPC (pod: host_process, inherit-user "true"; container: the idle probe
     command) of this worker for ``isolation``, for checks that only read."""
-    from harness.plugin.fixtures import failed, keep_for_inspection
-    from harness.plugin.options import SETTINGS
-
     item = request.node
     handle = SharedHpc(_hpc_shared, isolation, item)
     yield handle
@@ -169,10 +167,6 @@ def shared_hpc(request: pytest.FixtureRequest, isolation: str, hpc_host, hpc_run
 def _note_reuse(container: Container, entry: SharedEntry) -> None:
     """One report step saying whose pod this test reads (its creation steps are in the
     report of the test that created it)."""
-    try:
-        import allure
-    except ImportError:  # reporting is optional
-        return
     with allure.step(f"reuse shared HPC {container.name} in pod {container.pod.name} "
                      f"({container.pod.isolation}; created by {entry.created_by}, "
                      f"use {entry.uses})"):

@@ -19,13 +19,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.plugin.fixtures import POD_FACTORY, _transport_wrapper, check_removed, release_pods
+from harness.plugin.fixtures import POD_FACTORY, check_removed, release_pods
 from harness.plugin.host import HpcHost, open_host
 from harness.plugin.leasing import HostPool, HostSlots, Leaser
 from harness.plugin.leftovers import survey_host
 from harness.plugin.markers import HPC_IN_UVM_MIN_BUILD, UVM_WITHOUT_HPC
 from harness.plugin.pods import PodFactory
+from harness.plugin.reporting import ReportingTransport
 from harness.plugin.targets import Run, targets, worker_id
+from harness.runtime import load_bundle
 
 
 def candidates(config: pytest.Config, run: Run) -> list:
@@ -50,14 +52,12 @@ class SideHosts:
 
     def open(self, target) -> HpcHost:
         if target.name not in self.opened:
-            from harness.runtime import load_bundle
-
             leaser: Leaser = self.pool.leaser
             with leaser.acquire([HostSlots(target.name, target.labels.max_leases)],
                                 purpose="connecting and provisioning"):
                 host = open_host(target, load_bundle(self.run.bundle), run_id=self.run.run_id,
                                  run_dir=self.run.run_dir, who=worker_id(self.config),
-                                 wrap=_transport_wrapper())
+                                 wrap=ReportingTransport)
                 if host.provisioned.here:
                     survey_host(host, self.run.run_dir)
             self.opened[target.name] = host

@@ -7,7 +7,7 @@ under test").  It runs in the controller's ``pytest_sessionfinish`` (:mod:`.targ
 which pytest calls on a pass, a failure and a KeyboardInterrupt alike, after xdist has
 stopped every worker (its own ``pytest_sessionfinish`` terminates them, and ours is
 ``trylast``), on the hosts this run provisioned.  It is ``hpc-e2e clean --run-id <this
-run>`` (:func:`harness.commands.clean.clean_host`), so pods without the harness's label are
+run>`` (:func:`harness.cri.cleanup.clean_host`), so pods without the harness's label are
 never touched and the run's folder of CRI files goes too.  Pods kept for a failed test
 (``--hpc-keep-on-failure``) are recorded by the workers in ``kept-<worker>.jsonl`` and spared,
 with their run folder.  Only a controller killed outright (SIGKILL) skips it: then
@@ -19,10 +19,16 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.config.target import Target
+from harness.cri.cleanup import clean_host
 from harness.errors import HarnessError
+from harness.hosts import per_host
+from harness.plugin.provisioning import provisioned_hosts
+from harness.runtime import RuntimeLayout, load_bundle
 
 
 @dataclass
@@ -54,21 +60,19 @@ def read_kept(run_dir: str | Path) -> dict[str, set[str]]:
     return kept
 
 
-def sweep_run(config, run) -> SweepResult:
-    """Remove this run's leftovers from every host it provisioned; never raises."""
-    from harness.commands import per_host
-    from harness.commands.clean import clean_host
-    from harness.plugin.provisioning import provisioned_hosts
-    from harness.plugin.targets import targets
-    from harness.runtime import RuntimeLayout, load_bundle
+def sweep_run(run, run_targets: Callable[[], list[Target]]) -> SweepResult:
+    """Remove this run's leftovers from every host it provisioned; never raises.
 
+    ``run``: the run (:class:`harness.plugin.targets.Run`); ``run_targets``: every Target the
+    run may have used (side hosts included), asked for only when a host was provisioned.
+    """
     result = SweepResult()
     try:
         hosts = provisioned_hosts(Path(run.run_dir))
         if not hosts:
             return result
         layout = RuntimeLayout.for_bundle(load_bundle(run.bundle))
-        by_name = {t.name: t for t in targets(config, run, side=True)}
+        by_name = {t.name: t for t in run_targets()}
         kept = read_kept(run.run_dir)
     except HarnessError as exc:
         result.problems.append(f"cannot sweep run {run.run_id}: {exc}")

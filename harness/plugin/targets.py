@@ -15,6 +15,7 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +23,12 @@ from typing import Any
 
 import pytest
 
-from harness.config.target import Labels, RetrySettings, Target
+from harness.config.target import Target
+from harness.cri.spec import new_run_id
 from harness.errors import HarnessError
+from harness.hosts import SimOptions, sim_host_target, start_sim, write_sim_bundle
 from harness.plugin.options import SETTINGS, Settings
+from harness.plugin.sweep import sweep_run
 
 log = logging.getLogger("harness.plugin")
 
@@ -37,11 +41,7 @@ WORKERINPUT_KEY = "hpc_e2e"
 SIDE_HOST = "sim-ws2022"
 SIDE_HOST_BUILD = 20348
 POOL, SIDE = "pool", "side"
-SIM_MAX_LEASES = 4  # a simulated host takes several concurrent pods
 SIM_RESTART_SECONDS = 0.2
-# A simulated host answers in milliseconds: short pauses between retries (a real host's
-# defaults are in harness/config/target.py RetrySettings).
-SIM_RETRY = RetrySettings(base_delay=0.05, max_delay=2.0)
 
 
 @dataclass
@@ -82,7 +82,7 @@ class Controller:
         self.config = config
         self.settings = settings
         self._run: Run | None = None
-        self.sims: list[Any] = []  # harness.sim.host.SimHost
+        self.sims: list[Any] = []  # simulated hosts started (harness.hosts.start_sim)
 
     @property
     def started(self) -> bool:
@@ -94,8 +94,6 @@ class Controller:
         return self._run
 
     def _make_run(self) -> Run:
-        from harness.cri.spec import new_run_id
-
         s = self.settings
         run_dir = _basetemp(self.config) / "hpc-e2e"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -104,17 +102,12 @@ class Controller:
         sims: list[dict[str, Any]] = []
         if s.simulated:
             if bundle is None:
-                from harness.sim.bundle import write_sim_bundle
-
                 bundle = write_sim_bundle(run_dir / "sim-bundle")
             sims = self._start_sims(run_dir)
         return Run(run_id=s.run_id or new_run_id(), run_dir=str(run_dir),
                    lease_dir=str(lease_dir), bundle=str(bundle), sim_hosts=sims)
 
     def _start_sims(self, run_dir: Path) -> list[dict[str, Any]]:
-        from harness.sim.host import SimHost
-        from harness.sim.hostmodel import HostProfile
-
         s = self.settings
         names = [f"sim-{i}" for i in range(1, s.sim_hosts + 1)]
         if s.host_names:
@@ -128,12 +121,13 @@ class Controller:
             for name, build, role in hosts:
                 restart = SIM_RESTART_SECONDS if s.sim_latency is None else \
                     s.sim_latency.restart_seconds(SIM_RESTART_SECONDS)
-                profile = HostProfile(name=name.upper(), build=build, restart_seconds=restart)
                 seed_name = name if role == POOL else f"sim-{s.sim_hosts + 1}"
-                sim = SimHost(run_dir / "sim" / name, ssh_port=None, profile=profile,
-                              flavor=s.sim_flavor, faults=_host_faults(s.sim_faults, seed_name),
-                              latency=s.sim_latency)
-                self.sims.append(sim.start())
+                options = SimOptions(flavor=s.sim_flavor,
+                                     faults=_host_faults(s.sim_faults, seed_name),
+                                     latency=s.sim_latency)
+                sim = start_sim(run_dir / "sim" / name, options=options, name=name.upper(),
+                                build=build, restart_seconds=restart)
+                self.sims.append(sim)
                 out.append({"name": name, "build": build, "role": role,
                             "endpoint": dict(sim.endpoint)})
         except BaseException:
@@ -159,8 +153,6 @@ def _host_faults(plan: Any, name: str) -> Any:
     """sim-N draws from seed + N - 1: hosts fail independently, and still repeatably."""
     if plan is None:
         return None
-    import dataclasses
-
     return dataclasses.replace(plan, seed=plan.seed + int(name.rsplit("-", 1)[1]) - 1)
 
 
@@ -184,17 +176,9 @@ def targets(config: pytest.Config, run: Run, *, side: bool = False) -> list[Targ
     settings = config.stash[SETTINGS]
     if not settings.simulated:
         return sorted(settings.targets, key=lambda t: t.name)
-    from harness.runtime.provision import endpoint_target
-
-    out = []
-    for sim in run.sim_hosts:
-        if sim.get("role", POOL) != POOL and not side:
-            continue
-        base = endpoint_target(sim["endpoint"])
-        out.append(base.model_copy(update={
-            "name": sim["name"], "source": "simulated host (--hpc-sim-hosts)",
-            "labels": Labels(os_build=sim["build"], max_leases=SIM_MAX_LEASES),
-            "retry": SIM_RETRY}))
+    out = [sim_host_target(sim["endpoint"], name=sim["name"], build=sim["build"],
+                           source="simulated host (--hpc-sim-hosts)")
+           for sim in run.sim_hosts if side or sim.get("role", POOL) == POOL]
     return sorted(out, key=lambda t: t.name)
 
 
@@ -226,11 +210,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     controller = None if is_worker(config) else config.stash.get(CONTROLLER, None)
     if controller is None or not controller.started:
         return
-    from harness.plugin.sweep import sweep_run
-
     run = controller.run()
     try:
-        swept = sweep_run(config, run)
+        swept = sweep_run(run, lambda: targets(config, run, side=True))
     finally:
         controller.stop()
     lines = [f"hpc-e2e: swept {n} leftover pod(s) of run {run.run_id} from {host}"

@@ -47,12 +47,13 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from harness.config.files import expand_home, file_kind_problem, load_toml
-from harness.config.secrets import redact_urls
 from harness.errors import ConfigError
+from harness.secrets import redact_urls, register
 
 CONTAINERD = "containerd"
 SHIM = "containerd-shim-runhcs-v1"
@@ -157,10 +158,6 @@ class UrlSource(_ArchiveFields):
 def _register_url_credentials(url: str) -> None:
     """A password (or token) inside the URL is a secret from now on, in every spelling the
     harness might print it (as written and percent-decoded)."""
-    from urllib.parse import unquote, urlsplit
-
-    from harness.config.secrets import register
-
     try:
         parts = urlsplit(url)
     except ValueError:

@@ -33,6 +33,8 @@ from harness.runtime.layout import RuntimeLayout
 PROCESS_HANDLER = "runhcs-wcow-process"
 HYPERVISOR_HANDLER = "runhcs-wcow-hypervisor"
 HANDLERS = (PROCESS_HANDLER, HYPERVISOR_HANDLER)
+# The suite's isolation names (the ``isolation`` marker) -> the handler a pod asks for.
+HANDLER_FOR_ISOLATION = {"process": PROCESS_HANDLER, "hyperv": HYPERVISOR_HANDLER}
 RUNTIME_TYPE = "io.containerd.runhcs.v1"
 HPC_ANNOTATIONS = "microsoft.com/*"
 SANDBOX_PLATFORM = "windows/amd64"
@@ -220,6 +222,7 @@ __all__ = [
     "CRICTL_TIMEOUT_SECONDS",
     "HANDLERS",
     "HPC_ANNOTATIONS",
+    "HANDLER_FOR_ISOLATION",
     "HYPERVISOR_HANDLER",
     "PROCESS_HANDLER",
     "ContainerdConfig",

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from harness.errors import (
     CommandTimeout,
@@ -59,6 +60,8 @@ from harness.runtime.sandbox_image import IMAGES_FILE, sandbox_image_for
 from harness.runtime.service import ServiceCheck, register_argv, service_matches
 from harness.runtime.summary import Change, DeploySummary
 from harness.runtime.versions import ReportedVersion, parse_version_output
+from harness.transport.powershell import run_script
+from harness.windows import SCRIPTS as catalog
 
 log = logging.getLogger("harness.runtime")
 
@@ -84,10 +87,29 @@ class _ProgramStep:
         return self.current != self.artifact.sha256
 
 
-def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None = IMAGES_FILE,
-           ready_timeout: float = READY_TIMEOUT,
+class RuntimeCri(Protocol):
+    """What the deployment asks of CRI (implemented above the runtime layer:
+    :class:`harness.cri.runtime_access.RuntimeCri`)."""
+
+    def runtime_problem(self) -> str | None: ...  # None: RuntimeReady
+
+    def pods(self) -> list: ...  # objects with id, namespace, name, state, run_id
+
+    def remove_pods(self, pod_ids: list[str]) -> list[str]: ...  # the problems
+
+
+# ``cri(transport, layout, timeout=, margin=)``: a :class:`RuntimeCri` for the host.
+CriFactory = Callable[..., RuntimeCri]
+
+
+def deploy(host, bundle: RuntimeBundle, *, cri: CriFactory, facts=None,
+           images_file: Path | None = IMAGES_FILE, ready_timeout: float = READY_TIMEOUT,
            progress: Callable[[str], None] | None = None) -> DeploySummary:
-    """Bring ``host`` (a :class:`~harness.windows.WindowsHost`) to ``bundle``; what changed."""
+    """Bring ``host`` (a :class:`~harness.windows.WindowsHost`) to ``bundle``; what changed.
+
+    ``cri`` reaches the runtime's CRI once it runs (readiness, pods left on the host):
+    :func:`harness.cri.runtime_access.crictl_runtime_access`.
+    """
     say = progress or (lambda message: log.info("%s: %s", _host_name(host), message))
     layout = RuntimeLayout.for_bundle(bundle)
     facts = facts if facts is not None else host.facts()
@@ -131,7 +153,7 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
     # --- 3. pods left on the host, then stop what must not run while it is replaced --------
     if runtime_programs_change and registered and not stale \
             and hashes.get(layout.crictl_exe.lower()) is not None:
-        state = _clear_pods(host, layout, state, summary, say)
+        state = _clear_pods(host, layout, cri, state, summary, say)
     stopped_for_update = False
     if registered and state != STOPPED and (stale or runtime_programs_change):
         why = (f"stale registration: {check.reason}" if stale
@@ -221,7 +243,7 @@ def deploy(host, bundle: RuntimeBundle, *, facts=None, images_file: Path | None 
     summary.service_state = _state(host.services.query(layout.service_name))
 
     # --- 7. ready? versions -----------------------------------------------------------------
-    _wait_ready(host, layout, ready_timeout)
+    _wait_ready(host, layout, cri, ready_timeout)
     summary.runtime_ready = True
     summary.versions = report_versions(host, bundle, layout)
     for v in summary.versions:
@@ -273,8 +295,8 @@ def _pod_network(host, layout: RuntimeLayout, path: str, current: str | None, ma
 
 
 # --- helpers -----------------------------------------------------------------------------
-def _clear_pods(host, layout: RuntimeLayout, state: str, summary: DeploySummary,
-                say: Callable[[str], None]) -> str:
+def _clear_pods(host, layout: RuntimeLayout, cri: CriFactory, state: str,
+                summary: DeploySummary, say: Callable[[str], None]) -> str:
     """Before the shim or containerd is replaced: no pod may be left running on the host.
 
     Shims outlive a containerd stop (containerd reconnects to them) and a running program
@@ -284,32 +306,28 @@ def _clear_pods(host, layout: RuntimeLayout, state: str, summary: DeploySummary,
     other pod is somebody else's: the deployment refuses, naming them, before it changes
     anything.  Returns the service state afterwards.
     """
-    from harness.cri.crictl import Crictl
-    from harness.cri.spec import RUN_ID_LABEL
-
     if state == STOPPED:
         say(f"starting service {layout.service_name} to find pods left on the host")
         try:
             host.services.start(layout.service_name)
-            _wait_ready(host, layout, READY_TIMEOUT)
+            _wait_ready(host, layout, cri, READY_TIMEOUT)
         except HarnessError as exc:  # the upload will say so if a shim still runs
             log.info("%s: containerd did not come up to list pods: %s", _host_name(host), exc)
             return _state(host.services.query(layout.service_name))
         state = RUNNING
-    crictl = Crictl(host.transport, crictl_path=layout.crictl_exe,
-                    config_path=layout.crictl_yaml, timeout=30.0, margin=20.0)
-    pods = crictl.pods(all_runs=True)
-    theirs = [p for p in pods if RUN_ID_LABEL not in p.labels]
+    access = cri(host.transport, layout, timeout=30.0, margin=20.0)
+    pods = access.pods()
+    theirs = [p for p in pods if p.run_id is None]
     if theirs:
         named = "; ".join(f"{p.id[:13]} {p.namespace}/{p.name} ({p.state})" for p in theirs)
         raise RuntimeDeployError(
             f"{len(theirs)} pod(s) on the host were not made by hpc-e2e: {named}; their shims "
             "run the program this deployment would replace, so nothing was changed",
             hint="remove them (crictl rmp --force <id>) or deploy to a host of your own")
-    ours = [p for p in pods if RUN_ID_LABEL in p.labels]
+    ours = [p for p in pods if p.run_id is not None]
     if ours:
         say(f"removing {len(ours)} pod(s) left by earlier hpc-e2e runs")
-        problems = crictl.rmp_many([p.id for p in ours], force=True)
+        problems = access.remove_pods([p.id for p in ours])
         if problems:
             raise RuntimeDeployError(
                 f"pods left by earlier runs could not be removed: {problems[0]}",
@@ -317,7 +335,7 @@ def _clear_pods(host, layout: RuntimeLayout, state: str, summary: DeploySummary,
         for p in ours:
             summary.changes.append(Change(f"pod {p.id[:13]}", "removed",
                                           f"{p.namespace}/{p.name}, run "
-                                          f"{p.labels[RUN_ID_LABEL]}"))
+                                          f"{p.run_id}"))
     return state
 
 
@@ -327,9 +345,6 @@ def _locked(exc: HarnessError) -> bool:
 
 
 def _download(host, artifact: Artifact, remote: str) -> None:
-    from harness.transport.powershell import run_script
-    from harness.windows import SCRIPTS as catalog
-
     src = artifact.source
     args = {"url": src.url, "path": remote, "sha256": artifact.sha256}
     if src.member:
@@ -367,21 +382,17 @@ def _start(host, layout: RuntimeLayout) -> None:
             hint=f"containerd's log is {layout.log_file}{_log_tail(host, layout)}") from None
 
 
-def _wait_ready(host, layout: RuntimeLayout, timeout: float) -> None:
-    """Poll ``crictl info`` until RuntimeReady; containerd needs a moment after it starts."""
-    from harness.cri.crictl import Crictl
-
-    crictl = Crictl(host.transport, crictl_path=layout.crictl_exe,
-                    config_path=layout.crictl_yaml, timeout=10.0, margin=20.0)
+def _wait_ready(host, layout: RuntimeLayout, cri: CriFactory, timeout: float) -> None:
+    """Poll the runtime until RuntimeReady; containerd needs a moment after it starts."""
+    access = cri(host.transport, layout, timeout=10.0, margin=20.0)
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     while True:
         try:
-            info = crictl.info()
-            if info.runtime_ready:
+            problem = access.runtime_problem()
+            if problem is None:
                 return
-            last = "RuntimeReady is false: " + (info.condition_reasons.get("RuntimeReady") or
-                                                "(no reason given)")
+            last = problem
         except CommandTimeout as exc:
             last = str(exc)
         except HarnessError as exc:
@@ -427,4 +438,4 @@ def _paths(layout: RuntimeLayout) -> dict[str, str]:
             "endpoint": layout.endpoint}
 
 
-__all__ = ["RuntimeDeployError", "deploy", "report_versions"]
+__all__ = ["CriFactory", "RuntimeCri", "RuntimeDeployError", "deploy", "report_versions"]

@@ -13,15 +13,18 @@ session and a service (docs/behaviour/ecosystem.md §3.1; harness.cri.crictl.DEF
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import PureWindowsPath
+from pathlib import Path, PureWindowsPath
+
 
 from harness.runtime.bundle import (
     CONTAINERD,
     CRICTL,
+    DEFAULT_INSTALL_DIR,
     SHIM,
     Artifact,
     InstalledSource,
     RuntimeBundle,
+    load_bundle,
 )
 
 SERVICE_NAME = "containerd"
@@ -95,4 +98,32 @@ class RuntimeLayout:
                    log_file=_join(HARNESS_DATA, "logs", "containerd.log"))
 
 
-__all__ = ["CRI_ENDPOINT", "HARNESS_DATA", "PIPE", "SERVICE_NAME", "RuntimeLayout"]
+def default_layout() -> RuntimeLayout:
+    """The layout ``RuntimeLayout.for_bundle`` gives any bundle with default sources."""
+    bin_dir = _join(DEFAULT_INSTALL_DIR, "bin")
+    return RuntimeLayout(
+        install_dir=DEFAULT_INSTALL_DIR,
+        containerd_exe=_join(bin_dir, "containerd.exe"),
+        shim_exe=_join(bin_dir, "containerd-shim-runhcs-v1.exe"),
+        crictl_exe=_join(bin_dir, "crictl.exe"),
+        cni_bin_dir=_join(DEFAULT_INSTALL_DIR, "cni", "bin"),
+        cni_conf_dir=_join(DEFAULT_INSTALL_DIR, "cni", "conf"),
+        config_toml=_join(DEFAULT_INSTALL_DIR, "config.toml"),
+        crictl_yaml=_join(bin_dir, "crictl.yaml"),
+        log_file=_join(HARNESS_DATA, "logs", "containerd.log"))
+
+
+def runtime_layout(bundle: Path | None) -> RuntimeLayout:
+    """Where the runtime is on the hosts: the bundle's layout, or the default install dir.
+
+    ``doctor`` and ``clean`` only need paths (crictl, its config, config.toml), so without
+    ``--bundle`` they assume what ``provision`` deploys by default (docs/behaviour/ecosystem.md
+    §2.4).
+    """
+    if bundle is not None:
+        return RuntimeLayout.for_bundle(load_bundle(bundle))
+    return default_layout()
+
+
+__all__ = ["CRI_ENDPOINT", "HARNESS_DATA", "PIPE", "SERVICE_NAME", "RuntimeLayout",
+           "default_layout", "runtime_layout"]

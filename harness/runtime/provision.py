@@ -13,26 +13,24 @@ one started in this process for the duration of the command.
 
 from __future__ import annotations
 
-import json
 import logging
-import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
-from harness.errors import ConfigError, HarnessError
-from harness.runtime.bundle import RuntimeBundle, load_bundle
-from harness.runtime.deploy import deploy
-from harness.runtime.sandbox_image import IMAGES_FILE, check_images_file
+from harness.errors import HarnessError
+from harness.runtime.bundle import RuntimeBundle
+from harness.runtime.deploy import CriFactory, deploy
+from harness.runtime.sandbox_image import IMAGES_FILE
 from harness.runtime.summary import Change, ProvisionSummary
+from harness.transport import open_transport
+from harness.windows import WindowsHost
 
 log = logging.getLogger("harness.runtime")
 
 CONTAINERS = "Containers"
 HYPERV = "Hyper-V"
-SIM_BUNDLE_DIR = "bundle"
 NO_RESTART_HYPERV_NOTE = ("Hyper-V not enabled: it needs a restart and this host may not "
                           "restart (allow_restart = false); hyperv scenarios will skip")
 NO_NESTED_NOTE = ("Hyper-V not enabled: a virtual machine without nested virtualization; "
@@ -55,7 +53,8 @@ def _hyperv_possible(facts) -> bool:
     return facts.hyperv_capable or facts.feature_state(HYPERV) in ("Installed", "InstallPending")
 
 
-def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IMAGES_FILE,
+def provision_host(host, bundle: RuntimeBundle, *, cri: CriFactory,
+                   images_file: Path | None = IMAGES_FILE,
                    progress: Callable[[str], None] | None = None,
                    allow_restart: bool | None = None) -> ProvisionSummary:
     """Provision one :class:`~harness.windows.WindowsHost`; what it did.
@@ -106,7 +105,8 @@ def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IM
                                f"{still}", hint="look at the host's CBS log "
                                                 "(C:\\Windows\\Logs\\CBS)")
         facts = host.facts()
-    summary = deploy(host, bundle, facts=facts, images_file=images_file, progress=say)
+    summary = deploy(host, bundle, cri=cri, facts=facts, images_file=images_file,
+                     progress=say)
     return ProvisionSummary(
         host=host.name, os=facts.caption, build=facts.build,
         features={f: facts.feature_state(f) or "absent" for f in (CONTAINERS, HYPERV)},
@@ -117,102 +117,16 @@ def provision_host(host, bundle: RuntimeBundle, *, images_file: Path | None = IM
 # --- choosing hosts -----------------------------------------------------------------------
 @dataclass
 class Plan:
-    """Everything validated, nothing contacted yet."""
+    """Everything validated, nothing contacted yet (made by :func:`harness.hosts.provision_plan`)."""
 
     targets: list  # list[Target]
     bundle: RuntimeBundle
-    sim: object = None  # a SimHost started by this process (stopped by close())
+    sim: object = None  # a simulated host started by this process (stopped by close())
 
     def close(self) -> None:
         if self.sim is not None:
             self.sim.stop()
             self.sim = None
-
-
-def plan(*, inventory: Path | None, hosts: list[str], bundle: Path | None, sim: bool,
-         sim_state_dir: Path) -> Plan:
-    """Validate the inputs and pick the targets; starts a sim host if one is needed."""
-    check_images_file()
-    if inventory is not None and sim:
-        raise ConfigError("--sim and --inventory exclude each other")
-    if inventory is None:
-        if hosts:
-            raise ConfigError("--host selects hosts from an inventory; pass --inventory too")
-        if bundle is None:
-            from harness.sim.bundle import write_sim_bundle
-
-            bundle = write_sim_bundle(Path(sim_state_dir) / SIM_BUNDLE_DIR)
-        loaded = load_bundle(bundle)
-        target, started = sim_target(Path(sim_state_dir))
-        return Plan([target], loaded, started)
-
-    from harness.config.inventory import load_inventory
-
-    targets = load_inventory(inventory)
-    if hosts:
-        by_name = {t.name: t for t in targets}
-        unknown = [h for h in hosts if h not in by_name]
-        if unknown:
-            raise ConfigError(f"{inventory}: no host named {unknown[0]!r} "
-                              f"(hosts: {', '.join(sorted(by_name))})")
-        targets = [by_name[h] for h in dict.fromkeys(hosts)]
-    if bundle is None:
-        raise ConfigError("--bundle is required with --inventory",
-                          hint="see fixtures/bundle.example.toml")
-    return Plan(targets, load_bundle(bundle))
-
-
-def sim_target(state_dir: Path):
-    """A Target for the simulated host in ``state_dir``: the served one, or a new one.
-
-    Returns ``(target, started)``; ``started`` is the SimHost this process started (or None).
-    """
-    started = None
-    endpoint = _read_endpoint(state_dir)
-    if endpoint is None or not _answers(endpoint.get("winrm_url")):
-        from harness.sim.host import SimHost
-        from harness.sim.hostmodel import HostProfile
-
-        started = SimHost(state_dir, ssh_port=None, profile=HostProfile()).start()
-        endpoint = _read_endpoint(state_dir)
-        if endpoint is None:
-            started.stop()
-            raise HarnessError(f"the simulated host wrote no endpoint file in {state_dir}")
-    return endpoint_target(endpoint), started
-
-
-def endpoint_target(endpoint: dict):
-    """WinRM over HTTPS with NTLM to a simulated host, pinned to its CA.
-
-    The way a lab VM is logged into (the harness's default, and all a stock HTTPS listener
-    offers), so the suite's own runs test that path (docs/internals.md endpoint.json).
-    """
-    from harness.config.secrets import Secret
-    from harness.config.target import Target, WinRMOptions
-
-    url = urlparse(endpoint["winrm_url"])
-    return Target(name="sim", address=url.hostname, port=url.port, transport="winrm",
-                  user=endpoint["user"], password=Secret.from_file(endpoint["password_file"]),
-                  winrm=WinRMOptions(scheme="https", auth="ntlm", ca_bundle=endpoint["ca_bundle"]),
-                  source="simulated host")
-
-
-def _read_endpoint(state_dir: Path) -> dict | None:
-    try:
-        return json.loads((state_dir / "endpoint.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _answers(url: str | None) -> bool:
-    if not url:
-        return False
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname, parsed.port), timeout=2.0):
-            return True
-    except OSError:
-        return False
 
 
 # --- running ------------------------------------------------------------------------------
@@ -223,19 +137,16 @@ class HostOutcome:
     error: HarnessError | None = None
 
 
-def run_plan(p: Plan, *, progress: Callable[[str, str], None] | None = None,
+def run_plan(p: Plan, *, cri: CriFactory, progress: Callable[[str, str], None] | None = None,
              images_file: Path | None = IMAGES_FILE) -> list[HostOutcome]:
     """Provision every planned host, concurrently (one transport each); outcomes in order."""
     def one(target) -> HostOutcome:
-        from harness.transport import open_transport
-        from harness.windows import WindowsHost
-
         say = (lambda message: progress(target.name, message)) if progress else None
         try:
             with open_transport(target) as transport:
                 host = WindowsHost(transport)
-                return HostOutcome(target.name, provision_host(host, p.bundle, progress=say,
-                                                               images_file=images_file))
+                return HostOutcome(target.name, provision_host(
+                    host, p.bundle, cri=cri, progress=say, images_file=images_file))
         except HarnessError as exc:
             return HostOutcome(target.name, error=exc)
 
@@ -245,5 +156,4 @@ def run_plan(p: Plan, *, progress: Callable[[str, str], None] | None = None,
         return list(pool.map(one, p.targets))
 
 
-__all__ = ["HostOutcome", "Plan", "endpoint_target", "plan", "provision_host", "run_plan",
-           "sim_target", "wanted_features"]
+__all__ = ["HostOutcome", "Plan", "provision_host", "run_plan", "wanted_features"]

@@ -6,7 +6,8 @@ service whose command line is ``--run-service`` plus the other flags given
 
 A service named ``containerd`` may already exist from an earlier deployment or from another
 tool, pointing at another binary or another config.  :func:`service_matches` reads the
-registered command line (MSVCRT rules, as the SCM's CreateProcess will) and says whether it
+registered command line (MSVCRT rules, as the SCM's CreateProcess will:
+:func:`harness.cmdline.split_command_line`) and says whether it
 is ours; a stale one is stopped and deleted before registering again.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.cmdline import split_command_line
 from harness.runtime.layout import RuntimeLayout
 
 
@@ -68,66 +70,4 @@ def _flags(args: list[str]) -> dict[str, str]:
     return out
 
 
-def split_command_line(line: str) -> list[str]:
-    """Split a Windows command line as CommandLineToArgvW / the MSVCRT startup code do.
-
-    The program name ends at the next quote (if quoted) or blank, with no backslash escapes;
-    the other arguments follow the 2n/2n+1 backslash rules and ``""`` inside quotes.
-    """
-    args: list[str] = []
-    n = len(line)
-    i = 0
-    while i < n and line[i] in " \t":
-        i += 1
-    if i >= n:
-        return args
-    if line[i] == '"':
-        j = line.find('"', i + 1)
-        j = n if j < 0 else j
-        args.append(line[i + 1:j])
-        i = j + 1
-    else:
-        j = i
-        while j < n and line[j] not in " \t":
-            j += 1
-        args.append(line[i:j])
-        i = j
-    while True:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
-            return args
-        buf: list[str] = []
-        quoted = False
-        while i < n:
-            c = line[i]
-            if c == "\\":
-                k = i
-                while k < n and line[k] == "\\":
-                    k += 1
-                count = k - i
-                if k < n and line[k] == '"':
-                    buf.append("\\" * (count // 2))
-                    if count % 2:
-                        buf.append('"')
-                        k += 1
-                    i = k
-                else:
-                    buf.append("\\" * count)
-                    i = k
-            elif c == '"':
-                if quoted and i + 1 < n and line[i + 1] == '"':
-                    buf.append('"')
-                    i += 2
-                else:
-                    quoted = not quoted
-                    i += 1
-            elif c in " \t" and not quoted:
-                break
-            else:
-                buf.append(c)
-                i += 1
-        args.append("".join(buf))
-
-
-__all__ = ["ServiceCheck", "register_argv", "service_matches", "split_command_line"]
+__all__ = ["ServiceCheck", "register_argv", "service_matches"]

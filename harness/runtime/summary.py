@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.table import Table
+
 from harness.runtime.versions import ReportedVersion
 
 
@@ -92,8 +94,6 @@ class ProvisionSummary:
 
 def render_provision(summaries: list[ProvisionSummary], console) -> None:
     """Print one table per host on a rich ``Console``."""
-    from rich.table import Table
-
     for s in summaries:
         data = s.to_dict()
         rt = data["runtime"]

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Union
 
-from harness.config.secrets import redact
+from harness.cmdline import cmd_command_line
+from harness.errors import RemoteCommandError
+from harness.secrets import redact
+from harness.transport.retry import RetryPolicy, policy_of
 
 log = logging.getLogger("harness.transport")
 
@@ -70,8 +73,6 @@ class CommandResult:
         """Return self if the command succeeded, else raise RemoteCommandError."""
         __tracebackhide__ = True
         if self.failed:
-            from harness.errors import RemoteCommandError
-
             raise RemoteCommandError(self, hint=hint)
         return self
 
@@ -109,8 +110,6 @@ class Transport(abc.ABC):
         """How repeatable operations are retried on this host (from ``target.retry``)."""
         policy = self.__dict__.get("_retry_policy")
         if policy is None:
-            from harness.transport.retry import RetryPolicy
-
             policy = RetryPolicy.from_settings(getattr(self.target, "retry", None))
             self.__dict__["_retry_policy"] = policy
         return policy
@@ -144,8 +143,6 @@ class Transport(abc.ABC):
     def command_line(command: str | Sequence[str]) -> str:
         if isinstance(command, str):
             return command
-        from harness.cmdline import cmd_command_line
-
         return cmd_command_line(list(command))
 
     @abc.abstractmethod
@@ -213,8 +210,6 @@ def run_repeatable(transport, command: str | Sequence[str], *, timeout: float = 
     transport is wrapped, so every attempt is its own report step — with the output
     buffered, never streamed: nothing reaches a caller from an attempt that failed.
     """
-    from harness.transport.retry import policy_of
-
     data = replayable_stdin(stdin)
     line = Transport.command_line(command)
     result = policy_of(transport).call(

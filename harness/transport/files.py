@@ -21,6 +21,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, RemoteCommandError, TransferError
 from harness.transport.base import DEFAULT_TIMEOUT, Stdin, TransferResult, Transport
+from harness.transport.powershell import run_script
 
 READ_SIZE = 1 << 20  # local file reads
 TMP_SUFFIX = ".hpce2e-tmp"
@@ -136,8 +137,6 @@ def line_chunk(payload: int) -> int:
 def upload_via_script(transport: Transport, local: str | Path, remote: str, *,
                       line_raw: int, timeout: float | None = None) -> TransferResult:
     """Send ``local`` to ``receive_file.ps1`` as base64 lines of ``line_raw`` bytes."""
-    from harness.transport.powershell import run_script
-
     local = Path(local)
     started = time.monotonic()
     try:
@@ -172,8 +171,6 @@ def upload_via_script(transport: Transport, local: str | Path, remote: str, *,
 def download_via_script(transport: Transport, remote: str, local: str | Path, *,
                         line_raw: int, timeout: float | None = None) -> TransferResult:
     """Receive ``remote`` from ``send_file.ps1`` into a temporary file, verify, rename."""
-    from harness.transport.powershell import run_script
-
     local = Path(local)
     check_local_destination(local)
     started = time.monotonic()

@@ -33,8 +33,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.config.secrets import redact
 from harness.errors import CommandTimeout, TransferError, TransportError
+from harness.secrets import redact
 from harness.transport.base import DEFAULT_TIMEOUT, Stdin, TransferResult, Transport
 from harness.transport.files import (
     READ_SIZE,

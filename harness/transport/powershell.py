@@ -25,6 +25,7 @@ from typing import Any
 
 from harness.errors import CommandTimeout, HarnessError, RemoteCommandError
 from harness.transport.base import DEFAULT_TIMEOUT, CommandResult, Transport, log
+from harness.transport.retry import is_transient, policy_of
 
 SCRIPTS_DIR = Path(__file__).resolve().with_name("scripts")
 RESULT_PREFIX = "##hpc-e2e-result "
@@ -299,8 +300,6 @@ def _run_script_repeatable(transport: Transport, script: Script | str | Path,
                            stdin_chunks: Iterable[bytes] | None, timeout: float,
                            catalog: ScriptCatalog, check: bool,
                            on_line: Callable[[bytes], None] | None) -> ScriptResult:
-    from harness.transport.retry import is_transient, policy_of
-
     if stdin_chunks is not None and not isinstance(stdin_chunks, (list, tuple)):
         raise TypeError("a repeatable script needs stdin_chunks as a list or tuple "
                         "(a stream cannot be sent again)")

@@ -29,27 +29,13 @@ from pathlib import Path
 
 import paramiko
 
-from harness.config.secrets import redact
-from harness.errors import (
-    AuthenticationError,
-    CommandTimeout,
-    ConfigError,
-    HarnessError,
-    HostKeyError,
-    RemoteCommandError,
-    TransferError,
-    TransportError,
-)
+from harness.errors import (AuthenticationError, CommandTimeout, ConfigError, HarnessError,
+                            HostKeyError, RemoteCommandError, TransferError, TransportError)
+from harness.secrets import redact
 from harness.transport.base import DEFAULT_TIMEOUT, Stdin, TransferResult, Transport
-from harness.transport.files import (
-    check_local_destination,
-    check_stdin,
-    file_digest,
-    iter_chunks,
-    local_temporary,
-    temporary_name,
-    transfer_timeout,
-)
+from harness.transport.files import (check_local_destination, check_stdin, file_digest, iter_chunks,
+                                     local_temporary, temporary_name, transfer_timeout)
+from harness.transport.powershell import run_script
 from harness.transport.retry import mark_transient
 
 log = logging.getLogger("harness.transport.ssh")
@@ -78,8 +64,6 @@ def sftp_path(path: str) -> str:
 
 def file_hash_on_host(transport: Transport, path: str) -> tuple[int, str]:
     """``(size, sha256)`` of a host file, computed by ``file_hash.ps1`` on the host."""
-    from harness.transport.powershell import run_script
-
     try:
         res = run_script(transport, "file_hash", {"path": path})
     except RemoteCommandError as exc:

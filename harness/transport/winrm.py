@@ -26,6 +26,7 @@ from pathlib import Path
 
 import requests
 import xmltodict
+from urllib3.exceptions import NewConnectionError
 from winrm.exceptions import (
     InvalidCredentialsError,
     WinRMError,
@@ -35,7 +36,6 @@ from winrm.exceptions import (
 )
 from winrm.protocol import Protocol
 
-from harness.config.secrets import redact
 from harness.errors import (
     AuthenticationError,
     CommandTimeout,
@@ -44,6 +44,7 @@ from harness.errors import (
     HostKeyError,
     TransportError,
 )
+from harness.secrets import redact
 from harness.transport.base import DEFAULT_TIMEOUT, Stdin, TransferResult, Transport
 from harness.transport.files import (
     check_stdin,
@@ -249,8 +250,6 @@ class WinRMTransport(Transport):
             return True
         if isinstance(exc, requests.ConnectionError) and \
                 not isinstance(exc, requests.exceptions.SSLError):
-            from urllib3.exceptions import NewConnectionError
-
             reason = getattr(exc.args[0], "reason", None) if exc.args else None
             return isinstance(reason, NewConnectionError)
         return False

@@ -17,16 +17,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from harness.errors import (
-    AuthenticationError,
-    CommandTimeout,
-    ConfigError,
-    HarnessError,
-    HostKeyError,
-    TransportError,
-)
+from harness.errors import (AuthenticationError, CommandTimeout, ConfigError, HarnessError,
+                            HostKeyError, TransportError)
 from harness.transport.base import Transport
 from harness.transport.outage import expected_outage
+from harness.transport.retry import is_transient, policy_of
 from harness.windows.catalog import SCRIPTS, call
 from harness.windows.errors import ElevationRequired, RestartTimeout
 from harness.windows.facts import parse_time
@@ -72,8 +67,6 @@ def _schedule(transport: Transport, *, delay: int, attempt_timeout: float) -> No
     refused or reset connection means the host is already going down.  Only when every
     attempt ends without an answer does the wait below decide (and name the failure).
     """
-    from harness.transport.retry import is_transient, policy_of
-
     host = transport.target.name
     policy = policy_of(transport)
     for attempt in range(1, policy.attempts + 1):
