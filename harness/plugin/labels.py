@@ -20,7 +20,7 @@ import pytest
 
 from harness.config.secrets import redact
 from harness.plugin.environment import note_host
-from harness.runtime.containerd_config import HYPERVISOR_HANDLER, PROCESS_HANDLER
+from harness.runtime.containerd_config import HANDLER_FOR_ISOLATION
 
 EPIC = "HostProcess containers"
 # The change whose behaviour the suite pins down (HostProcess containers in a UVM).
@@ -127,7 +127,7 @@ def _isolation(item) -> str | None:
 
 
 def handler_for(isolation: str) -> str | None:
-    return {"process": PROCESS_HANDLER, "hyperv": HYPERVISOR_HANDLER}.get(isolation)
+    return HANDLER_FOR_ISOLATION.get(isolation)
 
 
 def scenario_parameters(item) -> dict[str, tuple[str, bool]]:

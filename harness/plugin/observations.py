@@ -25,13 +25,12 @@ OBSERVATIONS = pytest.StashKey[list]()
 current_item: contextvars.ContextVar[Any] = contextvars.ContextVar("hpc_e2e_item", default=None)
 
 
-def observation(key: str, actual: Any, why: str, *, request=None) -> None:
+def observation(key: str, actual: Any, why: str, *, request=None, item=None) -> None:
     """Record an expectation the profile does not assert: never a silent pass.
 
     An Allure step "observation: <key>" with the actual value and why it is not asserted,
-    a log line, and (when the test is known: ``request`` or the running item) a JUnit
-    property ``observation:<key>`` (the name ``Expectations.observe`` uses without this
-    module) plus an entry in ``item.stash[OBSERVATIONS]``.
+    a log line, and (when the test is known: ``item``, ``request`` or the running item) a
+    JUnit property ``observation:<key>`` plus an entry in ``item.stash[OBSERVATIONS]``.
     """
     shown = actual if isinstance(actual, str) else repr(actual)
     text = redact(f"{key}\nactual: {shown}\nnot asserted because: {why}\n")
@@ -42,7 +41,8 @@ def observation(key: str, actual: Any, why: str, *, request=None) -> None:
                           attachment_type=allure.attachment_type.TEXT)
     except Exception as exc:  # noqa: BLE001 - a report problem must not fail the scenario
         log.warning("could not attach observation %s: %s", key, exc)
-    item = getattr(request, "node", None) if request is not None else current_item.get()
+    if item is None:
+        item = getattr(request, "node", None) if request is not None else current_item.get()
     if item is not None:
         item.user_properties.append((f"observation:{key}", redact(shown)))
         item.stash.setdefault(OBSERVATIONS, []).append(

@@ -30,7 +30,6 @@ from __future__ import annotations
 import difflib
 import logging
 import re
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -40,6 +39,7 @@ from typing import Any, Self
 
 from harness.config.files import expand_home, file_kind_problem, load_toml
 from harness.errors import ConfigError, HarnessError
+from harness.plugin.observations import observation
 
 log = logging.getLogger("harness.plugin")
 
@@ -80,10 +80,6 @@ UNVERIFIED = _Unverified()
 
 class ProfileError(ConfigError):
     """A profile that cannot be used; the message names the file and the key."""
-
-
-class ObservationWarning(UserWarning):
-    """Observed behaviour the profile does not assert (shown when no report plugin takes it)."""
 
 
 @dataclass(frozen=True)
@@ -274,31 +270,9 @@ class Expectations:
         raise self._unknown(key)
 
     def observe(self, key: str, actual: Any, why: str) -> None:
-        """Record unasserted behaviour: through the report plugin when there is one (an
-        Allure step, a log line, a JUnit property), else as a logged warning and a test
-        property."""
-        reporter = _report_observation()
-        if reporter is not None:
-            reporter(key, actual, why)
-            return
-        log.warning("observation %s = %r (not asserted: %s)", key, actual, why)
-        warnings.warn(ObservationWarning(f"observed {key} = {actual!r} (not asserted by "
-                                         f"profile {self.profile.name!r}: {why})"),
-                      stacklevel=3)
-        if self.item is not None:
-            self.item.user_properties.append((f"observation:{key}", repr(actual)))
+        """Record unasserted behaviour: an Allure step, a log line, a JUnit property."""
+        observation(key, actual, why, item=self.item)
 
 
-def _report_observation() -> Callable[[str, Any, str], None] | None:
-    """``harness.plugin.reporting.observation`` if that module provides it (imported late:
-    the reporting module belongs to another part of the plugin and may not exist yet)."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("harness.plugin.reporting") is None:
-        return None
-    return getattr(importlib.import_module("harness.plugin.reporting"), "observation", None)
-
-
-__all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "UNVERIFIED", "Expectations", "ObservationWarning",
+__all__ = ["DEFAULT_PROFILE", "PROFILES_DIR", "UNVERIFIED", "Expectations",
            "Profile", "ProfileError", "load_profile", "profile_path"]
