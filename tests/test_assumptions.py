@@ -18,10 +18,14 @@ import pytest
 from harness.cli import main
 from harness.commands import assumptions as A
 from harness.errors import EXIT_NOT_READY
+from harness.cri import Crictl
+from harness.runtime.provision import endpoint_target
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
+from harness.transport import open_transport
 from harness.windows.errors import HostScriptError
 
+IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
 ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSUMPTIONS.md"
 
 
@@ -29,9 +33,9 @@ ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSU
 def served(tmp_path):
     hosts = []
 
-    def serve(**profile) -> SimHost:
+    def serve(basic: bool = False, **profile) -> SimHost:
         profile.setdefault("restart_seconds", 0.5)
-        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None,
+        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None, basic=basic,
                       profile=HostProfile(**profile)).start()
         hosts.append(sim)
         return sim
@@ -47,10 +51,17 @@ def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
     return code, {c["check"]: c for c in host["checks"]}
 
 
+def pull_an_image(sim) -> None:
+    endpoint = json.loads(sim.endpoint_file.read_text())
+    with open_transport(endpoint_target(endpoint)) as transport:
+        Crictl(transport).pull(IMAGE)
+
+
 def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsys):
     sim = served()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
+    pull_an_image(sim)  # crictl-images-ref needs an image to list
     code, rows = assumptions_json(capsys, sim)
     assert set(A.IDS) <= set(rows)
     statuses = {i: rows[i]["status"] for i in A.IDS}
@@ -239,3 +250,122 @@ def test_service_probe_fails_when_new_service_accepts_a_duplicate():
     status, detail = A.service_probe(ctx)
     assert status == A.DIFFERS and "succeeded" in detail
     assert registered[-1] == f"deleted {A.PROBE_SERVICE}"
+
+
+# --- the checks added for the first real night's report ---------------------------------------
+def test_a_cmd_whose_echo_trims_trailing_blanks_fails_cmd_line_ends(served, capsys,
+                                                                   monkeypatch):
+    # A cmd.exe that drops the unquoted trailing blanks of a line before its builtins see it.
+    from harness.sim.programs import cmd_builtins
+
+    echo = cmd_builtins.BUILTINS["echo"]
+    monkeypatch.setitem(cmd_builtins.BUILTINS, "echo",
+                        lambda sh, rest, h: echo(sh, rest.rstrip(" \t"), h))
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["cmd-line-ends"]["status"] == "fail", rows["cmd-line-ends"]
+    assert "'hpc-e2e-probe\\r\\n'" in rows["cmd-line-ends"]["detail"]
+
+
+def test_cmd_line_ends_fails_when_a_trailing_operator_is_ignored():
+    # Wine's cmd.exe: `echo x &` runs `echo x` and ignores the operator.
+    class Cmd(StubContext):
+        def run(self, argv, timeout=A.TIMEOUT):
+            line = argv.rstrip(" &|")
+            return _result(0, line[len("echo "):] + ("   " if argv.endswith("   ") else "")
+                           + "\r\n")
+
+    status, detail = A.cmd_line_ends(Cmd({}))
+    assert status == A.DIFFERS and "nothing run" in detail, detail
+
+
+def test_a_runtime_that_honours_the_images_filter_fails_crictl_images_ref(served, capsys,
+                                                                         monkeypatch):
+    # A crictl/containerd that lists only the images matching `crictl images REF` (as the
+    # sim once did), where real containerd ignores the CRI filter.
+    import dataclasses
+
+    from harness.sim.programs.crictl import command_table
+    from harness.sim.programs.crictl.client import image_client
+
+    plain = command_table.COMMANDS["images"]
+
+    def filtering(app, p):
+        if not p.args:
+            return plain.action(app, p)
+        for img in image_client(app).rt.list_images():
+            if p.args[0] in img.get("repoTags", ()):
+                app.println(img["id"])
+        return None
+
+    monkeypatch.setitem(command_table.COMMANDS, "images",
+                        dataclasses.replace(plain, action=filtering))
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["crictl-images-ref"]["status"] == "fail", rows["crictl-images-ref"]
+    assert "0 of 1 image(s) listed" in rows["crictl-images-ref"]["detail"]
+
+
+def test_crictl_images_ref_is_not_checked_without_an_image():
+    ctx = StubContext({"crictl images": _result(0, "")})
+    ctx.run = lambda argv, timeout=A.TIMEOUT: _result(0, "")
+    assert A.crictl_images_ref(ctx)[0] == A.UNOBSERVED
+
+
+def test_a_host_that_accepts_basic_fails_winrm_service_auth(served, capsys):
+    sim = served(basic=True)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["winrm-service-auth"]["status"] == "fail", rows["winrm-service-auth"]
+    assert rows["winrm-service-auth"]["detail"].split(": ", 1)[1].startswith("Basic=true")
+
+
+def test_winrm_service_auth_is_not_checked_when_the_wsman_drive_cannot_be_read(served,
+                                                                               capsys):
+    sim = served(elevated=False)
+    _, rows = assumptions_json(capsys, sim)
+    assert rows["winrm-service-auth"]["status"] == "not checked", rows["winrm-service-auth"]
+    assert "Access is denied." in rows["winrm-service-auth"]["detail"]
+
+
+def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(served, capsys,
+                                                                        monkeypatch):
+    # A powershell.exe that sends warning records to stderr as CLIXML even under
+    # -OutputFormat Text (what it does without that switch).
+    from harness.sim.programs import powershell
+
+    text_warning = powershell.ScriptContext.warning
+
+    def clixml_warning(self, text):
+        self.proc.extra["ps_output_format"] = "xml"
+        try:
+            text_warning(self, text)
+        finally:
+            self.proc.extra["ps_output_format"] = "text"
+
+    monkeypatch.setattr(powershell.ScriptContext, "warning", clixml_warning)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["powershell-streams"]
+    assert row["status"] == "fail", row
+    assert "no 'WARNING: warning hpc-e2e-assumption-probe' line on stdout" in row["detail"]
+    assert "CLIXML was written" in row["detail"]
+
+
+def test_powershell_streams_fails_on_an_error_on_stdout_or_a_progress_record(monkeypatch):
+    token = A.STREAM_TOKEN
+    good_out = f"WARNING: warning {token}\r\nVERBOSE: verbose {token}\r\n"
+    for stdout, stderr, said in [
+        (good_out + f"error {token}\r\n", "", "on stdout"),
+        (good_out, f"error {token}\r\nprogress {token}", "progress record"),
+    ]:
+        monkeypatch.setattr(A, "run_script", lambda *a, o=stdout, e=stderr, **k: SimpleNamespace(
+            exit_code=0, value={"text": token}, stdout=o, stderr=e))
+        status, detail = A.powershell_streams(StubContext({}))
+        assert status == A.DIFFERS and said in detail, detail

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
 from harness.errors import HarnessError
+from harness.transport.powershell import run_script
 from harness.windows.catalog import SCRIPTS, call
 from harness.windows.errors import HostScriptError
 
@@ -245,6 +246,108 @@ def crictl_stop_missing(ctx: Context) -> tuple[str, str]:
     return DIFFERS, f"exit {result.exit_code}, {_quote(result.stderr)}"
 
 
+# cmd.exe's own builtins show two command-line guesses without a program that prints its
+# line: echo writes the rest of its line as it is (trailing blanks too), and a line that ends
+# in an operator is refused before anything runs (ASSUMPTIONS.md "Command lines").
+ECHO_PROBE = "hpc-e2e-probe"
+SYNTAX_TEXT = "The syntax of the command is incorrect."
+
+
+def cmd_line_ends(ctx: Context) -> tuple[str, str]:
+    blanks = ctx.run(f"echo {ECHO_PROBE}   ")
+    if blanks.exit_code != 0 or blanks.stdout != f"{ECHO_PROBE}   \r\n":
+        return DIFFERS, (f"`echo {ECHO_PROBE}` with three trailing blanks: exit "
+                         f"{blanks.exit_code}, stdout {blanks.stdout!r} (expected the blanks "
+                         f"kept)")
+    seen = []
+    for operator in ("&", "|"):
+        ended = ctx.run(f"echo {ECHO_PROBE} {operator}")
+        if ended.exit_code == 0 or SYNTAX_TEXT not in ended.stderr or ECHO_PROBE in ended.stdout:
+            return DIFFERS, (f"`echo {ECHO_PROBE} {operator}`: exit {ended.exit_code}, stdout "
+                             f"{_quote(ended.stdout)}, stderr {_quote(ended.stderr)} (expected "
+                             f"{SYNTAX_TEXT!r} and nothing run)")
+        seen.append(f"{operator!r}: exit {ended.exit_code}")
+    return HELD, (f"trailing blanks kept by echo; a line ending in an operator: "
+                  f"{SYNTAX_TEXT!r} ({', '.join(seen)})")
+
+
+NO_SUCH_IMAGE = "hpc-e2e.invalid/no-such-image:none"
+
+
+def crictl_images_ref(ctx: Context) -> tuple[str, str]:
+    """``crictl images REF`` lists every image: containerd ignores the CRI filter."""
+    every = _crictl(ctx, "images", "-q")
+    if every is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    if every.exit_code != 0:
+        return UNOBSERVED, f"crictl images failed: exit {every.exit_code}, " \
+                           f"{_quote(every.stderr)}"
+    ids = sorted(line.strip() for line in every.stdout.splitlines() if line.strip())
+    if not ids:
+        return UNOBSERVED, "the runtime has no image: pull one (e.g. the pause image) first"
+    filtered = _crictl(ctx, "images", "-q", NO_SUCH_IMAGE)
+    got = sorted(line.strip() for line in filtered.stdout.splitlines() if line.strip())
+    if filtered.exit_code == 0 and got == ids:
+        return HELD, f"`crictl images {NO_SUCH_IMAGE}` lists all {len(ids)} image(s)"
+    return DIFFERS, (f"`crictl images {NO_SUCH_IMAGE}`: exit {filtered.exit_code}, "
+                     f"{len(got)} of {len(ids)} image(s) listed "
+                     f"{_quote(filtered.stderr) if filtered.stderr.strip() else ''}").rstrip()
+
+
+# What `winrm quickconfig -transport:https` leaves and the sim's HTTPS listener stands for.
+WINRM_EXPECTED = {"Basic": "false", "Negotiate": "true", "CbtHardeningLevel": "Relaxed"}
+
+
+def winrm_service_auth(ctx: Context) -> tuple[str, str]:
+    value = call(ctx.transport, "winrm_service_auth", {}, timeout=TIMEOUT, catalog=SCRIPTS,
+                 what="read the WinRM service's authentication settings", repeatable=True)
+    if value.get("error"):
+        return UNOBSERVED, f"the WSMan: drive could not be read: {_quote(value['error'])}"
+    auth = value.get("auth") or {}
+    seen = {k: auth.get(k) for k in WINRM_EXPECTED}
+    seen_unencrypted = value.get("allow_unencrypted")
+    wrong = [f"{k}={v}" for k, v in seen.items() if str(v).lower() !=
+             WINRM_EXPECTED[k].lower()]
+    if str(seen_unencrypted).lower() != "false":
+        wrong.append(f"AllowUnencrypted={seen_unencrypted}")
+    shown = ", ".join(f"{k}={v}" for k, v in seen.items()) + \
+        f", AllowUnencrypted={seen_unencrypted}"
+    if wrong:
+        expected = ", ".join(f"{k}={v}" for k, v in WINRM_EXPECTED.items())
+        return DIFFERS, (f"{', '.join(wrong)} (the sim: {expected}, AllowUnencrypted=false; "
+                         f"read: {shown})")
+    return HELD, shown
+
+
+STREAM_TOKEN = "hpc-e2e-assumption-probe"
+
+
+def powershell_streams(ctx: Context) -> tuple[str, str]:
+    """Where each stream's record leaves powershell.exe under the transport's bootstrap."""
+    result = run_script(ctx.transport, "output_streams", {"text": STREAM_TOKEN},
+                        timeout=TIMEOUT, catalog=SCRIPTS, check=False)
+    if result.exit_code != 0 or not isinstance(result.value, dict):
+        return DIFFERS, (f"output_streams.ps1: exit {result.exit_code}, result "
+                         f"{result.value!r}, stderr {_quote(result.stderr)}")
+    out = [line.rstrip() for line in result.stdout.splitlines()]
+    expected_out = [f"WARNING: warning {STREAM_TOKEN}", f"VERBOSE: verbose {STREAM_TOKEN}"]
+    wrong = [f"no {line!r} line on stdout" for line in expected_out if line not in out]
+    error = f"error {STREAM_TOKEN}"
+    if error not in result.stderr:
+        wrong.append(f"the error record is not on stderr "
+                     f"({'on stdout' if error in result.stdout else 'nowhere'})")
+    both = result.stdout + result.stderr
+    if "#< CLIXML" in both:
+        wrong.append("CLIXML was written")
+    if f"progress {STREAM_TOKEN}" in both:
+        wrong.append("the progress record was written")
+    if wrong:
+        return DIFFERS, (f"{'; '.join(wrong)} (stdout {_quote(result.stdout)}, stderr "
+                         f"{_quote(result.stderr)})")
+    return HELD, ("-OutputFormat Text: WARNING:/VERBOSE: lines on stdout, the error on "
+                  "stderr, no progress, no CLIXML")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -262,6 +365,11 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("ping-texts", "ping", ping_texts),
     Assumption("crictl-error-line", "crictl's error lines", crictl_error_line),
     Assumption("crictl-stop-missing", "Stop of a missing object", crictl_stop_missing),
+    Assumption("crictl-images-ref", "crictl images REF lists every image", crictl_images_ref),
+    Assumption("cmd-line-ends", "Command lines (trailing blanks, an operator at the end)",
+               cmd_line_ends),
+    Assumption("winrm-service-auth", "WinRM authentication", winrm_service_auth),
+    Assumption("powershell-streams", "powershell.exe output streams", powershell_streams),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
