@@ -369,3 +369,31 @@ def test_powershell_streams_fails_on_an_error_on_stdout_or_a_progress_record(mon
             exit_code=0, value={"text": token}, stdout=o, stderr=e))
         status, detail = A.powershell_streams(StubContext({}))
         assert status == A.DIFFERS and said in detail, detail
+
+
+def test_an_scm_that_records_1053_for_an_unconnected_process_fails_service_start_exit(
+        served, capsys, monkeypatch):
+    # An SCM that records ERROR_SERVICE_REQUEST_TIMEOUT (1053), not 1067, for a service
+    # process that ended without ever reporting to it.
+    from harness.sim import services as sim_services
+
+    monkeypatch.setattr(sim_services, "ERROR_PROCESS_ABORTED", 1053)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["service-start-exit"]["status"] == "fail", rows["service-start-exit"]
+    assert "state Stopped, ExitCode 1053" in rows["service-start-exit"]["detail"]
+    assert not sim.machine.services.exists(A.EXIT_PROBE_SERVICE)
+
+
+def test_service_start_exit_fails_when_start_service_refuses(monkeypatch):
+    deleted = []
+    monkeypatch.setattr(A, "call", lambda *a, **k: {
+        "state": "Stopped", "exit_code": 1053, "error": "The service did not respond to the "
+        "start or control request in a timely fashion"})
+    ctx = StubContext({}, SimpleNamespace(elevated=True))
+    ctx.host.services = SimpleNamespace(register=lambda *a, **k: None,
+                                        delete=lambda name: deleted.append(name))
+    status, detail = A.service_start_exit(ctx)
+    assert status == A.DIFFERS and "StartService failed" in detail, detail
+    assert deleted == [A.EXIT_PROBE_SERVICE]

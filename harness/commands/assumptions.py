@@ -348,6 +348,39 @@ def powershell_streams(ctx: Context) -> tuple[str, str]:
                   "stderr, no progress, no CLIXML")
 
 
+EXIT_PROBE_SERVICE = "hpc-e2e-assumption-exit-probe"
+EXIT_PROBE_DISPLAY = "hpc-e2e assumption exit probe"
+EXIT_PROBE_BINARY = r"C:\Windows\System32\cmd.exe /c exit 1"
+EXIT_PROBE_TIMEOUT = 45.0  # above the SCM's 30 s ServicesPipeTimeout, should it wait for it
+
+
+def service_start_exit(ctx: Context) -> tuple[str, str]:
+    """A service whose process ends at once without talking to the SCM (``cmd.exe /c exit
+    1``): the sim's StartService accepts it and the SCM records Win32ExitCode 1067.  The
+    service runs nothing else and is removed again."""
+    if not ctx.facts.elevated:
+        return UNOBSERVED, "registering a service needs an elevated administrator"
+    services = ctx.host.services
+    try:
+        services.register(EXIT_PROBE_SERVICE, EXIT_PROBE_BINARY,
+                          display_name=EXIT_PROBE_DISPLAY, replace=True)
+        # service.ps1 start: ServiceController.Start(), then the state Win32_Service reports
+        # (a start that ends in Stopped returns at once); `error` is what Start() threw.
+        value = call(ctx.transport, "service",
+                     {"action": "start", "name": EXIT_PROBE_SERVICE,
+                      "timeout_seconds": int(EXIT_PROBE_TIMEOUT)},
+                     timeout=EXIT_PROBE_TIMEOUT + TIMEOUT, catalog=SCRIPTS,
+                     what="start the exit probe service")
+    finally:
+        services.delete(EXIT_PROBE_SERVICE)
+    state, code, error = value.get("state"), value.get("exit_code"), value.get("error")
+    if state == "Stopped" and code == 1067 and not error:
+        return HELD, ("StartService accepted it; the process ended without reporting: "
+                      "Stopped, ExitCode 1067")
+    return DIFFERS, (f"state {state}, ExitCode {code}"
+                     + (f", StartService failed: {_quote(str(error))}" if error else "")
+                     + " (the sim: StartService accepts it, then Stopped with ExitCode 1067)")
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -370,6 +403,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                cmd_line_ends),
     Assumption("winrm-service-auth", "WinRM authentication", winrm_service_auth),
     Assumption("powershell-streams", "powershell.exe output streams", powershell_streams),
+    Assumption("service-start-exit", "Service start protocol (1067)", service_start_exit),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
