@@ -397,3 +397,39 @@ def test_service_start_exit_fails_when_start_service_refuses(monkeypatch):
     status, detail = A.service_start_exit(ctx)
     assert status == A.DIFFERS and "StartService failed" in detail, detail
     assert deleted == [A.EXIT_PROBE_SERVICE]
+
+
+def test_a_containerd_2_wording_fails_crictl_pull_missing(served, capsys, monkeypatch):
+    # containerd 2.x pulls through its transfer service and words a missing tag
+    # "failed to resolve image" (containerd v2.4.2 core/transfer/local/pull.go), where the sim
+    # words it as 1.7 does.
+    from harness.sim.cri import runtime
+    from harness.sim.cri.runtime import CriError
+
+    pull = runtime.CriRuntime.pull_image
+
+    def pull_2x(self, ref):
+        try:
+            return pull(self, ref)
+        except CriError as exc:
+            if exc.code != "NotFound":
+                raise
+            raise CriError("NotFound", f'failed to pull and unpack image "{ref}": failed to '
+                                       f'resolve image: {ref}: not found') from None
+
+    monkeypatch.setattr(runtime.CriRuntime, "pull_image", pull_2x)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["crictl-pull-missing"]["status"] == "fail", rows["crictl-pull-missing"]
+    assert "containerd 1.7's words" in rows["crictl-pull-missing"]["detail"]
+
+
+def test_crictl_pull_missing_is_not_checked_without_a_registry():
+    answer = _result(1, "", 'time="2026-01-01T00:00:00Z" level=fatal msg="pulling image: rpc '
+                            'error: code = Unknown desc = dial tcp: lookup mcr.microsoft.com: '
+                            'no such host"')
+    status, detail = A.crictl_pull_missing(StubContext({"crictl pull": answer}))
+    assert status == A.UNOBSERVED, detail

@@ -381,6 +381,29 @@ def service_start_exit(ctx: Context) -> tuple[str, str]:
                      + (f", StartService failed: {_quote(str(error))}" if error else "")
                      + " (the sim: StartService accepts it, then Stopped with ExitCode 1067)")
 
+# A repository that exists with a tag that does not: the registry answers 404 for the
+# manifest, which containerd reports as NotFound (a missing repository on Docker Hub would
+# be refused as unauthorized instead).
+MISSING_TAG = "mcr.microsoft.com/windows/nanoserver:hpc-e2e-no-such-tag"
+NETWORK_TROUBLE = re.compile(r"dial tcp|no such host|i/o timeout|connection refused|"
+                             r"TLS handshake|proxyconnect", re.IGNORECASE)
+
+
+def crictl_pull_missing(ctx: Context) -> tuple[str, str]:
+    """The pull of a tag the registry does not have: the sim words it as containerd 1.7."""
+    result = _crictl(ctx, "pull", MISSING_TAG)
+    if result is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    expected = f'failed to resolve reference "{MISSING_TAG}": {MISSING_TAG}: not found'
+    said = result.stderr.replace('\\"', '"')  # crictl's log lines quote the error Go's %q way
+    if result.exit_code != 0 and expected in said and "code = NotFound" in said:
+        return HELD, f"exit {result.exit_code}, NotFound: {expected!r}"
+    if result.exit_code != 0 and NETWORK_TROUBLE.search(result.stderr):
+        return UNOBSERVED, f"the registry could not be reached: {_quote(result.stderr)}"
+    return DIFFERS, (f"exit {result.exit_code}, {_quote(result.stderr)} (the sim: NotFound, "
+                     f"{expected!r}, containerd 1.7's words)")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -404,6 +427,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("winrm-service-auth", "WinRM authentication", winrm_service_auth),
     Assumption("powershell-streams", "powershell.exe output streams", powershell_streams),
     Assumption("service-start-exit", "Service start protocol (1067)", service_start_exit),
+    Assumption("crictl-pull-missing", "Pull errors", crictl_pull_missing),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
