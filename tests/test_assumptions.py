@@ -197,10 +197,55 @@ def test_a_host_without_bindfltapi_dll_fails_bindflt(served, capsys):
 
 
 # --- ASSUMPTIONS.md names the checks ------------------------------------------------------------
+CHECK_NAMED = re.compile(r"Check: `doctor --assumptions` `([a-z0-9-]+)`")
+NO_CHECK = re.compile(r"No check(?: yet)?: \S")
+BULLET = re.compile(r"(?m)^(?=- \*\*)")
+
+
+def assumptions_md_entries(text: str) -> list[tuple[str, str]]:
+    """ASSUMPTIONS.md's entries after its first (checking) section, as (title, text): each
+    top-level bullet with a bold title, each ``###`` block without such bullets, and each
+    ``##`` section that has neither."""
+    entries = []
+    for section in re.split(r"(?m)^(?=## )", text)[2:]:
+        blocks = re.split(r"(?m)^(?=### )", section)
+        for i, block in enumerate(blocks):
+            title, parts = block.splitlines()[0], BULLET.split(block)
+            if len(parts) == 1 and (i > 0 or len(blocks) == 1):
+                entries.append((title, block))
+            entries.extend((f"{title} / {b.split('**')[1]}", b) for b in parts[1:])
+    return entries
+
+
 def test_assumptions_md_names_every_check_and_only_real_ones():
     text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
-    named = set(re.findall(r"Check: `doctor --assumptions` `([a-z0-9-]+)`", text))
+    named = set(CHECK_NAMED.findall(text))
     assert named == set(A.IDS), (named ^ set(A.IDS))
+
+
+def test_every_assumptions_md_entry_names_its_check_or_why_it_has_none():
+    entries = assumptions_md_entries(ASSUMPTIONS_MD.read_text(encoding="utf-8"))
+    assert len(entries) > 50  # the parser found the entries, not one big block
+    bare = [title for title, body in entries
+            if not CHECK_NAMED.search(body) and not NO_CHECK.search(body)]
+    assert not bare, "entries with neither 'Check: ...' nor 'No check: <why>':\n" + \
+        "\n".join(bare)
+
+
+def test_the_counts_in_assumptions_md_are_the_real_ones():
+    text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
+    entries = assumptions_md_entries(text)
+    checked = [t for t, body in entries if CHECK_NAMED.search(body)]
+    stated = re.search(r"(\d+) checks cover (\d+) of the (\d+) entries", text)
+    assert stated, "the checking section states '<n> checks cover <m> of the <t> entries'"
+    assert [int(g) for g in stated.groups()] == [len(A.IDS), len(checked), len(entries)]
+
+
+def test_the_entry_parser_sees_bullets_headings_and_bare_sections():
+    text = ("# t\n## first\nx\n## A\n- **One.** Check: `doctor --assumptions` `a`\n"
+            "- **Two.** no\n### H\nNo check: why\n## B\nprose\n")
+    entries = assumptions_md_entries(text)
+    assert [t for t, _ in entries] == ["## A / One.", "## A / Two.", "### H", "## B"]
 
 
 def test_the_table_names_what_differs(served, capsys):
@@ -433,3 +478,41 @@ def test_crictl_pull_missing_is_not_checked_without_a_registry():
                             'no such host"')
     status, detail = A.crictl_pull_missing(StubContext({"crictl pull": answer}))
     assert status == A.UNOBSERVED, detail
+
+
+def test_a_containerd_logging_json_fails_containerd_log_format(served, capsys, monkeypatch):
+    # A containerd whose log lines are logrus' JSON formatter's (`--log-format json`), not
+    # the text lines the sim writes.
+    from harness.sim.programs import containerd
+
+    def json_line(self, level, msg, fields=None):
+        line = json.dumps({"level": level, "msg": msg, "time": "2026-01-01T00:00:00Z",
+                           **(fields or {})}) + "\n"
+        if self.path is None:
+            self.ctx.stderr.write(line)
+            return
+        with self.ctx.machine.fs.open(self.path, "ab") as f:
+            f.write(line.encode("utf-8"))
+
+    monkeypatch.setattr(containerd._Log, "__call__", json_line)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["containerd-log-format"]
+    assert row["status"] == "fail", row
+    assert "are not logrus text lines" in row["detail"] and '{"level"' in row["detail"]
+
+
+def test_containerd_log_format_reads_a_local_offset_as_a_difference():
+    line = ('time="2026-01-01T01:00:00.000000000+01:00" level=info msg="starting containerd" '
+            'version=1.7.22')
+    files = SimpleNamespace(info=lambda paths: [SimpleNamespace(is_file=True, size=len(line))],
+                            read_text=lambda path: line + "\n")
+    ctx = StubContext({})
+    ctx.host.files = files
+    ctx.layout.log_file = r"C:\ProgramData\hpc-e2e\logs\containerd.log"
+    status, detail = A.containerd_log_format(ctx)
+    assert status == A.DIFFERS and "+01:00" in detail, detail
+    assert A.LOGRUS_LINE.match(line.replace("+01:00", "Z"))

@@ -12,7 +12,9 @@ not installed, no runtime deployed, an elevated account for a non-elevated guess
 Every check only reads, or does what leaves the host as it was (a lookup of a name that does
 not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has); none
 restarts the host or leaves anything behind (``service-probe`` registers a service
-that is never started, and removes it).  Against the default simulated host they hold by
+that is never started, and removes it; ``service-start-exit`` registers one whose process is
+``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
+does not exist, which stores nothing).  Against the default simulated host they hold by
 construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
 one fail.
 """
@@ -404,6 +406,32 @@ def crictl_pull_missing(ctx: Context) -> tuple[str, str]:
                      f"{expected!r}, containerd 1.7's words)")
 
 
+# containerd's logrus text formatter: RFC3339 with nine fraction digits (containerd's
+# log.RFC3339NanoFixed), the level, msg= quoted when it needs quotes, then sorted fields.
+LOGRUS_LINE = re.compile(r'^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z" '
+                         r'level=(?:trace|debug|info|warning|error|fatal|panic) '
+                         r'msg=(?:"(?:[^"\\]|\\.)*"|\S+)(?: |$)')
+LOG_READ_LIMIT = 16 * 1024 * 1024
+
+
+def containerd_log_format(ctx: Context) -> tuple[str, str]:
+    """Every line of containerd's log file is a logrus text line, time in UTC (``Z``)."""
+    path = ctx.layout.log_file
+    (info,) = ctx.host.files.info([path])
+    if not info.is_file:
+        return UNOBSERVED, f"no containerd log at {path} (run `hpc-e2e provision`)"
+    if (info.size or 0) > LOG_READ_LIMIT:
+        return UNOBSERVED, f"{path} holds {info.size} bytes, more than the check reads"
+    lines = [line for line in ctx.host.files.read_text(path).splitlines() if line.strip()]
+    if not lines:
+        return UNOBSERVED, f"{path} is empty"
+    other = [line for line in lines if not LOGRUS_LINE.match(line)]
+    if not other:
+        return HELD, f"all {len(lines)} line(s) of {path} are logrus text lines in UTC"
+    return DIFFERS, (f"{len(other)} of {len(lines)} line(s) are not logrus text lines "
+                     f"(time=\"...Z\" level=... msg=...), e.g. {_quote(other[0], 200)}")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -428,6 +456,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("powershell-streams", "powershell.exe output streams", powershell_streams),
     Assumption("service-start-exit", "Service start protocol (1067)", service_start_exit),
     Assumption("crictl-pull-missing", "Pull errors", crictl_pull_missing),
+    Assumption("containerd-log-format", "containerd's log", containerd_log_format),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
