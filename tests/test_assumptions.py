@@ -20,12 +20,13 @@ from harness.commands import assumptions as A
 from harness.errors import EXIT_NOT_READY
 from harness.cri import Crictl
 from harness.runtime.provision import endpoint_target
+from harness.runtime.sandbox_image import sandbox_image_for
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
 from harness.transport import open_transport
 from harness.windows.errors import HostScriptError
 
-IMAGE = "mcr.microsoft.com/windows/nanoserver:ltsc2025"
+PAUSE = sandbox_image_for(26100).image  # the default profile's build
 ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSUMPTIONS.md"
 
 
@@ -52,9 +53,10 @@ def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
 
 
 def pull_an_image(sim) -> None:
+    """The sandbox image: crictl-images-ref needs an image, crictl-reserved-name this one."""
     endpoint = json.loads(sim.endpoint_file.read_text())
     with open_transport(endpoint_target(endpoint)) as transport:
-        Crictl(transport).pull(IMAGE)
+        Crictl(transport).pull(PAUSE)
 
 
 def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsys):
@@ -69,6 +71,10 @@ def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsy
     # Observed and held, except the one a non-elevated account is needed for.
     assert statuses == {i: ("not checked" if i == "features-unelevated" else "ok")
                         for i in A.IDS}, rows
+    # Nothing is left behind: no pod, no probe service.
+    assert not sim.machine.cri.pods
+    assert not sim.machine.services.exists(A.PROBE_SERVICE)
+    assert not sim.machine.services.exists(A.EXIT_PROBE_SERVICE)
 
 
 def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
@@ -516,3 +522,42 @@ def test_containerd_log_format_reads_a_local_offset_as_a_difference():
     status, detail = A.containerd_log_format(ctx)
     assert status == A.DIFFERS and "+01:00" in detail, detail
     assert A.LOGRUS_LINE.match(line.replace("+01:00", "Z"))
+
+
+def test_a_containerd_2_code_fails_crictl_reserved_name(served, capsys, monkeypatch):
+    # containerd 2.x refuses a reserved name with FailedPrecondition (v2.4.2
+    # internal/registrar/registrar.go ReservedErr.Conflict), where the sim says Unknown.
+    from harness.sim.cri import runtime
+    from harness.sim.cri.runtime import CriError
+
+    run = runtime.CriRuntime.run_pod_sandbox
+
+    def run_2x(self, config, handler=""):
+        try:
+            return run(self, config, handler)
+        except CriError as exc:
+            if "failed to reserve" not in exc.message:
+                raise
+            raise CriError("FailedPrecondition", exc.message) from None
+
+    monkeypatch.setattr(runtime.CriRuntime, "run_pod_sandbox", run_2x)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-reserved-name"]
+    assert row["status"] == "fail", row
+    assert "code FailedPrecondition" in row["detail"]
+    assert not sim.machine.cri.pods  # the check's pod is removed again
+
+
+def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, capsys):
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    _, rows = assumptions_json(capsys, sim)
+    row = rows["crictl-reserved-name"]
+    assert row["status"] == "not checked" and "pulls nothing" in row["detail"], row
+    assert not sim.machine.cri.list_images()  # nothing was pulled

@@ -14,7 +14,8 @@ not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has
 restarts the host or leaves anything behind (``service-probe`` registers a service
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
-does not exist, which stores nothing).  Against the default simulated host they hold by
+does not exist, which stores nothing; ``crictl-reserved-name`` runs one HostProcess pod
+from the sandbox image already on the host and removes it).  Against the default simulated host they hold by
 construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
 one fail.
 """
@@ -22,6 +23,7 @@ one fail.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -432,6 +434,47 @@ def containerd_log_format(ctx: Context) -> tuple[str, str]:
                      f"(time=\"...Z\" level=... msg=...), e.g. {_quote(other[0], 200)}")
 
 
+RESERVED_POD = "hpc-e2e-assumption-reserved"
+SYSTEM_USER = "NT AUTHORITY\\SYSTEM"
+
+
+def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
+    """A second ``runp`` of a pod that runs is refused with containerd's "failed to reserve
+    sandbox name" text and gRPC Unknown (1.6/1.7; 2.x says FailedPrecondition).  Needs the
+    sandbox image already on the host (no pull); the pod is removed again."""
+    from harness.cri import Crictl, PodSpec
+    from harness.cri.errors import crictl_error_text, split_grpc
+    from harness.runtime.containerd_config import PROCESS_HANDLER
+    from harness.runtime.sandbox_image import sandbox_image_for
+
+    if _crictl(ctx, "version") is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
+                    crictl_path=ctx.layout.crictl_exe, config_path=ctx.layout.crictl_yaml)
+    pause = sandbox_image_for(ctx.facts.build).image
+    if not crictl.images(pause):
+        return UNOBSERVED, f"the sandbox image {pause} is not on the host (the check pulls " \
+                           f"nothing)"
+    try:
+        pod = crictl.runp(PodSpec(RESERVED_POD, host_process=True,
+                                  run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        again = _crictl(ctx, "runp", "--runtime", PROCESS_HANDLER, pod.config_path)
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    text = crictl_error_text(again.stderr)
+    code, said = split_grpc(text)
+    wanted = f'is reserved for "{pod.id}"'
+    if again.exit_code != 0 and "failed to reserve sandbox name" in said and \
+            wanted in said and code == "Unknown":
+        return (HELD if not problems else DIFFERS), \
+            f"code Unknown, 'failed to reserve sandbox name ... {wanted}'{left}"
+    return DIFFERS, (f"a second runp of {RESERVED_POD}: exit {again.exit_code}, code {code}, "
+                     f"{_quote(said)} (the sim: code Unknown, 'failed to reserve sandbox name "
+                     f"... {wanted}'){left}")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -457,6 +500,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("service-start-exit", "Service start protocol (1067)", service_start_exit),
     Assumption("crictl-pull-missing", "Pull errors", crictl_pull_missing),
     Assumption("containerd-log-format", "containerd's log", containerd_log_format),
+    Assumption("crictl-reserved-name", "Reserved names", crictl_reserved_name),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
