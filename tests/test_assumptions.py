@@ -561,3 +561,19 @@ def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, c
     row = rows["crictl-reserved-name"]
     assert row["status"] == "not checked" and "pulls nothing" in row["detail"], row
     assert not sim.machine.cri.list_images()  # nothing was pulled
+
+
+def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
+    # Without bindfltapi.dll the shim does not prefix `cmd /c` (hcsshim's jobcontainers
+    # CreateProcess), so the missing program is the launch's own failure, not cmd's exit 3.
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    sim.machine.fs.remove(r"C:\Windows\System32\bindfltapi.dll")
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-exec-missing"]
+    assert row["status"] == "fail", row
+    assert "exec of C:\\hpc-e2e-no-such-dir\\no-such.exe" in row["detail"]
+    assert not sim.machine.cri.pods  # the check's pod is removed again

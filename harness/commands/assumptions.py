@@ -14,8 +14,8 @@ not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has
 restarts the host or leaves anything behind (``service-probe`` registers a service
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
-does not exist, which stores nothing; ``crictl-reserved-name`` runs one HostProcess pod
-from the sandbox image already on the host and removes it).  Against the default simulated host they hold by
+does not exist, which stores nothing; ``crictl-reserved-name`` and ``hpc-exec-missing`` each
+run one HostProcess pod from the sandbox image already on the host and remove it).  Against the default simulated host they hold by
 construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
 one fail.
 """
@@ -468,11 +468,55 @@ def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
     wanted = f'is reserved for "{pod.id}"'
     if again.exit_code != 0 and "failed to reserve sandbox name" in said and \
             wanted in said and code == "Unknown":
-        return (HELD if not problems else DIFFERS), \
+        return (HELD if not problems else WARN), \
             f"code Unknown, 'failed to reserve sandbox name ... {wanted}'{left}"
     return DIFFERS, (f"a second runp of {RESERVED_POD}: exit {again.exit_code}, code {code}, "
                      f"{_quote(said)} (the sim: code Unknown, 'failed to reserve sandbox name "
                      f"... {wanted}'){left}")
+
+
+HPC_EXEC_POD = "hpc-e2e-assumption-exec"
+MISSING_PROGRAM = r"C:\hpc-e2e-no-such-dir\no-such.exe"
+IDLE_SIGNAL = "hpce2eassumeidle"
+PATH_NOT_FOUND = "The system cannot find the path specified."
+
+
+def hpc_exec_missing(ctx: Context) -> tuple[str, str]:
+    """Exec of a missing program in a process-isolated HostProcess container: with the bind
+    filter the shim runs every command line through ``cmd /c``, so cmd reports the missing
+    path (exit 3, its text) instead of the runtime refusing the exec.  Needs the sandbox
+    image already on the host (it is the container's image too); the pod is removed."""
+    from harness.cri import ContainerSpec, Crictl, PodSpec
+    from harness.cri.errors import crictl_error_text
+    from harness.runtime.containerd_config import PROCESS_HANDLER
+    from harness.runtime.sandbox_image import sandbox_image_for
+
+    if _crictl(ctx, "version") is None:
+        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
+    crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
+                    crictl_path=ctx.layout.crictl_exe, config_path=ctx.layout.crictl_yaml)
+    pause = sandbox_image_for(ctx.facts.build).image
+    if not crictl.images(pause):
+        return UNOBSERVED, f"the sandbox image {pause} is not on the host (the check pulls " \
+                           f"nothing)"
+    try:
+        pod = crictl.runp(PodSpec(HPC_EXEC_POD, host_process=True,
+                                  run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        container = crictl.create_and_start(pod, ContainerSpec(
+            "idle", pause, host_process=True, run_as_username=SYSTEM_USER,
+            command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
+        result = _crictl(ctx, "exec", "-s", container.id, MISSING_PROGRAM)
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    text = crictl_error_text(result.stderr)
+    if result.exit_code != 0 and "exited with 3" in text and PATH_NOT_FOUND in text:
+        return (HELD if not problems else WARN), \
+            f"the command exited with 3: {PATH_NOT_FOUND!r} (cmd's){left}"
+    return DIFFERS, (f"exec of {MISSING_PROGRAM}: exit {result.exit_code}, {_quote(text)} (the "
+                     f"sim: the command runs through cmd /c and exits with 3, "
+                     f"{PATH_NOT_FOUND!r}){left}")
 
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
@@ -501,6 +545,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("crictl-pull-missing", "Pull errors", crictl_pull_missing),
     Assumption("containerd-log-format", "containerd's log", containerd_log_format),
     Assumption("crictl-reserved-name", "Reserved names", crictl_reserved_name),
+    Assumption("hpc-exec-missing", "Job containers (PI-HPC)", hpc_exec_missing),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
