@@ -28,7 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
+from harness.cri import ContainerSpec, Crictl, PodSpec
+from harness.cri.errors import crictl_error_text, split_grpc
 from harness.errors import HarnessError
+from harness.runtime.containerd_config import PROCESS_HANDLER
+from harness.runtime.sandbox_image import sandbox_image_for
 from harness.transport.powershell import run_script
 from harness.windows.catalog import SCRIPTS, call
 from harness.windows.errors import HostScriptError
@@ -442,10 +446,6 @@ def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
     """A second ``runp`` of a pod that runs is refused with containerd's "failed to reserve
     sandbox name" text and gRPC Unknown (1.6/1.7; 2.x says FailedPrecondition).  Needs the
     sandbox image already on the host (no pull); the pod is removed again."""
-    from harness.cri import Crictl, PodSpec
-    from harness.cri.errors import crictl_error_text, split_grpc
-    from harness.runtime.containerd_config import PROCESS_HANDLER
-    from harness.runtime.sandbox_image import sandbox_image_for
 
     if _crictl(ctx, "version") is None:
         return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
@@ -486,10 +486,6 @@ def hpc_exec_missing(ctx: Context) -> tuple[str, str]:
     filter the shim runs every command line through ``cmd /c``, so cmd reports the missing
     path (exit 3, its text) instead of the runtime refusing the exec.  Needs the sandbox
     image already on the host (it is the container's image too); the pod is removed."""
-    from harness.cri import ContainerSpec, Crictl, PodSpec
-    from harness.cri.errors import crictl_error_text
-    from harness.runtime.containerd_config import PROCESS_HANDLER
-    from harness.runtime.sandbox_image import sandbox_image_for
 
     if _crictl(ctx, "version") is None:
         return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
