@@ -577,3 +577,23 @@ def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
     assert row["status"] == "fail", row
     assert "exec of C:\\hpc-e2e-no-such-dir\\no-such.exe" in row["detail"]
     assert not sim.machine.cri.pods  # the check's pod is removed again
+
+
+def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(served, capsys,
+                                                                   monkeypatch):
+    # A flavor whose terminated job container reports 1067 (what the sim gives every other
+    # killed container) instead of the job object's exit code 1.
+    from harness.sim.cri import flavors
+
+    monkeypatch.setattr(flavors.Flavor, "job_exit_code",
+                        lambda self, code, *, killed, init: 1067 if killed else code)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-stop-exit"]
+    assert row["status"] == "fail", row
+    assert "exit code 1067" in row["detail"]
+    assert not sim.machine.cri.pods

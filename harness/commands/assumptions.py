@@ -14,8 +14,8 @@ not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has
 restarts the host or leaves anything behind (``service-probe`` registers a service
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
-does not exist, which stores nothing; ``crictl-reserved-name`` and ``hpc-exec-missing`` each
-run one HostProcess pod from the sandbox image already on the host and remove it).  Against the default simulated host they hold by
+does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing`` and
+``hpc-stop-exit`` each run one HostProcess pod from the sandbox image already on the host and remove it).  Against the default simulated host they hold by
 construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
 one fail.
 """
@@ -440,21 +440,43 @@ def containerd_log_format(ctx: Context) -> tuple[str, str]:
 
 RESERVED_POD = "hpc-e2e-assumption-reserved"
 SYSTEM_USER = "NT AUTHORITY\\SYSTEM"
+IDLE_SIGNAL = "hpce2eassumeidle"
+
+
+class _NoPod(Exception):
+    """The host lacks what a pod check needs; the message says what."""
+
+
+def _pod_crictl(ctx: Context) -> tuple[Crictl, str]:
+    """A crictl client of a run of its own, and the sandbox image, which must already be on
+    the host: the pod checks pull nothing."""
+    if _crictl(ctx, "version") is None:
+        raise _NoPod(f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)")
+    crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
+                    crictl_path=ctx.layout.crictl_exe, config_path=ctx.layout.crictl_yaml)
+    pause = sandbox_image_for(ctx.facts.build).image
+    if not crictl.images(pause):
+        raise _NoPod(f"the sandbox image {pause} is not on the host (the check pulls nothing)")
+    return crictl, pause
+
+
+def _idle_hpc(crictl: Crictl, pause: str, name: str):
+    """A process-isolated HostProcess pod with one container idling in ``waitfor``."""
+    pod = crictl.runp(PodSpec(name, host_process=True, run_as_username=SYSTEM_USER),
+                      runtime_handler=PROCESS_HANDLER)
+    return crictl.create_and_start(pod, ContainerSpec(
+        "idle", pause, host_process=True, run_as_username=SYSTEM_USER,
+        command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
 
 
 def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
     """A second ``runp`` of a pod that runs is refused with containerd's "failed to reserve
     sandbox name" text and gRPC Unknown (1.6/1.7; 2.x says FailedPrecondition).  Needs the
     sandbox image already on the host (no pull); the pod is removed again."""
-
-    if _crictl(ctx, "version") is None:
-        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
-    crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
-                    crictl_path=ctx.layout.crictl_exe, config_path=ctx.layout.crictl_yaml)
-    pause = sandbox_image_for(ctx.facts.build).image
-    if not crictl.images(pause):
-        return UNOBSERVED, f"the sandbox image {pause} is not on the host (the check pulls " \
-                           f"nothing)"
+    try:
+        crictl, _pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
     try:
         pod = crictl.runp(PodSpec(RESERVED_POD, host_process=True,
                                   run_as_username=SYSTEM_USER),
@@ -477,7 +499,6 @@ def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
 
 HPC_EXEC_POD = "hpc-e2e-assumption-exec"
 MISSING_PROGRAM = r"C:\hpc-e2e-no-such-dir\no-such.exe"
-IDLE_SIGNAL = "hpce2eassumeidle"
 PATH_NOT_FOUND = "The system cannot find the path specified."
 
 
@@ -486,22 +507,12 @@ def hpc_exec_missing(ctx: Context) -> tuple[str, str]:
     filter the shim runs every command line through ``cmd /c``, so cmd reports the missing
     path (exit 3, its text) instead of the runtime refusing the exec.  Needs the sandbox
     image already on the host (it is the container's image too); the pod is removed."""
-
-    if _crictl(ctx, "version") is None:
-        return UNOBSERVED, f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)"
-    crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
-                    crictl_path=ctx.layout.crictl_exe, config_path=ctx.layout.crictl_yaml)
-    pause = sandbox_image_for(ctx.facts.build).image
-    if not crictl.images(pause):
-        return UNOBSERVED, f"the sandbox image {pause} is not on the host (the check pulls " \
-                           f"nothing)"
     try:
-        pod = crictl.runp(PodSpec(HPC_EXEC_POD, host_process=True,
-                                  run_as_username=SYSTEM_USER),
-                          runtime_handler=PROCESS_HANDLER)
-        container = crictl.create_and_start(pod, ContainerSpec(
-            "idle", pause, host_process=True, run_as_username=SYSTEM_USER,
-            command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    try:
+        container = _idle_hpc(crictl, pause, HPC_EXEC_POD)
         result = _crictl(ctx, "exec", "-s", container.id, MISSING_PROGRAM)
     finally:
         problems = crictl.cleanup()
@@ -514,6 +525,30 @@ def hpc_exec_missing(ctx: Context) -> tuple[str, str]:
                      f"sim: the command runs through cmd /c and exits with 3, "
                      f"{PATH_NOT_FOUND!r}){left}")
 
+
+HPC_STOP_POD = "hpc-e2e-assumption-stop"
+JOB_KILLED_EXIT = 1
+
+
+def hpc_stop_exit(ctx: Context) -> tuple[str, str]:
+    """A process-isolated HostProcess container stopped without a grace period (``crictl
+    stop -t 0``): its killed init reads exit code 1 (the job object is terminated with 1,
+    docs/behaviour/runtime.md §3.3), reason Error.  The pod is removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    try:
+        container = _idle_hpc(crictl, pause, HPC_STOP_POD)
+        crictl.stop(container, timeout=0)
+        (status,) = crictl.inspect_many([container])
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    seen = f"state {status.state}, exit code {status.exit_code}"
+    if status.exit_code == JOB_KILLED_EXIT and "EXITED" in status.state.upper():
+        return (HELD if not problems else WARN), f"{seen}{left}"
+    return DIFFERS, f"{seen} (the sim: exited, exit code {JOB_KILLED_EXIT}){left}"
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
@@ -542,6 +577,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("containerd-log-format", "containerd's log", containerd_log_format),
     Assumption("crictl-reserved-name", "Reserved names", crictl_reserved_name),
     Assumption("hpc-exec-missing", "Job containers (PI-HPC)", hpc_exec_missing),
+    Assumption("hpc-stop-exit", "Exit codes on stop (a job container)", hpc_stop_exit),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
