@@ -15,9 +15,9 @@ restarts the host or leaves anything behind (``service-probe`` registers a servi
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing`` and
-``hpc-stop-exit`` each run one HostProcess pod from the sandbox image already on the host and remove it).  Against the default simulated host they hold by
-construction; tests/test_assumptions.py changes the simulated host on purpose and sees each
-one fail.
+``hpc-stop-exit`` each run one HostProcess pod from the sandbox image already on the host
+and remove it).  Against the default simulated host they hold by construction;
+tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
 """
 
 from __future__ import annotations
