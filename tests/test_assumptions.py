@@ -597,3 +597,22 @@ def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(served, capsys
     assert row["status"] == "fail", row
     assert "exit code 1067" in row["detail"]
     assert not sim.machine.cri.pods
+
+
+def test_a_host_with_another_disabled_account_text_fails_hpc_logons(served, capsys,
+                                                                    monkeypatch):
+    # Older Windows words ERROR_ACCOUNT_DISABLED "Logon failure: account currently disabled."
+    from harness.sim.cri import runtime
+
+    monkeypatch.setitem(runtime.WIN32_TEXT, 1331, "Logon failure: account currently disabled.")
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-logons"]
+    assert row["status"] == "fail", row
+    assert row["detail"].startswith("PI-HPC logons: Guest: ")
+    assert "Logon failure: account currently disabled." in row["detail"]
+    assert not sim.machine.cri.pods

@@ -14,9 +14,10 @@ not exist, a one-second ``waitfor``, a ``crictl stop`` of an ID no container has
 restarts the host or leaves anything behind (``service-probe`` registers a service
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
-does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing`` and
-``hpc-stop-exit`` each run one HostProcess pod from the sandbox image already on the host
-and remove it).  Against the default simulated host they hold by construction;
+does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
+``hpc-stop-exit`` and ``hpc-logons`` each run one HostProcess pod from the sandbox image
+already on the host and remove it).  Against the default simulated host they hold by
+construction;
 tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
 """
 
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
 from harness.cri import ContainerSpec, Crictl, PodSpec
-from harness.cri.errors import crictl_error_text, split_grpc
+from harness.cri.errors import CriStageError, crictl_error_text, split_grpc
 from harness.errors import HarnessError
 from harness.runtime.containerd_config import PROCESS_HANDLER
 from harness.runtime.sandbox_image import sandbox_image_for
@@ -550,6 +551,49 @@ def hpc_stop_exit(ctx: Context) -> tuple[str, str]:
         return (HELD if not problems else WARN), f"{seen}{left}"
     return DIFFERS, f"{seen} (the sim: exited, exit code {JOB_KILLED_EXIT}){left}"
 
+HPC_LOGON_POD = "hpc-e2e-assumption-logons"
+# user -> the Win32 text its logon must fail with (None: it must start)
+LOGONS = {"NT AUTHORITY\\LOCAL SERVICE": None,
+          "Guest": "This user can't sign in because this account is currently disabled.",
+          "hpce2enosuchuser": "The user name or password is incorrect."}
+
+
+def hpc_logons(ctx: Context) -> tuple[str, str]:
+    """Process-isolated HostProcess containers run as LOCAL SERVICE (starts), as the local
+    Guest account (disabled: 1331) and as an unknown name (1326), the logons the shim makes
+    with a nil password.  The pod and its containers are removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    seen: dict[str, str] = {}
+    wrong: list[str] = []
+    try:
+        pod = crictl.runp(PodSpec(HPC_LOGON_POD, host_process=True,
+                                  run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        for i, (user, refusal) in enumerate(LOGONS.items()):
+            try:
+                crictl.create_and_start(pod, ContainerSpec(
+                    f"as-{i}", pause, host_process=True, run_as_username=user,
+                    command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
+            except CriStageError as exc:
+                seen[user] = f"{exc.stage}: {exc.runtime_message}"
+                if refusal is None or refusal not in exc.runtime_message:
+                    wrong.append(f"{user}: {_quote(seen[user], 400)}")
+            else:
+                seen[user] = "started"
+                if refusal is not None:
+                    wrong.append(f"{user}: started (the sim: {refusal!r})")
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    if wrong:
+        return DIFFERS, "; ".join(wrong) + left
+    return (HELD if not problems else WARN), \
+        "LOCAL SERVICE started; Guest: 1331 (disabled); an unknown name: 1326" + left
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -578,6 +622,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("crictl-reserved-name", "Reserved names", crictl_reserved_name),
     Assumption("hpc-exec-missing", "Job containers (PI-HPC)", hpc_exec_missing),
     Assumption("hpc-stop-exit", "Exit codes on stop (a job container)", hpc_stop_exit),
+    Assumption("hpc-logons", "PI-HPC logons", hpc_logons),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
