@@ -17,8 +17,8 @@ that is never started, and removes it; ``service-start-exit`` registers one whos
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
 ``hpc-stop-exit`` and ``hpc-logons`` each run one HostProcess pod from the sandbox image
 already on the host and remove it).  Against the default simulated host they hold by
-construction;
-tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
+construction; tests/test_assumptions.py changes the simulated host on purpose and sees
+each one fail.
 """
 
 from __future__ import annotations
