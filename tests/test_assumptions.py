@@ -616,3 +616,28 @@ def test_a_host_with_another_disabled_account_text_fails_hpc_logons(served, caps
     assert row["detail"].startswith("PI-HPC logons: Guest: ")
     assert "Logon failure: account currently disabled." in row["detail"]
     assert not sim.machine.cri.pods
+
+
+def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden(
+        served, capsys, monkeypatch):
+    # A shim that creates C:\hpc\<id> on the host's own disk before binding the volume in
+    # the silo (the sim shows the rootfs only to the container).
+    from harness.sim.cri import runtime
+
+    start = runtime.CriRuntime.start_container
+
+    def start_making_the_folder(self, container_id):
+        self.machine.fs.makedirs(f"C:\\hpc\\{container_id}")
+        return start(self, container_id)
+
+    monkeypatch.setattr(runtime.CriRuntime, "start_container", start_making_the_folder)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-rootfs-hidden"]
+    assert row["status"] == "fail", row
+    assert "exists on the host (directory)" in row["detail"]
+    assert not sim.machine.cri.pods

@@ -15,10 +15,10 @@ restarts the host or leaves anything behind (``service-probe`` registers a servi
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
-``hpc-stop-exit`` and ``hpc-logons`` each run one HostProcess pod from the sandbox image
-already on the host and remove it).  Against the default simulated host they hold by
-construction; tests/test_assumptions.py changes the simulated host on purpose and sees
-each one fail.
+``hpc-stop-exit``, ``hpc-logons`` and ``hpc-rootfs-hidden`` each run one HostProcess pod
+from the sandbox image already on the host and remove it).  Against the default simulated
+host they hold by construction; tests/test_assumptions.py changes the simulated host on
+purpose and sees each one fail.
 """
 
 from __future__ import annotations
@@ -594,6 +594,35 @@ def hpc_logons(ctx: Context) -> tuple[str, str]:
         "LOCAL SERVICE started; Guest: 1331 (disabled); an unknown name: 1326" + left
 
 
+HPC_ROOTFS_POD = "hpc-e2e-assumption-rootfs"
+
+
+def hpc_rootfs_hidden(ctx: Context) -> tuple[str, str]:
+    """With the bind filter a job container's rootfs is bound inside its silo only: the
+    host's own disk shows nothing at ``C:\\hpc\\<container id>`` while it runs.  The pod
+    is removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    try:
+        (bindflt,) = ctx.host.files.info([BINDFLT_DLL])
+        if not bindflt.is_file:
+            return UNOBSERVED, f"no {BINDFLT_DLL}: without the bind filter the volume is " \
+                               f"meant to be visible on the host"
+        container = _idle_hpc(crictl, pause, HPC_ROOTFS_POD)
+        where = f"C:\\hpc\\{container.id}"
+        (info,) = ctx.host.files.info([where])
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    if not info.exists:
+        return (HELD if not problems else WARN), \
+            f"nothing at C:\\hpc\\<id> on the host while the container runs{left}"
+    return DIFFERS, (f"{where} exists on the host ({info.type}) while the container runs (the "
+                     f"sim: the rootfs is visible only inside the container){left}")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -623,6 +652,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hpc-exec-missing", "Job containers (PI-HPC)", hpc_exec_missing),
     Assumption("hpc-stop-exit", "Exit codes on stop (a job container)", hpc_stop_exit),
     Assumption("hpc-logons", "PI-HPC logons", hpc_logons),
+    Assumption("hpc-rootfs-hidden", "Job containers (PI-HPC): the bound rootfs",
+               hpc_rootfs_hidden),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
