@@ -641,3 +641,29 @@ def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden
     assert row["status"] == "fail", row
     assert "exists on the host (directory)" in row["detail"]
     assert not sim.machine.cri.pods
+
+
+def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_source(
+        served, capsys, monkeypatch):
+    # Newer containerd creates a missing mount source (parseMount with MkdirAll) instead of
+    # failing CreateContainer; the check removes the folder it left.
+    from harness.sim.cri import runtime
+
+    parse = runtime.CriRuntime._oci_mount
+
+    def parse_making_the_source(self, mount, spec_err):
+        self.machine.fs.makedirs(str(mount["host_path"]))
+        return parse(self, mount, spec_err)
+
+    monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_making_the_source)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-mount-missing-source"]
+    assert row["status"] == "fail", row
+    assert "the container started and made the source folder (removed again)" in row["detail"]
+    assert not sim.machine.fs.exists(A.MISSING_SOURCE)
+    assert not sim.machine.cri.pods

@@ -15,8 +15,9 @@ restarts the host or leaves anything behind (``service-probe`` registers a servi
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
-``hpc-stop-exit``, ``hpc-logons`` and ``hpc-rootfs-hidden`` each run one HostProcess pod
-from the sandbox image already on the host and remove it).  Against the default simulated
+``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden`` and ``hpc-mount-missing-source``
+each run one HostProcess pod from the sandbox image already on the host and remove it, and
+the last removes the mount source folder a newer containerd makes).  Against the default simulated
 host they hold by construction; tests/test_assumptions.py changes the simulated host on
 purpose and sees each one fail.
 """
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
-from harness.cri import ContainerSpec, Crictl, PodSpec
+from harness.cri import ContainerSpec, Crictl, HostMount, PodSpec
 from harness.cri.errors import CriStageError, crictl_error_text, split_grpc
 from harness.errors import HarnessError
 from harness.runtime.containerd_config import PROCESS_HANDLER
@@ -623,6 +624,50 @@ def hpc_rootfs_hidden(ctx: Context) -> tuple[str, str]:
                      f"sim: the rootfs is visible only inside the container){left}")
 
 
+HPC_MOUNT_POD = "hpc-e2e-assumption-mount"
+MISSING_SOURCE = r"C:\hpc-e2e-assumption-no-such-source"
+
+
+def hpc_mount_missing_source(ctx: Context) -> tuple[str, str]:
+    """CreateContainer with a mount whose source does not exist fails with containerd's
+    ``failed to stat "<source>"`` (the sim's containerd); newer containerd creates the
+    folder instead, which the check then removes.  The pod is removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    (before,) = ctx.host.files.info([MISSING_SOURCE])
+    if before.exists:
+        return UNOBSERVED, f"{MISSING_SOURCE} exists on the host: the check needs it missing"
+    refused = None
+    try:
+        pod = crictl.runp(PodSpec(HPC_MOUNT_POD, host_process=True,
+                                  run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        try:
+            crictl.create_and_start(pod, ContainerSpec(
+                "mount", pause, host_process=True, run_as_username=SYSTEM_USER,
+                command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
+                mounts=[HostMount(MISSING_SOURCE, r"C:\hpc-e2e-mnt")]))
+        except CriStageError as exc:
+            refused = exc
+    finally:
+        problems = crictl.cleanup()
+        (after,) = ctx.host.files.info([MISSING_SOURCE])
+        if after.exists:
+            ctx.host.files.remove(MISSING_SOURCE, recurse=True)
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    wanted = f'failed to stat "{MISSING_SOURCE}"'
+    if refused is not None and refused.stage == "create" and \
+            wanted in refused.runtime_message:
+        return (HELD if not problems else WARN), f"create refused: {wanted}{left}"
+    if refused is None:
+        made = " and made the source folder (removed again)" if after.exists else ""
+        return DIFFERS, f"the container started{made} (the sim: create fails, {wanted}){left}"
+    return DIFFERS, (f"{refused.stage}: {_quote(refused.runtime_message, 300)} (the sim: "
+                     f"create fails, {wanted}){left}")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -654,6 +699,8 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hpc-logons", "PI-HPC logons", hpc_logons),
     Assumption("hpc-rootfs-hidden", "Job containers (PI-HPC): the bound rootfs",
                hpc_rootfs_hidden),
+    Assumption("hpc-mount-missing-source", "A missing mount source fails CreateContainer",
+               hpc_mount_missing_source),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
