@@ -667,3 +667,28 @@ def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_sour
     assert "the container started and made the source folder (removed again)" in row["detail"]
     assert not sim.machine.fs.exists(A.MISSING_SOURCE)
     assert not sim.machine.cri.pods
+
+
+def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(served, capsys,
+                                                                   monkeypatch):
+    # A runtime that binds every mount read-write (drops the CRI mount's readonly).
+    from harness.sim.cri import runtime
+
+    parse = runtime.CriRuntime._oci_mount
+
+    def parse_read_write(self, mount, spec_err):
+        return parse(self, {**mount, "readonly": False}, spec_err)
+
+    monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_read_write)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-readonly-mount"]
+    assert row["status"] == "fail", row
+    assert "exit 0" in row["detail"] and "(removed again)" in row["detail"]
+    assert not sim.machine.fs.exists(
+        r"C:\ProgramData\hpc-e2e\logs" + "\\" + A.RO_PROBE)
+    assert not sim.machine.cri.pods

@@ -15,9 +15,10 @@ restarts the host or leaves anything behind (``service-probe`` registers a servi
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
-``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden`` and ``hpc-mount-missing-source``
-each run one HostProcess pod from the sandbox image already on the host and remove it, and
-the last removes the mount source folder a newer containerd makes).  Against the default simulated
+``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden``, ``hpc-mount-missing-source`` and
+``hpc-readonly-mount`` each run one HostProcess pod from the sandbox image already on the
+host and remove it; the mount checks also remove a folder or file a host that differs
+leaves).  Against the default simulated
 host they hold by construction; tests/test_assumptions.py changes the simulated host on
 purpose and sees each one fail.
 """
@@ -28,6 +29,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PureWindowsPath
 
 from harness.commands.doctor import FAIL, OK, SKIP, WARN, Check, HostReport
 from harness.cri import ContainerSpec, Crictl, HostMount, PodSpec
@@ -668,6 +670,47 @@ def hpc_mount_missing_source(ctx: Context) -> tuple[str, str]:
                      f"create fails, {wanted}){left}")
 
 
+HPC_RO_POD = "hpc-e2e-assumption-readonly"
+RO_TARGET = r"C:\hpc-e2e-ro"
+RO_PROBE = "hpc-e2e-assumption-probe.txt"
+ACCESS_DENIED = "Access is denied."
+
+
+def hpc_readonly_mount(ctx: Context) -> tuple[str, str]:
+    """A write into a read-only mount of a HostProcess container fails with
+    ERROR_ACCESS_DENIED (cmd: "Access is denied.").  The source is the folder of
+    containerd's log (the harness's own); a file a host lets through is removed again, and
+    so is the pod."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    source = str(PureWindowsPath(ctx.layout.log_file).parent)
+    leaked = f"{source}\\{RO_PROBE}"
+    (folder, before) = ctx.host.files.info([source, leaked])
+    if not folder.is_dir or before.exists:
+        return UNOBSERVED, f"{source} is not a folder, or {leaked} exists already"
+    try:
+        pod = crictl.runp(PodSpec(HPC_RO_POD, host_process=True, run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        container = crictl.create_and_start(pod, ContainerSpec(
+            "readonly", pause, host_process=True, run_as_username=SYSTEM_USER,
+            command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
+            mounts=[HostMount(source, RO_TARGET, readonly=True)]))
+        result = crictl.exec(container, ["cmd", "/c", f"echo x> {RO_TARGET}\\{RO_PROBE}"])
+    finally:
+        problems = crictl.cleanup()
+        (after,) = ctx.host.files.info([leaked])
+        if after.exists:
+            ctx.host.files.remove(leaked)
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    said = f"exit {result.exit_code}, stderr {_quote(result.stderr)}"
+    if result.exit_code != 0 and ACCESS_DENIED in result.stderr and not after.exists:
+        return (HELD if not problems else WARN), f"{said}{left}"
+    wrote = f"; the write reached {leaked} (removed again)" if after.exists else ""
+    return DIFFERS, f"{said}{wrote} (the sim: {ACCESS_DENIED!r}, nothing written){left}"
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -701,6 +744,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                hpc_rootfs_hidden),
     Assumption("hpc-mount-missing-source", "A missing mount source fails CreateContainer",
                hpc_mount_missing_source),
+    Assumption("hpc-readonly-mount", "Writes to a read-only mount", hpc_readonly_mount),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
