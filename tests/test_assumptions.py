@@ -692,3 +692,29 @@ def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(served, capsys
     assert not sim.machine.fs.exists(
         r"C:\ProgramData\hpc-e2e\logs" + "\\" + A.RO_PROBE)
     assert not sim.machine.cri.pods
+
+
+def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(served, capsys,
+                                                                         monkeypatch):
+    # A container file system whose `dir` lists a mounted file as a file, where the sim
+    # lists it as a folder.
+    from harness.sim import guest
+    from harness.sim.filesystem import FileStat
+
+    scandir = guest.ContainerFileSystem.scandir
+
+    def scandir_files(self, path, cwd=None):
+        return [(n, FileStat(7, st.mtime, False, st.ctime) if n == A.FILE_MOUNT_NAME else st)
+                for n, st in scandir(self, path, cwd)]
+
+    monkeypatch.setattr(guest.ContainerFileSystem, "scandir", scandir_files)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-file-mount"]
+    assert row["status"] == "fail", row
+    assert "7 probe.log" in row["detail"]
+    assert not sim.machine.cri.pods

@@ -15,12 +15,11 @@ restarts the host or leaves anything behind (``service-probe`` registers a servi
 that is never started, and removes it; ``service-start-exit`` registers one whose process is
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
-``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden``, ``hpc-mount-missing-source`` and
-``hpc-readonly-mount`` each run one HostProcess pod from the sandbox image already on the
-host and remove it; the mount checks also remove a folder or file a host that differs
-leaves).  Against the default simulated
-host they hold by construction; tests/test_assumptions.py changes the simulated host on
-purpose and sees each one fail.
+``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden``, ``hpc-mount-missing-source``,
+``hpc-readonly-mount`` and ``hpc-file-mount`` each run one HostProcess pod from the sandbox
+image already on the host and remove it; the mount checks also remove a folder or file a
+host that differs leaves).  Against the default simulated host they hold by construction;
+tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
 """
 
 from __future__ import annotations
@@ -711,6 +710,48 @@ def hpc_readonly_mount(ctx: Context) -> tuple[str, str]:
     return DIFFERS, f"{said}{wrote} (the sim: {ACCESS_DENIED!r}, nothing written){left}"
 
 
+HPC_FILE_POD = "hpc-e2e-assumption-file-mount"
+FILE_MOUNT_DIR = r"C:\hpc-e2e-filemount"
+FILE_MOUNT_NAME = "probe.log"
+DIR_ENTRY = re.compile(r"<DIR>\s+" + re.escape(FILE_MOUNT_NAME) + r"\s*$", re.MULTILINE)
+
+
+def hpc_file_mount(ctx: Context) -> tuple[str, str]:
+    """A file mounted into a HostProcess container (containerd's log, read-only) is listed
+    by ``dir`` of its parent as a folder (``<DIR>``) and reads as the file (``type``).
+    The pod is removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    (log,) = ctx.host.files.info([ctx.layout.log_file])
+    if not log.is_file:
+        return UNOBSERVED, f"no containerd log at {ctx.layout.log_file} to mount"
+    target = f"{FILE_MOUNT_DIR}\\{FILE_MOUNT_NAME}"
+    try:
+        pod = crictl.runp(PodSpec(HPC_FILE_POD, host_process=True,
+                                  run_as_username=SYSTEM_USER),
+                          runtime_handler=PROCESS_HANDLER)
+        container = crictl.create_and_start(pod, ContainerSpec(
+            "file", pause, host_process=True, run_as_username=SYSTEM_USER,
+            command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
+            mounts=[HostMount(ctx.layout.log_file, target, readonly=True)]))
+        listing = crictl.exec(container, ["cmd", "/c", f"dir {FILE_MOUNT_DIR}"])
+        read = crictl.exec(container, ["cmd", "/c", f"type {target}"])
+    finally:
+        problems = crictl.cleanup()
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    as_folder = listing.exit_code == 0 and DIR_ENTRY.search(listing.stdout)
+    as_file = read.exit_code == 0 and "level=" in read.stdout
+    if as_folder and as_file:
+        return (HELD if not problems else WARN), \
+            f"dir lists {FILE_MOUNT_NAME} as <DIR>; type reads the file{left}"
+    return DIFFERS, (f"dir {FILE_MOUNT_DIR}: exit {listing.exit_code}, "
+                     f"{_quote(listing.stdout, 300)}; type: exit {read.exit_code}, "
+                     f"{_quote(read.stdout or read.stderr, 120)} (the sim: listed as <DIR>, "
+                     f"read as the file){left}")
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -745,6 +786,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hpc-mount-missing-source", "A missing mount source fails CreateContainer",
                hpc_mount_missing_source),
     Assumption("hpc-readonly-mount", "Writes to a read-only mount", hpc_readonly_mount),
+    Assumption("hpc-file-mount", "A file mount", hpc_file_mount),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
