@@ -75,6 +75,8 @@ def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsy
     assert not sim.machine.cri.pods
     assert not sim.machine.services.exists(A.PROBE_SERVICE)
     assert not sim.machine.services.exists(A.EXIT_PROBE_SERVICE)
+    assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
+                if p.startswith("assumption-logs-")]
 
 
 def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
@@ -718,3 +720,43 @@ def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(served,
     assert row["status"] == "fail", row
     assert "7 probe.log" in row["detail"]
     assert not sim.machine.cri.pods
+
+
+def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(served, capsys,
+                                                                        monkeypatch):
+    # A crictl that writes the stderr stream's lines to its own stderr (as cri-tools'
+    # ReadLogs is given os.Stdout and os.Stderr), where the sim prints both on stdout.
+    import dataclasses
+
+    from harness.sim.programs.crictl import command_table
+
+    plain = command_table.COMMANDS["logs"]
+
+    def split(app, p):
+        out = app.ctx.stdout
+
+        class Splitter:
+            def write(self, data):
+                text = data if isinstance(data, str) else data.decode()
+                for line in text.splitlines(keepends=True):
+                    (app.ctx.stderr if A.LOG_ERR in line else out).write(line)
+
+        app.ctx.stdout = Splitter()
+        try:
+            return plain.action(app, p)
+        finally:
+            app.ctx.stdout = out
+
+    monkeypatch.setitem(command_table.COMMANDS, "logs", dataclasses.replace(plain, action=split))
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-logs-streams"]
+    assert row["status"] == "fail", row
+    assert "the stderr line on stderr" in row["detail"]
+    assert not sim.machine.cri.pods
+    assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
+                if p.startswith("assumption-logs-")]

@@ -16,9 +16,10 @@ that is never started, and removes it; ``service-start-exit`` registers one whos
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
 ``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden``, ``hpc-mount-missing-source``,
-``hpc-readonly-mount`` and ``hpc-file-mount`` each run one HostProcess pod from the sandbox
-image already on the host and remove it; the mount checks also remove a folder or file a
-host that differs leaves).  Against the default simulated host they hold by construction;
+``hpc-readonly-mount``, ``hpc-file-mount`` and ``crictl-logs-streams`` each run one
+HostProcess pod from the sandbox image already on the host and remove it; the mount checks
+also remove a folder or file a host that differs leaves, and ``crictl-logs-streams`` its log
+folder).  Against the default simulated host they hold by construction;
 tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
 """
 
@@ -752,6 +753,51 @@ def hpc_file_mount(ctx: Context) -> tuple[str, str]:
                      f"read as the file){left}")
 
 
+HPC_LOGS_POD = "hpc-e2e-assumption-logs"
+LOG_OUT, LOG_ERR = "hpc-e2e-assumption-out", "hpc-e2e-assumption-err"
+LOG_READS = 10  # crictl logs until both lines are in the log (the container writes at start)
+
+
+def crictl_logs_streams(ctx: Context) -> tuple[str, str]:
+    """``crictl logs`` of a HostProcess container that wrote one line to stdout and one to
+    stderr: the sim prints both on crictl's stdout (ASSUMPTIONS.md "crictl logs").  The log
+    folder and the pod are removed."""
+    try:
+        crictl, pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    folder = str(PureWindowsPath(ctx.layout.log_file).parent.parent /
+                 f"assumption-logs-{uuid.uuid4().hex[:8]}")
+    logs = None
+    try:
+        pod = crictl.runp(PodSpec(HPC_LOGS_POD, host_process=True, run_as_username=SYSTEM_USER,
+                                  log_directory=folder),
+                          runtime_handler=PROCESS_HANDLER)
+        container = crictl.create_and_start(pod, ContainerSpec(
+            "logs", pause, host_process=True, run_as_username=SYSTEM_USER, log_path="logs.log",
+            command=["cmd", "/c", f"echo {LOG_OUT}& echo {LOG_ERR} 1>&2& "
+                                  f"waitfor /t 3600 {IDLE_SIGNAL}"]))
+        for _ in range(LOG_READS):
+            logs = crictl.logs(container)
+            if LOG_ERR in logs.stdout + logs.stderr and LOG_OUT in logs.stdout + logs.stderr:
+                break
+    finally:
+        problems = crictl.cleanup()
+        (left_folder,) = ctx.host.files.info([folder])
+        if left_folder.exists:
+            ctx.host.files.remove(folder, recurse=True)
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    if not all(name in logs.stdout + logs.stderr for name in (LOG_OUT, LOG_ERR)):
+        return UNOBSERVED, (f"the log did not show both lines after {LOG_READS} reads: "
+                            f"stdout {_quote(logs.stdout)}, stderr {_quote(logs.stderr)}{left}")
+    where = {name: ("stdout" if name in logs.stdout else "stderr" if name in logs.stderr
+                    else "nowhere") for name in (LOG_OUT, LOG_ERR)}
+    shown = f"the stdout line on {where[LOG_OUT]}, the stderr line on {where[LOG_ERR]}"
+    if where[LOG_OUT] == where[LOG_ERR] == "stdout":
+        return (HELD if not problems else WARN), f"{shown}{left}"
+    return DIFFERS, f"{shown} (the sim: both on crictl's stdout){left}"
+
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -787,6 +833,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
                hpc_mount_missing_source),
     Assumption("hpc-readonly-mount", "Writes to a read-only mount", hpc_readonly_mount),
     Assumption("hpc-file-mount", "A file mount", hpc_file_mount),
+    Assumption("crictl-logs-streams", "crictl logs", crictl_logs_streams),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
