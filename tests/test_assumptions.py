@@ -46,6 +46,22 @@ def served(tmp_path):
         sim.stop()
 
 
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory):
+    """One provisioned simulated host with the sandbox image, shared by the tests that
+    change the sim only while the doctor runs (monkeypatch) and whose checks leave the host
+    as it was (each of them asserts so)."""
+    sim = SimHost(tmp_path_factory.mktemp("provisioned") / "state", ssh_port=None,
+                  profile=HostProfile(restart_seconds=0.5)).start()
+    try:
+        code = main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)])
+        assert code == 0
+        pull_an_image(sim)
+        yield sim
+    finally:
+        sim.stop()
+
+
 def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
     code = main(["doctor", "--assumptions", "--json", "--sim-state-dir", str(sim.state_dir)])
     (host,) = json.loads(capsys.readouterr().out)["hosts"]
@@ -333,7 +349,7 @@ def test_cmd_line_ends_fails_when_a_trailing_operator_is_ignored():
     assert status == A.DIFFERS and "nothing run" in detail, detail
 
 
-def test_a_runtime_that_honours_the_images_filter_fails_crictl_images_ref(served, capsys,
+def test_a_runtime_that_honours_the_images_filter_fails_crictl_images_ref(provisioned, capsys,
                                                                          monkeypatch):
     # A crictl/containerd that lists only the images matching `crictl images REF` (as the
     # sim once did), where real containerd ignores the CRI filter.
@@ -354,10 +370,7 @@ def test_a_runtime_that_honours_the_images_filter_fails_crictl_images_ref(served
 
     monkeypatch.setitem(command_table.COMMANDS, "images",
                         dataclasses.replace(plain, action=filtering))
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     assert rows["crictl-images-ref"]["status"] == "fail", rows["crictl-images-ref"]
@@ -526,7 +539,7 @@ def test_containerd_log_format_reads_a_local_offset_as_a_difference():
     assert A.LOGRUS_LINE.match(line.replace("+01:00", "Z"))
 
 
-def test_a_containerd_2_code_fails_crictl_reserved_name(served, capsys, monkeypatch):
+def test_a_containerd_2_code_fails_crictl_reserved_name(provisioned, capsys, monkeypatch):
     # containerd 2.x refuses a reserved name with FailedPrecondition (v2.4.2
     # internal/registrar/registrar.go ReservedErr.Conflict), where the sim says Unknown.
     from harness.sim.cri import runtime
@@ -543,10 +556,7 @@ def test_a_containerd_2_code_fails_crictl_reserved_name(served, capsys, monkeypa
             raise CriError("FailedPrecondition", exc.message) from None
 
     monkeypatch.setattr(runtime.CriRuntime, "run_pod_sandbox", run_2x)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["crictl-reserved-name"]
@@ -581,7 +591,7 @@ def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
     assert not sim.machine.cri.pods  # the check's pod is removed again
 
 
-def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(served, capsys,
+def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(provisioned, capsys,
                                                                    monkeypatch):
     # A flavor whose terminated job container reports 1067 (what the sim gives every other
     # killed container) instead of the job object's exit code 1.
@@ -589,10 +599,7 @@ def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(served, capsys
 
     monkeypatch.setattr(flavors.Flavor, "job_exit_code",
                         lambda self, code, *, killed, init: 1067 if killed else code)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-stop-exit"]
@@ -601,16 +608,13 @@ def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(served, capsys
     assert not sim.machine.cri.pods
 
 
-def test_a_host_with_another_disabled_account_text_fails_hpc_logons(served, capsys,
+def test_a_host_with_another_disabled_account_text_fails_hpc_logons(provisioned, capsys,
                                                                     monkeypatch):
     # Older Windows words ERROR_ACCOUNT_DISABLED "Logon failure: account currently disabled."
     from harness.sim.cri import runtime
 
     monkeypatch.setitem(runtime.WIN32_TEXT, 1331, "Logon failure: account currently disabled.")
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-logons"]
@@ -621,7 +625,7 @@ def test_a_host_with_another_disabled_account_text_fails_hpc_logons(served, caps
 
 
 def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden(
-        served, capsys, monkeypatch):
+        provisioned, capsys, monkeypatch):
     # A shim that creates C:\hpc\<id> on the host's own disk before binding the volume in
     # the silo (the sim shows the rootfs only to the container).
     from harness.sim.cri import runtime
@@ -633,10 +637,7 @@ def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden
         return start(self, container_id)
 
     monkeypatch.setattr(runtime.CriRuntime, "start_container", start_making_the_folder)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-rootfs-hidden"]
@@ -646,7 +647,7 @@ def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden
 
 
 def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_source(
-        served, capsys, monkeypatch):
+        provisioned, capsys, monkeypatch):
     # Newer containerd creates a missing mount source (parseMount with MkdirAll) instead of
     # failing CreateContainer; the check removes the folder it left.
     from harness.sim.cri import runtime
@@ -658,10 +659,7 @@ def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_sour
         return parse(self, mount, spec_err)
 
     monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_making_the_source)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-mount-missing-source"]
@@ -671,7 +669,7 @@ def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_sour
     assert not sim.machine.cri.pods
 
 
-def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(served, capsys,
+def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(provisioned, capsys,
                                                                    monkeypatch):
     # A runtime that binds every mount read-write (drops the CRI mount's readonly).
     from harness.sim.cri import runtime
@@ -682,10 +680,7 @@ def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(served, capsys
         return parse(self, {**mount, "readonly": False}, spec_err)
 
     monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_read_write)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-readonly-mount"]
@@ -696,7 +691,7 @@ def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(served, capsys
     assert not sim.machine.cri.pods
 
 
-def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(served, capsys,
+def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(provisioned, capsys,
                                                                          monkeypatch):
     # A container file system whose `dir` lists a mounted file as a file, where the sim
     # lists it as a folder.
@@ -710,10 +705,7 @@ def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(served,
                 for n, st in scandir(self, path, cwd)]
 
     monkeypatch.setattr(guest.ContainerFileSystem, "scandir", scandir_files)
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["hpc-file-mount"]
@@ -722,7 +714,7 @@ def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(served,
     assert not sim.machine.cri.pods
 
 
-def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(served, capsys,
+def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(provisioned, capsys,
                                                                         monkeypatch):
     # A crictl that writes the stderr stream's lines to its own stderr (as cri-tools'
     # ReadLogs is given os.Stdout and os.Stderr), where the sim prints both on stdout.
@@ -748,10 +740,7 @@ def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(served, 
             app.ctx.stdout = out
 
     monkeypatch.setitem(command_table.COMMANDS, "logs", dataclasses.replace(plain, action=split))
-    sim = served()
-    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
-    capsys.readouterr()
-    pull_an_image(sim)
+    sim = provisioned
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     row = rows["crictl-logs-streams"]
