@@ -749,3 +749,23 @@ def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(provisio
     assert not sim.machine.cri.pods
     assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
                 if p.startswith("assumption-logs-")]
+
+
+def test_a_crictl_that_keeps_the_bom_fails_crictl_config_bom(provisioned, capsys,
+                                                            monkeypatch):
+    # A crictl that decodes a config file as plain UTF-8 and keeps the BOM, so the file is
+    # not the JSON it parses.
+    from harness.sim.programs.crictl import cri_configs
+
+    monkeypatch.setattr(cri_configs, "_decode_text", lambda data: data.decode("utf-8", "replace"))
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-config-bom"]
+    assert row["status"] == "fail", row
+    assert "utf-8 with a BOM: exit 1" in row["detail"]
+    assert "utf-16-le with a BOM: exit 1" in row["detail"]
+    assert not sim.machine.cri.pods
+    folder = r"C:\Program Files\containerd\bin"
+    assert "crictl.yaml" in sim.machine.fs.listdir(folder)  # the folder the copies went to
+    assert not [n for n in sim.machine.fs.listdir(folder) if n.startswith("assumption-")]

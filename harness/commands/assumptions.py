@@ -16,11 +16,12 @@ that is never started, and removes it; ``service-start-exit`` registers one whos
 ``cmd.exe /c exit 1``, starts it and removes it; ``crictl-pull-missing`` pulls a tag that
 does not exist, which stores nothing; ``crictl-reserved-name``, ``hpc-exec-missing``,
 ``hpc-stop-exit``, ``hpc-logons``, ``hpc-rootfs-hidden``, ``hpc-mount-missing-source``,
-``hpc-readonly-mount``, ``hpc-file-mount`` and ``crictl-logs-streams`` each run one
-HostProcess pod from the sandbox image already on the host and remove it; the mount checks
-also remove a folder or file a host that differs leaves, and ``crictl-logs-streams`` its log
-folder).  Against the default simulated host they hold by construction;
-tests/test_assumptions.py changes the simulated host on purpose and sees each one fail.
+``hpc-readonly-mount``, ``hpc-file-mount``, ``crictl-logs-streams`` and
+``crictl-config-bom`` each run HostProcess pods from the sandbox image already on the host and
+remove them; the mount checks also remove a folder or file a host that differs leaves,
+``crictl-logs-streams`` its log folder and ``crictl-config-bom`` its config files).
+Against the default simulated host they hold by construction; tests/test_assumptions.py
+changes the simulated host on purpose and sees each one fail.
 """
 
 from __future__ import annotations
@@ -798,6 +799,43 @@ def crictl_logs_streams(ctx: Context) -> tuple[str, str]:
     return DIFFERS, f"{shown} (the sim: both on crictl's stdout){left}"
 
 
+BOM_CONFIGS = {"utf-8": b"\xef\xbb\xbf", "utf-16-le": b"\xff\xfe"}
+HPC_BOM_POD = "hpc-e2e-assumption-bom"
+
+
+def crictl_config_bom(ctx: Context) -> tuple[str, str]:
+    """``crictl runp`` reads a pod config written with a BOM, UTF-8 or UTF-16 (what
+    PowerShell's Out-File writes).  The config files and the pods are removed."""
+    try:
+        crictl, _pause = _pod_crictl(ctx)
+    except _NoPod as exc:
+        return UNOBSERVED, str(exc)
+    folder = str(PureWindowsPath(ctx.layout.crictl_yaml).parent)
+    wrong, seen, paths = [], [], []
+    try:
+        for encoding, bom in BOM_CONFIGS.items():
+            spec = PodSpec(f"{HPC_BOM_POD}-{encoding}", host_process=True,
+                           run_as_username=SYSTEM_USER)
+            text = spec.render(crictl.run_id).decode("utf-8")
+            path = f"{folder}\\assumption-{uuid.uuid4().hex[:8]}.json"
+            paths.append(path)
+            ctx.host.files.write_bytes(path, bom + text.encode(encoding))
+            result = _crictl(ctx, "runp", "--runtime", PROCESS_HANDLER, path)
+            if result.exit_code == 0 and re.fullmatch(r"[0-9a-f]{64}\s*", result.stdout):
+                seen.append(f"{encoding}: a pod")
+            else:
+                wrong.append(f"{encoding} with a BOM: exit {result.exit_code}, "
+                             f"{_quote(result.stderr or result.stdout)}")
+    finally:
+        problems = crictl.cleanup()
+        for path in paths:
+            ctx.host.files.remove(path)
+    left = f"; cleanup: {problems[0]}" if problems else ""
+    if wrong:
+        return DIFFERS, "; ".join(wrong) + f" (the sim: both read){left}"
+    return (HELD if not problems else WARN), "crictl runp of a config with a BOM, " + \
+        ", ".join(seen) + left
+
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
                hypervisor_view),
@@ -834,6 +872,7 @@ ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hpc-readonly-mount", "Writes to a read-only mount", hpc_readonly_mount),
     Assumption("hpc-file-mount", "A file mount", hpc_file_mount),
     Assumption("crictl-logs-streams", "crictl logs", crictl_logs_streams),
+    Assumption("crictl-config-bom", "Config files with a BOM", crictl_config_bom),
 )
 IDS = tuple(a.id for a in ASSUMPTIONS)
 
