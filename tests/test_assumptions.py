@@ -18,10 +18,15 @@ import pytest
 from harness.cli import main
 from harness.commands import assumptions as A
 from harness.errors import EXIT_NOT_READY
+from harness.cri import Crictl
+from harness.runtime.provision import endpoint_target
+from harness.runtime.sandbox_image import sandbox_image_for
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
+from harness.transport import open_transport
 from harness.windows.errors import HostScriptError
 
+PAUSE = sandbox_image_for(26100).image  # the default profile's build
 ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSUMPTIONS.md"
 
 
@@ -29,9 +34,9 @@ ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSU
 def served(tmp_path):
     hosts = []
 
-    def serve(**profile) -> SimHost:
+    def serve(basic: bool = False, **profile) -> SimHost:
         profile.setdefault("restart_seconds", 0.5)
-        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None,
+        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None, basic=basic,
                       profile=HostProfile(**profile)).start()
         hosts.append(sim)
         return sim
@@ -41,16 +46,40 @@ def served(tmp_path):
         sim.stop()
 
 
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory):
+    """One provisioned simulated host with the sandbox image, shared by the tests that
+    change the sim only while the doctor runs (monkeypatch) and whose checks leave the host
+    as it was (each of them asserts so)."""
+    sim = SimHost(tmp_path_factory.mktemp("provisioned") / "state", ssh_port=None,
+                  profile=HostProfile(restart_seconds=0.5)).start()
+    try:
+        code = main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)])
+        assert code == 0
+        pull_an_image(sim)
+        yield sim
+    finally:
+        sim.stop()
+
+
 def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
     code = main(["doctor", "--assumptions", "--json", "--sim-state-dir", str(sim.state_dir)])
     (host,) = json.loads(capsys.readouterr().out)["hosts"]
     return code, {c["check"]: c for c in host["checks"]}
 
 
+def pull_an_image(sim) -> None:
+    """The sandbox image: crictl-images-ref needs an image, crictl-reserved-name this one."""
+    endpoint = json.loads(sim.endpoint_file.read_text())
+    with open_transport(endpoint_target(endpoint)) as transport:
+        Crictl(transport).pull(PAUSE)
+
+
 def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsys):
     sim = served()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
+    pull_an_image(sim)  # crictl-images-ref needs an image to list
     code, rows = assumptions_json(capsys, sim)
     assert set(A.IDS) <= set(rows)
     statuses = {i: rows[i]["status"] for i in A.IDS}
@@ -58,6 +87,12 @@ def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsy
     # Observed and held, except the one a non-elevated account is needed for.
     assert statuses == {i: ("not checked" if i == "features-unelevated" else "ok")
                         for i in A.IDS}, rows
+    # Nothing is left behind: no pod, no probe service.
+    assert not sim.machine.cri.pods
+    assert not sim.machine.services.exists(A.PROBE_SERVICE)
+    assert not sim.machine.services.exists(A.EXIT_PROBE_SERVICE)
+    assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
+                if p.startswith("assumption-logs-")]
 
 
 def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
@@ -186,10 +221,55 @@ def test_a_host_without_bindfltapi_dll_fails_bindflt(served, capsys):
 
 
 # --- ASSUMPTIONS.md names the checks ------------------------------------------------------------
+CHECK_NAMED = re.compile(r"Check: `doctor --assumptions` `([a-z0-9-]+)`")
+NO_CHECK = re.compile(r"No check(?: yet)?: \S")
+BULLET = re.compile(r"(?m)^(?=- \*\*)")
+
+
+def assumptions_md_entries(text: str) -> list[tuple[str, str]]:
+    """ASSUMPTIONS.md's entries after its first (checking) section, as (title, text): each
+    top-level bullet with a bold title, each ``###`` block without such bullets, and each
+    ``##`` section that has neither."""
+    entries = []
+    for section in re.split(r"(?m)^(?=## )", text)[2:]:
+        blocks = re.split(r"(?m)^(?=### )", section)
+        for i, block in enumerate(blocks):
+            title, parts = block.splitlines()[0], BULLET.split(block)
+            if len(parts) == 1 and (i > 0 or len(blocks) == 1):
+                entries.append((title, block))
+            entries.extend((f"{title} / {b.split('**')[1]}", b) for b in parts[1:])
+    return entries
+
+
 def test_assumptions_md_names_every_check_and_only_real_ones():
     text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
-    named = set(re.findall(r"Check: `doctor --assumptions` `([a-z0-9-]+)`", text))
+    named = set(CHECK_NAMED.findall(text))
     assert named == set(A.IDS), (named ^ set(A.IDS))
+
+
+def test_every_assumptions_md_entry_names_its_check_or_why_it_has_none():
+    entries = assumptions_md_entries(ASSUMPTIONS_MD.read_text(encoding="utf-8"))
+    assert len(entries) > 50  # the parser found the entries, not one big block
+    bare = [title for title, body in entries
+            if not CHECK_NAMED.search(body) and not NO_CHECK.search(body)]
+    assert not bare, "entries with neither 'Check: ...' nor 'No check: <why>':\n" + \
+        "\n".join(bare)
+
+
+def test_the_counts_in_assumptions_md_are_the_real_ones():
+    text = ASSUMPTIONS_MD.read_text(encoding="utf-8")
+    entries = assumptions_md_entries(text)
+    checked = [t for t, body in entries if CHECK_NAMED.search(body)]
+    stated = re.search(r"(\d+) checks cover (\d+) of the (\d+) entries", text)
+    assert stated, "the checking section states '<n> checks cover <m> of the <t> entries'"
+    assert [int(g) for g in stated.groups()] == [len(A.IDS), len(checked), len(entries)]
+
+
+def test_the_entry_parser_sees_bullets_headings_and_bare_sections():
+    text = ("# t\n## first\nx\n## A\n- **One.** Check: `doctor --assumptions` `a`\n"
+            "- **Two.** no\n### H\nNo check: why\n## B\nprose\n")
+    entries = assumptions_md_entries(text)
+    assert [t for t, _ in entries] == ["## A / One.", "## A / Two.", "### H", "## B"]
 
 
 def test_the_table_names_what_differs(served, capsys):
@@ -239,3 +319,453 @@ def test_service_probe_fails_when_new_service_accepts_a_duplicate():
     status, detail = A.service_probe(ctx)
     assert status == A.DIFFERS and "succeeded" in detail
     assert registered[-1] == f"deleted {A.PROBE_SERVICE}"
+
+
+# --- the checks added for the first real night's report ---------------------------------------
+def test_a_cmd_whose_echo_trims_trailing_blanks_fails_cmd_line_ends(served, capsys,
+                                                                   monkeypatch):
+    # A cmd.exe that drops the unquoted trailing blanks of a line before its builtins see it.
+    from harness.sim.programs import cmd_builtins
+
+    echo = cmd_builtins.BUILTINS["echo"]
+    monkeypatch.setitem(cmd_builtins.BUILTINS, "echo",
+                        lambda sh, rest, h: echo(sh, rest.rstrip(" \t"), h))
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["cmd-line-ends"]["status"] == "fail", rows["cmd-line-ends"]
+    assert "'hpc-e2e-probe\\r\\n'" in rows["cmd-line-ends"]["detail"]
+
+
+def test_cmd_line_ends_fails_when_a_trailing_operator_is_ignored():
+    # Wine's cmd.exe: `echo x &` runs `echo x` and ignores the operator.
+    class Cmd(StubContext):
+        def run(self, argv, timeout=A.TIMEOUT):
+            line = argv.rstrip(" &|")
+            return _result(0, line[len("echo "):] + ("   " if argv.endswith("   ") else "")
+                           + "\r\n")
+
+    status, detail = A.cmd_line_ends(Cmd({}))
+    assert status == A.DIFFERS and "nothing run" in detail, detail
+
+
+def test_a_runtime_that_honours_the_images_filter_fails_crictl_images_ref(provisioned, capsys,
+                                                                         monkeypatch):
+    # A crictl/containerd that lists only the images matching `crictl images REF` (as the
+    # sim once did), where real containerd ignores the CRI filter.
+    import dataclasses
+
+    from harness.sim.programs.crictl import command_table
+    from harness.sim.programs.crictl.client import image_client
+
+    plain = command_table.COMMANDS["images"]
+
+    def filtering(app, p):
+        if not p.args:
+            return plain.action(app, p)
+        for img in image_client(app).rt.list_images():
+            if p.args[0] in img.get("repoTags", ()):
+                app.println(img["id"])
+        return None
+
+    monkeypatch.setitem(command_table.COMMANDS, "images",
+                        dataclasses.replace(plain, action=filtering))
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["crictl-images-ref"]["status"] == "fail", rows["crictl-images-ref"]
+    assert "0 of 1 image(s) listed" in rows["crictl-images-ref"]["detail"]
+
+
+def test_crictl_images_ref_is_not_checked_without_an_image():
+    ctx = StubContext({"crictl images": _result(0, "")})
+    ctx.run = lambda argv, timeout=A.TIMEOUT: _result(0, "")
+    assert A.crictl_images_ref(ctx)[0] == A.UNOBSERVED
+
+
+def test_a_host_that_accepts_basic_fails_winrm_service_auth(served, capsys):
+    sim = served(basic=True)
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["winrm-service-auth"]["status"] == "fail", rows["winrm-service-auth"]
+    assert rows["winrm-service-auth"]["detail"].split(": ", 1)[1].startswith("Basic=true")
+
+
+def test_winrm_service_auth_is_not_checked_when_the_wsman_drive_cannot_be_read(served,
+                                                                               capsys):
+    sim = served(elevated=False)
+    _, rows = assumptions_json(capsys, sim)
+    assert rows["winrm-service-auth"]["status"] == "not checked", rows["winrm-service-auth"]
+    assert "Access is denied." in rows["winrm-service-auth"]["detail"]
+
+
+def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(served, capsys,
+                                                                        monkeypatch):
+    # A powershell.exe that sends warning records to stderr as CLIXML even under
+    # -OutputFormat Text (what it does without that switch).
+    from harness.sim.programs import powershell
+
+    text_warning = powershell.ScriptContext.warning
+
+    def clixml_warning(self, text):
+        self.proc.extra["ps_output_format"] = "xml"
+        try:
+            text_warning(self, text)
+        finally:
+            self.proc.extra["ps_output_format"] = "text"
+
+    monkeypatch.setattr(powershell.ScriptContext, "warning", clixml_warning)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["powershell-streams"]
+    assert row["status"] == "fail", row
+    assert "no 'WARNING: warning hpc-e2e-assumption-probe' line on stdout" in row["detail"]
+    assert "CLIXML was written" in row["detail"]
+
+
+def test_powershell_streams_fails_on_an_error_on_stdout_or_a_progress_record(monkeypatch):
+    token = A.STREAM_TOKEN
+    good_out = f"WARNING: warning {token}\r\nVERBOSE: verbose {token}\r\n"
+    for stdout, stderr, said in [
+        (good_out + f"error {token}\r\n", "", "on stdout"),
+        (good_out, f"error {token}\r\nprogress {token}", "progress record"),
+    ]:
+        monkeypatch.setattr(A, "run_script", lambda *a, o=stdout, e=stderr, **k: SimpleNamespace(
+            exit_code=0, value={"text": token}, stdout=o, stderr=e))
+        status, detail = A.powershell_streams(StubContext({}))
+        assert status == A.DIFFERS and said in detail, detail
+
+
+def test_an_scm_that_records_1053_for_an_unconnected_process_fails_service_start_exit(
+        served, capsys, monkeypatch):
+    # An SCM that records ERROR_SERVICE_REQUEST_TIMEOUT (1053), not 1067, for a service
+    # process that ended without ever reporting to it.
+    from harness.sim import services as sim_services
+
+    monkeypatch.setattr(sim_services, "ERROR_PROCESS_ABORTED", 1053)
+    sim = served()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["service-start-exit"]["status"] == "fail", rows["service-start-exit"]
+    assert "state Stopped, ExitCode 1053" in rows["service-start-exit"]["detail"]
+    assert not sim.machine.services.exists(A.EXIT_PROBE_SERVICE)
+
+
+def test_service_start_exit_fails_when_start_service_refuses(monkeypatch):
+    deleted = []
+    monkeypatch.setattr(A, "call", lambda *a, **k: {
+        "state": "Stopped", "exit_code": 1053, "error": "The service did not respond to the "
+        "start or control request in a timely fashion"})
+    ctx = StubContext({}, SimpleNamespace(elevated=True))
+    ctx.host.services = SimpleNamespace(register=lambda *a, **k: None,
+                                        delete=lambda name: deleted.append(name))
+    status, detail = A.service_start_exit(ctx)
+    assert status == A.DIFFERS and "StartService failed" in detail, detail
+    assert deleted == [A.EXIT_PROBE_SERVICE]
+
+
+def test_a_containerd_2_wording_fails_crictl_pull_missing(served, capsys, monkeypatch):
+    # containerd 2.x pulls through its transfer service and words a missing tag
+    # "failed to resolve image" (containerd v2.4.2 core/transfer/local/pull.go), where the sim
+    # words it as 1.7 does.
+    from harness.sim.cri import runtime
+    from harness.sim.cri.runtime import CriError
+
+    pull = runtime.CriRuntime.pull_image
+
+    def pull_2x(self, ref):
+        try:
+            return pull(self, ref)
+        except CriError as exc:
+            if exc.code != "NotFound":
+                raise
+            raise CriError("NotFound", f'failed to pull and unpack image "{ref}": failed to '
+                                       f'resolve image: {ref}: not found') from None
+
+    monkeypatch.setattr(runtime.CriRuntime, "pull_image", pull_2x)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    assert rows["crictl-pull-missing"]["status"] == "fail", rows["crictl-pull-missing"]
+    assert "containerd 1.7's words" in rows["crictl-pull-missing"]["detail"]
+
+
+def test_crictl_pull_missing_is_not_checked_without_a_registry():
+    answer = _result(1, "", 'time="2026-01-01T00:00:00Z" level=fatal msg="pulling image: rpc '
+                            'error: code = Unknown desc = dial tcp: lookup mcr.microsoft.com: '
+                            'no such host"')
+    status, detail = A.crictl_pull_missing(StubContext({"crictl pull": answer}))
+    assert status == A.UNOBSERVED, detail
+
+
+def test_a_containerd_logging_json_fails_containerd_log_format(served, capsys, monkeypatch):
+    # A containerd whose log lines are logrus' JSON formatter's (`--log-format json`), not
+    # the text lines the sim writes.
+    from harness.sim.programs import containerd
+
+    def json_line(self, level, msg, fields=None):
+        line = json.dumps({"level": level, "msg": msg, "time": "2026-01-01T00:00:00Z",
+                           **(fields or {})}) + "\n"
+        if self.path is None:
+            self.ctx.stderr.write(line)
+            return
+        with self.ctx.machine.fs.open(self.path, "ab") as f:
+            f.write(line.encode("utf-8"))
+
+    monkeypatch.setattr(containerd._Log, "__call__", json_line)
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["containerd-log-format"]
+    assert row["status"] == "fail", row
+    assert "are not logrus text lines" in row["detail"] and '{"level"' in row["detail"]
+
+
+def test_containerd_log_format_reads_a_local_offset_as_a_difference():
+    line = ('time="2026-01-01T01:00:00.000000000+01:00" level=info msg="starting containerd" '
+            'version=1.7.22')
+    files = SimpleNamespace(info=lambda paths: [SimpleNamespace(is_file=True, size=len(line))],
+                            read_text=lambda path: line + "\n")
+    ctx = StubContext({})
+    ctx.host.files = files
+    ctx.layout.log_file = r"C:\ProgramData\hpc-e2e\logs\containerd.log"
+    status, detail = A.containerd_log_format(ctx)
+    assert status == A.DIFFERS and "+01:00" in detail, detail
+    assert A.LOGRUS_LINE.match(line.replace("+01:00", "Z"))
+
+
+def test_a_containerd_2_code_fails_crictl_reserved_name(provisioned, capsys, monkeypatch):
+    # containerd 2.x refuses a reserved name with FailedPrecondition (v2.4.2
+    # internal/registrar/registrar.go ReservedErr.Conflict), where the sim says Unknown.
+    from harness.sim.cri import runtime
+    from harness.sim.cri.runtime import CriError
+
+    run = runtime.CriRuntime.run_pod_sandbox
+
+    def run_2x(self, config, handler=""):
+        try:
+            return run(self, config, handler)
+        except CriError as exc:
+            if "failed to reserve" not in exc.message:
+                raise
+            raise CriError("FailedPrecondition", exc.message) from None
+
+    monkeypatch.setattr(runtime.CriRuntime, "run_pod_sandbox", run_2x)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-reserved-name"]
+    assert row["status"] == "fail", row
+    assert "code FailedPrecondition" in row["detail"]
+    assert not sim.machine.cri.pods  # the check's pod is removed again
+
+
+def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, capsys):
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    _, rows = assumptions_json(capsys, sim)
+    row = rows["crictl-reserved-name"]
+    assert row["status"] == "not checked" and "pulls nothing" in row["detail"], row
+    assert not sim.machine.cri.list_images()  # nothing was pulled
+
+
+def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
+    # Without bindfltapi.dll the shim does not prefix `cmd /c` (hcsshim's jobcontainers
+    # CreateProcess), so the missing program is the launch's own failure, not cmd's exit 3.
+    sim = served()
+    assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
+    capsys.readouterr()
+    pull_an_image(sim)
+    sim.machine.fs.remove(r"C:\Windows\System32\bindfltapi.dll")
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-exec-missing"]
+    assert row["status"] == "fail", row
+    assert "exec of C:\\hpc-e2e-no-such-dir\\no-such.exe" in row["detail"]
+    assert not sim.machine.cri.pods  # the check's pod is removed again
+
+
+def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(provisioned, capsys,
+                                                                   monkeypatch):
+    # A flavor whose terminated job container reports 1067 (what the sim gives every other
+    # killed container) instead of the job object's exit code 1.
+    from harness.sim.cri import flavors
+
+    monkeypatch.setattr(flavors.Flavor, "job_exit_code",
+                        lambda self, code, *, killed, init: 1067 if killed else code)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-stop-exit"]
+    assert row["status"] == "fail", row
+    assert "exit code 1067" in row["detail"]
+    assert not sim.machine.cri.pods
+
+
+def test_a_host_with_another_disabled_account_text_fails_hpc_logons(provisioned, capsys,
+                                                                    monkeypatch):
+    # Older Windows words ERROR_ACCOUNT_DISABLED "Logon failure: account currently disabled."
+    from harness.sim.cri import runtime
+
+    monkeypatch.setitem(runtime.WIN32_TEXT, 1331, "Logon failure: account currently disabled.")
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-logons"]
+    assert row["status"] == "fail", row
+    assert row["detail"].startswith("PI-HPC logons: Guest: ")
+    assert "Logon failure: account currently disabled." in row["detail"]
+    assert not sim.machine.cri.pods
+
+
+def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden(
+        provisioned, capsys, monkeypatch):
+    # A shim that creates C:\hpc\<id> on the host's own disk before binding the volume in
+    # the silo (the sim shows the rootfs only to the container).
+    from harness.sim.cri import runtime
+
+    start = runtime.CriRuntime.start_container
+
+    def start_making_the_folder(self, container_id):
+        self.machine.fs.makedirs(f"C:\\hpc\\{container_id}")
+        return start(self, container_id)
+
+    monkeypatch.setattr(runtime.CriRuntime, "start_container", start_making_the_folder)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-rootfs-hidden"]
+    assert row["status"] == "fail", row
+    assert "exists on the host (directory)" in row["detail"]
+    assert not sim.machine.cri.pods
+
+
+def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_source(
+        provisioned, capsys, monkeypatch):
+    # Newer containerd creates a missing mount source (parseMount with MkdirAll) instead of
+    # failing CreateContainer; the check removes the folder it left.
+    from harness.sim.cri import runtime
+
+    parse = runtime.CriRuntime._oci_mount
+
+    def parse_making_the_source(self, mount, spec_err):
+        self.machine.fs.makedirs(str(mount["host_path"]))
+        return parse(self, mount, spec_err)
+
+    monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_making_the_source)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-mount-missing-source"]
+    assert row["status"] == "fail", row
+    assert "the container started and made the source folder (removed again)" in row["detail"]
+    assert not sim.machine.fs.exists(A.MISSING_SOURCE)
+    assert not sim.machine.cri.pods
+
+
+def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(provisioned, capsys,
+                                                                   monkeypatch):
+    # A runtime that binds every mount read-write (drops the CRI mount's readonly).
+    from harness.sim.cri import runtime
+
+    parse = runtime.CriRuntime._oci_mount
+
+    def parse_read_write(self, mount, spec_err):
+        return parse(self, {**mount, "readonly": False}, spec_err)
+
+    monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_read_write)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-readonly-mount"]
+    assert row["status"] == "fail", row
+    assert "exit 0" in row["detail"] and "(removed again)" in row["detail"]
+    assert not sim.machine.fs.exists(
+        r"C:\ProgramData\hpc-e2e\logs" + "\\" + A.RO_PROBE)
+    assert not sim.machine.cri.pods
+
+
+def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(provisioned, capsys,
+                                                                         monkeypatch):
+    # A container file system whose `dir` lists a mounted file as a file, where the sim
+    # lists it as a folder.
+    from harness.sim import guest
+    from harness.sim.filesystem import FileStat
+
+    scandir = guest.ContainerFileSystem.scandir
+
+    def scandir_files(self, path, cwd=None):
+        return [(n, FileStat(7, st.mtime, False, st.ctime) if n == A.FILE_MOUNT_NAME else st)
+                for n, st in scandir(self, path, cwd)]
+
+    monkeypatch.setattr(guest.ContainerFileSystem, "scandir", scandir_files)
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["hpc-file-mount"]
+    assert row["status"] == "fail", row
+    assert "7 probe.log" in row["detail"]
+    assert not sim.machine.cri.pods
+
+
+def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(provisioned, capsys,
+                                                                        monkeypatch):
+    # A crictl that writes the stderr stream's lines to its own stderr (as cri-tools'
+    # ReadLogs is given os.Stdout and os.Stderr), where the sim prints both on stdout.
+    import dataclasses
+
+    from harness.sim.programs.crictl import command_table
+
+    plain = command_table.COMMANDS["logs"]
+
+    def split(app, p):
+        out = app.ctx.stdout
+
+        class Splitter:
+            def write(self, data):
+                text = data if isinstance(data, str) else data.decode()
+                for line in text.splitlines(keepends=True):
+                    (app.ctx.stderr if A.LOG_ERR in line else out).write(line)
+
+        app.ctx.stdout = Splitter()
+        try:
+            return plain.action(app, p)
+        finally:
+            app.ctx.stdout = out
+
+    monkeypatch.setitem(command_table.COMMANDS, "logs", dataclasses.replace(plain, action=split))
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-logs-streams"]
+    assert row["status"] == "fail", row
+    assert "the stderr line on stderr" in row["detail"]
+    assert not sim.machine.cri.pods
+    assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
+                if p.startswith("assumption-logs-")]
+
+
+def test_a_crictl_that_keeps_the_bom_fails_crictl_config_bom(provisioned, capsys,
+                                                            monkeypatch):
+    # A crictl that decodes a config file as plain UTF-8 and keeps the BOM, so the file is
+    # not the JSON it parses.
+    from harness.sim.programs.crictl import cri_configs
+
+    monkeypatch.setattr(cri_configs, "_decode_text", lambda data: data.decode("utf-8", "replace"))
+    sim = provisioned
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY
+    row = rows["crictl-config-bom"]
+    assert row["status"] == "fail", row
+    assert "utf-8 with a BOM: exit 1" in row["detail"]
+    assert "utf-16-le with a BOM: exit 1" in row["detail"]
+    assert not sim.machine.cri.pods
+    folder = r"C:\Program Files\containerd\bin"
+    assert "crictl.yaml" in sim.machine.fs.listdir(folder)  # the folder the copies went to
+    assert not [n for n in sim.machine.fs.listdir(folder) if n.startswith("assumption-")]

@@ -417,7 +417,12 @@ def test_the_hosted_lane_runs_on_github_windows_runners_without_a_restart():
     assert "-NoRestart" in inventory
     assert any("hpc-e2e provision" in s for s in scripts)
     assert any("hpc-e2e run " in s and "--alluredir out\\allure-results" in s for s in scripts)
-    assert any("hpc-e2e doctor --assumptions" in s for s in scripts)
+    (assumptions,) = [s for s in scripts if "hpc-e2e doctor --assumptions" in s]
+    assert "--json" in assumptions and "out\\assumptions.json" in assumptions
+    assert any("out/assumptions.json" in s.get("with", {}).get("path", "")
+               for s in hosted["steps"] if s.get("uses", "").startswith("actions/upload"))
+    # ASSUMPTIONS.md's console code page: shown by the runner step, not by doctor.
+    assert any("chcp" in s and "Get-WindowsFeature" in s for s in scripts)
     uploads = [s["with"]["name"] for s in hosted["steps"]
                if s.get("uses", "").startswith("actions/upload-artifact")]
     assert "allure-results-${{ matrix.group }}" in uploads

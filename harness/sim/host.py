@@ -176,6 +176,15 @@ class SimHost:
         auth = BasicAuthenticator({self.user: self.password})
         tls = ensure_certificates(self.state_dir)
         name = getattr(self.machine, "name", "localhost")
+        # What the listeners below accept is the WinRM service's config (read by the model of
+        # winrm_service_auth.ps1): Basic only when enabled (or for the plain-HTTP Basic
+        # listener, which also needs AllowUnencrypted); channel binding Relaxed (ntlm_auth).
+        plain_basic = self._http_port is not None
+        self.machine.winrm_service = {
+            "auth": {"Basic": self._basic or plain_basic, "Kerberos": True, "Negotiate": True,
+                     "Certificate": False, "CredSSP": False, "CbtHardeningLevel": "Relaxed"},
+            "allow_unencrypted": plain_basic,
+        }
         if self._https:
             # What a stock HTTPS listener offers: Negotiate/NTLM with channel binding, Basic
             # only when enabled (issue 12, finding 9; harness/sim/ntlm_auth.py).

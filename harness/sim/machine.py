@@ -189,6 +189,10 @@ class Machine:
         self.fs = FileSystem()
         self.lock = threading.RLock()  # for state that concurrent processes touch
         self.history: list[str] = []  # command lines given to spawn(), in order
+        # The WinRM service's config as `winrm get winrm/config/service` shows it: set by the
+        # SimHost that serves this machine (its listeners decide it); None while no WinRM
+        # service listens (a machine run only through harness.sim.exec).
+        self.winrm_service: dict | None = None
         self.launches: list[Launch] = []  # every process creation, children included
         self._programs: dict[str, Program] = {}
         self._users: dict[str, tuple[str, object]] = {}

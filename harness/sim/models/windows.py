@@ -389,6 +389,61 @@ def remove_path(sc: ScriptContext) -> int:
     return 0
 
 
+# --- winrm_service_auth.ps1 ------------------------------------------------------------------
+# Reading the WSMan: drive needs the WinRM service (and elevation).  Windows' texts for both
+# failures are not pinned: the model words them itself, the script only passes them on and
+# the doctor check reads any error as "not observed" (ASSUMPTIONS.md "WinRM authentication").
+WINRM_NOT_RUNNING = ("The client cannot connect to the destination specified in the request. "
+                     "Verify that the service on the destination is running and is accepting "
+                     "requests.")
+WSMAN_ACCESS_DENIED = "Access is denied."
+
+
+def winrm_service_auth(sc: ScriptContext) -> int:
+    """The WinRM service config the SimHost's listeners stand for (``Machine.winrm_service``):
+    ``Get-ChildItem WSMan:\\localhost\\Service\\Auth`` values are the strings
+    ``true``/``false`` (and ``Relaxed`` for CbtHardeningLevel)."""
+    config = getattr(sc.machine, "winrm_service", None)
+    error = (WINRM_NOT_RUNNING if config is None else
+             None if _elevated(sc) else WSMAN_ACCESS_DENIED)
+    if error is not None:
+        sc.result({"error": error, "auth": None, "allow_unencrypted": None})
+        return 0
+
+    def text(value) -> str:
+        return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+    sc.result({"error": None, "auth": {k: text(v) for k, v in config["auth"].items()},
+               "allow_unencrypted": text(config["allow_unencrypted"])})
+    return 0
+
+
+# --- output_streams.ps1 ----------------------------------------------------------------------
+def output_streams(sc: ScriptContext) -> int:
+    """Where powershell.exe puts each stream's record under ``-OutputFormat Text`` with its
+    output redirected (what every transport does): the console host writes warning and
+    verbose records as ``WARNING: `` / ``VERBOSE: `` lines on stdout, a non-terminating error
+    in its error view on stderr, and progress nowhere (no console to draw it on).  All four
+    are assumptions (ASSUMPTIONS.md "powershell.exe output streams")."""
+    text = sc.args["text"]
+    if sc.proc.extra.get("ps_output_format") != "text":
+        # CLIXML's progress and verbose records are not modelled: refuse loudly.
+        sc.proc.stderr.line("the simulated host models output_streams.ps1 only under "
+                            "-OutputFormat Text (the transport's bootstrap line)")
+        return 1
+    sc.warning(f"warning {text}")
+    sc.proc.stdout.line(f"VERBOSE: verbose {text}")
+    # Windows PowerShell 5.1's error view ($ErrorView NormalView): the message, then the
+    # category and the error id (the "At line:" position lines are not reproduced).
+    sc.proc.stderr.write(f"Write-Error : error {text}\r\n"
+                         f"    + CategoryInfo          : NotSpecified: (:) [Write-Error], "
+                         f"WriteErrorException\r\n"
+                         f"    + FullyQualifiedErrorId : Microsoft.PowerShell.Commands."
+                         f"WriteErrorException\r\n\r\n")
+    sc.result({"text": text})
+    return 0
+
+
 # --- the catalog entries (pins: tests/test_sim_catalog.py) -----------------------------------
 ENTRIES: list[CatalogEntry] = []  # registered by harness.sim.catalog on its first lookup
 
@@ -423,3 +478,7 @@ _entry("make_directory", make_directory, {"path": Param("string")},
        sha256="0254c1f00ee487c64d74227cebdeb58e9df3607591eab16fb80500b3ae2c10f9")
 _entry("remove_path", remove_path, {"path": Param("string"), "recurse": Param("bool")},
        sha256="05d638a1645647ecc4d051b68215dd8425358e9508948bd2c419741557f2913e")
+_entry("winrm_service_auth", winrm_service_auth, {},
+       sha256="18d3f8d57e7bdbfe8b26b0ce790df95165facacb56f89b585fbde41dc5fc2287")
+_entry("output_streams", output_streams, {"text": Param("string")},
+       sha256="5ebc6aa3478fc79781f6b7699e6b2fce1f3b6aa8eed0ab09f707e57cf14d158a")
