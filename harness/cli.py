@@ -219,7 +219,7 @@ def _add_doctor(sub: argparse._SubParsersAction) -> None:
                      help="instead of readiness, check each guess of the simulated host "
                           "(harness/sim/ASSUMPTIONS.md) that a host shows without being "
                           "changed: held, differs (what the host did) or not observed; exits "
-                          "1 when one differs")
+                          "69 when one differs, as for a host not ready")
     doc.set_defaults(func=_delegate("doctor"))
 
 
