@@ -17,9 +17,9 @@ import pytest
 
 from harness.cli import main
 from harness.commands import assumptions as A
-from harness.errors import EXIT_NOT_READY
 from harness.cri import Crictl
-from harness.runtime.provision import endpoint_target
+from harness.errors import EXIT_NOT_READY
+from harness.hosts import endpoint_target
 from harness.runtime.sandbox_image import sandbox_image_for
 from harness.sim.host import SimHost
 from harness.sim.hostmodel import HostProfile
