@@ -68,6 +68,15 @@ def assumptions_json(capsys, sim) -> tuple[int, dict[str, dict]]:
     return code, {c["check"]: c for c in host["checks"]}
 
 
+def failing_row(capsys, sim, check: str) -> dict:
+    """The row of ``check`` on a host changed on purpose: it fails, and so does the doctor."""
+    code, rows = assumptions_json(capsys, sim)
+    assert code == EXIT_NOT_READY, rows
+    row = rows[check]
+    assert row["status"] == "fail", row
+    return row
+
+
 def pull_an_image(sim) -> None:
     """The sandbox image: crictl-images-ref needs an image, crictl-reserved-name this one."""
     endpoint = json.loads(sim.endpoint_file.read_text())
@@ -416,10 +425,7 @@ def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(served, 
 
     monkeypatch.setattr(powershell.ScriptContext, "warning", clixml_warning)
     sim = served()
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["powershell-streams"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "powershell-streams")
     assert "no 'WARNING: warning hpc-e2e-assumption-probe' line on stdout" in row["detail"]
     assert "CLIXML was written" in row["detail"]
 
@@ -519,10 +525,7 @@ def test_a_containerd_logging_json_fails_containerd_log_format(served, capsys, m
     sim = served()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["containerd-log-format"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "containerd-log-format")
     assert "are not logrus text lines" in row["detail"] and '{"level"' in row["detail"]
 
 
@@ -557,10 +560,7 @@ def test_a_containerd_2_code_fails_crictl_reserved_name(provisioned, capsys, mon
 
     monkeypatch.setattr(runtime.CriRuntime, "run_pod_sandbox", run_2x)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["crictl-reserved-name"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "crictl-reserved-name")
     assert "code FailedPrecondition" in row["detail"]
     assert not sim.machine.cri.pods  # the check's pod is removed again
 
@@ -583,10 +583,7 @@ def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
     capsys.readouterr()
     pull_an_image(sim)
     sim.machine.fs.remove(r"C:\Windows\System32\bindfltapi.dll")
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-exec-missing"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-exec-missing")
     assert "exec of C:\\hpc-e2e-no-such-dir\\no-such.exe" in row["detail"]
     assert not sim.machine.cri.pods  # the check's pod is removed again
 
@@ -600,10 +597,7 @@ def test_a_shim_whose_killed_job_reports_1067_fails_hpc_stop_exit(provisioned, c
     monkeypatch.setattr(flavors.Flavor, "job_exit_code",
                         lambda self, code, *, killed, init: 1067 if killed else code)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-stop-exit"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-stop-exit")
     assert "exit code 1067" in row["detail"]
     assert not sim.machine.cri.pods
 
@@ -615,10 +609,7 @@ def test_a_host_with_another_disabled_account_text_fails_hpc_logons(provisioned,
 
     monkeypatch.setitem(runtime.WIN32_TEXT, 1331, "Logon failure: account currently disabled.")
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-logons"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-logons")
     assert row["detail"].startswith("PI-HPC logons: Guest: ")
     assert "Logon failure: account currently disabled." in row["detail"]
     assert not sim.machine.cri.pods
@@ -638,10 +629,7 @@ def test_a_shim_that_makes_the_rootfs_folder_on_the_host_fails_hpc_rootfs_hidden
 
     monkeypatch.setattr(runtime.CriRuntime, "start_container", start_making_the_folder)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-rootfs-hidden"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-rootfs-hidden")
     assert "exists on the host (directory)" in row["detail"]
     assert not sim.machine.cri.pods
 
@@ -660,10 +648,7 @@ def test_a_containerd_that_creates_a_missing_source_fails_hpc_mount_missing_sour
 
     monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_making_the_source)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-mount-missing-source"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-mount-missing-source")
     assert "the container started and made the source folder (removed again)" in row["detail"]
     assert not sim.machine.fs.exists(A.MISSING_SOURCE)
     assert not sim.machine.cri.pods
@@ -681,10 +666,7 @@ def test_a_runtime_that_ignores_readonly_fails_hpc_readonly_mount(provisioned, c
 
     monkeypatch.setattr(runtime.CriRuntime, "_oci_mount", parse_read_write)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-readonly-mount"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-readonly-mount")
     assert "exit 0" in row["detail"] and "(removed again)" in row["detail"]
     assert not sim.machine.fs.exists(
         r"C:\ProgramData\hpc-e2e\logs" + "\\" + A.RO_PROBE)
@@ -706,10 +688,7 @@ def test_a_container_listing_a_file_mount_as_a_file_fails_hpc_file_mount(provisi
 
     monkeypatch.setattr(guest.ContainerFileSystem, "scandir", scandir_files)
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["hpc-file-mount"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "hpc-file-mount")
     assert "7 probe.log" in row["detail"]
     assert not sim.machine.cri.pods
 
@@ -741,10 +720,7 @@ def test_a_crictl_that_splits_the_log_streams_fails_crictl_logs_streams(provisio
 
     monkeypatch.setitem(command_table.COMMANDS, "logs", dataclasses.replace(plain, action=split))
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["crictl-logs-streams"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "crictl-logs-streams")
     assert "the stderr line on stderr" in row["detail"]
     assert not sim.machine.cri.pods
     assert not [p for p in sim.machine.fs.listdir(r"C:\ProgramData\hpc-e2e")
@@ -759,10 +735,7 @@ def test_a_crictl_that_keeps_the_bom_fails_crictl_config_bom(provisioned, capsys
 
     monkeypatch.setattr(cri_configs, "_decode_text", lambda data: data.decode("utf-8", "replace"))
     sim = provisioned
-    code, rows = assumptions_json(capsys, sim)
-    assert code == EXIT_NOT_READY
-    row = rows["crictl-config-bom"]
-    assert row["status"] == "fail", row
+    row = failing_row(capsys, sim, "crictl-config-bom")
     assert "utf-8 with a BOM: exit 1" in row["detail"]
     assert "utf-16-le with a BOM: exit 1" in row["detail"]
     assert not sim.machine.cri.pods
