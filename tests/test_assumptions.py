@@ -18,7 +18,7 @@ import pytest
 from harness.cli import main
 from harness.commands import assumptions as A
 from harness.cri import Crictl
-from harness.errors import EXIT_NOT_READY
+from harness.errors import EXIT_NOT_READY, HarnessError
 from harness.hosts import endpoint_target
 from harness.runtime.sandbox_image import sandbox_image_for
 from harness.sim.host import SimHost
@@ -563,6 +563,30 @@ def test_a_containerd_2_code_fails_crictl_reserved_name(provisioned, capsys, mon
     row = failing_row(capsys, sim, "crictl-reserved-name")
     assert "code FailedPrecondition" in row["detail"]
     assert not sim.machine.cri.pods  # the check's pod is removed again
+
+
+POD_CHECKS = ("crictl-reserved-name", "hpc-exec-missing", "hpc-stop-exit", "hpc-logons",
+              "hpc-rootfs-hidden", "hpc-mount-missing-source", "hpc-readonly-mount",
+              "hpc-file-mount", "crictl-logs-streams", "crictl-config-bom")
+
+
+def test_a_pod_check_whose_cleanup_fails_warns_and_says_what_was_left(provisioned, capsys,
+                                                                       monkeypatch):
+    # The pods are removed, but the cleanup reports a problem (as a host whose rmp fails
+    # would): a guess that held is then a warning that names what the cleanup left.
+    cleanup = Crictl.cleanup
+
+    def cleanup_that_fails(self):
+        return cleanup(self) + [HarnessError("rmp of pod abc failed")]
+
+    monkeypatch.setattr(Crictl, "cleanup", cleanup_that_fails)
+    sim = provisioned
+    _, rows = assumptions_json(capsys, sim)
+    for check in POD_CHECKS:
+        row = rows[check]
+        assert row["status"] == "warn", row
+        assert row["detail"].endswith("; cleanup: rmp of pod abc failed"), row
+    assert not sim.machine.cri.pods
 
 
 def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, capsys):

@@ -26,6 +26,7 @@ changes the simulated host on purpose and sees each one fail.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable
@@ -451,9 +452,24 @@ class _NoPod(Exception):
     """The host lacks what a pod check needs; the message says what."""
 
 
-def _pod_crictl(ctx: Context) -> tuple[Crictl, str]:
-    """A crictl client of a run of its own, and the sandbox image, which must already be on
-    the host: the pod checks pull nothing."""
+@dataclass
+class PodRun:
+    """What a pod check works with: a crictl client of a run of its own and the sandbox
+    image, which must already be on the host (the pod checks pull nothing)."""
+    crictl: Crictl
+    pause: str
+    problems: list[HarnessError] | None = None
+
+    def cleanup(self) -> list[HarnessError]:
+        """Remove the run's pods, once; what the removal left.  The frame calls it after the
+        check; a check that must act on the host once its pods are gone (a folder a mount
+        made, a log folder a container held open) calls it first itself."""
+        if self.problems is None:
+            self.problems = self.crictl.cleanup()
+        return self.problems
+
+
+def _pod_run(ctx: Context) -> PodRun:
     if _crictl(ctx, "version") is None:
         raise _NoPod(f"no crictl at {ctx.layout.crictl_exe} (run `hpc-e2e provision`)")
     crictl = Crictl(ctx.transport, run_id=f"hpc-e2e-assumptions-{uuid.uuid4().hex[:8]}",
@@ -461,7 +477,29 @@ def _pod_crictl(ctx: Context) -> tuple[Crictl, str]:
     pause = sandbox_image_for(ctx.facts.build).image
     if not crictl.images(pause):
         raise _NoPod(f"the sandbox image {pause} is not on the host (the check pulls nothing)")
-    return crictl, pause
+    return PodRun(crictl, pause)
+
+
+def pod_check(body: Callable[[Context, PodRun], tuple[str, str]]) \
+        -> Callable[[Context], tuple[str, str]]:
+    """The frame of a check that runs pods: not observed when the host cannot run one (no
+    crictl, no sandbox image); the run's pods are removed whatever the check did; when the
+    removal left something, its first problem ends the detail and a guess that held is a
+    warning (the host is not as it was)."""
+    @functools.wraps(body)
+    def check(ctx: Context) -> tuple[str, str]:
+        try:
+            run = _pod_run(ctx)
+        except _NoPod as exc:
+            return UNOBSERVED, str(exc)
+        try:
+            status, detail = body(ctx, run)
+        finally:
+            problems = run.cleanup()
+        if not problems:
+            return status, detail
+        return (WARN if status == HELD else status), f"{detail}; cleanup: {problems[0]}"
+    return check
 
 
 def _idle_hpc(crictl: Crictl, pause: str, name: str):
@@ -473,32 +511,23 @@ def _idle_hpc(crictl: Crictl, pause: str, name: str):
         command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
 
 
-def crictl_reserved_name(ctx: Context) -> tuple[str, str]:
+@pod_check
+def crictl_reserved_name(ctx: Context, run: PodRun) -> tuple[str, str]:
     """A second ``runp`` of a pod that runs is refused with containerd's "failed to reserve
     sandbox name" text and gRPC Unknown (1.6/1.7; 2.x says FailedPrecondition).  Needs the
     sandbox image already on the host (no pull); the pod is removed again."""
-    try:
-        crictl, _pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
-    try:
-        pod = crictl.runp(PodSpec(RESERVED_POD, host_process=True,
-                                  run_as_username=SYSTEM_USER),
+    pod = run.crictl.runp(PodSpec(RESERVED_POD, host_process=True, run_as_username=SYSTEM_USER),
                           runtime_handler=PROCESS_HANDLER)
-        again = _crictl(ctx, "runp", "--runtime", PROCESS_HANDLER, pod.config_path)
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    again = _crictl(ctx, "runp", "--runtime", PROCESS_HANDLER, pod.config_path)
     text = crictl_error_text(again.stderr)
     code, said = split_grpc(text)
     wanted = f'is reserved for "{pod.id}"'
     if again.exit_code != 0 and "failed to reserve sandbox name" in said and \
             wanted in said and code == "Unknown":
-        return (HELD if not problems else WARN), \
-            f"code Unknown, 'failed to reserve sandbox name ... {wanted}'{left}"
+        return HELD, f"code Unknown, 'failed to reserve sandbox name ... {wanted}'"
     return DIFFERS, (f"a second runp of {RESERVED_POD}: exit {again.exit_code}, code {code}, "
                      f"{_quote(said)} (the sim: code Unknown, 'failed to reserve sandbox name "
-                     f"... {wanted}'){left}")
+                     f"... {wanted}')")
 
 
 HPC_EXEC_POD = "hpc-e2e-assumption-exec"
@@ -506,53 +535,38 @@ MISSING_PROGRAM = r"C:\hpc-e2e-no-such-dir\no-such.exe"
 PATH_NOT_FOUND = "The system cannot find the path specified."
 
 
-def hpc_exec_missing(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_exec_missing(ctx: Context, run: PodRun) -> tuple[str, str]:
     """Exec of a missing program in a process-isolated HostProcess container: with the bind
     filter the shim runs every command line through ``cmd /c``, so cmd reports the missing
     path (exit 3, its text) instead of the runtime refusing the exec.  Needs the sandbox
     image already on the host (it is the container's image too); the pod is removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
-    try:
-        container = _idle_hpc(crictl, pause, HPC_EXEC_POD)
-        result = _crictl(ctx, "exec", "-s", container.id, MISSING_PROGRAM)
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    container = _idle_hpc(run.crictl, run.pause, HPC_EXEC_POD)
+    result = _crictl(ctx, "exec", "-s", container.id, MISSING_PROGRAM)
     text = crictl_error_text(result.stderr)
     if result.exit_code != 0 and "exited with 3" in text and PATH_NOT_FOUND in text:
-        return (HELD if not problems else WARN), \
-            f"the command exited with 3: {PATH_NOT_FOUND!r} (cmd's){left}"
+        return HELD, f"the command exited with 3: {PATH_NOT_FOUND!r} (cmd's)"
     return DIFFERS, (f"exec of {MISSING_PROGRAM}: exit {result.exit_code}, {_quote(text)} (the "
                      f"sim: the command runs through cmd /c and exits with 3, "
-                     f"{PATH_NOT_FOUND!r}){left}")
+                     f"{PATH_NOT_FOUND!r})")
 
 
 HPC_STOP_POD = "hpc-e2e-assumption-stop"
 JOB_KILLED_EXIT = 1
 
 
-def hpc_stop_exit(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_stop_exit(ctx: Context, run: PodRun) -> tuple[str, str]:
     """A process-isolated HostProcess container stopped without a grace period (``crictl
     stop -t 0``): its killed init reads exit code 1 (the job object is terminated with 1,
     docs/behaviour/runtime.md §3.3), reason Error.  The pod is removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
-    try:
-        container = _idle_hpc(crictl, pause, HPC_STOP_POD)
-        crictl.stop(container, timeout=0)
-        (status,) = crictl.inspect_many([container])
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    container = _idle_hpc(run.crictl, run.pause, HPC_STOP_POD)
+    run.crictl.stop(container, timeout=0)
+    (status,) = run.crictl.inspect_many([container])
     seen = f"state {status.state}, exit code {status.exit_code}"
     if status.exit_code == JOB_KILLED_EXIT and "EXITED" in status.state.upper():
-        return (HELD if not problems else WARN), f"{seen}{left}"
-    return DIFFERS, f"{seen} (the sim: exited, exit code {JOB_KILLED_EXIT}){left}"
+        return HELD, seen
+    return DIFFERS, f"{seen} (the sim: exited, exit code {JOB_KILLED_EXIT})"
 
 HPC_LOGON_POD = "hpc-e2e-assumption-logons"
 # user -> the Win32 text its logon must fail with (None: it must start)
@@ -561,113 +575,93 @@ LOGONS = {"NT AUTHORITY\\LOCAL SERVICE": None,
           "hpce2enosuchuser": "The user name or password is incorrect."}
 
 
-def hpc_logons(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_logons(ctx: Context, run: PodRun) -> tuple[str, str]:
     """Process-isolated HostProcess containers run as LOCAL SERVICE (starts), as the local
     Guest account (disabled: 1331) and as an unknown name (1326), the logons the shim makes
     with a nil password.  The pod and its containers are removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
     seen: dict[str, str] = {}
     wrong: list[str] = []
-    try:
-        pod = crictl.runp(PodSpec(HPC_LOGON_POD, host_process=True,
-                                  run_as_username=SYSTEM_USER),
+    pod = run.crictl.runp(PodSpec(HPC_LOGON_POD, host_process=True, run_as_username=SYSTEM_USER),
                           runtime_handler=PROCESS_HANDLER)
-        for i, (user, refusal) in enumerate(LOGONS.items()):
-            try:
-                crictl.create_and_start(pod, ContainerSpec(
-                    f"as-{i}", pause, host_process=True, run_as_username=user,
-                    command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
-            except CriStageError as exc:
-                seen[user] = f"{exc.stage}: {exc.runtime_message}"
-                if refusal is None or refusal not in exc.runtime_message:
-                    wrong.append(f"{user}: {_quote(seen[user], 400)}")
-            else:
-                seen[user] = "started"
-                if refusal is not None:
-                    wrong.append(f"{user}: started (the sim: {refusal!r})")
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    for i, (user, refusal) in enumerate(LOGONS.items()):
+        try:
+            run.crictl.create_and_start(pod, ContainerSpec(
+                f"as-{i}", run.pause, host_process=True, run_as_username=user,
+                command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL]))
+        except CriStageError as exc:
+            seen[user] = f"{exc.stage}: {exc.runtime_message}"
+            if refusal is None or refusal not in exc.runtime_message:
+                wrong.append(f"{user}: {_quote(seen[user], 400)}")
+        else:
+            seen[user] = "started"
+            if refusal is not None:
+                wrong.append(f"{user}: started (the sim: {refusal!r})")
     if wrong:
-        return DIFFERS, "; ".join(wrong) + left
-    return (HELD if not problems else WARN), \
-        "LOCAL SERVICE started; Guest: 1331 (disabled); an unknown name: 1326" + left
+        return DIFFERS, "; ".join(wrong)
+    return HELD, "LOCAL SERVICE started; Guest: 1331 (disabled); an unknown name: 1326"
 
 
 HPC_ROOTFS_POD = "hpc-e2e-assumption-rootfs"
 
 
-def hpc_rootfs_hidden(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_rootfs_hidden(ctx: Context, run: PodRun) -> tuple[str, str]:
     """With the bind filter a job container's rootfs is bound inside its silo only: the
     host's own disk shows nothing at ``C:\\hpc\\<container id>`` while it runs.  The pod
     is removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
-    try:
-        (bindflt,) = ctx.host.files.info([BINDFLT_DLL])
-        if not bindflt.is_file:
-            return UNOBSERVED, f"no {BINDFLT_DLL}: without the bind filter the volume is " \
-                               f"meant to be visible on the host"
-        container = _idle_hpc(crictl, pause, HPC_ROOTFS_POD)
-        where = f"C:\\hpc\\{container.id}"
-        (info,) = ctx.host.files.info([where])
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    (bindflt,) = ctx.host.files.info([BINDFLT_DLL])
+    if not bindflt.is_file:
+        return UNOBSERVED, f"no {BINDFLT_DLL}: without the bind filter the volume is " \
+                           f"meant to be visible on the host"
+    container = _idle_hpc(run.crictl, run.pause, HPC_ROOTFS_POD)
+    where = f"C:\\hpc\\{container.id}"
+    (info,) = ctx.host.files.info([where])
     if not info.exists:
-        return (HELD if not problems else WARN), \
-            f"nothing at C:\\hpc\\<id> on the host while the container runs{left}"
+        return HELD, "nothing at C:\\hpc\\<id> on the host while the container runs"
     return DIFFERS, (f"{where} exists on the host ({info.type}) while the container runs (the "
-                     f"sim: the rootfs is visible only inside the container){left}")
+                     f"sim: the rootfs is visible only inside the container)")
 
 
 HPC_MOUNT_POD = "hpc-e2e-assumption-mount"
 MISSING_SOURCE = r"C:\hpc-e2e-assumption-no-such-source"
 
 
-def hpc_mount_missing_source(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_mount_missing_source(ctx: Context, run: PodRun) -> tuple[str, str]:
     """CreateContainer with a mount whose source does not exist fails with containerd's
     ``failed to stat "<source>"`` (the sim's containerd); newer containerd creates the
-    folder instead, which the check then removes.  The pod is removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
+    folder instead, which the check then removes (after the pod, which holds it).  The pod
+    is removed."""
     (before,) = ctx.host.files.info([MISSING_SOURCE])
     if before.exists:
         return UNOBSERVED, f"{MISSING_SOURCE} exists on the host: the check needs it missing"
     refused = None
     try:
-        pod = crictl.runp(PodSpec(HPC_MOUNT_POD, host_process=True,
-                                  run_as_username=SYSTEM_USER),
-                          runtime_handler=PROCESS_HANDLER)
+        pod = run.crictl.runp(PodSpec(HPC_MOUNT_POD, host_process=True,
+                                      run_as_username=SYSTEM_USER),
+                              runtime_handler=PROCESS_HANDLER)
         try:
-            crictl.create_and_start(pod, ContainerSpec(
-                "mount", pause, host_process=True, run_as_username=SYSTEM_USER,
+            run.crictl.create_and_start(pod, ContainerSpec(
+                "mount", run.pause, host_process=True, run_as_username=SYSTEM_USER,
                 command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
                 mounts=[HostMount(MISSING_SOURCE, r"C:\hpc-e2e-mnt")]))
         except CriStageError as exc:
             refused = exc
     finally:
-        problems = crictl.cleanup()
+        run.cleanup()
         (after,) = ctx.host.files.info([MISSING_SOURCE])
         if after.exists:
             ctx.host.files.remove(MISSING_SOURCE, recurse=True)
-    left = f"; cleanup: {problems[0]}" if problems else ""
     wanted = f'failed to stat "{MISSING_SOURCE}"'
     if refused is not None and refused.stage == "create" and \
             wanted in refused.runtime_message:
-        return (HELD if not problems else WARN), f"create refused: {wanted}{left}"
+        return HELD, f"create refused: {wanted}"
     if refused is None:
         made = " and made the source folder (removed again)" if after.exists else ""
-        return DIFFERS, f"the container started{made} (the sim: create fails, {wanted}){left}"
+        return DIFFERS, f"the container started{made} (the sim: create fails, {wanted})"
     return DIFFERS, (f"{refused.stage}: {_quote(refused.runtime_message, 300)} (the sim: "
-                     f"create fails, {wanted}){left}")
+                     f"create fails, {wanted})")
 
 
 HPC_RO_POD = "hpc-e2e-assumption-readonly"
@@ -676,39 +670,36 @@ RO_PROBE = "hpc-e2e-assumption-probe.txt"
 ACCESS_DENIED = "Access is denied."
 
 
-def hpc_readonly_mount(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_readonly_mount(ctx: Context, run: PodRun) -> tuple[str, str]:
     """A write into a read-only mount of a HostProcess container fails with
     ERROR_ACCESS_DENIED (cmd: "Access is denied.").  The source is the folder of
-    containerd's log (the harness's own); a file a host lets through is removed again, and
-    so is the pod."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
+    containerd's log (the harness's own); a file a host lets through is removed again
+    (after the pod), and so is the pod."""
     source = str(PureWindowsPath(ctx.layout.log_file).parent)
     leaked = f"{source}\\{RO_PROBE}"
     (folder, before) = ctx.host.files.info([source, leaked])
     if not folder.is_dir or before.exists:
         return UNOBSERVED, f"{source} is not a folder, or {leaked} exists already"
     try:
-        pod = crictl.runp(PodSpec(HPC_RO_POD, host_process=True, run_as_username=SYSTEM_USER),
-                          runtime_handler=PROCESS_HANDLER)
-        container = crictl.create_and_start(pod, ContainerSpec(
-            "readonly", pause, host_process=True, run_as_username=SYSTEM_USER,
+        pod = run.crictl.runp(PodSpec(HPC_RO_POD, host_process=True,
+                                      run_as_username=SYSTEM_USER),
+                              runtime_handler=PROCESS_HANDLER)
+        container = run.crictl.create_and_start(pod, ContainerSpec(
+            "readonly", run.pause, host_process=True, run_as_username=SYSTEM_USER,
             command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
             mounts=[HostMount(source, RO_TARGET, readonly=True)]))
-        result = crictl.exec(container, ["cmd", "/c", f"echo x> {RO_TARGET}\\{RO_PROBE}"])
+        result = run.crictl.exec(container, ["cmd", "/c", f"echo x> {RO_TARGET}\\{RO_PROBE}"])
     finally:
-        problems = crictl.cleanup()
+        run.cleanup()
         (after,) = ctx.host.files.info([leaked])
         if after.exists:
             ctx.host.files.remove(leaked)
-    left = f"; cleanup: {problems[0]}" if problems else ""
     said = f"exit {result.exit_code}, stderr {_quote(result.stderr)}"
     if result.exit_code != 0 and ACCESS_DENIED in result.stderr and not after.exists:
-        return (HELD if not problems else WARN), f"{said}{left}"
+        return HELD, said
     wrote = f"; the write reached {leaked} (removed again)" if after.exists else ""
-    return DIFFERS, f"{said}{wrote} (the sim: {ACCESS_DENIED!r}, nothing written){left}"
+    return DIFFERS, f"{said}{wrote} (the sim: {ACCESS_DENIED!r}, nothing written)"
 
 
 HPC_FILE_POD = "hpc-e2e-assumption-file-mount"
@@ -717,40 +708,31 @@ FILE_MOUNT_NAME = "probe.log"
 DIR_ENTRY = re.compile(r"<DIR>\s+" + re.escape(FILE_MOUNT_NAME) + r"\s*$", re.MULTILINE)
 
 
-def hpc_file_mount(ctx: Context) -> tuple[str, str]:
+@pod_check
+def hpc_file_mount(ctx: Context, run: PodRun) -> tuple[str, str]:
     """A file mounted into a HostProcess container (containerd's log, read-only) is listed
     by ``dir`` of its parent as a folder (``<DIR>``) and reads as the file (``type``).
     The pod is removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
     (log,) = ctx.host.files.info([ctx.layout.log_file])
     if not log.is_file:
         return UNOBSERVED, f"no containerd log at {ctx.layout.log_file} to mount"
     target = f"{FILE_MOUNT_DIR}\\{FILE_MOUNT_NAME}"
-    try:
-        pod = crictl.runp(PodSpec(HPC_FILE_POD, host_process=True,
-                                  run_as_username=SYSTEM_USER),
+    pod = run.crictl.runp(PodSpec(HPC_FILE_POD, host_process=True, run_as_username=SYSTEM_USER),
                           runtime_handler=PROCESS_HANDLER)
-        container = crictl.create_and_start(pod, ContainerSpec(
-            "file", pause, host_process=True, run_as_username=SYSTEM_USER,
-            command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
-            mounts=[HostMount(ctx.layout.log_file, target, readonly=True)]))
-        listing = crictl.exec(container, ["cmd", "/c", f"dir {FILE_MOUNT_DIR}"])
-        read = crictl.exec(container, ["cmd", "/c", f"type {target}"])
-    finally:
-        problems = crictl.cleanup()
-    left = f"; cleanup: {problems[0]}" if problems else ""
+    container = run.crictl.create_and_start(pod, ContainerSpec(
+        "file", run.pause, host_process=True, run_as_username=SYSTEM_USER,
+        command=["cmd", "/c", "waitfor", "/t", "3600", IDLE_SIGNAL],
+        mounts=[HostMount(ctx.layout.log_file, target, readonly=True)]))
+    listing = run.crictl.exec(container, ["cmd", "/c", f"dir {FILE_MOUNT_DIR}"])
+    read = run.crictl.exec(container, ["cmd", "/c", f"type {target}"])
     as_folder = listing.exit_code == 0 and DIR_ENTRY.search(listing.stdout)
     as_file = read.exit_code == 0 and "level=" in read.stdout
     if as_folder and as_file:
-        return (HELD if not problems else WARN), \
-            f"dir lists {FILE_MOUNT_NAME} as <DIR>; type reads the file{left}"
+        return HELD, f"dir lists {FILE_MOUNT_NAME} as <DIR>; type reads the file"
     return DIFFERS, (f"dir {FILE_MOUNT_DIR}: exit {listing.exit_code}, "
                      f"{_quote(listing.stdout, 300)}; type: exit {read.exit_code}, "
                      f"{_quote(read.stdout or read.stderr, 120)} (the sim: listed as <DIR>, "
-                     f"read as the file){left}")
+                     f"read as the file)")
 
 
 HPC_LOGS_POD = "hpc-e2e-assumption-logs"
@@ -758,64 +740,59 @@ LOG_OUT, LOG_ERR = "hpc-e2e-assumption-out", "hpc-e2e-assumption-err"
 LOG_READS = 10  # crictl logs until both lines are in the log (the container writes at start)
 
 
-def crictl_logs_streams(ctx: Context) -> tuple[str, str]:
+@pod_check
+def crictl_logs_streams(ctx: Context, run: PodRun) -> tuple[str, str]:
     """``crictl logs`` of a HostProcess container that wrote one line to stdout and one to
     stderr: the sim prints both on crictl's stdout (ASSUMPTIONS.md "crictl logs").  The log
-    folder and the pod are removed."""
-    try:
-        crictl, pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
+    folder (after the pod, whose container writes into it) and the pod are removed."""
     folder = str(PureWindowsPath(ctx.layout.log_file).parent.parent /
                  f"assumption-logs-{uuid.uuid4().hex[:8]}")
     logs = None
     try:
-        pod = crictl.runp(PodSpec(HPC_LOGS_POD, host_process=True, run_as_username=SYSTEM_USER,
-                                  log_directory=folder),
-                          runtime_handler=PROCESS_HANDLER)
-        container = crictl.create_and_start(pod, ContainerSpec(
-            "logs", pause, host_process=True, run_as_username=SYSTEM_USER, log_path="logs.log",
+        pod = run.crictl.runp(PodSpec(HPC_LOGS_POD, host_process=True,
+                                      run_as_username=SYSTEM_USER, log_directory=folder),
+                              runtime_handler=PROCESS_HANDLER)
+        container = run.crictl.create_and_start(pod, ContainerSpec(
+            "logs", run.pause, host_process=True, run_as_username=SYSTEM_USER,
+            log_path="logs.log",
             command=["cmd", "/c", f"echo {LOG_OUT}& echo {LOG_ERR} 1>&2& "
                                   f"waitfor /t 3600 {IDLE_SIGNAL}"]))
         for _ in range(LOG_READS):
-            logs = crictl.logs(container)
+            logs = run.crictl.logs(container)
             if LOG_ERR in logs.stdout + logs.stderr and LOG_OUT in logs.stdout + logs.stderr:
                 break
     finally:
-        problems = crictl.cleanup()
+        run.cleanup()
         (left_folder,) = ctx.host.files.info([folder])
         if left_folder.exists:
             ctx.host.files.remove(folder, recurse=True)
-    left = f"; cleanup: {problems[0]}" if problems else ""
     if not all(name in logs.stdout + logs.stderr for name in (LOG_OUT, LOG_ERR)):
         return UNOBSERVED, (f"the log did not show both lines after {LOG_READS} reads: "
-                            f"stdout {_quote(logs.stdout)}, stderr {_quote(logs.stderr)}{left}")
+                            f"stdout {_quote(logs.stdout)}, stderr {_quote(logs.stderr)}")
     where = {name: ("stdout" if name in logs.stdout else "stderr" if name in logs.stderr
                     else "nowhere") for name in (LOG_OUT, LOG_ERR)}
     shown = f"the stdout line on {where[LOG_OUT]}, the stderr line on {where[LOG_ERR]}"
     if where[LOG_OUT] == where[LOG_ERR] == "stdout":
-        return (HELD if not problems else WARN), f"{shown}{left}"
-    return DIFFERS, f"{shown} (the sim: both on crictl's stdout){left}"
+        return HELD, shown
+    return DIFFERS, f"{shown} (the sim: both on crictl's stdout)"
 
 
 BOM_CONFIGS = {"utf-8": b"\xef\xbb\xbf", "utf-16-le": b"\xff\xfe"}
 HPC_BOM_POD = "hpc-e2e-assumption-bom"
 
 
-def crictl_config_bom(ctx: Context) -> tuple[str, str]:
+@pod_check
+def crictl_config_bom(ctx: Context, run: PodRun) -> tuple[str, str]:
     """``crictl runp`` reads a pod config written with a BOM, UTF-8 or UTF-16 (what
-    PowerShell's Out-File writes).  The config files and the pods are removed."""
-    try:
-        crictl, _pause = _pod_crictl(ctx)
-    except _NoPod as exc:
-        return UNOBSERVED, str(exc)
+    PowerShell's Out-File writes).  The config files (after the pods) and the pods are
+    removed."""
     folder = str(PureWindowsPath(ctx.layout.crictl_yaml).parent)
     wrong, seen, paths = [], [], []
     try:
         for encoding, bom in BOM_CONFIGS.items():
             spec = PodSpec(f"{HPC_BOM_POD}-{encoding}", host_process=True,
                            run_as_username=SYSTEM_USER)
-            text = spec.render(crictl.run_id).decode("utf-8")
+            text = spec.render(run.crictl.run_id).decode("utf-8")
             path = f"{folder}\\assumption-{uuid.uuid4().hex[:8]}.json"
             paths.append(path)
             ctx.host.files.write_bytes(path, bom + text.encode(encoding))
@@ -826,14 +803,12 @@ def crictl_config_bom(ctx: Context) -> tuple[str, str]:
                 wrong.append(f"{encoding} with a BOM: exit {result.exit_code}, "
                              f"{_quote(result.stderr or result.stdout)}")
     finally:
-        problems = crictl.cleanup()
+        run.cleanup()
         for path in paths:
             ctx.host.files.remove(path)
-    left = f"; cleanup: {problems[0]}" if problems else ""
     if wrong:
-        return DIFFERS, "; ".join(wrong) + f" (the sim: both read){left}"
-    return (HELD if not problems else WARN), "crictl runp of a config with a BOM, " + \
-        ", ".join(seen) + left
+        return DIFFERS, "; ".join(wrong) + " (the sim: both read)"
+    return HELD, "crictl runp of a config with a BOM, " + ", ".join(seen)
 
 ASSUMPTIONS: tuple[Assumption, ...] = (
     Assumption("hypervisor-view", "Hypervisor and Win32_Processor / Virtualization facts",
