@@ -866,10 +866,13 @@ def test_a_poll_the_host_cannot_answer_yet_is_shown_as_a_wait_not_an_error(pytes
     step = wait["steps"][0]
     assert step["name"].startswith("waiting (the host restarts): hostname"), step["name"]
     assert step["status"] == "passed", step
-    names = [a["name"] for a in step.get("attachments", [])]
-    assert any("no answer yet" in n for n in names), names
+    (attachment,) = step["attachments"]
+    assert attachment["name"] == "no answer yet (the host restarts)", attachment
+    assert re.fullmatch(r"\$ hostname\n\[no result after \d+\.\d{3}s: TransportError: .+\]\n",
+                        res.text(attachment)), res.text(attachment)
     error = res.one("test_outside_a_wait_a_failure_is_an_error")["steps"][0]
     assert error["status"] == "broken" and error["name"] == "hostname"
+    assert [a["name"] for a in error["attachments"]] == ["transcript (TransportError)"]
 
 
 def test_a_streamed_poll_during_a_wait_is_a_wait_too(pytester, monkeypatch):
@@ -881,6 +884,12 @@ def test_a_streamed_poll_during_a_wait_is_a_wait_too(pytester, monkeypatch):
                            monkeypatch=monkeypatch)
     run.assert_outcomes(passed=2)
     step = res.one("test_restart_poll_is_a_wait")["steps"][0]
-    assert step["status"] == "passed" and step["name"].startswith("waiting ("), step
+    assert step["status"] == "passed", step
+    assert step["name"] == "waiting (the host restarts): hostname", step
+    (attachment,) = step["attachments"]
+    assert attachment["name"] == "no answer yet (the host restarts)", attachment
+    assert "[no exit code (the call raised) " in res.text(attachment)
+    assert res.text(attachment).endswith("[streamed: 0 bytes stdout, 0 bytes stderr]\n")
     error = res.one("test_outside_a_wait_a_failure_is_an_error")["steps"][0]
-    assert error["status"] == "broken"
+    assert error["status"] == "broken" and error["name"] == "hostname"
+    assert [a["name"] for a in error["attachments"]] == ["transcript (raised)"]

@@ -124,6 +124,49 @@ def _attach_text(text: str, name: str) -> None:
     allure.attach(redact(text), name=name, attachment_type=allure.attachment_type.TEXT)
 
 
+class _CallStep:
+    """The step of one remote call, and what it knows while the call runs.
+
+    During an outage the run expects (:func:`outage_reason`: a restart, whose polls fail by
+    design) the title says the call is a wait, and an error of a host that does not answer
+    yet is shown as one: its transcript is named "no answer yet" and the error reaches the
+    caller after the step, so the step passes instead of reading as a broken call.
+    """
+
+    def __init__(self, title: str):
+        self.waiting = outage_reason()
+        self.title = short_title(f"waiting ({self.waiting}): {title}") if self.waiting else title
+        self.started = time.monotonic()
+        self.expected: BaseException | None = None
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def name_for(self, exc: BaseException, name: str) -> str:
+        """The name of the transcript of a call that raised ``exc``: "no answer yet" when it
+        is a host not answering during the expected outage (then raised after the step),
+        else ``name``."""
+        if self.waiting and isinstance(exc, (TransportError, CommandTimeout)):
+            self.expected = exc
+            return f"no answer yet ({self.waiting})"
+        return name
+
+
+@contextlib.contextmanager
+def _call_step(host: str, title: str) -> Iterator[_CallStep]:
+    """One Allure step (and one call in flight, harness/plugin/limits.py) around a remote
+    call; the error :meth:`_CallStep.name_for` found expected is raised after the step."""
+    call = _CallStep(title)
+    with allure.step(call.title), IN_FLIGHT.call(host, call.title):
+        try:
+            yield call
+        except BaseException as exc:
+            if exc is not call.expected:
+                raise
+    if call.expected is not None:
+        raise call.expected
+
+
 class ReportingTransport(Transport):
     """Any transport, with one Allure step per remote call holding its redacted transcript.
 
@@ -174,33 +217,19 @@ class ReportingTransport(Transport):
             return run_repeatable(self, command, timeout=timeout, stdin=stdin, check=check)
         line = self.inner.command_line(command)
         title, shown, stdin = self._describe(line, stdin)
-        waiting = outage_reason()
-        if waiting:
-            title = short_title(f"waiting ({waiting}): {title}")
-        started = time.monotonic()
-        expected: BaseException | None = None
-        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
+        with _call_step(self.target.name, title) as call:
             try:
                 result = self.inner.run(line, timeout=timeout, stdin=stdin, check=False)
             except BaseException as exc:
                 kind = type(exc).__name__
-                text = (f"$ {shown}\n[no result after {time.monotonic() - started:.3f}s: "
-                        f"{kind}: {exc}]\n")
-                if not waiting or not isinstance(exc, (TransportError, CommandTimeout)):
-                    _attach_text(text, f"transcript ({kind})")
-                    raise
-                # The host is expected not to answer yet: a wait, shown as one (the caller
-                # still gets the error, outside the step).
-                _attach_text(text, f"no answer yet ({waiting})")
-                expected = exc
-            else:
-                shown_result = (result if shown == line
-                                else dataclasses.replace(result, command=shown))
-                _attach_text(shown_result.transcript(), f"transcript (exit {result.exit_code})")
-                if check:
-                    result.check()
-        if expected is not None:
-            raise expected
+                _attach_text(f"$ {shown}\n[no result after {call.elapsed():.3f}s: "
+                             f"{kind}: {exc}]\n", call.name_for(exc, f"transcript ({kind})"))
+                raise
+            shown_result = (result if shown == line
+                            else dataclasses.replace(result, command=shown))
+            _attach_text(shown_result.transcript(), f"transcript (exit {result.exit_code})")
+            if check:
+                result.check()
         return result
 
     def _run_streaming(self, command_line: str, *, timeout: float = DEFAULT_TIMEOUT,
@@ -215,36 +244,25 @@ class ReportingTransport(Transport):
                     callback(data)
             return feed
 
-        waiting = outage_reason()
-        if waiting:
-            title = short_title(f"waiting ({waiting}): {title}")
-        started = time.monotonic()
-        expected: BaseException | None = None
-        with allure.step(title), IN_FLIGHT.call(self.target.name, title):
-            code: int | None = None
+        def transcript(call: _CallStep, code: int | None) -> str:
+            record = CommandResult(command=shown, exit_code=-1 if code is None else code,
+                                   stdout_bytes=out.kept(), stderr_bytes=err.kept(),
+                                   duration=call.elapsed(),
+                                   host=getattr(self.target, "name", ""))
+            text = record.transcript()
+            if code is None:
+                text = text.replace("[exit -1 ", "[no exit code (the call raised) ", 1)
+            return text + f"[streamed: {out.total} bytes stdout, {err.total} bytes stderr]\n"
+
+        with _call_step(self.target.name, title) as call:
             try:
                 code = self.inner.run_streaming(command_line, timeout=timeout, stdin=stdin,
                                                 on_stdout=tee(out, on_stdout),
                                                 on_stderr=tee(err, on_stderr))
-            except (TransportError, CommandTimeout) as exc:
-                if not waiting:
-                    raise
-                expected = exc  # a wait, shown as one; the caller gets the error below
-            finally:
-                record = CommandResult(command=shown, exit_code=-1 if code is None else code,
-                                       stdout_bytes=out.kept(), stderr_bytes=err.kept(),
-                                       duration=time.monotonic() - started,
-                                       host=getattr(self.target, "name", ""))
-                text = record.transcript()
-                if code is None:
-                    text = text.replace("[exit -1 ", "[no exit code (the call raised) ", 1)
-                label = ("transcript (raised)" if code is None and not expected
-                         else f"no answer yet ({waiting})" if code is None
-                         else f"transcript (exit {code})")
-                _attach_text(text + f"[streamed: {out.total} bytes stdout, {err.total} bytes "
-                             "stderr]\n", label)
-        if expected is not None:
-            raise expected
+            except BaseException as exc:
+                _attach_text(transcript(call, None), call.name_for(exc, "transcript (raised)"))
+                raise
+            _attach_text(transcript(call, code), f"transcript (exit {code})")
         return code
 
     def _run(self, command_line: str, *, timeout: float, stdin: Stdin) -> tuple[int, bytes, bytes]:
