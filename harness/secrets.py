@@ -4,7 +4,7 @@ Every text that leaves the process (logs, reports, exception messages, command t
 goes through :func:`redact`, which masks every value registered with :func:`register` and
 every credential written into a URL (``https://user:pass@host/...``) whether or not anyone
 registered it.  :class:`harness.config.secrets.Secret` registers its value on creation
-(DESIGN.md "Secrets").
+(README.md "Describing real hosts: the inventory").
 
 It sits below everything, :mod:`harness.errors` included, so that errors can redact their
 messages while configuration raises errors (without this module at the bottom, errors and

@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md as checked contracts: import-linter runs ``[tool.importlinter]``
+"""The layers of docs/internals.md as checked contracts: import-linter runs ``[tool.importlinter]``
 of pyproject.toml (the layer order, the one gateway to the simulated host, no import cycles
 inside a package), and fails, naming the contract, on a planted forbidden import."""
 

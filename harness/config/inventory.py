@@ -17,7 +17,7 @@ Layout::
 Every problem is reported as one line naming the file, the host and the field, e.g.
 ``lab.toml: host 'lab1': winrm.auth: must be one of ntlm, basic, ... (got 'digest')``,
 raised as :class:`~harness.errors.ConfigError` before anything is sent to a host.
-Passwords come only from ``password_env`` or ``password_file`` (DESIGN.md "Secrets").
+Passwords come only from ``password_env`` or ``password_file`` (README.md "Describing real hosts: the inventory").
 """
 
 from __future__ import annotations

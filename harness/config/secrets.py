@@ -1,5 +1,5 @@
 """Secret values: a :class:`Secret` is read from the environment or a file, never from a
-command line (DESIGN.md "Secrets"); creating one registers its value for redaction.
+command line (README.md "Describing real hosts: the inventory"); creating one registers its value for redaction.
 
 The redaction registry itself is :mod:`harness.secrets`, at the bottom of the layers; its
 names are re-exported here for the modules that import them from ``harness.config``.

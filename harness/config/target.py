@@ -111,7 +111,7 @@ class WinRMOptions(_Strict):
     auth: WinRMAuth = "ntlm"
     path: str = "/wsman"
     # TLS: validate against the system store, or against ``ca_bundle``; off only with
-    # an explicit ``insecure = true`` (DESIGN.md "Secrets"; issue "Foundation" §4).
+    # an explicit ``insecure = true`` (README.md "Describing real hosts: the inventory"; issue "Foundation" §4).
     ca_bundle: Path | None = None
     insecure: bool = False
     # Basic over plain HTTP sends the password in the clear: refused unless allowed.

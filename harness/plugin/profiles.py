@@ -3,7 +3,7 @@
 A profile (``harness/plugin/builtin_profiles/<name>.toml``, package data) says which behaviour
 is *asserted* and which is only *observed*.  The reference marks some guest behaviour "unverified" (nobody has run it on
 a real UVM yet, docs/behaviour/runtime.md §5, §8.13); such behaviour is recorded as an
-observation in the report instead of failing a run on a guess (DESIGN.md "Scenario style"),
+observation in the report instead of failing a run on a guess (scenarios/README.md),
 until a profile says what to expect::
 
     [profile]

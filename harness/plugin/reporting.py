@@ -1,6 +1,6 @@
 """Allure (and JUnit) reporting for the suite: labels, remote-call steps, diagnostics, run files.
 
-What a reader of the report gets (DESIGN.md "Reporting"):
+What a reader of the report gets (docs/report.md "What a reader sees"):
 
 * Every scenario under epic "HostProcess containers", its feature from the scenario module
   (``FEATURE = "..."`` or the module's name), its story from the test's docstring, links to

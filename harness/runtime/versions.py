@@ -1,7 +1,7 @@
 """What each deployed program says its version is.
 
 The manifest's ``version`` is a claim; the program's own ``--version`` output is what a
-report records (DESIGN.md "Reporting": containerd/shim/crictl versions in
+report records (docs/report.md "What a reader sees": containerd/shim/crictl versions in
 ``environment.properties``).  Output shapes:
 
 * ``containerd --version``: ``containerd github.com/containerd/containerd v1.7.22 <commit>``

@@ -173,7 +173,7 @@ class Machine:
         self.profile = profile
         self.facts = HostFacts(profile)  # live: features, boot time (harness.sim.hostmodel)
         self.name = profile.name
-        self.flavor = flavor  # the runtime flavor, for the runtime models (DESIGN.md)
+        self.flavor = flavor  # the runtime flavor, for the runtime models (docs/internals.md)
         self.os_version = profile.os_version  # what `ver` reports
         # NetBIOS names are at most 15 characters: COMPUTERNAME is truncated, hostname is
         # not (docs/behaviour/ecosystem.md §2 table, test 1).

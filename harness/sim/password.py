@@ -1,6 +1,6 @@
 """Passwords inside the simulated host: a value that never prints, and reading one back.
 
-The simulated host imports nothing of the harness (DESIGN.md "Layers"), so it keeps its own
+The simulated host imports nothing of the harness (docs/internals.md "Layout"), so it keeps its own
 small counterpart of the harness's ``Secret``: :class:`Password` prints as a mask, and
 :func:`reveal` turns whatever a caller handed in (a plain string, a :class:`Password`, or
 any object with a ``reveal()`` method, such as the harness's own secret type) into the

@@ -5,7 +5,7 @@ makes the folder and removes it.  How depends on the host, not on where the harn
 a Windows host (WinRM, SSH to Windows OpenSSH, the local runner) joins with ``\\`` and
 speaks cmd.exe; a POSIX host (the real-CRI lane's local shell on Linux) joins with ``/``
 and speaks sh.  A transport says which by its ``host_files`` attribute; one without it is
-a Windows host, which is what the harness targets (DESIGN.md).
+a Windows host, which is what the harness targets (docs/internals.md).
 
 Only a Windows host runs the PowerShell bootstrap, and with it the batched crictl path
 (``crictl_batch.ps1``); ``batches`` says so.

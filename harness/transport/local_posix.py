@@ -1,7 +1,7 @@
 """Local transport to a POSIX shell: the harness drives tools on the machine it runs on.
 
-Used where real tools run on Linux (the real-CRI lane: crictl and containerd, DESIGN.md
-"Real components beside the simulated host").  It is :class:`LocalTransport` with
+Used where real tools run on Linux (the real-CRI lane: crictl and containerd,
+docs/internals.md "The host's path rules; the real-CRI lane").  It is :class:`LocalTransport` with
 ``/bin/sh -c`` as the shell, argvs rendered with POSIX shell quoting (:func:`shlex.join`)
 instead of MSVCRT/cmd.exe rules, and the host's path rules and file commands from
 :data:`~harness.transport.hostfiles.POSIX`.  Deadlines kill the whole process group, files

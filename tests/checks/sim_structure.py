@@ -1,5 +1,5 @@
 """The simulated host's import structure: no import cycles inside ``harness.sim`` and no
-import of the rest of the harness (DESIGN.md "Layers", "The simulated host").
+import of the rest of the harness (docs/internals.md "Layout", "The simulated host").
 
 Run as ``python -m tests.checks.sim_structure [ROOT]`` it prints one line per problem in the
 ``harness`` package found under ROOT (default: the one on ``sys.path``) and exits 1 if there

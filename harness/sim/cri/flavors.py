@@ -1,7 +1,7 @@
 """Runtime flavors: the same simulated machine behaving like another build of the runtime.
 
 The suite proves it catches regressions by running against flavors whose behaviour differs
-from today's (DESIGN.md "The simulated host").  A flavor is a :class:`Flavor` object; the
+from today's (docs/internals.md "The simulated host").  A flavor is a :class:`Flavor` object; the
 simulated containerd (:class:`harness.sim.cri.runtime.CriRuntime`) asks it at each point
 where hcsshim's HostProcess behaviour is decided, and nothing else differs.
 
