@@ -14,14 +14,16 @@ hits one is checked against the documentation only.
 
 from __future__ import annotations
 
+import io
 import re
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from checks import sim_argv
-from checks.wine import WineOracle, require_tools
+from checks.wine import WINE_INTERNAL_ERROR, WineOracle, require_tools
 from harness.cmdline import cmd_command_line, join
 from harness.sim.winparse import CmdSyntaxError, Simple, cmd_c_argument, parse_cmd, split_argv
 from harness.transport.local import LocalTransport
@@ -100,6 +102,24 @@ _arg = st.lists(st.one_of(st.sampled_from(_PIECES), _text), max_size=6).map("".j
 
 def _program(dirs: list[str]) -> str:
     return "C:\\Program Files\\" + "\\".join(dirs) + "\\argv.exe"
+
+
+def _scripted_launcher(tmp_path, *answers: str) -> WineOracle:
+    """An oracle whose launcher answers with ``answers`` (no Wine needed)."""
+    oracle = WineOracle(tmp_path)
+    oracle._proc = SimpleNamespace(stdin=io.BytesIO(),
+                                   stdout=io.BytesIO("".join(answers).encode()))
+    return oracle
+
+
+def test_wines_internal_error_is_tried_again_and_other_failures_are_not(tmp_path):
+    printed = "A:" + "x".encode().hex() + "\n==exit 0\n"
+    flaky = _scripted_launcher(tmp_path, WINE_INTERNAL_ERROR + "\n", printed)
+    assert flaky.run("x").argv == ["x"]
+    stuck = _scripted_launcher(tmp_path, *[WINE_INTERNAL_ERROR + "\n"] * 3, printed)
+    assert stuck.run("x").other == [WINE_INTERNAL_ERROR]  # given up after three tries
+    other = _scripted_launcher(tmp_path, "==createprocess-failed 2\n", printed)
+    assert other.run("x").other == ["==createprocess-failed 2"]
 
 
 # --- the harness's renderings ----------------------------------------------------------
