@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from harness.config.inventory import load_inventory
-from harness.config.secrets import MASK, redact
+from harness.secrets import MASK, redact
 from harness.errors import ConfigError
 
 GOOD = """

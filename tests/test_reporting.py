@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.config.secrets import MASK, Secret
+from harness.config.secrets import Secret
+from harness.secrets import MASK
 from harness.config.target import Target
 from harness.cri.errors import CrictlOutputError, CriExecTimeout, CriStageError
 from harness.errors import (

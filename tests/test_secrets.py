@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config.secrets import MASK, Secret, redact
+from harness.config.secrets import Secret
+from harness.secrets import MASK, redact
 from harness.errors import HarnessError
 from harness.transport.base import CommandResult
 
@@ -53,7 +54,7 @@ def test_longest_secret_masked_first():
 def test_log_records_are_masked_by_the_filter(caplog):
     import logging
 
-    from harness.config.secrets import install_log_redaction
+    from harness.secrets import install_log_redaction
 
     Secret("log-canary-77x")
     install_log_redaction(caplog.handler)

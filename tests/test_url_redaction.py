@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 
 import harness
-from harness.config.secrets import MASK, redact, redact_urls
+from harness.secrets import MASK, redact, redact_urls
 from harness.sim.bundle import write_sim_bundle
 
 REPO = Path(harness.__file__).resolve().parents[1]

@@ -1,8 +1,7 @@
 """Secret values: a :class:`Secret` is read from the environment or a file, never from a
 command line (README.md "Describing real hosts: the inventory"); creating one registers its value for redaction.
 
-The redaction registry itself is :mod:`harness.secrets`, at the bottom of the layers; its
-names are re-exported here for the modules that import them from ``harness.config``.
+The redaction registry itself is :mod:`harness.secrets`, at the bottom of the layers.
 """
 
 from __future__ import annotations
@@ -11,8 +10,7 @@ import os
 from pathlib import Path
 
 from harness.config.files import MAX_SECRET_BYTES, file_kind_problem, read_text
-from harness.secrets import (MASK, RedactingFilter, install_log_redaction, redact, redact_bytes,
-                             redact_urls, register)
+from harness.secrets import MASK, register
 
 
 class Secret:
@@ -80,5 +78,4 @@ class Secret:
         return hash(self._value)
 
 
-__all__ = ["MASK", "RedactingFilter", "Secret", "install_log_redaction", "redact",
-           "redact_bytes", "redact_urls", "register"]
+__all__ = ["Secret"]

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.plugin.limits import describe_limits
 from harness.plugin.options import SETTINGS
 from harness.plugin.provisioning import provisioned_hosts, read_records

@@ -18,7 +18,7 @@ from pathlib import Path
 import allure
 import pytest
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.plugin.environment import note_host
 from harness.runtime.containerd_config import HANDLER_FOR_ISOLATION
 

@@ -16,7 +16,7 @@ from typing import Any
 import allure
 import pytest
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 log = logging.getLogger("harness.plugin.reporting")
 

@@ -16,7 +16,7 @@ from typing import Any
 import allure_commons
 from allure_commons.utils import host_tag
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 
 
 def _scrub(value: Any, seen: set[int]) -> Any:

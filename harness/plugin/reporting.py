@@ -16,7 +16,7 @@ What a reader of the report gets (docs/report.md "What a reader sees"):
   after the xdist workers are done (docs/behaviour/protocols.md §3: allure-pytest writes
   neither; §4: worker data reaches the controller as ``workeroutput``).
 
-Secrets: every title and attachment is passed through :func:`harness.config.secrets.redact`
+Secrets: every title and attachment is passed through :func:`harness.secrets.redact`
 where it is made, and as a last line of defence every Allure result, container and
 attachment is redacted on its way to the file writer, and every pytest report (the JUnit
 XML's source) is redacted in ``pytest_runtest_makereport``.
@@ -41,7 +41,7 @@ import logging
 
 import pytest
 
-from harness.config.secrets import install_log_redaction
+from harness.secrets import install_log_redaction
 from harness.plugin import categories as _categories
 from harness.plugin import diagnostics as _diagnostics
 from harness.plugin.environment import (

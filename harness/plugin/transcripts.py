@@ -27,7 +27,7 @@ from typing import Any
 
 import allure
 
-from harness.config.secrets import redact
+from harness.secrets import redact
 from harness.errors import CommandTimeout, TransportError
 from harness.plugin.limits import IN_FLIGHT
 from harness.transport import retry as _retry
