@@ -10,6 +10,7 @@ import pytest
 from harness.sim.machine import Environ, Machine, ProcessContext, ProgramNotFoundError
 from harness.sim.process import EXIT_TERMINATED
 from harness.sim.programs import standard_machine
+from harness.sim.programs.powershell import powershell_program
 from harness.sim.programs.simtools import pattern
 
 SIM = r"C:\hpc-e2e-sim\bin"
@@ -280,12 +281,10 @@ def test_deleted_program_is_not_found(machine):
 
 
 def test_powershell_is_registered(machine):
-    assert machine.fs.is_file(r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe")
-    try:
-        import harness.sim.programs.powershell  # noqa: F401
-    except ImportError:
-        code, _, err = run(machine, "powershell -NoProfile -Command Get-Date")
-        assert code == 1 and "no model of powershell.exe" in err
+    """standard_machine installs the powershell.exe model itself (no import fallback)."""
+    path = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+    assert machine.fs.is_file(path)
+    assert machine.program_at(path) is powershell_program
 
 
 # --- cmd.exe -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ PYTEST_DONT_REWRITE (see harness/plugin/__init__.py)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest

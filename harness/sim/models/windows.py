@@ -403,7 +403,7 @@ def winrm_service_auth(sc: ScriptContext) -> int:
     """The WinRM service config the SimHost's listeners stand for (``Machine.winrm_service``):
     ``Get-ChildItem WSMan:\\localhost\\Service\\Auth`` values are the strings
     ``true``/``false`` (and ``Relaxed`` for CbtHardeningLevel)."""
-    config = getattr(sc.machine, "winrm_service", None)
+    config = sc.machine.winrm_service  # None: no listener (a machine without a SimHost)
     error = (WINRM_NOT_RUNNING if config is None else
              None if _elevated(sc) else WSMAN_ACCESS_DENIED)
     if error is not None:
