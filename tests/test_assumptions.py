@@ -30,22 +30,6 @@ PAUSE = sandbox_image_for(26100).image  # the default profile's build
 ASSUMPTIONS_MD = Path(__file__).resolve().parents[1] / "harness" / "sim" / "ASSUMPTIONS.md"
 
 
-@pytest.fixture
-def served(tmp_path):
-    hosts = []
-
-    def serve(basic: bool = False, **profile) -> SimHost:
-        profile.setdefault("restart_seconds", 0.5)
-        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None, basic=basic,
-                      profile=HostProfile(**profile)).start()
-        hosts.append(sim)
-        return sim
-
-    yield serve
-    for sim in hosts:
-        sim.stop()
-
-
 @pytest.fixture(scope="module")
 def provisioned(tmp_path_factory):
     """One provisioned simulated host with the sandbox image, shared by the tests that
@@ -84,8 +68,8 @@ def pull_an_image(sim) -> None:
         Crictl(transport).pull(PAUSE)
 
 
-def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsys):
-    sim = served()
+def test_every_guess_holds_on_a_provisioned_default_simulated_host(serve_sim, capsys):
+    sim = serve_sim()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
     pull_an_image(sim)  # crictl-images-ref needs an image to list
@@ -104,8 +88,8 @@ def test_every_guess_holds_on_a_provisioned_default_simulated_host(served, capsy
                 if p.startswith("assumption-logs-")]
 
 
-def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"},
+def test_a_host_without_the_nat_network_fails_hns_nat(serve_sim, capsys):
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Available"},
                  nat_network=None)
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
@@ -114,10 +98,10 @@ def test_a_host_without_the_nat_network_fails_hns_nat(served, capsys):
     assert "ASSUMPTIONS.md" in rows["hns-nat"]["hint"]
 
 
-def test_a_host_whose_hyper_v_runs_no_hypervisor_fails_hypervisor_view(served, capsys):
+def test_a_host_whose_hyper_v_runs_no_hypervisor_fails_hypervisor_view(serve_sim, capsys):
     # Hyper-V installed on a machine without virtualization extensions: no hypervisor runs,
     # where the guess says HypervisorPresent is true once Hyper-V is installed.
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Installed"},
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Installed"},
                  hyperv_capable=False)
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
@@ -125,17 +109,17 @@ def test_a_host_whose_hyper_v_runs_no_hypervisor_fails_hypervisor_view(served, c
     assert "HypervisorPresent=False" in rows["hypervisor-view"]["detail"]
 
 
-def test_a_non_elevated_account_observes_features_unelevated(served, capsys):
-    sim = served(elevated=False)
+def test_a_non_elevated_account_observes_features_unelevated(serve_sim, capsys):
+    sim = serve_sim(elevated=False)
     _, rows = assumptions_json(capsys, sim)
     assert rows["features-unelevated"]["status"] == "ok", rows["features-unelevated"]
 
 
-def test_net_user_with_another_text_fails(served, capsys, monkeypatch):
+def test_net_user_with_another_text_fails(serve_sim, capsys, monkeypatch):
     from harness.sim.programs import identity
 
     monkeypatch.setattr(identity, "NET_USER_NOT_FOUND", ("No such account.", ""))
-    sim = served()
+    sim = serve_sim()
     code, rows = assumptions_json(capsys, sim)
     assert rows["net-user-unknown"]["status"] == "fail", rows["net-user-unknown"]
     assert "No such account." in rows["net-user-unknown"]["detail"]
@@ -219,9 +203,9 @@ def test_the_facts_checks_fail_on_other_facts():
     assert A.bindflt_dll(StubContext({}, facts(build=26100), crictl=False))[0] == A.DIFFERS
 
 
-def test_a_host_without_bindfltapi_dll_fails_bindflt(served, capsys):
+def test_a_host_without_bindfltapi_dll_fails_bindflt(serve_sim, capsys):
     # A 26100 host whose System32 lacks the DLL the sim creates from 19041 on.
-    sim = served()
+    sim = serve_sim()
     sim.machine.fs.remove(r"C:\Windows\System32\bindfltapi.dll")
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
@@ -281,8 +265,8 @@ def test_the_entry_parser_sees_bullets_headings_and_bare_sections():
     assert [t for t, _ in entries] == ["## A / One.", "## A / Two.", "### H", "## B"]
 
 
-def test_the_table_names_what_differs(served, capsys):
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"},
+def test_the_table_names_what_differs(serve_sim, capsys):
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Available"},
                  nat_network=None)
     code = main(["doctor", "--assumptions", "--sim-state-dir", str(sim.state_dir)])
     out = capsys.readouterr().out
@@ -291,7 +275,7 @@ def test_the_table_names_what_differs(served, capsys):
     assert "1 of 1 host(s) differ from the simulated host's guesses" in out
 
 
-def test_a_host_whose_new_service_reads_exit_code_0_fails_service_probe(served, capsys,
+def test_a_host_whose_new_service_reads_exit_code_0_fails_service_probe(serve_sim, capsys,
                                                                       monkeypatch):
     # A simulated SCM whose never-started services read ExitCode 0 instead of 1077.
     import dataclasses
@@ -303,7 +287,7 @@ def test_a_host_whose_new_service_reads_exit_code_0_fails_service_probe(served, 
         exit_code: int = 0
 
     monkeypatch.setattr(sim_services, "_Service", ZeroExitService)
-    sim = served()
+    sim = serve_sim()
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     assert rows["service-probe"]["status"] == "fail", rows["service-probe"]
@@ -331,7 +315,7 @@ def test_service_probe_fails_when_new_service_accepts_a_duplicate():
 
 
 # --- the checks added for the first real night's report ---------------------------------------
-def test_a_cmd_whose_echo_trims_trailing_blanks_fails_cmd_line_ends(served, capsys,
+def test_a_cmd_whose_echo_trims_trailing_blanks_fails_cmd_line_ends(serve_sim, capsys,
                                                                    monkeypatch):
     # A cmd.exe that drops the unquoted trailing blanks of a line before its builtins see it.
     from harness.sim.programs import cmd_builtins
@@ -339,7 +323,7 @@ def test_a_cmd_whose_echo_trims_trailing_blanks_fails_cmd_line_ends(served, caps
     echo = cmd_builtins.BUILTINS["echo"]
     monkeypatch.setitem(cmd_builtins.BUILTINS, "echo",
                         lambda sh, rest, h: echo(sh, rest.rstrip(" \t"), h))
-    sim = served()
+    sim = serve_sim()
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     assert rows["cmd-line-ends"]["status"] == "fail", rows["cmd-line-ends"]
@@ -392,23 +376,23 @@ def test_crictl_images_ref_is_not_checked_without_an_image():
     assert A.crictl_images_ref(ctx)[0] == A.UNOBSERVED
 
 
-def test_a_host_that_accepts_basic_fails_winrm_service_auth(served, capsys):
-    sim = served(basic=True)
+def test_a_host_that_accepts_basic_fails_winrm_service_auth(serve_sim, capsys):
+    sim = serve_sim(basic=True)
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     assert rows["winrm-service-auth"]["status"] == "fail", rows["winrm-service-auth"]
     assert rows["winrm-service-auth"]["detail"].split(": ", 1)[1].startswith("Basic=true")
 
 
-def test_winrm_service_auth_is_not_checked_when_the_wsman_drive_cannot_be_read(served,
+def test_winrm_service_auth_is_not_checked_when_the_wsman_drive_cannot_be_read(serve_sim,
                                                                                capsys):
-    sim = served(elevated=False)
+    sim = serve_sim(elevated=False)
     _, rows = assumptions_json(capsys, sim)
     assert rows["winrm-service-auth"]["status"] == "not checked", rows["winrm-service-auth"]
     assert "Access is denied." in rows["winrm-service-auth"]["detail"]
 
 
-def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(served, capsys,
+def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(serve_sim, capsys,
                                                                         monkeypatch):
     # A powershell.exe that sends warning records to stderr as CLIXML even under
     # -OutputFormat Text (what it does without that switch).
@@ -424,7 +408,7 @@ def test_a_host_that_writes_warnings_to_stderr_fails_powershell_streams(served, 
             self.proc.extra["ps_output_format"] = "text"
 
     monkeypatch.setattr(powershell.ScriptContext, "warning", clixml_warning)
-    sim = served()
+    sim = serve_sim()
     row = failing_row(capsys, sim, "powershell-streams")
     assert "no 'WARNING: warning hpc-e2e-assumption-probe' line on stdout" in row["detail"]
     assert "CLIXML was written" in row["detail"]
@@ -444,13 +428,13 @@ def test_powershell_streams_fails_on_an_error_on_stdout_or_a_progress_record(mon
 
 
 def test_an_scm_that_records_1053_for_an_unconnected_process_fails_service_start_exit(
-        served, capsys, monkeypatch):
+        serve_sim, capsys, monkeypatch):
     # An SCM that records ERROR_SERVICE_REQUEST_TIMEOUT (1053), not 1067, for a service
     # process that ended without ever reporting to it.
     from harness.sim import services as sim_services
 
     monkeypatch.setattr(sim_services, "ERROR_PROCESS_ABORTED", 1053)
-    sim = served()
+    sim = serve_sim()
     code, rows = assumptions_json(capsys, sim)
     assert code == EXIT_NOT_READY
     assert rows["service-start-exit"]["status"] == "fail", rows["service-start-exit"]
@@ -471,7 +455,7 @@ def test_service_start_exit_fails_when_start_service_refuses(monkeypatch):
     assert deleted == [A.EXIT_PROBE_SERVICE]
 
 
-def test_a_containerd_2_wording_fails_crictl_pull_missing(served, capsys, monkeypatch):
+def test_a_containerd_2_wording_fails_crictl_pull_missing(serve_sim, capsys, monkeypatch):
     # containerd 2.x pulls through its transfer service and words a missing tag
     # "failed to resolve image" (containerd v2.4.2 core/transfer/local/pull.go), where the sim
     # words it as 1.7 does.
@@ -490,7 +474,7 @@ def test_a_containerd_2_wording_fails_crictl_pull_missing(served, capsys, monkey
                                        f'resolve image: {ref}: not found') from None
 
     monkeypatch.setattr(runtime.CriRuntime, "pull_image", pull_2x)
-    sim = served()
+    sim = serve_sim()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
     code, rows = assumptions_json(capsys, sim)
@@ -507,7 +491,7 @@ def test_crictl_pull_missing_is_not_checked_without_a_registry():
     assert status == A.UNOBSERVED, detail
 
 
-def test_a_containerd_logging_json_fails_containerd_log_format(served, capsys, monkeypatch):
+def test_a_containerd_logging_json_fails_containerd_log_format(serve_sim, capsys, monkeypatch):
     # A containerd whose log lines are logrus' JSON formatter's (`--log-format json`), not
     # the text lines the sim writes.
     from harness.sim.programs import containerd
@@ -522,7 +506,7 @@ def test_a_containerd_logging_json_fails_containerd_log_format(served, capsys, m
             f.write(line.encode("utf-8"))
 
     monkeypatch.setattr(containerd._Log, "__call__", json_line)
-    sim = served()
+    sim = serve_sim()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
     row = failing_row(capsys, sim, "containerd-log-format")
@@ -589,8 +573,8 @@ def test_a_pod_check_whose_cleanup_fails_warns_and_says_what_was_left(provisione
     assert not sim.machine.cri.pods
 
 
-def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, capsys):
-    sim = served()
+def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(serve_sim, capsys):
+    sim = serve_sim()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
     _, rows = assumptions_json(capsys, sim)
@@ -599,10 +583,10 @@ def test_crictl_reserved_name_is_not_checked_without_the_sandbox_image(served, c
     assert not sim.machine.cri.list_images()  # nothing was pulled
 
 
-def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(served, capsys):
+def test_a_host_without_the_bind_filter_fails_hpc_exec_missing(serve_sim, capsys):
     # Without bindfltapi.dll the shim does not prefix `cmd /c` (hcsshim's jobcontainers
     # CreateProcess), so the missing program is the launch's own failure, not cmd's exit 3.
-    sim = served()
+    sim = serve_sim()
     assert main(["provision", "--json", "--sim-state-dir", str(sim.state_dir)]) == 0
     capsys.readouterr()
     pull_an_image(sim)

@@ -7,6 +7,7 @@ later rows as not checked instead of a cascade of errors or a traceback.
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
 
@@ -33,26 +34,14 @@ from harness.commands.doctor import (
     handler_problems,
 )
 from harness.errors import EXIT_CONFIG
-from harness.sim.host import SimHost
-from harness.sim.hostmodel import HostProfile
 
 INSTALLED = {"Containers": "Installed", "Hyper-V": "Installed"}
 
 
 @pytest.fixture
-def served(tmp_path):
-    hosts = []
-
-    def serve(**profile) -> SimHost:
-        profile.setdefault("restart_seconds", 0.2)
-        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None,
-                      profile=HostProfile(**profile)).start()
-        hosts.append(sim)
-        return sim
-
-    yield serve
-    for sim in hosts:
-        sim.stop()
+def served(serve_sim):
+    """Simulated hosts whose restarts take 0.2 s (the doctor's tests restart several)."""
+    return functools.partial(serve_sim, restart_seconds=0.2)
 
 
 def provision(sim, capsys) -> None:

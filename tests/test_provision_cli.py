@@ -14,25 +14,6 @@ import pytest
 from harness.cli import main
 from harness.errors import EXIT_CONFIG
 from harness.sim.bundle import write_sim_bundle
-from harness.sim.host import SimHost
-from harness.sim.hostmodel import HostProfile
-
-
-@pytest.fixture
-def served(tmp_path):
-    """A sim host served from a state dir, as `hpc-e2e sim serve --state-dir DIR` would."""
-    hosts = []
-
-    def serve(**profile) -> SimHost:
-        profile.setdefault("restart_seconds", 0.5)
-        sim = SimHost(tmp_path / f"state{len(hosts)}", ssh_port=None,
-                      profile=HostProfile(**profile)).start()
-        hosts.append(sim)
-        return sim
-
-    yield serve
-    for sim in hosts:
-        sim.stop()
 
 
 def provision_json(capsys, *args) -> tuple[int, dict]:
@@ -41,8 +22,8 @@ def provision_json(capsys, *args) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
-def test_a_fresh_host_is_provisioned_and_a_second_run_changes_nothing(served, capsys):
-    sim = served()
+def test_a_fresh_host_is_provisioned_and_a_second_run_changes_nothing(serve_sim, capsys):
+    sim = serve_sim()
     assert sim.machine.facts.feature_state("Hyper-V") == "Available"
     code, first = provision_json(capsys, "--sim-state-dir", sim.state_dir)
     assert code == 0, first
@@ -73,8 +54,8 @@ def test_a_fresh_host_is_provisioned_and_a_second_run_changes_nothing(served, ca
     assert sim.machine.facts.boot_count == 2
 
 
-def test_a_host_without_virtualization_gets_containers_only(served, capsys):
-    sim = served(hyperv_capable=False)
+def test_a_host_without_virtualization_gets_containers_only(serve_sim, capsys):
+    sim = serve_sim(hyperv_capable=False)
     code, data = provision_json(capsys, "--sim", "--sim-state-dir", sim.state_dir)
     assert code == 0, data
     (host,) = data["hosts"]
@@ -84,10 +65,10 @@ def test_a_host_without_virtualization_gets_containers_only(served, capsys):
     assert host["runtime"]["runtime_ready"] is True
 
 
-def test_a_vm_without_nested_virtualization_gets_containers_only(served, capsys):
+def test_a_vm_without_nested_virtualization_gets_containers_only(serve_sim, capsys):
     # HypervisorPresent is true in every guest; the processor's virtualization extensions
     # are not exposed to it (issue 12, finding 2).
-    sim = served(virtual_machine=True, hyperv_capable=False)
+    sim = serve_sim(virtual_machine=True, hyperv_capable=False)
     code, data = provision_json(capsys, "--sim", "--sim-state-dir", sim.state_dir)
     assert code == 0, data
     (host,) = data["hosts"]
@@ -98,8 +79,8 @@ def test_a_vm_without_nested_virtualization_gets_containers_only(served, capsys)
     assert host["runtime"]["runtime_ready"] is True
 
 
-def test_a_vm_with_nested_virtualization_gets_hyper_v(served, capsys):
-    sim = served(virtual_machine=True, hyperv_capable=True)
+def test_a_vm_with_nested_virtualization_gets_hyper_v(serve_sim, capsys):
+    sim = serve_sim(virtual_machine=True, hyperv_capable=True)
     code, data = provision_json(capsys, "--sim", "--sim-state-dir", sim.state_dir)
     assert code == 0, data
     (host,) = data["hosts"]
@@ -108,8 +89,8 @@ def test_a_vm_with_nested_virtualization_gets_hyper_v(served, capsys):
     assert not [n for n in host["notes"] if "nested virtualization" in n], host["notes"]
 
 
-def test_the_table_says_what_the_json_says(served, capsys):
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Installed"})
+def test_the_table_says_what_the_json_says(serve_sim, capsys):
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Installed"})
     code = main(["provision", "--sim-state-dir", str(sim.state_dir)])
     out = capsys.readouterr().out
     assert code == 0
@@ -128,8 +109,8 @@ def test_without_a_served_host_a_new_one_is_started_for_the_command(tmp_path, ca
     assert (tmp_path / "fresh" / "bundle" / "bundle.toml").is_file()
 
 
-def test_an_inventory_host_with_a_bundle(served, tmp_path, capsys):
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Installed"})
+def test_an_inventory_host_with_a_bundle(serve_sim, tmp_path, capsys):
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Installed"})
     ep = json.loads(sim.endpoint_file.read_text())
     port = ep["winrm_url"].rsplit(":", 1)[1].split("/")[0]
     inventory = tmp_path / "lab.toml"
@@ -157,7 +138,7 @@ def test_an_inventory_host_with_a_bundle(served, tmp_path, capsys):
 
 
 def inventory_for(sim, path, extra: str = "") -> object:
-    """An inventory naming the served sim host as ``lab1`` (WinRM, NTLM, pinned CA)."""
+    """An inventory naming the serve_sim sim host as ``lab1`` (WinRM, NTLM, pinned CA)."""
     ep = json.loads(sim.endpoint_file.read_text())
     port = ep["winrm_url"].rsplit(":", 1)[1].split("/")[0]
     path.write_text(
@@ -174,10 +155,10 @@ def inventory_for(sim, path, extra: str = "") -> object:
 
 
 # --- a host that may not restart (a CI runner driving itself) ---------------------------------
-def test_a_host_that_may_not_restart_works_with_the_features_it_has(served, tmp_path, capsys):
+def test_a_host_that_may_not_restart_works_with_the_features_it_has(serve_sim, tmp_path, capsys):
     # A hosted CI runner: Containers installed, Hyper-V could be installed but would need a
     # restart the job would not survive (issue 16).
-    sim = served(features={"Containers": "Installed", "Hyper-V": "Available"})
+    sim = serve_sim(features={"Containers": "Installed", "Hyper-V": "Available"})
     boots = sim.machine.facts.boot_count
     inventory = inventory_for(sim, tmp_path / "ci.toml", "allow_restart = false\n")
     code, data = provision_json(capsys, "--inventory", inventory,
@@ -192,8 +173,8 @@ def test_a_host_that_may_not_restart_works_with_the_features_it_has(served, tmp_
     assert sim.machine.facts.boot_count == boots
 
 
-def test_a_host_that_may_not_restart_and_lacks_containers_says_so(served, tmp_path, capsys):
-    sim = served(hyperv_capable=False)
+def test_a_host_that_may_not_restart_and_lacks_containers_says_so(serve_sim, tmp_path, capsys):
+    sim = serve_sim(hyperv_capable=False)
     inventory = inventory_for(sim, tmp_path / "ci.toml", "allow_restart = false\n")
     code = main(["provision", "--inventory", str(inventory),
                  "--bundle", str(write_sim_bundle(tmp_path / "bundle"))])
@@ -208,8 +189,8 @@ def test_a_host_that_may_not_restart_and_lacks_containers_says_so(served, tmp_pa
     assert sim.machine.facts.boot_count == 1
 
 
-def test_allow_restart_must_be_a_boolean(served, tmp_path, capsys):
-    sim = served()
+def test_allow_restart_must_be_a_boolean(serve_sim, tmp_path, capsys):
+    sim = serve_sim()
     inventory = inventory_for(sim, tmp_path / "ci.toml", 'allow_restart = "no"\n')
     code = main(["provision", "--inventory", str(inventory),
                  "--bundle", str(write_sim_bundle(tmp_path / "bundle"))])
@@ -219,8 +200,8 @@ def test_allow_restart_must_be_a_boolean(served, tmp_path, capsys):
 
 
 # --- bad input changes nothing ---------------------------------------------------------------
-def test_a_bad_bundle_is_refused_before_any_remote_call(served, tmp_path, capsys):
-    sim = served()
+def test_a_bad_bundle_is_refused_before_any_remote_call(serve_sim, tmp_path, capsys):
+    sim = serve_sim()
     manifest = write_sim_bundle(tmp_path / "b")
     (tmp_path / "b" / "bin" / "crictl.exe").write_bytes(b"tampered")
     code = main(["provision", "--sim-state-dir", str(sim.state_dir), "--bundle", str(manifest)])

@@ -24,14 +24,7 @@ def _sim_modules(graph: grimp.ImportGraph) -> set[str]:
 def module_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     """Groups of sim modules that import each other, directly or not (strongly connected
     groups of more than one module), each sorted."""
-    sim = _sim_modules(graph)
-    groups: set[tuple[str, ...]] = set()
-    for module in sim:
-        together = (graph.find_upstream_modules(module)
-                    & graph.find_downstream_modules(module) & sim)
-        if together:
-            groups.add(tuple(sorted(together | {module})))
-    return [list(g) for g in sorted(groups)]
+    return _cycle_groups(graph, _sim_modules(graph))
 
 
 def subpackage_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
@@ -40,12 +33,17 @@ def subpackage_cycles(graph: grimp.ImportGraph) -> list[list[str]]:
     for child in children:
         if graph.find_children(child):
             graph.squash_module(child)
+    return _cycle_groups(graph, children)
+
+
+def _cycle_groups(graph: grimp.ImportGraph, nodes: set[str]) -> list[list[str]]:
+    """Each node that imports, directly or not, a node that imports it back, grouped with
+    those nodes (each group sorted, once)."""
     groups: set[tuple[str, ...]] = set()
-    for child in children:
-        together = (graph.find_upstream_modules(child)
-                    & graph.find_downstream_modules(child) & children)
+    for node in nodes:
+        together = graph.find_upstream_modules(node) & graph.find_downstream_modules(node) & nodes
         if together:
-            groups.add(tuple(sorted(together | {child})))
+            groups.add(tuple(sorted(together | {node})))
     return [list(g) for g in sorted(groups)]
 
 
